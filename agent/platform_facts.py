@@ -1,0 +1,98 @@
+"""Which OS this is, and whether we run with admin rights: read once, in one place.
+
+Every per-OS decision in the agent starts from a `PlatformFacts`. A diagnostic
+bundle carries the facts of the machine it was made on, so replaying it picks
+that machine's OS, not ours.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import socket
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+OsName = Literal["windows", "macos", "linux"]
+OS_NAMES: tuple[OsName, ...] = ("windows", "macos", "linux")
+
+
+@dataclass(frozen=True)
+class PlatformFacts:
+    os: OsName
+    os_version: str
+    kernel: str
+    machine: str
+    hostname: str
+    user: str
+    is_admin: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlatformFacts:
+        if data.get("os") not in OS_NAMES:
+            raise ValueError(f"platform.os must be one of {', '.join(OS_NAMES)}")
+        return cls(
+            os=data["os"],
+            os_version=str(data.get("os_version", "")),
+            kernel=str(data.get("kernel", "")),
+            machine=str(data.get("machine", "")),
+            hostname=str(data.get("hostname", "")),
+            user=str(data.get("user", "")),
+            is_admin=bool(data.get("is_admin", False)),
+        )
+
+
+def os_name_for(sys_platform: str) -> OsName:
+    if sys_platform.startswith("win"):
+        return "windows"
+    if sys_platform == "darwin":
+        return "macos"
+    return "linux"
+
+
+def _is_admin(os_name: OsName) -> bool:
+    if os_name == "windows":
+        try:
+            import ctypes
+
+            return bool(ctypes.windll.shell32.IsUserAnAdmin())  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            return False
+    return os.geteuid() == 0
+
+
+def _os_version(os_name: OsName) -> str:
+    if os_name == "macos":
+        return platform.mac_ver()[0]
+    if os_name == "windows":
+        return platform.version()
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return platform.release()
+    return release.get("PRETTY_NAME") or release.get("NAME", "Linux")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def detect() -> PlatformFacts:
+    os_name = os_name_for(sys.platform)
+    return PlatformFacts(
+        os=os_name,
+        os_version=_os_version(os_name),
+        kernel=platform.release(),
+        machine=platform.machine(),
+        hostname=socket.gethostname(),
+        user=_user(),
+        is_admin=_is_admin(os_name),
+    )
