@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,6 @@ class AgentConfig:
     check_interval_minutes: int = 60
     report_interval_hours: int = 4
     heartbeat_interval_minutes: int = 15
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- locating keys in the source, for line numbers ---------------------------------
@@ -206,20 +205,9 @@ AGENT_SCHEMA: Schema = {
 }
 
 
-def _parse(path: Path) -> tuple[str, dict[str, Any]]:
-    name = str(path)
+def parse_toml(name: str, text: str) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            name, None, "file not found", "check the path, or remove the option to use the default"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            name, None, f"cannot be read ({exc})", "make it a readable UTF-8 text file"
-        ) from None
-    try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:
@@ -232,11 +220,24 @@ def _parse(path: Path) -> tuple[str, dict[str, Any]]:
             f"is not valid TOML: {message}",
             'keys are written key = value, strings in "quotes", tables as [name]',
         ) from None
-    return text, data
 
 
-def validate(path: Path, text: str, data: dict[str, Any], schema: Schema) -> None:
+def read_config_text(path: Path) -> str:
     name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            name, None, "file not found", "check the path, or remove the option to use the default"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            name, None, f"cannot be read ({exc})", "make it a readable UTF-8 text file"
+        ) from None
+    return text
+
+
+def validate(name: str, text: str, data: dict[str, Any], schema: Schema) -> None:
     for table, values in data.items():
         if table not in schema:
             raise ConfigError(
@@ -268,8 +269,12 @@ def _rule(item: str | dict[str, str]) -> SoftwareRule:
 
 def load_requirements(path: Path | None = None) -> Requirements:
     path = path or CONFIG_DIR / "requirements.toml"
-    text, data = _parse(path)
-    validate(path, text, data, REQUIREMENTS_SCHEMA)
+    return requirements_from_text(str(path), read_config_text(path))
+
+
+def requirements_from_text(name: str, text: str) -> Requirements:
+    data = parse_toml(name, text)
+    validate(name, text, data, REQUIREMENTS_SCHEMA)
     return requirements_from_dict(data)
 
 
@@ -295,8 +300,9 @@ def requirements_from_dict(data: dict[str, Any]) -> Requirements:
 
 def load_agent_config(path: Path | None = None) -> AgentConfig:
     path = path or CONFIG_DIR / "agent.toml"
-    text, data = _parse(path)
-    validate(path, text, data, AGENT_SCHEMA)
+    text = read_config_text(path)
+    data = parse_toml(str(path), text)
+    validate(str(path), text, data, AGENT_SCHEMA)
     server = data.get("server", {})
     intervals = data.get("intervals", {})
     defaults = AgentConfig()

@@ -28,6 +28,10 @@ class PlatformFacts:
     hostname: str
     user: str
     is_admin: bool
+    # The user's desktop (XDG_CURRENT_DESKTOP, e.g. "ubuntu:GNOME") and home: per-user
+    # settings such as the screen lock live there. Empty for a service with no session.
+    desktop: str = ""
+    home: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +48,8 @@ class PlatformFacts:
             hostname=str(data.get("hostname", "")),
             user=str(data.get("user", "")),
             is_admin=bool(data.get("is_admin", False)),
+            desktop=str(data.get("desktop", "")),
+            home=str(data.get("home", "")),
         )
 
 
@@ -95,4 +101,6 @@ def detect() -> PlatformFacts:
         hostname=socket.gethostname(),
         user=_user(),
         is_admin=_is_admin(os_name),
+        desktop=os.environ.get("XDG_CURRENT_DESKTOP", ""),
+        home=os.path.expanduser("~"),
     )

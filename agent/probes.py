@@ -25,6 +25,8 @@ PERMISSION_DENIED = "permission denied"
 NOT_RECORDED = "not recorded in the bundle"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+# Checks read these daemons' command lines to find their configuration files.
+CMDLINE_KEPT_FOR = frozenset({"clamd"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class ProcessInfo:
     name: str
     exe: str | None = None
     username: str | None = None
+    # Only for the daemons in CMDLINE_KEPT_FOR: command lines can carry secrets.
+    cmdline: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class ProcessList:
 class Probes(Protocol):
     def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput: ...
 
-    def read_file(self, path: str) -> FileContent: ...
+    def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent: ...
 
     def list_dir(self, path: str) -> DirListing: ...
 
@@ -134,6 +138,22 @@ def cim_command(namespace: str, class_name: str) -> list[str]:
     return ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", script]
 
 
+SYSTEM_BIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin")
+
+
+def with_system_dirs(path: str) -> str:
+    """PATH plus the sbin directories, where ufw, nft and cryptsetup live.
+
+    An unprivileged user's PATH on Debian lacks /usr/sbin; without this a
+    tool that is installed would look absent, and "absent" can mean "fail".
+    """
+    if os.name == "nt":
+        return path
+    parts = [p for p in path.split(os.pathsep) if p]
+    parts += [d for d in SYSTEM_BIN_DIRS if d not in parts]
+    return os.pathsep.join(parts)
+
+
 def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")[:MAX_OUTPUT_CHARS]
 
@@ -146,6 +166,7 @@ class LiveProbes:
         env = dict(os.environ)
         # Parsers read English output; the C locale keeps it stable.
         env.update({"LC_ALL": "C", "LANG": "C"})
+        env["PATH"] = with_system_dirs(env.get("PATH", ""))
         try:
             done = subprocess.run(
                 args,
@@ -165,10 +186,11 @@ class LiveProbes:
             return CommandOutput(args, None, error=str(exc))
         return CommandOutput(args, done.returncode, _decode(done.stdout), _decode(done.stderr))
 
-    def read_file(self, path: str) -> FileContent:
+    def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent:
+        """`limit` bytes at most: a signature database's header, not its 60 MB body."""
         try:
             with open(path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES)
+                data = handle.read(min(limit, MAX_FILE_BYTES))
                 mtime = os.fstat(handle.fileno()).st_mtime
         except FileNotFoundError:
             return FileContent(path, None, NOT_FOUND)
@@ -200,7 +222,14 @@ class LiveProbes:
         found: list[ProcessInfo] = []
         for proc in psutil.process_iter(["name", "exe", "username"]):
             info = proc.info
-            found.append(ProcessInfo(info.get("name") or "", info.get("exe"), info.get("username")))
+            name = info.get("name") or ""
+            cmdline: tuple[str, ...] = ()
+            if name in CMDLINE_KEPT_FOR:
+                try:
+                    cmdline = tuple(proc.cmdline())
+                except psutil.Error:
+                    cmdline = ()
+            found.append(ProcessInfo(name, info.get("exe"), info.get("username"), cmdline))
         return ProcessList(tuple(found))
 
 
@@ -264,8 +293,8 @@ class RecordingProbes:
         self._keep(command_key(argv), answer)
         return answer
 
-    def read_file(self, path: str) -> FileContent:
-        answer = self._inner.read_file(path)
+    def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent:
+        answer = self._inner.read_file(path, limit)
         self._keep(probe_key("file", path), answer)
         return answer
 
@@ -311,7 +340,7 @@ class ReplayProbes:
             found.get("error"),
         )
 
-    def read_file(self, path: str) -> FileContent:
+    def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent:
         found = self._get(probe_key("file", path))
         if found is None:
             return FileContent(path, None, NOT_RECORDED)
@@ -348,7 +377,13 @@ class ReplayProbes:
         found = self._get("processes")
         if found is None:
             return ProcessList((), NOT_RECORDED)
-        return ProcessList(tuple(ProcessInfo(**p) for p in found.get("processes", ())), found.get("error"))
+        return ProcessList(
+            tuple(
+                ProcessInfo(p["name"], p.get("exe"), p.get("username"), tuple(p.get("cmdline", ())))
+                for p in found.get("processes", ())
+            ),
+            found.get("error"),
+        )
 
 
 def cim_instances(output: CommandOutput) -> list[dict[str, Any]]:

@@ -93,6 +93,10 @@ class Recorded:
         self.records["processes"] = asdict(ProcessList(tuple(ProcessInfo(n) for n in names), error))
         return self
 
+    def process_list(self, *processes: ProcessInfo) -> Recorded:
+        self.records["processes"] = asdict(ProcessList(tuple(processes)))
+        return self
+
     def probes(self) -> ReplayProbes:
         return ReplayProbes(self.records)
 
@@ -103,6 +107,8 @@ class Recorded:
         is_admin: bool = True,
         os_version: str = "",
         machine: str = "x86_64",
+        desktop: str = "",
+        home: str = "/home/student1",
     ) -> CheckContext:
         facts = PlatformFacts(
             os=os_name,
@@ -112,5 +118,7 @@ class Recorded:
             hostname="test-laptop",
             user="student1",
             is_admin=is_admin,
+            desktop=desktop,
+            home=home,
         )
         return CheckContext(self.probes(), facts, requirements or Requirements(), FIXED_NOW)

@@ -1,0 +1,169 @@
+"""`homeroom-agent …`: the commands a person (or IT, or the service manager) runs.
+
+Exit codes: 0 all requirements met, 1 something failed or is unknown,
+2 a usage or configuration error (with the file, line and fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agent import __version__
+from agent.bundle import BundleError, bundle_json, read_bundle
+from agent.checks import CHECKS, select
+from agent.checks.context import CheckContext, SoftwareBaseline
+from agent.config import (
+    CHECK_IDS,
+    CONFIG_DIR,
+    ConfigError,
+    Requirements,
+    load_agent_config,
+    read_config_text,
+    requirements_from_text,
+)
+from agent.display import exit_code_for, results_table
+from agent.platform_facts import PlatformFacts, detect
+from agent.probes import LiveProbes, Probes, RecordingProbes, ReplayProbes
+from agent.results import CheckResult
+from agent.runner import run_checks
+from agent.state import BaselineFile, FixedBaseline, resolve_state_dir
+
+USAGE_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="homeroom-agent",
+        description="Checks this laptop against the district's Acceptable Use Policy.",
+    )
+    parser.add_argument("--version", action="version", version=f"homeroom-agent {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="FILE", help="agent.toml to use")
+    common.add_argument("--requirements", type=Path, metavar="FILE", help="requirements.toml to use")
+    common.add_argument("--state-dir", metavar="DIR", help="where the agent keeps its state")
+
+    check = commands.add_parser("check", parents=[common], help="run the checks and show the results")
+    check.add_argument("--json", action="store_true", help='print {"results": [...]} as JSON')
+    check.add_argument(
+        "--only", choices=CHECK_IDS, metavar="ID", help=f"run one check: {', '.join(CHECK_IDS)}"
+    )
+    check.add_argument(
+        "--context",
+        choices=("all", "system", "user"),
+        default="all",
+        help="system: what the service runs; user: what the tray runs in the user's session",
+    )
+    check.add_argument(
+        "--from-bundle", type=Path, metavar="FILE", help="re-run the checks from a diagnostic bundle"
+    )
+
+    diagnose = commands.add_parser(
+        "diagnose", parents=[common], help="save every probe's raw output to a bundle for IT"
+    )
+    diagnose.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    return parser
+
+
+@dataclass(frozen=True)
+class Setup:
+    ctx: CheckContext
+    requirements_text: str
+    baseline_file: BaselineFile | None
+
+
+def _requirements(path: Path | None, bundled: str | None = None) -> tuple[Requirements, str]:
+    if path is None and bundled is not None:
+        return requirements_from_text("requirements in the bundle", bundled), bundled
+    chosen = path or CONFIG_DIR / "requirements.toml"
+    text = read_config_text(chosen)
+    return requirements_from_text(str(chosen), text), text
+
+
+def live_setup(args: argparse.Namespace, probes: Probes) -> Setup:
+    config = load_agent_config(args.config) if args.config else load_agent_config()
+    requirements, text = _requirements(args.requirements)
+    platform = detect()
+    baseline = BaselineFile(resolve_state_dir(args.state_dir, config.state_dir, platform))
+    ctx = CheckContext(probes, platform, requirements, datetime.now(timezone.utc), baseline)
+    return Setup(ctx, text, baseline)
+
+
+def bundle_setup(args: argparse.Namespace) -> Setup:
+    bundle = read_bundle(args.from_bundle)
+    requirements, text = _requirements(args.requirements, bundle.requirements_toml)
+    baseline: SoftwareBaseline | None = (
+        None if bundle.software_baseline is None else FixedBaseline(bundle.software_baseline)
+    )
+    platform: PlatformFacts = bundle.platform
+    ctx = CheckContext(ReplayProbes(bundle.probes), platform, requirements, bundle.created, baseline)
+    return Setup(ctx, text, None)
+
+
+def _run(setup: Setup, only: str | None, context: str) -> list[CheckResult]:
+    requirements = setup.ctx.requirements
+    enabled = CHECK_IDS if only else requirements.enabled
+    where = None if context == "all" else context
+    specs = select(enabled, only, where)  # type: ignore[arg-type]
+    return run_checks(specs, setup.ctx, requirements.check_timeout_seconds)
+
+
+def command_check(args: argparse.Namespace) -> int:
+    setup = bundle_setup(args) if args.from_bundle else live_setup(args, LiveProbes())
+    results = _run(setup, args.only, args.context)
+    if args.json:
+        print(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
+    else:
+        if args.from_bundle:
+            facts = setup.ctx.platform
+            print(
+                f"Replaying {args.from_bundle}: {facts.os} {facts.os_version} ({facts.hostname}), "
+                f"recorded {setup.ctx.now:%Y-%m-%d %H:%M} UTC\n"
+            )
+        print(results_table(results, shutil.get_terminal_size((100, 24)).columns), end="")
+    return exit_code_for(results)
+
+
+def command_diagnose(args: argparse.Namespace) -> int:
+    recorder = RecordingProbes(LiveProbes())
+    setup = live_setup(args, recorder)
+    print(f"Running {len(CHECKS)} checks and recording what they see…", file=sys.stderr)
+    results = _run(setup, None, "all")
+    baseline = setup.baseline_file.load() if setup.baseline_file else None
+    data = bundle_json(
+        setup.ctx.now, setup.ctx.platform, recorder.records, setup.requirements_text, baseline, results
+    )
+    try:
+        args.output.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    except OSError as exc:
+        print(f"homeroom-agent: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return USAGE_ERROR
+    print(
+        f"Saved {len(recorder.records)} probe outputs to {args.output}. Send this file to your IT team.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"check": command_check, "diagnose": command_diagnose}
+    try:
+        return handlers[args.command](args)
+    except (ConfigError, BundleError, ValueError) as exc:
+        print(f"homeroom-agent: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
