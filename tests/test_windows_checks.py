@@ -1,6 +1,7 @@
 """The six Windows checks, run against recorded outputs of the real Windows tools.
 
-Where each recording's format comes from (fixtures under tests/fixtures/windows/):
+Where each recording's format comes from (fixtures under tests/fixtures/windows/, listed
+file by file in tests/fixtures/windows/SOURCES.md):
 
 - manage-bde-*.txt: `manage-bde -status C:` as shown in Microsoft's BitLocker
   documentation (learn.microsoft.com, "BitLocker operations guide" / manage-bde
@@ -24,7 +25,7 @@ Where each recording's format comes from (fixtures under tests/fixtures/windows/
   neophob.com SecurityCenter2 write-up).
 - get-mpcomputerstatus-*.json: the properties of MSFT_MpComputerStatus /
   `Get-MpComputerStatus` (Microsoft's cmdlet reference) after Select-Object and
-  ConvertTo-Json in PowerShell 5.1, which writes a DateTime as "/Date(ms)/".
+  ConvertTo-Json in PowerShell 5.1, which writes a DateTime as "\\/Date(ms)\\/".
 - Registry values: as RegistryKey gives them (REG_SZ as str, REG_DWORD as int); the
   value names and types are those of Microsoft's Group Policy reference for
   screen saver and "Interactive logon: Machine inactivity limit".
