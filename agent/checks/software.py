@@ -27,9 +27,13 @@ class SoftwareItem:
 
     @property
     def identity(self) -> str:
-        """What the baseline remembers: the name and where it lives, not the version."""
-        kind = self.source.split(":", 1)[0]
-        return f"{kind}:{self.name.casefold()}"
+        """What the baseline remembers: the name only.
+
+        Not the version (an update must not turn accepted software into new
+        software), and not the source: MSI upgrades change the registry key
+        an entry lives under.
+        """
+        return self.name.casefold()
 
     def to_json(self) -> dict[str, str]:
         return {

@@ -1,0 +1,106 @@
+"""`homeroom-agent check` and `diagnose`, run as real processes on this machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from agent.config import CHECK_IDS
+from tests.conftest import agent
+
+
+def test_check_json_has_every_check_and_field(state_dir: Path) -> None:
+    done = agent("check", "--json", "--state-dir", str(state_dir))
+    assert done.returncode in (0, 1), done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert [r["id"] for r in results] == list(CHECK_IDS)
+    for result in results:
+        assert set(result) == {"id", "title", "status", "summary", "evidence", "remediation", "duration_ms"}
+        assert result["status"] in {"pass", "fail", "unknown", "error"}
+        if result["status"] == "fail":
+            assert result["remediation"]
+    expected = 0 if all(r["status"] == "pass" for r in results) else 1
+    assert done.returncode == expected
+
+
+def test_only_runs_one_check(state_dir: Path) -> None:
+    done = agent("check", "--json", "--only", "software", "--state-dir", str(state_dir))
+    results = json.loads(done.stdout)["results"]
+    assert [r["id"] for r in results] == ["software"]
+    # The first run takes the baseline, so everything already installed is accepted.
+    assert results[0]["status"] == "pass", results[0]
+    assert (state_dir / "software-baseline.json").exists()
+
+
+def test_table_output_is_readable(state_dir: Path) -> None:
+    done = agent("check", "--state-dir", str(state_dir))
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["STATUS", "CHECK", "SUMMARY"]
+    assert any(line.startswith(("PASS", "FAIL", "UNKNOWN", "ERROR")) for line in lines[1:])
+    assert "requirements met." in lines[-1]
+    if done.returncode == 1:
+        assert "How to fix:" in done.stdout
+
+
+def test_usage_error_exits_2() -> None:
+    done = agent("check", "--only", "bitlocker")
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
+
+
+def test_malformed_requirements_exit_2_naming_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "requirements.toml"
+    bad.write_text("[screen_lock]\nmax_idle_minutes = 15\nlock_after = 3\n", encoding="utf-8")
+    done = agent("check", "--requirements", str(bad))
+    assert done.returncode == 2
+    assert f"{bad}:3: unknown key 'lock_after' in [screen_lock]" in done.stderr
+    assert "Fix:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_malformed_agent_config_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.toml"
+    bad.write_text('[server]\nurl = "https://x\n', encoding="utf-8")
+    done = agent("check", "--config", str(bad))
+    assert done.returncode == 2
+    assert f"{bad}:2:" in done.stderr and "not valid TOML" in done.stderr
+
+
+def test_requirements_change_the_verdict(tmp_path: Path, state_dir: Path) -> None:
+    strict = tmp_path / "requirements.toml"
+    strict.write_text('[software]\nmode = "allowlist"\nbaseline = false\napproved = []\n', encoding="utf-8")
+    done = agent(
+        "check", "--json", "--only", "software", "--requirements", str(strict), "--state-dir", str(state_dir)
+    )
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["status"] == "fail"
+    assert result["evidence"]["unapproved"], result
+    assert done.returncode == 1
+
+
+def test_diagnose_then_replay_reproduces_the_results(tmp_path: Path, state_dir: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    made = agent("diagnose", "-o", str(bundle), "--state-dir", str(state_dir))
+    assert made.returncode == 0, made.stderr
+    data = json.loads(bundle.read_text(encoding="utf-8"))
+    assert data["format"] == "homeroom-diagnostic-bundle"
+    assert data["platform"]["os"] == "linux"
+    assert any(key.startswith("cmd findmnt") for key in data["probes"])
+    assert "processes" in data["probes"]
+    replay = agent("check", "--json", "--from-bundle", str(bundle))
+    replayed = json.loads(replay.stdout)["results"]
+    recorded = data["results"]
+    assert [(r["id"], r["status"], r["summary"]) for r in replayed] == [
+        (r["id"], r["status"], r["summary"]) for r in recorded
+    ]
+
+
+def test_damaged_bundle_is_a_clear_error(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text('{"format": "something-else"}', encoding="utf-8")
+    done = agent("check", "--from-bundle", str(bundle))
+    assert done.returncode == 2
+    assert "not a Homeroom diagnostic bundle" in done.stderr
+    bundle.write_text("{not json", encoding="utf-8")
+    done = agent("check", "--from-bundle", str(bundle))
+    assert done.returncode == 2 and "not a readable JSON bundle" in done.stderr
