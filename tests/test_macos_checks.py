@@ -53,6 +53,7 @@ def epoch(text: str) -> float:
 # --- disk encryption ---------------------------------------------------------------------
 
 
+# fdesetup_*.txt: the fdesetup status answers listed at the top of this module, written to match them exactly.
 def fdesetup(stdout: str, stderr: str = "", exit_code: int | None = 0, error: str | None = None) -> Recorded:
     return Recorded().command(disk.FDESETUP_STATUS, stdout, stderr, exit_code, error)
 
@@ -129,6 +130,7 @@ def test_fdesetup_refused_is_unknown_naming_root() -> None:
 # --- firewall ----------------------------------------------------------------------------
 
 
+# socketfilterfw --getglobalstate prints one sentence; recorded inline, exactly as it prints it.
 def socketfilterfw(stdout: str, exit_code: int | None = 0, error: str | None = None) -> Recorded:
     return Recorded().command(firewall.SOCKETFILTERFW_GLOBAL_STATE, stdout, "", exit_code, error)
 
@@ -203,6 +205,8 @@ def test_no_plist_fallback_when_the_version_is_unknown() -> None:
 # --- power-on password -------------------------------------------------------------------
 
 
+# loginwindow_*.plist: /Library/Preferences/com.loginwindow.plist as `plutil -convert xml1 -o -` prints it
+# (Apple's XML plist format); BINARY_LOGINWINDOW is the same file as read_file sees it in binary form.
 def startup(fdesetup_text: str, loginwindow: str | None = None, error: str | None = None) -> Recorded:
     """FileVault's status and the login window preferences; no file at all unless one is given."""
     recorded = Recorded().command(disk.FDESETUP_STATUS, stdout=fdesetup_text)
@@ -298,6 +302,9 @@ def test_firmwarepasswd_output_parser() -> None:
 
 # --- antivirus ---------------------------------------------------------------------------
 
+# xprotect_Info.plist: XProtect.bundle/Contents/Info.plist in Apple's XML plist format (bundle keys from
+# Apple's Information Property List reference); install_history.json: `system_profiler
+# SPInstallHistoryDataType -json`, in system_profiler's JSON shape. Both written to match them exactly.
 XPROTECT_LEGACY, XPROTECT_SEQUOIA = antivirus.XPROTECT_INFO_PLISTS
 
 
@@ -399,6 +406,8 @@ def test_nothing_readable_at_all_is_an_error() -> None:
 
 # --- screen lock -------------------------------------------------------------------------
 
+# sysadminctl writes one NSLog line (date, time, "sysadminctl[pid:thread]", message) to stderr.
+# pmset_custom_laptop.txt / pmset_g.txt: `pmset -g custom` and `pmset -g` on a laptop, in pmset(1)'s layout.
 NSLOG_PREFIX = "2026-11-23 12:00:01.482 sysadminctl[4521:88231] "
 IDLE_NOT_SET = "\nThe domain/default pair of (com.apple.screensaver, idleTime) does not exist\n"
 
@@ -527,6 +536,8 @@ def test_sysadminctl_refused_is_unknown() -> None:
 
 # --- software ----------------------------------------------------------------------------
 
+# *_Info.plist: app bundles' Contents/Info.plist in Apple's XML plist format, with the CFBundle* keys of
+# Apple's Information Property List reference; Steam's is replayed in binary form to exercise plutil.
 CHROME = "/Applications/Google Chrome.app"
 FIREFOX = "/Applications/Firefox.app"
 STEAM = "/Applications/Steam.app"

@@ -5,11 +5,11 @@ apps may accept connections), 2 on and blocking all incoming connections but
 the essential ones. 1 and 2 pass. `socketfilterfw --getglobalstate` prints it
 as "Firewall is enabled. (State = 1)".
 
-socketfilterfw is asked first. The old preference file
-/Library/Preferences/com.apple.alf.plist (key `globalstate`) is gone from
-macOS 15 on, and before that it could lag behind a profile-managed setting,
-so it is only a fallback on macOS 14 and older, and only when the version is
-known: an unknown version never falls back.
+socketfilterfw is asked first: it reports the state in force. The old
+preference file /Library/Preferences/com.apple.alf.plist (key `globalstate`)
+is gone from macOS 15 on, so it is only a fallback on macOS 14 and older, and
+only when the version is known: an unknown version never falls back, because
+reading a leftover file would be a guess.
 """
 
 from __future__ import annotations
