@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.bundle import BundleError, bundle_json, read_bundle
-from agent.checks import CHECKS, select
+from agent.checks import CHECKS, CHECKS_BY_ID, select
 from agent.checks.context import CheckContext, SoftwareBaseline
 from agent.config import (
     CHECK_IDS,
@@ -31,7 +31,7 @@ from agent.config import (
 from agent.display import exit_code_for, results_table
 from agent.platform_facts import PlatformFacts, detect
 from agent.probes import LiveProbes, Probes, RecordingProbes, ReplayProbes
-from agent.results import CheckResult
+from agent.results import CheckResult, Status
 from agent.runner import run_checks
 from agent.state import BaselineFile, FixedBaseline, resolve_state_dir
 
@@ -116,6 +116,17 @@ def _run(setup: Setup, only: str | None, context: str) -> list[CheckResult]:
     return run_checks(specs, setup.ctx, requirements.check_timeout_seconds)
 
 
+def needed_admin(results: Sequence[CheckResult], platform: PlatformFacts) -> list[str]:
+    """Titles of checks left unconfirmed because this run lacks the admin rights they need here."""
+    if platform.is_admin:
+        return []
+    return [
+        r.title
+        for r in results
+        if r.status in (Status.UNKNOWN, Status.ERROR) and platform.os in CHECKS_BY_ID[r.id].needs_admin_on
+    ]
+
+
 def command_check(args: argparse.Namespace) -> int:
     setup = bundle_setup(args) if args.from_bundle else live_setup(args, LiveProbes())
     results = _run(setup, args.only, args.context)
@@ -128,7 +139,8 @@ def command_check(args: argparse.Namespace) -> int:
                 f"Replaying {args.from_bundle}: {facts.os} {facts.os_version} ({facts.hostname}), "
                 f"recorded {setup.ctx.now:%Y-%m-%d %H:%M} UTC\n"
             )
-        print(results_table(results, shutil.get_terminal_size((100, 24)).columns), end="")
+        width = shutil.get_terminal_size((100, 24)).columns
+        print(results_table(results, width, needed_admin(results, setup.ctx.platform)), end="")
     return exit_code_for(results)
 
 

@@ -10,7 +10,7 @@ from agent.results import CheckResult, Status
 LABELS = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.UNKNOWN: "UNKNOWN", Status.ERROR: "ERROR"}
 
 
-def results_table(results: Sequence[CheckResult], width: int = 100) -> str:
+def results_table(results: Sequence[CheckResult], width: int = 100, needed_admin: Sequence[str] = ()) -> str:
     """Status, check and summary in columns; then how to fix each thing that did not pass."""
     if not results:
         return "No checks were run.\n"
@@ -31,6 +31,15 @@ def results_table(results: Sequence[CheckResult], width: int = 100) -> str:
             body = textwrap.wrap(result.remediation or "", width - 4)
             lines.append(f"  {result.title}:")
             lines.extend("    " + line for line in body)
+    if needed_admin:
+        lines.append("")
+        lines.extend(
+            textwrap.wrap(
+                f"Not confirmed without administrator rights: {', '.join(needed_admin)}. "
+                "Run as root or administrator, or let the Homeroom service check this.",
+                width,
+            )
+        )
     passed = sum(r.status is Status.PASS for r in results)
     lines.append("")
     lines.append(f"{passed} of {len(results)} requirements met.")

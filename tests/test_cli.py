@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from agent.config import CHECK_IDS
-from tests.conftest import agent
+from tests.conftest import ROOT, agent, need
 
 
 def test_check_json_has_every_check_and_field(state_dir: Path) -> None:
@@ -104,3 +107,41 @@ def test_damaged_bundle_is_a_clear_error(tmp_path: Path) -> None:
     bundle.write_text("{not json", encoding="utf-8")
     done = agent("check", "--from-bundle", str(bundle))
     assert done.returncode == 2 and "not a readable JSON bundle" in done.stderr
+
+
+def test_unprivileged_run_says_which_rights_are_missing(tmp_path: Path) -> None:
+    """A real run as the unprivileged `nobody` user: the rules are unreadable, so unknown, not fail.
+
+    It uses Debian's own python3 (ufw depends on it) with no third-party packages: the agent's
+    `check` must work for any user, and the venv's interpreter may live under /root.
+    """
+    system_python = Path("/usr/bin/python3")
+    need(os.geteuid() == 0 and shutil.which("runuser") is not None, "needs root to switch to the nobody user")
+    need(system_python.exists(), "needs Debian's python3 (a dependency of ufw)")
+    need(shutil.which("ufw") is not None, "needs ufw installed")
+    state = tmp_path / "nobody-state"
+    state.mkdir()
+    shutil.chown(state, "nobody")
+    tmp_path.chmod(0o711)
+    argv = [
+        "runuser",
+        "-u",
+        "nobody",
+        "--",
+        "env",
+        f"PYTHONPATH={ROOT}",
+        str(system_python),
+        "-m",
+        "agent.cli",
+        "check",
+        "--only",
+        "firewall",
+        "--state-dir",
+        str(state),
+    ]
+    done = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    status_line = next(line for line in done.stdout.splitlines() if "Firewall" in line)
+    assert status_line.startswith("UNKNOWN"), done.stdout
+    assert "root rights" in status_line
+    assert "Not confirmed without administrator rights: Firewall." in done.stdout
