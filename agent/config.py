@@ -54,6 +54,9 @@ class Requirements:
     check_timeout_seconds: float = 20.0
     screen_lock_max_idle_minutes: int = 15
     antivirus_max_signature_age_days: int = 7
+    # Apple ships XProtect updates every few weeks, not daily: its own limit keeps
+    # up-to-date Macs from failing a limit meant for daily-updated engines.
+    antivirus_max_xprotect_age_days: int = 30
     software_mode: str = "allowlist"
     software_baseline: bool = True
     software_approved: tuple[SoftwareRule, ...] = ()
@@ -180,6 +183,7 @@ REQUIREMENTS_SCHEMA: Schema = {
     },
     "antivirus": {
         "max_signature_age_days": (_int_range(1, 365), "give the oldest acceptable signature age, e.g. 7"),
+        "max_xprotect_age_days": (_int_range(1, 365), "give the oldest acceptable XProtect age, e.g. 30"),
     },
     "software": {
         "mode": (_one_of("allowlist", "blocklist"), 'use "allowlist" or "blocklist"'),
@@ -290,6 +294,9 @@ def requirements_from_dict(data: dict[str, Any]) -> Requirements:
         ),
         antivirus_max_signature_age_days=data.get("antivirus", {}).get(
             "max_signature_age_days", defaults.antivirus_max_signature_age_days
+        ),
+        antivirus_max_xprotect_age_days=data.get("antivirus", {}).get(
+            "max_xprotect_age_days", defaults.antivirus_max_xprotect_age_days
         ),
         software_mode=software.get("mode", defaults.software_mode),
         software_baseline=software.get("baseline", defaults.software_baseline),

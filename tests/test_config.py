@@ -20,6 +20,7 @@ def test_shipped_defaults_load() -> None:
     requirements = load_requirements()
     assert requirements.enabled == CHECK_IDS
     assert requirements.screen_lock_max_idle_minutes == 15
+    assert requirements.antivirus_max_xprotect_age_days == 30
     assert SoftwareRule("Zoom*", "Zoom Video Communications*") in requirements.software_approved
     agent = load_agent_config()
     assert agent.heartbeat_interval_minutes == 15 and agent.report_interval_hours == 4

@@ -323,17 +323,19 @@ def test_fresh_xprotect_passes() -> None:
 
 
 def test_stale_xprotect_and_nothing_else_fails() -> None:
-    recorded = xprotect(epoch("2026-10-30T17:41:55"))
+    recorded = xprotect(epoch("2026-09-30T17:41:55"))
     finding = antivirus.check(recorded.context("macos"))
     assert finding.status is Status.FAIL
-    assert finding.evidence["xprotect_age_days"] == 23.8
+    assert finding.evidence["xprotect_age_days"] == 53.8
+    assert finding.evidence["max_signature_age_days"] == 30
     assert finding.remediation and "Software Update" in finding.remediation
 
 
 def test_age_limit_comes_from_the_requirements() -> None:
     recorded = xprotect(epoch("2026-10-30T17:41:55"))
-    requirements = Requirements(antivirus_max_signature_age_days=30)
-    assert antivirus.check(recorded.context("macos", requirements=requirements)).status is Status.PASS
+    assert antivirus.check(recorded.context("macos")).status is Status.PASS
+    strict = Requirements(antivirus_max_xprotect_age_days=14)
+    assert antivirus.check(recorded.context("macos", requirements=strict)).status is Status.FAIL
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ counts.
 A district may run its own endpoint product instead; one of the known ones
 running passes whatever XProtect's age, because those update themselves
 and report to their own console. The age limit is the district's
-(`antivirus_max_signature_age_days`).
+(`max_xprotect_age_days`, longer than the daily engines' limit because Apple
+ships XProtect updates every few weeks).
 """
 
 from __future__ import annotations
@@ -198,6 +199,6 @@ def check(ctx: CheckContext) -> Finding:
         problem,
         products,
         listing.error,
-        ctx.requirements.antivirus_max_signature_age_days,
+        ctx.requirements.antivirus_max_xprotect_age_days,
         ctx.now,
     )
