@@ -328,17 +328,16 @@ class ReplayProbes:
     def _get(self, key: str) -> dict[str, Any] | None:
         return self._records.get(key)
 
-    def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput:
-        found = self._get(command_key(argv))
+    def _command(self, key: str, argv: tuple[str, ...]) -> CommandOutput:
+        found = self._get(key)
         if found is None:
-            return CommandOutput(tuple(argv), None, error=NOT_RECORDED)
+            return CommandOutput(argv, None, error=NOT_RECORDED)
         return CommandOutput(
-            tuple(found["argv"]),
-            found.get("exit_code"),
-            found.get("stdout", ""),
-            found.get("stderr", ""),
-            found.get("error"),
+            argv, found.get("exit_code"), found.get("stdout", ""), found.get("stderr", ""), found.get("error")
         )
+
+    def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput:
+        return self._command(command_key(argv), tuple(argv))
 
     def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent:
         found = self._get(probe_key("file", path))
@@ -361,16 +360,8 @@ class ReplayProbes:
         )
 
     def cim(self, namespace: str, class_name: str) -> CommandOutput:
-        found = self._get(probe_key("cim", f"{namespace} {class_name}"))
-        argv = tuple(cim_command(namespace, class_name))
-        if found is None:
-            return CommandOutput(argv, None, error=NOT_RECORDED)
-        return CommandOutput(
-            argv,
-            found.get("exit_code"),
-            found.get("stdout", ""),
-            found.get("stderr", ""),
-            found.get("error"),
+        return self._command(
+            probe_key("cim", f"{namespace} {class_name}"), tuple(cim_command(namespace, class_name))
         )
 
     def processes(self) -> ProcessList:

@@ -11,12 +11,11 @@ alone (systemd-cryptenroll / crypttab `tpm2-device=` without `tpm2-pin`).
 
 from __future__ import annotations
 
-import configparser
-import contextlib
 from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
 from agent.checks.disk_encryption_linux import RootEncryption, root_encryption
+from agent.checks.ini_files import read_ini
 from agent.probes import Probes
 from agent.results import Finding, failed, passed, unknown
 
@@ -50,22 +49,13 @@ def is_power_on(password: FirmwarePassword) -> bool:
     return password.role == "power-on" or password.name.casefold() in POWER_ON_NAMES
 
 
-def _ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    # A half-readable file still tells what it can.
-    with contextlib.suppress(configparser.Error):
-        parser.read_string(text)
-    return parser
-
-
 def _true(value: str | None) -> bool:
     return (value or "").strip().casefold() in {"true", "1", "yes"}
 
 
 def gdm_autologin(text: str) -> str | None:
     """The user GDM logs in by itself (`[daemon] AutomaticLoginEnable`, or timed login), or None."""
-    parser = _ini(text)
+    parser = read_ini(text)
     if not parser.has_section("daemon"):
         return None
     daemon = parser["daemon"]
@@ -77,7 +67,7 @@ def gdm_autologin(text: str) -> str | None:
 
 
 def lightdm_autologin(text: str) -> str | None:
-    parser = _ini(text)
+    parser = read_ini(text)
     for section in parser.sections():
         if section.startswith("Seat") or section == "SeatDefaults":
             user = parser[section].get("autologin-user", "").strip()
@@ -87,7 +77,7 @@ def lightdm_autologin(text: str) -> str | None:
 
 
 def sddm_autologin(text: str) -> str | None:
-    parser = _ini(text)
+    parser = read_ini(text)
     if parser.has_section("Autologin"):
         user = parser["Autologin"].get("User", "").strip()
         if user:

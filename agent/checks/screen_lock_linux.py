@@ -11,12 +11,12 @@ no desktop it says so instead of reading root's settings.
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
+from agent.checks.ini_files import read_ini
 from agent.probes import Probes
 from agent.results import Finding, broken, failed, passed, unknown
 
@@ -67,10 +67,7 @@ def parse_gvariant_bool(text: str) -> bool:
 
 def parse_kscreenlockerrc(text: str) -> LockSettings:
     """KDE's defaults apply to missing keys: Autolock on, Timeout 5 minutes, LockGrace 5 seconds."""
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    with contextlib.suppress(configparser.Error):
-        parser.read_string(text)
+    parser = read_ini(text)
     daemon = parser["Daemon"] if parser.has_section("Daemon") else {}
     autolock = str(daemon.get("Autolock", "true")).strip().casefold() != "false"
     timeout_minutes = int(str(daemon.get("Timeout", "5")).strip() or "5")
