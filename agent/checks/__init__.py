@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Literal
 
 from agent.checks.context import CheckContext
+from agent.checks.software import Inventory
 from agent.platform_facts import OsName
 from agent.results import Finding
 
@@ -29,9 +31,11 @@ class CheckSpec:
     # OSes on which the probe needs admin rights to see everything.
     needs_admin_on: frozenset[OsName] = frozenset()
 
+    def module(self, os_name: OsName) -> ModuleType:
+        return importlib.import_module(f"agent.checks.{self.id}_{os_name}")
+
     def implementation(self, os_name: OsName) -> Callable[[CheckContext], Finding]:
-        module = importlib.import_module(f"agent.checks.{self.id}_{os_name}")
-        check: Callable[[CheckContext], Finding] = module.check
+        check: Callable[[CheckContext], Finding] = self.module(os_name).check
         return check
 
 
@@ -54,3 +58,9 @@ def select(enabled: tuple[str, ...], only: str | None = None, where: Where | Non
     if where is not None:
         chosen = [spec for spec in chosen if spec.where == where]
     return chosen
+
+
+def software_inventory(ctx: CheckContext) -> Inventory:
+    """The full inventory the compliance report carries (the check itself only keeps what failed)."""
+    collect: Callable[[CheckContext], Inventory] = CHECKS_BY_ID["software"].module(ctx.platform.os).inventory
+    return collect(ctx)

@@ -140,9 +140,12 @@ def read_app(probes: Probes, app_path: str, problems: list[str]) -> SoftwareItem
     return app_from_info_plist(app_path, info.data)
 
 
-def check(ctx: CheckContext) -> Finding:
+def inventory(ctx: CheckContext) -> Inventory:
     problems: list[str] = []
     paths, listed = app_paths(ctx.probes, problems)
     items = tuple(read_app(ctx.probes, path, problems) for path in paths)
-    inventory = Inventory(items, (APPLICATIONS,) if listed else (), tuple(problems))
-    return decide(inventory, ctx, REMOVAL_HINT)
+    return Inventory(items, (APPLICATIONS,) if listed else (), tuple(problems))
+
+
+def check(ctx: CheckContext) -> Finding:
+    return decide(inventory(ctx), ctx, REMOVAL_HINT)

@@ -70,11 +70,15 @@ def build_inventory(roots: list[RegistryKey], entries: dict[str, list[RegistryKe
     return Inventory(tuple(items), tuple(sources), tuple(problems))
 
 
-def check(ctx: CheckContext) -> Finding:
+def inventory(ctx: CheckContext) -> Inventory:
     roots = [ctx.probes.registry_key(path) for path in UNINSTALL_ROOTS]
     entries = {
         root.path: [ctx.probes.registry_key(f"{root.path}\\{sub}") for sub in root.subkeys]
         for root in roots
         if not root.error
     }
-    return software.decide(build_inventory(roots, entries), ctx, REMOVAL_HINT)
+    return build_inventory(roots, entries)
+
+
+def check(ctx: CheckContext) -> Finding:
+    return software.decide(inventory(ctx), ctx, REMOVAL_HINT)

@@ -1,0 +1,1 @@
+"""The versioned agent API (/api/v1/...)."""

@@ -1,0 +1,81 @@
+"""The agent API, version 1: enrolment (token), then signed reports and heartbeats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from agent.protocol import API_PREFIX
+from server.api.schemas import EnrolIn, EnrolOut, ErrorOut, HeartbeatIn, HeartbeatOut, ReportIn, ReportOut
+from server.auth import DeviceAuthenticator, KnownDevice, RequestRefused, SignedRequest
+from server.fleet import RequirementsCache, enrol, now_utc, record_heartbeat, store_report
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    409: {"model": ErrorOut},
+    413: {"model": ErrorOut},
+}
+
+
+async def signed_request(
+    request: Request,
+    x_homeroom_device: Annotated[str, Header(max_length=64)],
+    x_homeroom_timestamp: Annotated[str, Header(max_length=20)],
+    x_homeroom_request_id: Annotated[str, Header(min_length=8, max_length=64, pattern=r"^[0-9a-fA-F-]+$")],
+    x_homeroom_signature: Annotated[str, Header(max_length=200)],
+) -> SignedRequest:
+    """The four signature headers and the raw body, exactly as received (the body hash is signed)."""
+    return SignedRequest(
+        device_id=x_homeroom_device,
+        timestamp=x_homeroom_timestamp,
+        request_id=x_homeroom_request_id,
+        signature=x_homeroom_signature,
+        method=request.method,
+        path=request.url.path,
+        body=await request.body(),
+    )
+
+
+def build_router(
+    sessions: Callable[[], Session], authenticator: DeviceAuthenticator, requirements: RequirementsCache
+) -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
+
+    def authenticated(session: Session, signed: SignedRequest) -> KnownDevice:
+        return authenticator.authenticate(session, signed)
+
+    @router.post("/enrol", response_model=EnrolOut)
+    def enrol_device(body: EnrolIn) -> EnrolOut:
+        with sessions() as session, session.begin():
+            enrolled = enrol(session, body)
+        authenticator.forget(enrolled.device_id)
+        return EnrolOut(
+            device_id=enrolled.device_id,
+            group=enrolled.group,
+            replaced_key=enrolled.replaced_key,
+            server_time=now_utc(),
+        )
+
+    @router.post("/reports", response_model=ReportOut)
+    def report(body: ReportIn, signed: Annotated[SignedRequest, Depends(signed_request)]) -> ReportOut:
+        with sessions() as session, session.begin():
+            device = authenticated(session, signed)
+            return store_report(session, device, body)
+
+    @router.post("/heartbeat", response_model=HeartbeatOut)
+    def heartbeat(
+        body: HeartbeatIn, signed: Annotated[SignedRequest, Depends(signed_request)]
+    ) -> HeartbeatOut:
+        with sessions() as session, session.begin():
+            device = authenticated(session, signed)
+            return record_heartbeat(session, device, body, requirements)
+
+    return router
+
+
+__all__ = ["RequestRefused", "build_router"]

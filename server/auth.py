@@ -1,0 +1,167 @@
+"""Who may do what: enrolment tokens, administrator passwords, and device request signatures."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agent.protocol import load_public_key, signature_valid, signing_string
+from server.db.models import Device, SeenRequest
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except VerificationError:
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class RequestRefused(Exception):
+    """A signed request the server will not act on; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    device_id: str
+    timestamp: str
+    request_id: str
+    signature: str
+    method: str
+    path: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    id: str
+    group_name: str
+    public_key: Ed25519PublicKey
+    commands_pending: bool
+
+
+class DeviceAuthenticator:
+    """Checks signature, clock and request id; caches device keys for a short while.
+
+    The cache is what lets one process verify a thousand heartbeats a second.
+    A key replaced by re-enrolment through another process is picked up at the
+    latest after `cache_seconds`, and at once when a signature does not verify.
+    """
+
+    def __init__(
+        self, max_skew_seconds: int, cache_seconds: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.max_skew = max_skew_seconds
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._cache: dict[str, tuple[float, KnownDevice]] = {}
+        self._lock = threading.Lock()
+        self._last_prune = 0.0
+
+    def forget(self, device_id: str) -> None:
+        with self._lock:
+            self._cache.pop(device_id, None)
+
+    def _load(self, session: Session, device_id: str) -> KnownDevice | None:
+        row = session.execute(
+            select(Device.id, Device.group_name, Device.public_key, Device.commands_pending).where(
+                Device.id == device_id
+            )
+        ).first()
+        if row is None:
+            return None
+        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key), row.commands_pending)
+        with self._lock:
+            self._cache[device_id] = (self.clock(), known)
+        return known
+
+    def _cached(self, device_id: str) -> KnownDevice | None:
+        with self._lock:
+            entry = self._cache.get(device_id)
+        if entry and self.clock() - entry[0] < self.cache_seconds:
+            return entry[1]
+        return None
+
+    def authenticate(self, session: Session, signed: SignedRequest) -> KnownDevice:
+        """Raises RequestRefused with the reason; on success the request id is recorded in `session`."""
+        try:
+            timestamp = int(signed.timestamp)
+        except ValueError:
+            raise RequestRefused(401, "X-Homeroom-Timestamp must be whole seconds since 1970") from None
+        now = self.clock()
+        skew = timestamp - now
+        if abs(skew) > self.max_skew:
+            raise RequestRefused(
+                401,
+                f"request timestamp is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} the server's "
+                f"clock (limit {self.max_skew} s): set the laptop's clock automatically",
+            )
+        message = signing_string(signed.method, signed.path, timestamp, signed.request_id, signed.body)
+        device = self._cached(signed.device_id)
+        if device is None or not signature_valid(device.public_key, signed.signature, message):
+            device = self._load(session, signed.device_id)
+            if device is None:
+                raise RequestRefused(401, "unknown device: enrol it again with `homeroom-agent enroll`")
+            if not signature_valid(device.public_key, signed.signature, message):
+                raise RequestRefused(401, "bad signature: the request was altered or signed with another key")
+        try:
+            with session.begin_nested():
+                session.add(SeenRequest(request_id=signed.request_id, device_id=device.id, seen_at=_now()))
+        except IntegrityError:
+            raise RequestRefused(409, "request id already used: a request cannot be replayed") from None
+        self._prune(session, now)
+        return device
+
+    def _prune(self, session: Session, now: float) -> None:
+        """Forget request ids older than twice the skew window: their timestamps are refused anyway."""
+        if now - self._last_prune < 60:
+            return
+        self._last_prune = now
+        cutoff = _now() - timedelta(seconds=2 * self.max_skew)
+        session.query(SeenRequest).filter(SeenRequest.seen_at < cutoff).delete(synchronize_session=False)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_session_factory(engine: Engine) -> Callable[[], Session]:
+    def factory() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    return factory

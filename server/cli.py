@@ -1,0 +1,273 @@
+"""`homeroom-server …`: set up the database, serve, hand out enrolment tokens, list devices."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from agent.config import CHECK_IDS, ConfigError, read_config_text, requirements_from_text
+from server.auth import hash_password, new_token, token_hash, utc
+from server.db.engine import DatabaseError, is_current, make_engine, migrate
+from server.db.models import Admin, AuditEntry, Device, DeviceStatus, EnrolmentToken, RequirementsDocument
+from server.fleet import now_utc, requirements_etag
+from server.settings import Settings, default_data_dir, resolve_database_url
+
+DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
+USAGE_ERROR = 2
+
+
+class CommandError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="homeroom-server", description="The Homeroom server.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument(
+        "--database", metavar="URL", help="sqlite:///PATH or postgresql://… (default: var/homeroom.db)"
+    )
+    db.add_argument("--data-dir", type=Path, metavar="DIR", help="where var/homeroom.db lives (default: .)")
+
+    init = commands.add_parser(
+        "init", parents=[db], help="create or migrate the database and a first administrator"
+    )
+    init.add_argument("--admin", default="admin", help="the first administrator's name (default: admin)")
+    init.add_argument(
+        "--password-file", type=Path, metavar="FILE", help="read the password instead of making one"
+    )
+
+    serve = commands.add_parser("serve", parents=[db], help="serve the agent API and the console")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+
+    token = commands.add_parser("token", help="enrolment tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", parents=[db], help="print a new enrolment token")
+    create.add_argument("--group", required=True, help="the group devices enrolled with it join")
+    create.add_argument("--expires", type=int, metavar="DAYS", help="days until it stops working")
+    revoke = token_commands.add_parser(
+        "revoke", parents=[db], help="stop a token from enrolling more devices"
+    )
+    revoke.add_argument("token")
+
+    devices = commands.add_parser("devices", parents=[db], help="list devices and their current status")
+    devices.add_argument("--json", action="store_true")
+
+    requirements = commands.add_parser("requirements", help="the requirements sent to devices")
+    req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
+    publish = req_commands.add_parser("publish", parents=[db], help="publish a requirements.toml")
+    publish.add_argument("file", type=Path)
+    publish.add_argument("--group", default="", help="only for this group (default: every group)")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    data_dir = args.data_dir or default_data_dir()
+    return Settings(database_url=resolve_database_url(args.database, data_dir), data_dir=data_dir)
+
+
+def _engine(args: argparse.Namespace, must_be_current: bool = True) -> Engine:
+    engine = make_engine(settings_from(args).database_url)
+    if must_be_current:
+        try:
+            current = is_current(engine)
+        except OperationalError as exc:
+            raise CommandError(f"cannot open the database: {exc.orig}") from None
+        if not current:
+            raise CommandError(
+                "the database is not set up or is out of date: run `homeroom-server init` first"
+            )
+    return engine
+
+
+def _audit(session: Session, action: str, detail: dict[str, Any]) -> None:
+    session.add(AuditEntry(at=now_utc(), actor="cli", action=action, detail=detail))
+
+
+def publish_requirements(session: Session, content: str, group: str) -> str:
+    etag = requirements_etag(content)
+    doc = session.get(RequirementsDocument, group)
+    if doc is None:
+        session.add(RequirementsDocument(group_name=group, content=content, etag=etag, updated_at=now_utc()))
+    else:
+        doc.content, doc.etag, doc.updated_at = content, etag, now_utc()
+    _audit(session, "requirements.published", {"group": group, "etag": etag})
+    return etag
+
+
+def command_init(args: argparse.Namespace) -> int:
+    engine = _engine(args, must_be_current=False)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        raise CommandError(f"cannot set up the database: {exc.orig}") from None
+    password: str | None = None
+    with Session(engine) as session, session.begin():
+        if session.scalars(select(Admin).where(Admin.username == args.admin)).first() is None:
+            if args.password_file:
+                password = args.password_file.read_text(encoding="utf-8").strip()
+                if len(password) < 12:
+                    raise CommandError(f"{args.password_file}: the password must be at least 12 characters")
+                shown = False
+            else:
+                password = secrets.token_urlsafe(12)
+                shown = True
+            session.add(
+                Admin(username=args.admin, password_hash=hash_password(password), created_at=now_utc())
+            )
+            _audit(session, "admin.created", {"username": args.admin})
+            if not shown:
+                password = None
+        if session.get(RequirementsDocument, "") is None:
+            publish_requirements(session, DEFAULT_REQUIREMENTS.read_text(encoding="utf-8"), "")
+    print(f"Database ready: {engine.url.render_as_string(hide_password=True)}")
+    if password:
+        print(f"Administrator: {args.admin}")
+        print(f"One-time password: {password}")
+        print("(shown once: write it down now)")
+    return 0
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    import uvicorn  # only the serve command needs the web server
+
+    settings = settings_from(args)
+    _engine(args)  # refuse to start on a database that is not set up
+    os.environ["HOMEROOM_DATABASE_URL"] = settings.database_url
+    os.environ["HOMEROOM_DATA_DIR"] = str(settings.data_dir)
+    uvicorn.run(
+        "server.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def command_token(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with Session(engine) as session, session.begin():
+        if args.token_command == "create":
+            if args.expires is not None and args.expires < 1:
+                raise CommandError("--expires must be at least 1 day")
+            token = new_token()
+            expires = now_utc() + timedelta(days=args.expires) if args.expires else None
+            session.add(
+                EnrolmentToken(
+                    token_hash=token_hash(token),
+                    group_name=args.group,
+                    created_at=now_utc(),
+                    expires_at=expires,
+                )
+            )
+            _audit(
+                session, "token.created", {"group": args.group, "expires_at": expires and expires.isoformat()}
+            )
+            print(token)
+            return 0
+        found = session.scalars(
+            select(EnrolmentToken).where(EnrolmentToken.token_hash == token_hash(args.token))
+        ).first()
+        if found is None:
+            raise CommandError("no such enrolment token")
+        found.revoked_at = now_utc()
+        _audit(session, "token.revoked", {"group": found.group_name})
+        print(f"Revoked the enrolment token for group {found.group_name}.")
+    return 0
+
+
+def command_devices(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Device, DeviceStatus)
+            .outerjoin(DeviceStatus, DeviceStatus.device_id == Device.id)
+            .order_by(Device.group_name, Device.hostname)
+        ).all()
+    listed: list[dict[str, Any]] = []
+    for device, status in rows:
+        checks = {r["id"]: r["status"] for r in (status.results if status else [])}
+        listed.append(
+            {
+                "device_id": device.id,
+                "hostname": device.hostname,
+                "group": device.group_name,
+                "serial": device.serial,
+                "os": device.os,
+                "last_seen": utc(device.last_seen_at).isoformat() if device.last_seen_at else None,
+                "overall": status.overall if status else None,
+                "checks": checks,
+            }
+        )
+    if args.json:
+        print(json.dumps({"devices": listed}, indent=2))
+        return 0
+    if not listed:
+        print("No devices enrolled yet. Create a token with `homeroom-server token create --group NAME`.")
+        return 0
+    short = {
+        "disk_encryption": "disk",
+        "firewall": "fw",
+        "power_on_password": "pwd",
+        "antivirus": "av",
+        "screen_lock": "lock",
+        "software": "sw",
+    }
+    header = f"{'HOSTNAME':<24} {'GROUP':<16} {'LAST SEEN':<20} {'OVERALL':<8} " + " ".join(
+        f"{short[c]:<7}" for c in CHECK_IDS
+    )
+    print(header)
+    for item in listed:
+        seen = (item["last_seen"] or "never")[:19].replace("T", " ")
+        cells = " ".join(f"{item['checks'].get(c, '-'):<7}" for c in CHECK_IDS)
+        name, group, overall = item["hostname"][:24], item["group"][:16], item["overall"] or "-"
+        print(f"{name:<24} {group:<16} {seen:<20} {overall:<8} {cells}")
+    return 0
+
+
+def command_requirements(args: argparse.Namespace) -> int:
+    content = read_config_text(args.file)
+    requirements_from_text(str(args.file), content)  # refuse to publish what agents would reject
+    engine = _engine(args)
+    with Session(engine) as session, session.begin():
+        etag = publish_requirements(session, content, args.group)
+    print(f"Published {args.file} for {args.group or 'every group'} (ETag {etag[:12]}…).")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "init": command_init,
+        "serve": command_serve,
+        "token": command_token,
+        "devices": command_devices,
+        "requirements": command_requirements,
+    }
+    try:
+        return handlers[args.command](args)
+    except (CommandError, ConfigError, DatabaseError) as exc:
+        print(f"homeroom-server: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except SQLAlchemyError as exc:
+        print(f"homeroom-server: database error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Tables. The current state of each device is one row; history is append-only.
+
+Fleet views read `devices` and `device_status` (one row per laptop) and stay
+fast at 100,000 devices; `reports` only grows and is read per device.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class Admin(Base):
+    __tablename__ = "admins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class EnrolmentToken(Base):
+    __tablename__ = "enrolment_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Only the SHA-256 of a token is stored: the database alone cannot enrol a device.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    group_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(100), index=True)
+    serial: Mapped[str | None] = mapped_column(String(200))
+    hardware_uuid: Mapped[str | None] = mapped_column(String(64))
+    hostname: Mapped[str] = mapped_column(String(255))
+    manufacturer: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(200))
+    os: Mapped[str] = mapped_column(String(20))
+    os_version: Mapped[str] = mapped_column(String(200))
+    machine_id: Mapped[str | None] = mapped_column(String(64))
+    macs: Mapped[list[Any]]
+    identity_unreadable: Mapped[dict[str, Any]]
+    public_key: Mapped[str] = mapped_column(String(64))
+    agent_version: Mapped[str] = mapped_column(String(40))
+    enrolled_at: Mapped[datetime]
+    key_replaced_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    commands_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),)
+
+
+class DeviceStatus(Base):
+    """The latest full report of each device: what the fleet views show."""
+
+    __tablename__ = "device_status"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    overall: Mapped[str] = mapped_column(String(10), index=True)
+    results: Mapped[list[Any]]
+
+
+class Report(Base):
+    """Every full report ever received, once each (unique report id)."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    reported_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    overall: Mapped[str] = mapped_column(String(10))
+    body: Mapped[dict[str, Any]]
+
+
+class SeenRequest(Base):
+    """Request ids inside the clock-skew window: a second use is a replay."""
+
+    __tablename__ = "seen_requests"
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(32))
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RequirementsDocument(Base):
+    """The requirements.toml served to devices; a group's own copy wins over the default (group "")."""
+
+    __tablename__ = "requirements_documents"
+    group_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
+
+
+class DeviceCommand(Base):
+    __tablename__ = "device_commands"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    command: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]]

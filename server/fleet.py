@@ -1,0 +1,227 @@
+"""What the server does with what devices send: enrolment, reports, heartbeats.
+
+Each function runs inside one transaction given by the caller, together with
+the request-id record, so a crash at any point leaves all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agent.protocol import load_public_key
+from server.api.schemas import (
+    CommandOut,
+    EnrolIn,
+    HeartbeatIn,
+    HeartbeatOut,
+    ReportIn,
+    ReportOut,
+    RequirementsOut,
+)
+from server.auth import KnownDevice, RequestRefused, token_hash, utc
+from server.db.models import (
+    AuditEntry,
+    Device,
+    DeviceCommand,
+    DeviceStatus,
+    EnrolmentToken,
+    Report,
+    RequirementsDocument,
+)
+
+SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def overall_status(statuses: list[str]) -> str:
+    """The device's colour: fail if anything fails, unknown if anything is unconfirmed, else pass."""
+    if not statuses:
+        return "unknown"
+    worst = max(statuses, key=lambda s: SEVERITY.get(s, 1))
+    return "unknown" if worst == "error" else worst
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    device_id: str
+    group: str
+    replaced_key: bool
+
+
+def enrol(session: Session, request: EnrolIn) -> Enrolled:
+    try:
+        load_public_key(request.public_key)
+    except ValueError as exc:
+        raise RequestRefused(400, str(exc)) from None
+    token = session.scalars(
+        select(EnrolmentToken).where(EnrolmentToken.token_hash == token_hash(request.token))
+    ).first()
+    now = now_utc()
+    if token is None:
+        raise RequestRefused(403, "enrolment token not recognised: ask IT for a current token")
+    if token.revoked_at is not None:
+        raise RequestRefused(403, "enrolment token was revoked: ask IT for a current token")
+    if token.expires_at is not None and utc(token.expires_at) <= now:
+        raise RequestRefused(
+            403, f"enrolment token expired on {utc(token.expires_at):%Y-%m-%d}: ask IT for a new one"
+        )
+    identity = request.identity
+    existing = None
+    if identity.serial or identity.hardware_uuid:
+        # The same hardware re-installed maps to the same record: both facts must agree where known.
+        existing = session.scalars(
+            select(Device)
+            .where(Device.serial == identity.serial, Device.hardware_uuid == identity.hardware_uuid)
+            .order_by(Device.enrolled_at)
+        ).first()
+    replaced = existing is not None
+    device = existing or Device(id=uuid.uuid4().hex, enrolled_at=now, commands_pending=False)
+    device.group_name = token.group_name
+    device.serial = identity.serial
+    device.hardware_uuid = identity.hardware_uuid
+    device.hostname = identity.hostname
+    device.manufacturer = identity.manufacturer
+    device.model = identity.model
+    device.os = identity.os
+    device.os_version = identity.os_version
+    device.machine_id = identity.machine_id
+    device.macs = list(identity.macs)
+    device.identity_unreadable = dict(identity.unreadable)
+    device.public_key = request.public_key
+    device.agent_version = request.agent_version
+    device.last_seen_at = now
+    if replaced:
+        device.key_replaced_at = now
+    session.add(device)
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=f"device:{device.id}",
+            action="device.re-enrolled" if replaced else "device.enrolled",
+            detail={"group": token.group_name, "hostname": identity.hostname, "serial": identity.serial},
+        )
+    )
+    return Enrolled(device.id, token.group_name, replaced)
+
+
+def store_report(session: Session, device: KnownDevice, report: ReportIn) -> ReportOut:
+    """Stored once per report id; the current status only moves forward in time."""
+    now = now_utc()
+    reported_at = utc(report.reported_at)
+    overall = overall_status([r.status for r in report.results])
+    try:
+        with session.begin_nested():
+            session.add(
+                Report(
+                    report_id=report.report_id,
+                    device_id=device.id,
+                    reported_at=reported_at,
+                    received_at=now,
+                    overall=overall,
+                    body=report.model_dump(mode="json"),
+                )
+            )
+    except IntegrityError:
+        return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
+    results = [r.model_dump(mode="json") for r in report.results]
+    current = session.get(DeviceStatus, device.id)
+    if current is None:
+        session.add(
+            DeviceStatus(
+                device_id=device.id,
+                report_id=report.report_id,
+                reported_at=reported_at,
+                received_at=now,
+                overall=overall,
+                results=results,
+            )
+        )
+    elif utc(current.reported_at) <= reported_at:
+        current.report_id = report.report_id
+        current.reported_at = reported_at
+        current.received_at = now
+        current.overall = overall
+        current.results = results
+    identity = report.identity
+    session.execute(
+        update(Device)
+        .where(Device.id == device.id)
+        .values(
+            last_seen_at=now,
+            agent_version=report.agent_version,
+            hostname=identity.hostname,
+            os_version=identity.os_version,
+            macs=list(identity.macs),
+        )
+    )
+    return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
+
+
+class RequirementsCache:
+    """The requirements document per group, cached briefly: every heartbeat asks for its ETag."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, RequirementsOut | None]] = {}
+
+    def get(self, session: Session, group: str) -> RequirementsOut | None:
+        with self._lock:
+            entry = self._cache.get(group)
+        if entry and time.monotonic() - entry[0] < self.seconds:
+            return entry[1]
+        docs = {
+            doc.group_name: doc
+            for doc in session.scalars(
+                select(RequirementsDocument).where(RequirementsDocument.group_name.in_([group, ""]))
+            )
+        }
+        doc = docs.get(group) or docs.get("")
+        found = RequirementsOut(etag=doc.etag, content=doc.content) if doc else None
+        with self._lock:
+            self._cache[group] = (time.monotonic(), found)
+        return found
+
+
+def requirements_etag(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def record_heartbeat(
+    session: Session, device: KnownDevice, heartbeat: HeartbeatIn, requirements: RequirementsCache
+) -> HeartbeatOut:
+    now = now_utc()
+    session.execute(
+        update(Device)
+        .where(Device.id == device.id)
+        .values(last_seen_at=now, agent_version=heartbeat.agent_version)
+    )
+    doc = requirements.get(session, device.group_name)
+    commands: list[CommandOut] = []
+    if device.commands_pending:
+        pending = session.scalars(
+            select(DeviceCommand).where(
+                DeviceCommand.device_id == device.id, DeviceCommand.delivered_at.is_(None)
+            )
+        ).all()
+        for command in pending:
+            command.delivered_at = now
+            commands.append(CommandOut(id=command.id, command=command.command))
+        session.execute(update(Device).where(Device.id == device.id).values(commands_pending=False))
+    return HeartbeatOut(
+        server_time=now,
+        requirements=doc if doc and doc.etag != heartbeat.requirements_etag else None,
+        commands=commands,
+    )

@@ -1,0 +1,31 @@
+"""The server's settings, in one typed object built from flags and environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    max_clock_skew_seconds: int = 300
+    # How long a device's key and record stay cached in a server process; a
+    # re-enrolment elsewhere is seen after this at the latest (and at once on a signature mismatch).
+    device_cache_seconds: float = 30.0
+    requirements_cache_seconds: float = 5.0
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("HOMEROOM_DATA_DIR") or ".")
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def resolve_database_url(flag: str | None, data_dir: Path) -> str:
+    """--database, then HOMEROOM_DATABASE_URL, then var/homeroom.db under the data directory."""
+    return flag or os.environ.get("HOMEROOM_DATABASE_URL") or sqlite_url(data_dir / "var" / "homeroom.db")
