@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent import __version__
 from agent.bundle import BundleError, bundle_json, read_bundle
@@ -22,6 +25,7 @@ from agent.checks.context import CheckContext, SoftwareBaseline
 from agent.config import (
     CHECK_IDS,
     CONFIG_DIR,
+    AgentConfig,
     ConfigError,
     Requirements,
     load_agent_config,
@@ -34,6 +38,9 @@ from agent.probes import LiveProbes, Probes, RecordingProbes, ReplayProbes
 from agent.results import CheckResult, Status
 from agent.runner import run_checks
 from agent.state import BaselineFile, FixedBaseline, resolve_state_dir
+
+if TYPE_CHECKING:
+    from agent.service import AgentService
 
 USAGE_ERROR = 2
 
@@ -70,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
         "diagnose", parents=[common], help="save every probe's raw output to a bundle for IT"
     )
     diagnose.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+
+    enroll = commands.add_parser(
+        "enroll", parents=[common], help="enrol this laptop with the district's server"
+    )
+    enroll.add_argument("--server", metavar="URL", help="the server's address (default: from agent.toml)")
+    enroll.add_argument("--token", help="the enrolment token from IT (default: from agent.toml)")
+
+    run = commands.add_parser("run", parents=[common], help="the service loop: check, report, send")
+    run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
+
+    commands.add_parser("status", parents=[common], help="enrolment, last report, queued items, key storage")
     return parser
 
 
@@ -165,9 +183,122 @@ def command_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state_and_config(args: argparse.Namespace) -> tuple[Path, AgentConfig, PlatformFacts]:
+    config = load_agent_config(args.config) if args.config else load_agent_config()
+    platform = detect()
+    return resolve_state_dir(args.state_dir, config.state_dir, platform), config, platform
+
+
+def command_enroll(args: argparse.Namespace) -> int:
+    from agent.client import EnrolmentError, ServerClient
+    from agent.identity import local_macs, read_identity
+    from agent.keys import open_key_store
+    from agent.service import EnrolmentRecord, write_enrolment
+
+    state_dir, config, platform = _state_and_config(args)
+    server = args.server or config.server_url
+    token = args.token or config.enrolment_token
+    if not server or not token:
+        raise ConfigError(
+            str(args.config or CONFIG_DIR / "agent.toml"),
+            None,
+            "no server address or enrolment token",
+            "pass --server URL --token TOKEN, or set [server] url and enrolment_token",
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    keys = open_key_store(state_dir)
+    key = Ed25519PrivateKey.generate()
+    identity = read_identity(LiveProbes(), platform, local_macs())
+    for field_name, why in identity.unreadable.items():
+        print(f"note: {field_name} unknown: {why}", file=sys.stderr)
+    try:
+        enrolment = ServerClient(server).enrol(token, key, identity.to_json(), __version__)
+    except EnrolmentError as exc:
+        print(f"homeroom-agent: {exc}", file=sys.stderr)
+        return 1
+    keys.save(key)
+    write_enrolment(
+        state_dir,
+        EnrolmentRecord(server, enrolment.device_id, enrolment.group, datetime.now(timezone.utc).isoformat()),
+    )
+    again = " again (same device record, new key)" if enrolment.replaced_key else ""
+    print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
+    print(f"Device key: {keys.description}")
+    return 0
+
+
+def _service(args: argparse.Namespace) -> AgentService:
+    from agent.service import AgentService
+
+    state_dir, config, platform = _state_and_config(args)
+    requirements = _requirements(args.requirements)
+    return AgentService(state_dir, config, platform, requirements)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from agent.service import read_enrolment
+
+    service = _service(args)
+    if read_enrolment(service.state_dir) is None:
+        print(
+            "homeroom-agent: not enrolled yet: run `homeroom-agent enroll --server URL --token TOKEN`",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    if not args.once:
+        service.run_forever()
+        return 0
+    result = service.cycle(force_report=service.schedule.last_report_at == 0)
+    drained = result.drained
+    sent = drained.delivered if drained else 0
+    print(
+        f"checked: {'yes' if result.checked else 'not due'}, "
+        f"report queued: {'yes' if result.reported else 'no'}, sent: {sent}, still queued: {result.queued_after}"
+    )
+    service.outbox.close()
+    if result.queued_after:
+        print(
+            "homeroom-agent: could not deliver everything; it stays queued and is sent on the next run",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def command_status(args: argparse.Namespace) -> int:
+    from agent.service import read_enrolment
+
+    service = _service(args)
+    enrolment = read_enrolment(service.state_dir)
+    stats = service.outbox.stats()
+    schedule = service.schedule
+    print(f"State directory: {service.state_dir}")
+    if enrolment is None:
+        print("Enrolment:       not enrolled")
+    else:
+        print(
+            f"Enrolment:       device {enrolment.device_id}, group {enrolment.group}, "
+            f"server {enrolment.server_url}"
+        )
+    print(f"Device key:      {service.keys.description}")
+    last = datetime.fromtimestamp(schedule.last_report_at, timezone.utc) if schedule.last_report_at else None
+    print(f"Last report:     {last:%Y-%m-%d %H:%M:%S} UTC" if last else "Last report:     never")
+    print(f"Queued to send:  {stats.queued} ({stats.queued_bytes} bytes)")
+    if stats.rejected:
+        print(f"Refused by the server (kept for IT): {stats.rejected}")
+    service.outbox.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"check": command_check, "diagnose": command_diagnose}
+    handlers = {
+        "check": command_check,
+        "diagnose": command_diagnose,
+        "enroll": command_enroll,
+        "run": command_run,
+        "status": command_status,
+    }
     try:
         return handlers[args.command](args)
     except (ConfigError, BundleError, ValueError) as exc:

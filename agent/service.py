@@ -1,0 +1,283 @@
+"""The agent's loop: check on schedule, report what changed, send a heartbeat, drain the outbox.
+
+Timing lives in a small JSON file in the state directory, so a restart
+neither floods the server with reports nor forgets that one is due.
+Everything to send goes into the outbox first; a crash between "queued" and
+"sent" loses nothing, and the server stores each record once by its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.checks import select, software_inventory
+from agent.checks.context import CheckContext
+from agent.client import ServerClient, make_transport
+from agent.config import AgentConfig, ConfigError, Requirements, requirements_from_text
+from agent.identity import local_macs, read_identity
+from agent.keys import KeyStore, open_key_store
+from agent.outbox import Outbox, OutboxItem
+from agent.platform_facts import PlatformFacts
+from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
+from agent.results import CheckResult
+from agent.runner import run_checks
+from agent.sender import DrainResult, drain
+from agent.state import BaselineFile, write_atomically
+
+log = logging.getLogger("homeroom.agent")
+
+ENROLMENT_FILE = "enrolment.json"
+SCHEDULE_FILE = "schedule.json"
+SERVER_REQUIREMENTS_FILE = "server-requirements.toml"
+OUTBOX_FILE = "outbox.sqlite3"
+
+
+class NotEnrolled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class EnrolmentRecord:
+    server_url: str
+    device_id: str
+    group: str
+    enrolled_at: str
+
+
+def read_enrolment(state_dir: Path) -> EnrolmentRecord | None:
+    try:
+        data = json.loads((state_dir / ENROLMENT_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise NotEnrolled(f"{state_dir / ENROLMENT_FILE} is damaged ({exc}): enrol again") from None
+    return EnrolmentRecord(**{k: str(data[k]) for k in ("server_url", "device_id", "group", "enrolled_at")})
+
+
+def write_enrolment(state_dir: Path, record: EnrolmentRecord) -> None:
+    write_atomically(state_dir / ENROLMENT_FILE, json.dumps(asdict(record), indent=1))
+
+
+@dataclass
+class Schedule:
+    last_check_at: float = 0.0
+    last_report_at: float = 0.0
+    last_heartbeat_at: float = 0.0
+    last_digest: str = ""
+    requirements_etag: str = ""
+    last_overall: str = "none"
+    check_now: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> Schedule:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        write_atomically(path, json.dumps(asdict(self), indent=1))
+
+
+def results_digest(results: list[CheckResult]) -> str:
+    """What counts as 'a result changed': the status and summary of each check, not timings."""
+    essence = [(r.id, r.status.value, r.summary) for r in results]
+    return hashlib.sha256(json.dumps(essence).encode()).hexdigest()
+
+
+def overall(results: list[CheckResult]) -> str:
+    statuses = {r.status.value for r in results}
+    if not statuses:
+        return "none"
+    for status in ("fail", "error", "unknown"):
+        if status in statuses:
+            return "unknown" if status == "error" else status
+    return "pass"
+
+
+@dataclass
+class CycleResult:
+    checked: bool = False
+    reported: bool = False
+    heartbeat: bool = False
+    drained: DrainResult | None = None
+    queued_after: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class AgentService:
+    def __init__(
+        self,
+        state_dir: Path,
+        config: AgentConfig,
+        platform: PlatformFacts,
+        default_requirements: tuple[Requirements, str],
+        clock: Callable[[], float] = time.time,
+        outbox_max_bytes: int = 50 * 1024 * 1024,
+    ) -> None:
+        self.state_dir = state_dir
+        self.config = config
+        self.platform = platform
+        self.default_requirements = default_requirements
+        self.clock = clock
+        self.rng = random.Random()  # noqa: S311 - jitter for retries, not a secret
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.schedule_path = state_dir / SCHEDULE_FILE
+        self.schedule = Schedule.load(self.schedule_path)
+        self.outbox = Outbox(state_dir / OUTBOX_FILE, max_bytes=outbox_max_bytes, clock=clock)
+        self.keys: KeyStore = open_key_store(state_dir)
+
+    # --- requirements ------------------------------------------------------------------
+
+    def requirements(self) -> Requirements:
+        """The server's copy once one has arrived; the local file until then (or if it is bad)."""
+        path = self.state_dir / SERVER_REQUIREMENTS_FILE
+        if path.exists():
+            try:
+                return requirements_from_text(str(path), path.read_text(encoding="utf-8"))
+            except (ConfigError, OSError) as exc:
+                log.warning("ignoring the server's requirements: %s", exc)
+        return self.default_requirements[0]
+
+    def apply_requirements(self, etag: str, content: str) -> None:
+        try:
+            requirements_from_text("requirements from the server", content)
+        except ConfigError as exc:
+            log.warning(
+                "the server sent requirements this agent cannot use; keeping the last good copy: %s", exc
+            )
+            return
+        write_atomically(self.state_dir / SERVER_REQUIREMENTS_FILE, content)
+        self.schedule.requirements_etag = etag
+        self.schedule.check_now = True  # apply on the next cycle
+        self.schedule.save(self.schedule_path)
+
+    # --- one cycle -------------------------------------------------------------------------
+
+    def _on_response(self, item: OutboxItem, data: dict[str, Any]) -> None:
+        if item.kind != "heartbeat":
+            return
+        requirements = data.get("requirements")
+        if isinstance(requirements, dict) and {"etag", "content"} <= requirements.keys():
+            self.apply_requirements(str(requirements["etag"]), str(requirements["content"]))
+        for command in data.get("commands") or []:
+            if isinstance(command, dict) and command.get("command") == "check_now":
+                self.schedule.check_now = True
+                self.schedule.save(self.schedule_path)
+
+    def run_checks(self) -> tuple[list[CheckResult], dict[str, Any], list[dict[str, str]]]:
+        requirements = self.requirements()
+        # The service runs as root/SYSTEM: per-user settings (screen lock) are the tray's to read.
+        where = "system" if self.platform.is_admin and not self.platform.desktop else None
+        specs = select(requirements.enabled, where=where)  # type: ignore[arg-type]
+        recorder = RecordingProbes(LiveProbes())
+        ctx = CheckContext(
+            recorder, self.platform, requirements, datetime.now(timezone.utc), BaselineFile(self.state_dir)
+        )
+        results = run_checks(specs, ctx, requirements.check_timeout_seconds)
+        replay = CheckContext(ReplayProbes(recorder.records), self.platform, requirements, ctx.now, None)
+        software: list[dict[str, str]] = []
+        if "software" in requirements.enabled:
+            software = [item.to_json() for item in software_inventory(replay).items]
+        identity = read_identity(LiveProbes(), self.platform, local_macs()).to_json()
+        return results, identity, software
+
+    def cycle(self, send: bool = True, force_report: bool = False) -> CycleResult:
+        now = self.clock()
+        result = CycleResult()
+        schedule = self.schedule
+        check_due = now - schedule.last_check_at >= self.config.check_interval_minutes * 60
+        if check_due or schedule.check_now or force_report:
+            results, identity, software = self.run_checks()
+            result.checked = True
+            digest = results_digest(results)
+            report_due = now - schedule.last_report_at >= self.config.report_interval_hours * 3600
+            if force_report or report_due or digest != schedule.last_digest:
+                self.outbox.put("report", self._report_body(results, identity, software))
+                schedule.last_report_at = now
+                schedule.last_digest = digest
+                result.reported = True
+            schedule.last_check_at = now
+            schedule.check_now = False
+            schedule.last_overall = overall(results)
+        if (
+            not result.reported
+            and now - schedule.last_heartbeat_at >= self.config.heartbeat_interval_minutes * 60
+        ):
+            self.outbox.put("heartbeat", self._heartbeat_body())
+            schedule.last_heartbeat_at = now
+            result.heartbeat = True
+        elif result.reported:
+            schedule.last_heartbeat_at = now  # a report says "still here" too
+        schedule.save(self.schedule_path)
+        if send:
+            result.drained = self.drain()
+        result.queued_after = self.outbox.stats().queued
+        return result
+
+    def _report_body(
+        self, results: list[CheckResult], identity: dict[str, Any], software: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        return {
+            "report_id": uuid.uuid4().hex,
+            "reported_at": datetime.now(timezone.utc).isoformat(),
+            "agent_version": __version__,
+            "identity": identity,
+            "results": [r.to_json() for r in results],
+            "software": software,
+            "dropped": self.outbox.take_dropped(),
+        }
+
+    def _heartbeat_body(self) -> dict[str, Any]:
+        return {
+            "heartbeat_id": uuid.uuid4().hex,
+            "sent_at": datetime.now(timezone.utc).isoformat(),
+            "agent_version": __version__,
+            "overall": self.schedule.last_overall,
+            "requirements_etag": self.schedule.requirements_etag or None,
+            "dropped": self.outbox.take_dropped(),
+        }
+
+    def drain(self) -> DrainResult | None:
+        enrolment = read_enrolment(self.state_dir)
+        key = self.keys.load() if enrolment else None
+        if enrolment is None or key is None:
+            return None
+        transport = make_transport(
+            ServerClient(enrolment.server_url), key, enrolment.device_id, self._on_response
+        )
+        return drain(self.outbox, transport, self.clock, self.rng)
+
+    # --- the long-running service ---------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event | None = None, tick: float = 5.0) -> None:
+        stop = stop or threading.Event()
+
+        def request_stop(_signum: int, _frame: object) -> None:
+            stop.set()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, request_stop)
+            signal.signal(signal.SIGINT, request_stop)
+        while not stop.is_set():
+            try:
+                self.cycle()
+            except Exception:
+                log.exception("check cycle failed; trying again in %s s", tick)
+            stop.wait(tick)
+        self.outbox.close()
