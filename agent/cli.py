@@ -253,7 +253,8 @@ def command_run(args: argparse.Namespace) -> int:
     sent = drained.delivered if drained else 0
     print(
         f"checked: {'yes' if result.checked else 'not due'}, "
-        f"report queued: {'yes' if result.reported else 'no'}, sent: {sent}, still queued: {result.queued_after}"
+        f"report queued: {'yes' if result.reported else 'no'}, sent: {sent}, "
+        f"still queued: {result.queued_after}"
     )
     service.outbox.close()
     if result.queued_after:

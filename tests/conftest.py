@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.servers import PostgresCluster, ServerProcess, postgres_bin, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -42,3 +45,30 @@ def state_dir(tmp_path: Path) -> Path:
     path = tmp_path / "state"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    need(os.geteuid() == 0, "PostgreSQL tests start a throwaway cluster as the postgres user: run as root")
+    need(postgres_bin() is not None, "PostgreSQL is not installed (./scripts/test installs it as root)")
+    yield from start_postgres()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.new_database()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real `homeroom-server serve` process on loopback, its database initialised."""
+    process = ServerProcess(database_url, tmp_path)
+    process.init()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -1,0 +1,226 @@
+"""The agent API against a real server process on loopback, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.protocol import API_PREFIX, public_key_text, signed_headers
+from tests.servers import ServerProcess
+
+IDENTITY = {
+    "serial": "5CG1234XYZ",
+    "hardware_uuid": "4C4C4544-0042-3510-8052-B4C04F4E4B32",
+    "hostname": "student-lt042",
+    "manufacturer": "HP",
+    "model": "HP ProBook 440 G8",
+    "os": "linux",
+    "os_version": "Debian GNU/Linux 12 (bookworm)",
+    "machine_id": "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+    "macs": ["3c:52:82:11:22:33"],
+    "unreadable": {},
+}
+
+
+class Device:
+    def __init__(self, server: ServerProcess, identity: dict[str, Any] | None = None) -> None:
+        self.server = server
+        self.key = Ed25519PrivateKey.generate()
+        self.identity = identity or dict(IDENTITY)
+        self.device_id = ""
+
+    def enrol(self, token: str) -> requests.Response:
+        response = requests.post(
+            f"{self.server.url}{API_PREFIX}/enrol",
+            json={
+                "token": token,
+                "public_key": public_key_text(self.key),
+                "identity": self.identity,
+                "agent_version": "0.1.0",
+            },
+            timeout=30,
+        )
+        if response.status_code == 200:
+            self.device_id = response.json()["device_id"]
+        return response
+
+    def post(
+        self,
+        path: str,
+        body: dict[str, Any] | bytes,
+        now: float | None = None,
+        request_id: str | None = None,
+        key: Ed25519PrivateKey | None = None,
+        tamper: bytes | None = None,
+    ) -> requests.Response:
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        full = f"{API_PREFIX}{path}"
+        headers = signed_headers(
+            key or self.key,
+            self.device_id,
+            "POST",
+            full,
+            payload,
+            time.time() if now is None else now,
+            request_id,
+        )
+        headers["Content-Type"] = "application/json"
+        return requests.post(f"{self.server.url}{full}", data=tamper or payload, headers=headers, timeout=30)
+
+
+def report(report_id: str | None = None, status: str = "pass") -> dict[str, Any]:
+    return {
+        "report_id": report_id or uuid.uuid4().hex,
+        "reported_at": datetime.now(timezone.utc).isoformat(),
+        "agent_version": "0.1.0",
+        "identity": IDENTITY,
+        "results": [
+            {
+                "id": "firewall",
+                "title": "Firewall",
+                "status": status,
+                "summary": "firewall is on (ufw)",
+                "evidence": {"ufw": "on"},
+                "remediation": None,
+                "duration_ms": 12,
+            },
+        ],
+        "software": [{"name": "firefox-esr", "version": "115.12", "publisher": "Mozilla", "source": "dpkg"}],
+        "dropped": {},
+    }
+
+
+def heartbeat(etag: str | None = None) -> dict[str, Any]:
+    return {
+        "heartbeat_id": uuid.uuid4().hex,
+        "sent_at": datetime.now(timezone.utc).isoformat(),
+        "agent_version": "0.1.0",
+        "overall": "pass",
+        "requirements_etag": etag,
+        "dropped": {},
+    }
+
+
+def devices(server: ServerProcess) -> list[dict[str, Any]]:
+    done = server.cli("devices", "--json")
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout)["devices"])
+
+
+def test_enrol_report_and_list(server: ServerProcess) -> None:
+    device = Device(server)
+    enrolled = device.enrol(server.token("Lincoln High"))
+    assert enrolled.status_code == 200, enrolled.text
+    assert enrolled.json()["group"] == "Lincoln High" and enrolled.json()["replaced_key"] is False
+    stored = device.post("/reports", report(status="fail"))
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["stored"] is True
+    (listed,) = devices(server)
+    assert listed["hostname"] == "student-lt042" and listed["group"] == "Lincoln High"
+    assert listed["overall"] == "fail" and listed["checks"] == {"firewall": "fail"}
+    assert listed["last_seen"] is not None
+    table = server.cli("devices")
+    assert "student-lt042" in table.stdout and "Lincoln High" in table.stdout
+
+
+def test_same_report_twice_is_stored_once(server: ServerProcess) -> None:
+    device = Device(server)
+    device.enrol(server.token())
+    body = report()
+    first, second = device.post("/reports", body), device.post("/reports", body)
+    assert first.json() == {"report_id": body["report_id"], "stored": True, "duplicate": False}
+    assert second.status_code == 200
+    assert second.json() == {"report_id": body["report_id"], "stored": False, "duplicate": True}
+
+
+def test_reinstall_on_same_hardware_keeps_the_record_and_replaces_the_key(server: ServerProcess) -> None:
+    token = server.token()
+    first = Device(server)
+    first.enrol(token)
+    again = Device(server)
+    response = again.enrol(token)
+    assert response.json()["device_id"] == first.device_id
+    assert response.json()["replaced_key"] is True
+    assert again.post("/heartbeat", heartbeat()).status_code == 200
+    old_key = first.post("/heartbeat", heartbeat())
+    assert old_key.status_code == 401 and "bad signature" in old_key.json()["detail"]
+    assert len(devices(server)) == 1
+
+
+def test_revoked_and_expired_and_unknown_tokens_are_refused(server: ServerProcess) -> None:
+    token = server.token()
+    assert server.cli("token", "revoke", token).returncode == 0
+    refused = Device(server).enrol(token)
+    assert refused.status_code == 403 and "revoked" in refused.json()["detail"]
+    unknown = Device(server).enrol("not-a-token")
+    assert unknown.status_code == 403 and "not recognised" in unknown.json()["detail"]
+    assert server.cli("token", "create", "--group", "x", "--expires", "0").returncode == 2
+
+
+def test_tampered_body_bad_key_replay_skew_and_unknown_device(server: ServerProcess) -> None:
+    device = Device(server)
+    device.enrol(server.token())
+    body = report()
+    tampered = device.post("/reports", body, tamper=json.dumps({**body, "agent_version": "6.6.6"}).encode())
+    assert tampered.status_code == 401 and "bad signature" in tampered.json()["detail"]
+    other_key = device.post("/heartbeat", heartbeat(), key=Ed25519PrivateKey.generate())
+    assert other_key.status_code == 401
+    request_id = uuid.uuid4().hex
+    assert device.post("/heartbeat", heartbeat(), request_id=request_id).status_code == 200
+    replayed = device.post("/heartbeat", heartbeat(), request_id=request_id)
+    assert replayed.status_code == 409 and "already used" in replayed.json()["detail"]
+    skewed = device.post("/heartbeat", heartbeat(), now=time.time() - 600)
+    assert skewed.status_code == 401 and "behind the server's clock" in skewed.json()["detail"]
+    ahead = device.post("/heartbeat", heartbeat(), now=time.time() + 400)
+    assert ahead.status_code == 401 and "ahead of" in ahead.json()["detail"]
+    stranger = Device(server)
+    stranger.device_id = uuid.uuid4().hex
+    assert stranger.post("/heartbeat", heartbeat()).status_code == 401
+
+
+def test_bad_input_gets_a_4xx_that_says_what_is_wrong(server: ServerProcess) -> None:
+    device = Device(server)
+    device.enrol(server.token())
+    extra = device.post("/reports", {**report(), "surprise": 1})
+    assert extra.status_code == 422 and "surprise" in extra.text
+    too_many = report()
+    too_many["software"] = [{"name": f"app{i}"} for i in range(10_001)]
+    assert device.post("/reports", too_many).status_code in (413, 422)
+    huge = device.post("/reports", b"{" + b" " * (1024 * 1024 + 10) + b"}")
+    assert huge.status_code == 413 and "limit" in huge.json()["detail"]
+    not_json = device.post("/heartbeat", b"not json at all")
+    assert not_json.status_code == 422
+    missing_headers = requests.post(f"{server.url}{API_PREFIX}/heartbeat", json=heartbeat(), timeout=30)
+    assert missing_headers.status_code == 422 and "x-homeroom-signature" in missing_headers.text.lower()
+    bad_key = requests.post(
+        f"{server.url}{API_PREFIX}/enrol",
+        json={"token": server.token(), "public_key": "AAAA", "identity": IDENTITY, "agent_version": "1"},
+        timeout=30,
+    )
+    assert bad_key.status_code == 400 and "32 bytes" in bad_key.json()["detail"]
+
+
+def test_heartbeat_carries_changed_requirements(server: ServerProcess, tmp_path: Any) -> None:
+    device = Device(server)
+    device.enrol(server.token("Oak Elementary"))
+    first = device.post("/heartbeat", heartbeat()).json()
+    assert first["requirements"] is not None and "[screen_lock]" in first["requirements"]["content"]
+    etag = first["requirements"]["etag"]
+    assert device.post("/heartbeat", heartbeat(etag)).json()["requirements"] is None
+    stricter = tmp_path / "requirements.toml"
+    stricter.write_text("[screen_lock]\nmax_idle_minutes = 5\n", encoding="utf-8")
+    published = server.cli("requirements", "publish", str(stricter), "--group", "Oak Elementary")
+    assert published.returncode == 0, published.stderr
+    time.sleep(5.5)  # the server caches a group's requirements for 5 s
+    changed = device.post("/heartbeat", heartbeat(etag)).json()["requirements"]
+    assert changed["content"] == "[screen_lock]\nmax_idle_minutes = 5\n" and changed["etag"] != etag
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[screen_lock]\nmax_idle = 5\n", encoding="utf-8")
+    refused = server.cli("requirements", "publish", str(bad))
+    assert refused.returncode == 2 and "unknown key 'max_idle'" in refused.stderr
