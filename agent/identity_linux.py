@@ -13,6 +13,8 @@ which describe themselves by device tree) have no `/sys/class/dmi/id` at all.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import posixpath
 import re
 
@@ -57,7 +59,18 @@ def clean_machine_id(raw: str) -> Cleaned:
         return Cleaned(None, "is 'uninitialized': systemd has not yet committed an id (first boot)")
     if not _MACHINE_ID.match(text):
         return Cleaned(None, f"is not a machine id ({text[:40]!r})")
-    return Cleaned(text)
+    return Cleaned(app_specific_machine_id(text))
+
+
+# A fixed, random application id: the machine id is only ever sent keyed with it.
+HOMEROOM_APP_ID = bytes.fromhex("6c1f0b7e52a94d3a8e1d2f4b9c07a5e3")
+
+
+def app_specific_machine_id(machine_id: str) -> str:
+    """machine-id(5) asks that the id itself stay confidential and that applications use a keyed
+    hash of it instead (as sd_id128_get_machine_app_specific does): stable per machine, useless to
+    anyone correlating with other software's records."""
+    return hmac.new(bytes.fromhex(machine_id), HOMEROOM_APP_ID, hashlib.sha256).hexdigest()[:32]
 
 
 def machine_id_source(content: FileContent) -> Source:

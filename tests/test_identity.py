@@ -15,6 +15,8 @@ Sources of the recorded formats (details in tests/fixtures/identity/SOURCES.md):
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -32,6 +34,7 @@ from agent.identity import (
     read_identity,
     usable_macs,
 )
+from agent.identity_linux import HOMEROOM_APP_ID, app_specific_machine_id
 from agent.platform_facts import OsName, PlatformFacts
 from agent.probes import LiveProbes, Probes
 from tests.recorded import Recorded, fixture
@@ -297,6 +300,9 @@ def test_mac_with_blank_serial_in_both_tools_is_unreadable() -> None:
 
 DMI = "/sys/class/dmi/id"
 MACHINE_ID = "3f2a9c1e7b4d4e0fa6c85d21e9b07a44"
+# What is sent instead of /etc/machine-id: HMAC-SHA256 keyed by the machine id over Homeroom's app id
+# (computed independently here with the standard library).
+SENT_MACHINE_ID = hmac.new(bytes.fromhex(MACHINE_ID), HOMEROOM_APP_ID, hashlib.sha256).hexdigest()[:32]
 
 
 def linux(**attributes: str | None) -> Recorded:
@@ -324,7 +330,7 @@ def test_linux_thinkpad_as_root() -> None:
     assert device.serial == "PF2ABCDE"
     assert device.hardware_uuid == "E1A2B3C4-D5E6-11EB-8B6D-F02F741A2B3C"
     assert (device.manufacturer, device.model) == ("LENOVO", "20XW0026US")
-    assert device.machine_id == MACHINE_ID
+    assert device.machine_id == SENT_MACHINE_ID
     assert device.unreadable == {}
     assert json.loads(json.dumps(device.to_json()))["macs"] == ["f0:2f:74:1a:2b:3c"]
 
@@ -374,7 +380,7 @@ def test_linux_without_dmi_says_so_for_every_firmware_field() -> None:
     hardware = identity_linux.read_hardware(recorded.probes())
     for name in ("serial", "hardware_uuid", "manufacturer", "model"):
         assert "no DMI (SMBIOS) table" in hardware.unreadable[name]
-    assert hardware.machine_id == MACHINE_ID
+    assert hardware.machine_id == SENT_MACHINE_ID
 
 
 @pytest.mark.parametrize(
@@ -395,7 +401,8 @@ def test_linux_live_on_this_machine() -> None:
     assert device.serial is None and device.hardware_uuid is None
     assert "no DMI (SMBIOS) table" in device.unreadable["serial"]
     machine_id = Path("/etc/machine-id").read_text(encoding="ascii").strip()
-    assert device.machine_id == machine_id
+    assert device.machine_id == app_specific_machine_id(machine_id)
+    assert device.machine_id != machine_id
     assert all(MAC.match(mac) for mac in device.macs)
 
 
@@ -428,7 +435,7 @@ def test_linux_live_probes_against_a_fake_sysfs_tree(tmp_path: Path) -> None:
         assert hardware.serial == "5CD1234XYZ"
         assert hardware.hardware_uuid == "4C4C4544-0048-5A10-8051-B7C04F335833"
     assert (hardware.manufacturer, hardware.model) == ("HP", "HP ProBook 450 G9")
-    assert hardware.machine_id == MACHINE_ID
+    assert hardware.machine_id == SENT_MACHINE_ID
 
 
 def test_linux_fake_sysfs_without_uuid_file(tmp_path: Path) -> None:
