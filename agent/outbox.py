@@ -173,7 +173,7 @@ class Outbox:
             # Checked before anything writes to it, so a damaged file is left exactly as found.
             check = [row[0] for row in self._db.execute("PRAGMA quick_check")]
             if check != ["ok"]:
-                raise self._damaged("; ".join(str(line) for line in check[:3]))
+                raise self._damaged(" ".join(str(line) for line in check)[:300])
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")
         except sqlite3.OperationalError as exc:  # cannot open, read-only, locked past the timeout
