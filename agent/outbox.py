@@ -54,7 +54,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_by_kind ON outbox (kind, seq);
+CREATE INDEX IF NOT EXISTS outbox_by_kind ON outbox (kind, seq, size);
+CREATE TABLE IF NOT EXISTS usage (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO usage (only_row, bytes) SELECT 1, COALESCE(SUM(size), 0) FROM outbox;
+CREATE TRIGGER IF NOT EXISTS usage_on_insert AFTER INSERT ON outbox BEGIN
+    UPDATE usage SET bytes = bytes + NEW.size;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_on_delete AFTER DELETE ON outbox BEGIN
+    UPDATE usage SET bytes = bytes - OLD.size;
+END;
 CREATE TABLE IF NOT EXISTS rejected (
     seq INTEGER PRIMARY KEY,
     record_id TEXT NOT NULL,
@@ -71,6 +82,8 @@ CREATE TABLE IF NOT EXISTS dropped (
 );
 """
 
+# `usage` keeps the running total the bound is checked against, updated by triggers in the same
+# transaction as the change: summing 50 MB of rows on every put would read the whole file each time.
 # AUTOINCREMENT matters: a plain rowid may be reused after the newest row is
 # deleted, and a sender still holding that seq would then mark the wrong record.
 
@@ -203,13 +216,16 @@ class Outbox:
             for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             if not str(row[0]).startswith("sqlite_")
         }
-        return bool(names - {"outbox", "rejected", "dropped"})
+        return bool(names - {"outbox", "rejected", "dropped", "usage"})
 
     def _create_schema(self) -> None:
         # executescript() would COMMIT the open transaction; run the statements one by one inside it.
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
+        statement = ""
+        for line in _SCHEMA.splitlines(keepends=True):
+            statement += line
+            if sqlite3.complete_statement(statement):
                 self._db.execute(statement)
+                statement = ""
 
     def _damaged(self, detail: str) -> OutboxError:
         return OutboxError(
@@ -270,7 +286,7 @@ class Outbox:
         return record_id
 
     def _enforce_bound(self, db: sqlite3.Connection) -> None:
-        excess = db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox").fetchone()[0] - self.max_bytes
+        excess = db.execute("SELECT bytes FROM usage").fetchone()[0] - self.max_bytes
         for only_heartbeats in (True, False):
             if excess <= 0:
                 return

@@ -7,11 +7,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import IO
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.outbox import OUTBOX_FILE, SCHEMA_VERSION, Outbox, OutboxError, encode_body
 
@@ -237,6 +240,55 @@ def test_dropped_counts_become_a_record_to_send_in_one_step(path: Path, clock: F
         [report] = [item for item in outbox.next_batch() if item.kind == "dropped"]
         assert report.record_id == record_id and report.body == {"dropped": {"heartbeat": 1}}
         assert outbox.take_dropped() == {"heartbeat": 1}  # making room for the report itself
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.sampled_from(["heartbeat", "report", "signoff"]), st.integers(10, 400)),
+        st.tuples(st.just("deliver"), st.sampled_from(["heartbeat", "report", "signoff"]), st.just(0)),
+        st.tuples(st.just("reject"), st.sampled_from(["heartbeat", "report", "signoff"]), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations=operations)
+def test_every_record_put_is_accounted_for_and_the_bound_holds(
+    operations: list[tuple[str, str, int]],
+) -> None:
+    """Queued + delivered + rejected + dropped = put, per kind; the running size total never drifts;
+    other kinds are dropped only when no heartbeat is left."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / OUTBOX_FILE
+        put: dict[str, int] = {}
+        gone: dict[str, int] = {}
+        dropped: dict[str, int] = {}
+        with Outbox(path, max_bytes=1000, clock=FakeClock()) as outbox:
+            for action, kind, size in operations:
+                if action == "put":
+                    outbox.put(kind, padded(size))
+                    put[kind] = put.get(kind, 0) + 1
+                else:
+                    heads = [item for item in outbox.next_batch() if item.kind == kind]
+                    if not heads:
+                        continue
+                    if action == "deliver":
+                        outbox.delivered(heads[0].seq)
+                    else:
+                        outbox.reject(heads[0].seq, "400")
+                    gone[kind] = gone.get(kind, 0) + 1
+                just_dropped = outbox.take_dropped()
+                for dropped_kind, count in just_dropped.items():
+                    dropped[dropped_kind] = dropped.get(dropped_kind, 0) + count
+                stats = outbox.stats()
+                if set(just_dropped) - {"heartbeat"}:
+                    assert "heartbeat" not in stats.queued  # others go only once no heartbeat is left
+                with sqlite3.connect(path) as db:
+                    actual = db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox").fetchone()[0]
+                assert stats.total_bytes == actual <= 1000
+            for kind, count in put.items():
+                assert stats.queued.get(kind, 0) + gone.get(kind, 0) + dropped.get(kind, 0) == count
 
 
 # ---- stats ----------------------------------------------------------------------------------------------
