@@ -284,9 +284,14 @@ def command_status(args: argparse.Namespace) -> int:
     print(f"Device key:      {service.keys.description}")
     last = datetime.fromtimestamp(schedule.last_report_at, timezone.utc) if schedule.last_report_at else None
     print(f"Last report:     {last:%Y-%m-%d %H:%M:%S} UTC" if last else "Last report:     never")
-    print(f"Queued to send:  {stats.queued} ({stats.queued_bytes} bytes)")
+    queued = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.queued.items())) or "nothing"
+    print(f"Queued to send:  {queued} ({stats.total_bytes} bytes)")
+    if any(stats.dropped.values()):
+        print(f"Dropped (outbox full): {stats.dropped}")
     if stats.rejected:
         print(f"Refused by the server (kept for IT): {stats.rejected}")
+        for item in service.outbox.rejected_items()[:5]:
+            print(f"  {item.kind} {item.record_id}: {item.reason}")
     service.outbox.close()
     return 0
 

@@ -262,25 +262,34 @@ class Outbox:
             except sqlite3.DatabaseError as exc:
                 raise OutboxError(f"the outbox {self.path} could not be read: {exc}") from exc
 
-    def put(self, kind: str, body: dict[str, Any], record_id: str | None = None) -> str:
+    def put(
+        self, kind: str, body: dict[str, Any], record_id: str | None = None, carry_dropped: bool = False
+    ) -> str:
         """Durable when it returns (WAL + synchronous=FULL). Enforces the bound: drops the oldest heartbeats
         first, then (only if still over) the oldest items of any kind, counting what was dropped per kind.
 
         Putting a record_id that is already queued changes nothing: a caller retrying its own put after a
         crash must not queue the record twice. A body larger than the whole bound is refused (ValueError)
         rather than emptying the outbox for it.
+
+        `carry_dropped` moves the counts of what was dropped into this record's `dropped` field in the
+        same transaction, so a crash can neither lose the counts nor report them twice.
         """
         if not kind:
             raise ValueError("an outbox record needs a kind")
-        encoded = encode_body(body)
-        size = body_size(encoded)
-        if size > self.max_bytes:
-            raise ValueError(
-                f"a {kind} of {size} bytes is larger than the whole outbox ({self.max_bytes} bytes)"
-            )
         record_id = record_id or uuid.uuid4().hex
         now = self._clock()
         with self._transaction() as db:
+            if carry_dropped:
+                counts = dict(db.execute("SELECT kind, count FROM dropped ORDER BY kind").fetchall())
+                db.execute("DELETE FROM dropped")
+                body = {**body, "dropped": counts}
+            encoded = encode_body(body)
+            size = body_size(encoded)
+            if size > self.max_bytes:
+                raise ValueError(
+                    f"a {kind} of {size} bytes is larger than the whole outbox ({self.max_bytes} bytes)"
+                )
             db.execute(_INSERT, (record_id, kind, encoded, size, now, now))
             self._enforce_bound(db)
         return record_id

@@ -37,6 +37,7 @@ class Delivered:
 @dataclass(frozen=True)
 class RetryLater:
     retry_after: float | None = None  # seconds, from the server's Retry-After, if any
+    reason: str = ""  # what went wrong, for the log and `status`
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,7 @@ class AgentService:
             digest = results_digest(results)
             report_due = now - schedule.last_report_at >= self.config.report_interval_hours * 3600
             if force_report or report_due or digest != schedule.last_digest:
-                self.outbox.put("report", self._report_body(results, identity, software))
+                self.outbox.put("report", self._report_body(results, identity, software), carry_dropped=True)
                 schedule.last_report_at = now
                 schedule.last_digest = digest
                 result.reported = True
@@ -219,7 +219,7 @@ class AgentService:
             not result.reported
             and now - schedule.last_heartbeat_at >= self.config.heartbeat_interval_minutes * 60
         ):
-            self.outbox.put("heartbeat", self._heartbeat_body())
+            self.outbox.put("heartbeat", self._heartbeat_body(), carry_dropped=True)
             schedule.last_heartbeat_at = now
             result.heartbeat = True
         elif result.reported:
@@ -227,7 +227,7 @@ class AgentService:
         schedule.save(self.schedule_path)
         if send:
             result.drained = self.drain()
-        result.queued_after = self.outbox.stats().queued
+        result.queued_after = sum(self.outbox.stats().queued.values())
         return result
 
     def _report_body(
@@ -240,7 +240,6 @@ class AgentService:
             "identity": identity,
             "results": [r.to_json() for r in results],
             "software": software,
-            "dropped": self.outbox.take_dropped(),
         }
 
     def _heartbeat_body(self) -> dict[str, Any]:
@@ -250,7 +249,6 @@ class AgentService:
             "agent_version": __version__,
             "overall": self.schedule.last_overall,
             "requirements_etag": self.schedule.requirements_etag or None,
-            "dropped": self.outbox.take_dropped(),
         }
 
     def drain(self) -> DrainResult | None:

@@ -59,7 +59,8 @@ function init(args)
     headers["X-Homeroom-Request-Id"] = string.sub(line, sep2 + 1, sep3 - 1)
     headers["X-Homeroom-Signature"] = string.sub(line, sep3 + 1, sep4 - 1)
     headers["Content-Type"] = "application/json"
-    requests[count] = wrk.format("POST", string.sub(line, sep4 + 1, sep5 - 1), headers, string.sub(line, sep5 + 1))
+    local path = string.sub(line, sep4 + 1, sep5 - 1)
+    requests[count] = wrk.format("POST", path, headers, string.sub(line, sep5 + 1))
   end
 end
 

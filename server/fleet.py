@@ -81,11 +81,18 @@ def enrol(session: Session, request: EnrolIn) -> Enrolled:
     existing = None
     if identity.serial or identity.hardware_uuid:
         # The same hardware re-installed maps to the same record: both facts must agree where known.
-        existing = session.scalars(
-            select(Device)
-            .where(Device.serial == identity.serial, Device.hardware_uuid == identity.hardware_uuid)
-            .order_by(Device.enrolled_at)
-        ).first()
+        match = (Device.serial == identity.serial, Device.hardware_uuid == identity.hardware_uuid)
+    elif identity.machine_id:
+        # No firmware identity (virtual machines, unprivileged first run): the OS install's id is all there is.
+        match = (
+            Device.serial.is_(None),
+            Device.hardware_uuid.is_(None),
+            Device.machine_id == identity.machine_id,
+        )
+    else:
+        match = ()
+    if match:
+        existing = session.scalars(select(Device).where(*match).order_by(Device.enrolled_at)).first()
     replaced = existing is not None
     device = existing or Device(id=uuid.uuid4().hex, enrolled_at=now, commands_pending=False)
     device.group_name = token.group_name
