@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,11 +79,12 @@ def enrol(session: Session, request: EnrolIn) -> Enrolled:
         )
     identity = request.identity
     existing = None
+    match: tuple[ColumnElement[bool], ...]
     if identity.serial or identity.hardware_uuid:
         # The same hardware re-installed maps to the same record: both facts must agree where known.
         match = (Device.serial == identity.serial, Device.hardware_uuid == identity.hardware_uuid)
     elif identity.machine_id:
-        # No firmware identity (virtual machines, unprivileged first run): the OS install's id is all there is.
+        # No firmware identity (virtual machines, unprivileged runs): the OS install's id is all there is.
         match = (
             Device.serial.is_(None),
             Device.hardware_uuid.is_(None),
