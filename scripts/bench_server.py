@@ -41,7 +41,7 @@ from tests.servers import ServerProcess, start_postgres  # noqa: E402
 WRK_SCRIPT = """
 local requests = {}
 local count = 0
-local thread_index = 0
+thread_index = 0
 local threads = %(threads)d
 local counter = 0
 
@@ -245,9 +245,14 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default: 1 for SQLite, whose writes are serial; 2 else)",
+    )
     args = parser.parse_args()
-    return run(args.database, args.devices, args.seconds, args.connections, args.workers)
+    workers = args.workers or (1 if args.database == "sqlite" else 2)
+    return run(args.database, args.devices, args.seconds, args.connections, workers)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Homeroom server", version=__version__)
     app.state.engine = engine
     app.state.settings = settings
-    app.include_router(build_router(sessions, authenticator, requirements))
+    app.include_router(build_router(engine, sessions, authenticator, requirements))
 
     @app.exception_handler(RequestRefused)
     async def refused(_request: Request, exc: RequestRefused) -> JSONResponse:

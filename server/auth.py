@@ -13,12 +13,14 @@ from datetime import datetime, timedelta, timezone
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Table, delete, select
 from sqlalchemy.orm import Session
 
 from agent.protocol import load_public_key, signature_valid, signing_string
 from server.db.models import Device, SeenRequest
+from server.db.statements import insert_if_new
+
+SEEN_REQUESTS: Table = SeenRequest.__table__  # type: ignore[assignment]
 
 _hasher = PasswordHasher()
 
@@ -97,8 +99,8 @@ class DeviceAuthenticator:
         with self._lock:
             self._cache.pop(device_id, None)
 
-    def _load(self, session: Session, device_id: str) -> KnownDevice | None:
-        row = session.execute(
+    def _load(self, connection: Connection, device_id: str) -> KnownDevice | None:
+        row = connection.execute(
             select(Device.id, Device.group_name, Device.public_key, Device.commands_pending).where(
                 Device.id == device_id
             )
@@ -117,8 +119,9 @@ class DeviceAuthenticator:
             return entry[1]
         return None
 
-    def authenticate(self, session: Session, signed: SignedRequest) -> KnownDevice:
-        """Raises RequestRefused with the reason; on success the request id is recorded in `session`."""
+    def authenticate(self, connection: Connection, signed: SignedRequest) -> KnownDevice:
+        """Raises RequestRefused with the reason; on success the request id is recorded in `connection`'s
+        transaction, so it is kept exactly when the work the request asked for is kept."""
         try:
             timestamp = int(signed.timestamp)
         except ValueError:
@@ -134,26 +137,24 @@ class DeviceAuthenticator:
         message = signing_string(signed.method, signed.path, timestamp, signed.request_id, signed.body)
         device = self._cached(signed.device_id)
         if device is None or not signature_valid(device.public_key, signed.signature, message):
-            device = self._load(session, signed.device_id)
+            device = self._load(connection, signed.device_id)
             if device is None:
                 raise RequestRefused(401, "unknown device: enrol it again with `homeroom-agent enroll`")
             if not signature_valid(device.public_key, signed.signature, message):
                 raise RequestRefused(401, "bad signature: the request was altered or signed with another key")
-        try:
-            with session.begin_nested():
-                session.add(SeenRequest(request_id=signed.request_id, device_id=device.id, seen_at=_now()))
-        except IntegrityError:
-            raise RequestRefused(409, "request id already used: a request cannot be replayed") from None
-        self._prune(session, now)
+        seen = {"request_id": signed.request_id, "device_id": device.id, "seen_at": _now()}
+        if not insert_if_new(connection, SEEN_REQUESTS, seen):
+            raise RequestRefused(409, "request id already used: a request cannot be replayed")
+        self._prune(connection, now)
         return device
 
-    def _prune(self, session: Session, now: float) -> None:
+    def _prune(self, connection: Connection, now: float) -> None:
         """Forget request ids older than twice the skew window: their timestamps are refused anyway."""
         if now - self._last_prune < 60:
             return
         self._last_prune = now
         cutoff = _now() - timedelta(seconds=2 * self.max_skew)
-        session.query(SeenRequest).filter(SeenRequest.seen_at < cutoff).delete(synchronize_session=False)
+        connection.execute(delete(SEEN_REQUESTS).where(SEEN_REQUESTS.c.seen_at < cutoff))
 
 
 def _now() -> datetime:

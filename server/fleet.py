@@ -13,8 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from agent.protocol import load_public_key
@@ -37,6 +36,14 @@ from server.db.models import (
     Report,
     RequirementsDocument,
 )
+from server.db.statements import insert_if_new
+
+# The hot paths (every report and heartbeat) use Core statements on these tables, not ORM sessions.
+DEVICES: Table = Device.__table__  # type: ignore[assignment]
+DEVICE_STATUS: Table = DeviceStatus.__table__  # type: ignore[assignment]
+REPORTS: Table = Report.__table__  # type: ignore[assignment]
+REQUIREMENTS: Table = RequirementsDocument.__table__  # type: ignore[assignment]
+COMMANDS: Table = DeviceCommand.__table__  # type: ignore[assignment]
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
 
@@ -124,48 +131,43 @@ def enrol(session: Session, request: EnrolIn) -> Enrolled:
     return Enrolled(device.id, token.group_name, replaced)
 
 
-def store_report(session: Session, device: KnownDevice, report: ReportIn) -> ReportOut:
+def store_report(connection: Connection, device: KnownDevice, report: ReportIn) -> ReportOut:
     """Stored once per report id; the current status only moves forward in time."""
     now = now_utc()
     reported_at = utc(report.reported_at)
     overall = overall_status([r.status for r in report.results])
-    try:
-        with session.begin_nested():
-            session.add(
-                Report(
-                    report_id=report.report_id,
-                    device_id=device.id,
-                    reported_at=reported_at,
-                    received_at=now,
-                    overall=overall,
-                    body=report.model_dump(mode="json"),
-                )
-            )
-    except IntegrityError:
+    new = insert_if_new(
+        connection,
+        REPORTS,
+        {
+            "report_id": report.report_id,
+            "device_id": device.id,
+            "reported_at": reported_at,
+            "received_at": now,
+            "overall": overall,
+            "body": report.model_dump(mode="json"),
+        },
+    )
+    if not new:
         return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
-    results = [r.model_dump(mode="json") for r in report.results]
-    current = session.get(DeviceStatus, device.id)
-    if current is None:
-        session.add(
-            DeviceStatus(
-                device_id=device.id,
-                report_id=report.report_id,
-                reported_at=reported_at,
-                received_at=now,
-                overall=overall,
-                results=results,
-            )
+    status = {
+        "report_id": report.report_id,
+        "reported_at": reported_at,
+        "received_at": now,
+        "overall": overall,
+        "results": [r.model_dump(mode="json") for r in report.results],
+    }
+    if not insert_if_new(connection, DEVICE_STATUS, {"device_id": device.id, **status}):
+        # A report delayed by an outage must not overwrite a newer one that arrived first.
+        connection.execute(
+            update(DEVICE_STATUS)
+            .where(DEVICE_STATUS.c.device_id == device.id, DEVICE_STATUS.c.reported_at <= reported_at)
+            .values(**status)
         )
-    elif utc(current.reported_at) <= reported_at:
-        current.report_id = report.report_id
-        current.reported_at = reported_at
-        current.received_at = now
-        current.overall = overall
-        current.results = results
     identity = report.identity
-    session.execute(
-        update(Device)
-        .where(Device.id == device.id)
+    connection.execute(
+        update(DEVICES)
+        .where(DEVICES.c.id == device.id)
         .values(
             last_seen_at=now,
             agent_version=report.agent_version,
@@ -185,15 +187,17 @@ class RequirementsCache:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, RequirementsOut | None]] = {}
 
-    def get(self, session: Session, group: str) -> RequirementsOut | None:
+    def get(self, connection: Connection, group: str) -> RequirementsOut | None:
         with self._lock:
             entry = self._cache.get(group)
         if entry and time.monotonic() - entry[0] < self.seconds:
             return entry[1]
         docs = {
-            doc.group_name: doc
-            for doc in session.scalars(
-                select(RequirementsDocument).where(RequirementsDocument.group_name.in_([group, ""]))
+            row.group_name: row
+            for row in connection.execute(
+                select(REQUIREMENTS.c.group_name, REQUIREMENTS.c.etag, REQUIREMENTS.c.content).where(
+                    REQUIREMENTS.c.group_name.in_([group, ""])
+                )
             )
         }
         doc = docs.get(group) or docs.get("")
@@ -207,27 +211,34 @@ def requirements_etag(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+SEEN_NOW = (
+    update(DEVICES)
+    .where(DEVICES.c.id == bindparam("device_id"))
+    .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
+)
+
+
 def record_heartbeat(
-    session: Session, device: KnownDevice, heartbeat: HeartbeatIn, requirements: RequirementsCache
+    connection: Connection, device: KnownDevice, heartbeat: HeartbeatIn, requirements: RequirementsCache
 ) -> HeartbeatOut:
     now = now_utc()
-    session.execute(
-        update(Device)
-        .where(Device.id == device.id)
-        .values(last_seen_at=now, agent_version=heartbeat.agent_version)
+    connection.execute(
+        SEEN_NOW, {"device_id": device.id, "now": now, "agent_version": heartbeat.agent_version}
     )
-    doc = requirements.get(session, device.group_name)
+    doc = requirements.get(connection, device.group_name)
     commands: list[CommandOut] = []
     if device.commands_pending:
-        pending = session.scalars(
-            select(DeviceCommand).where(
-                DeviceCommand.device_id == device.id, DeviceCommand.delivered_at.is_(None)
+        pending = connection.execute(
+            select(COMMANDS.c.id, COMMANDS.c.command).where(
+                COMMANDS.c.device_id == device.id, COMMANDS.c.delivered_at.is_(None)
             )
         ).all()
-        for command in pending:
-            command.delivered_at = now
-            commands.append(CommandOut(id=command.id, command=command.command))
-        session.execute(update(Device).where(Device.id == device.id).values(commands_pending=False))
+        commands = [CommandOut(id=row.id, command=row.command) for row in pending]
+        if commands:
+            connection.execute(
+                update(COMMANDS).where(COMMANDS.c.id.in_([c.id for c in commands])).values(delivered_at=now)
+            )
+        connection.execute(update(DEVICES).where(DEVICES.c.id == device.id).values(commands_pending=False))
     return HeartbeatOut(
         server_time=now,
         requirements=doc if doc and doc.etag != heartbeat.requirements_etag else None,
