@@ -349,6 +349,18 @@ class Outbox:
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE seq = ?", (until, seq)
             )
 
+    def due_now(self) -> int:
+        """Makes every waiting record due at once (the network is known to be back); returns how many.
+
+        Backoff protects the server from a fleet retrying in step; an operator who
+        has just fixed the connection should not have to wait it out.
+        """
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE next_attempt_at > ?",
+                (self._clock(), self._clock()),
+            ).rowcount
+
     def reject(self, seq: int, reason: str) -> None:
         """The server refused it for good: keep it aside for `status` and IT, out of the way of the next."""
         with self._transaction() as db:
