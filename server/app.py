@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from agent import __version__
 from agent.protocol import MAX_BODY_BYTES
@@ -80,6 +80,21 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+HOME_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Homeroom</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;line-height:1.5;padding:0 1rem}
+</style>
+</head><body>
+<h1>Homeroom server</h1>
+<p>The server is running and laptops can enrol and report to it.</p>
+<p>The web console for compliance, sign-off and lost-device reports is being built. Until then,
+list devices with <code>homeroom-server devices</code>; the agent API is described at
+<a href="/docs">/docs</a>.</p>
+</body></html>
+"""
+
+
 class _TooLarge(Exception):
     pass
 
@@ -98,6 +113,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(RequestRefused)
     async def refused(_request: Request, exc: RequestRefused) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def home() -> str:
+        return HOME_PAGE
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

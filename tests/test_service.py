@@ -1,0 +1,112 @@
+"""The service loop's schedule, with a clock the test moves, and requirements pushed by a real server."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from agent.config import AgentConfig, load_requirements, read_config_text
+from agent.outbox import Outbox
+from agent.platform_facts import detect
+from agent.service import AgentService
+from tests.conftest import agent
+from tests.servers import ServerProcess
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def service(state: Path, clock: Clock) -> AgentService:
+    defaults = (load_requirements(), read_config_text(Path("config/requirements.toml")))
+    return AgentService(state, AgentConfig(), detect(), defaults, clock=clock)
+
+
+def test_report_on_start_heartbeat_every_15_minutes_report_every_4_hours(state_dir: Path) -> None:
+    clock = Clock()
+    loop = service(state_dir, clock)
+    first = loop.cycle(send=False)
+    assert first.checked and first.reported and not first.heartbeat
+    clock.advance(60)
+    idle = loop.cycle(send=False)
+    assert not idle.checked and not idle.reported and not idle.heartbeat
+    clock.advance(15 * 60)
+    beat = loop.cycle(send=False)
+    assert beat.heartbeat and not beat.reported
+    clock.advance(45 * 60)  # an hour after start: the checks run again, nothing changed
+    hourly = loop.cycle(send=False)
+    assert hourly.checked and not hourly.reported and hourly.heartbeat
+    clock.advance(3 * 3600)  # four hours after the first report
+    periodic = loop.cycle(send=False)
+    assert periodic.checked and periodic.reported
+    with Outbox(state_dir / "outbox.sqlite3") as outbox:
+        assert outbox.stats().queued == {"report": 2, "heartbeat": 2}
+
+
+def test_a_changed_result_is_reported_at_once_and_the_schedule_survives_a_restart(state_dir: Path) -> None:
+    clock = Clock()
+    loop = service(state_dir, clock)
+    assert loop.cycle(send=False).reported
+    # New requirements (as the server would push them) make the software check fail.
+    loop.apply_requirements("etag-1", '[software]\nmode = "allowlist"\nbaseline = false\napproved = []\n')
+    clock.advance(5)
+    restarted = service(state_dir, clock)  # a restart in between loses nothing
+    changed = restarted.cycle(send=False)
+    assert changed.checked and changed.reported
+    with Outbox(state_dir / "outbox.sqlite3", clock=clock) as outbox:
+        bodies = [item.body for item in outbox.next_batch()]
+    assert restarted.schedule.requirements_etag == "etag-1"
+    report = bodies[0]  # the head of the report queue: the first report; the second waits behind it
+    assert {r["id"] for r in report["results"]} >= {"software", "firewall"}
+    assert report["software"], "a full report carries the software inventory"
+    assert report["dropped"] == {}
+
+
+def test_bad_requirements_from_the_server_keep_the_last_good_copy(state_dir: Path) -> None:
+    loop = service(state_dir, Clock())
+    loop.apply_requirements("etag-good", "[screen_lock]\nmax_idle_minutes = 5\n")
+    loop.apply_requirements("etag-bad", "[screen_lock]\nmax_idle = 5\n")
+    assert loop.requirements().screen_lock_max_idle_minutes == 5
+    assert loop.schedule.requirements_etag == "etag-good"
+
+
+def test_requirements_published_on_the_server_reach_the_agent(
+    server: ServerProcess, state_dir: Path, tmp_path: Path
+) -> None:
+    assert (
+        agent(
+            "enroll",
+            "--server",
+            server.url,
+            "--token",
+            server.token("Oak Elementary"),
+            "--state-dir",
+            str(state_dir),
+        ).returncode
+        == 0
+    )
+    clock = Clock()
+    loop = service(state_dir, clock)
+    sent = loop.cycle()
+    assert sent.reported and sent.drained is not None and sent.drained.delivered == 1
+    strict = tmp_path / "strict.toml"
+    strict.write_text('[software]\nmode = "allowlist"\nbaseline = false\napproved = []\n', encoding="utf-8")
+    assert server.cli("requirements", "publish", str(strict), "--group", "Oak Elementary").returncode == 0
+    time.sleep(5.5)  # the server caches a group's requirements for 5 s
+    clock.advance(16 * 60)
+    beat = loop.cycle()
+    assert beat.heartbeat and beat.drained is not None and beat.drained.delivered == 1
+    assert (state_dir / "server-requirements.toml").read_text() == strict.read_text()
+    clock.advance(1)
+    applied = loop.cycle()
+    assert applied.checked and applied.reported
+    (device,) = json.loads(server.cli("devices", "--json").stdout)["devices"]
+    assert device["checks"]["software"] == "fail"
