@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from agent.config import CHECK_IDS
@@ -145,3 +146,16 @@ def test_unprivileged_run_says_which_rights_are_missing(tmp_path: Path) -> None:
     assert status_line.startswith("UNKNOWN"), done.stdout
     assert "root rights" in status_line
     assert "Not confirmed without administrator rights: Firewall." in done.stdout
+
+
+def test_the_agent_needs_none_of_the_server_packages() -> None:
+    """The agent is installed on every laptop without the server extras: importing it must not need them."""
+    code = (
+        "import sys, agent.cli, agent.service, agent.client, agent.identity, agent.checks\n"
+        "from agent.checks import CHECKS\n"
+        "[spec.module(os) for spec in CHECKS for os in ('windows', 'macos', 'linux')]\n"
+        "server_side = {'fastapi', 'sqlalchemy', 'alembic', 'uvicorn', 'pydantic', 'argon2', 'psycopg'}\n"
+        "print(sorted(server_side & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
