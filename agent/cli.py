@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 from collections.abc import Sequence
@@ -246,6 +247,7 @@ def command_run(args: argparse.Namespace) -> int:
         )
         return USAGE_ERROR
     if not args.once:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         service.run_forever()
         return 0
     result = service.cycle(force_report=service.schedule.last_report_at == 0)

@@ -68,6 +68,7 @@ class AgentConfig:
     server_url: str = ""
     enrolment_token: str = ""
     state_dir: str = ""
+    outbox_max_mb: int = 50
     check_interval_minutes: int = 60
     report_interval_hours: int = 4
     heartbeat_interval_minutes: int = 15
@@ -200,6 +201,7 @@ AGENT_SCHEMA: Schema = {
     },
     "agent": {
         "state_dir": (_string, "give a directory path in quotes, or remove the line for the default"),
+        "outbox_max_mb": (_int_range(1, 10_000), "give the outbox's size limit in megabytes, e.g. 50"),
     },
     "intervals": {
         "check_minutes": (_int_range(1, 1440), "give minutes between check cycles, e.g. 60"),
@@ -317,6 +319,7 @@ def load_agent_config(path: Path | None = None) -> AgentConfig:
         server_url=server.get("url", ""),
         enrolment_token=server.get("enrolment_token", ""),
         state_dir=data.get("agent", {}).get("state_dir", ""),
+        outbox_max_mb=data.get("agent", {}).get("outbox_max_mb", defaults.outbox_max_mb),
         check_interval_minutes=intervals.get("check_minutes", defaults.check_interval_minutes),
         report_interval_hours=intervals.get("report_hours", defaults.report_interval_hours),
         heartbeat_interval_minutes=intervals.get("heartbeat_minutes", defaults.heartbeat_interval_minutes),

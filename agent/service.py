@@ -128,7 +128,6 @@ class AgentService:
         platform: PlatformFacts,
         default_requirements: tuple[Requirements, str],
         clock: Callable[[], float] = time.time,
-        outbox_max_bytes: int = 50 * 1024 * 1024,
     ) -> None:
         self.state_dir = state_dir
         self.config = config
@@ -139,8 +138,12 @@ class AgentService:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.schedule_path = state_dir / SCHEDULE_FILE
         self.schedule = Schedule.load(self.schedule_path)
-        self.outbox = Outbox(state_dir / OUTBOX_FILE, max_bytes=outbox_max_bytes, clock=clock)
+        self.outbox = Outbox(
+            state_dir / OUTBOX_FILE, max_bytes=config.outbox_max_mb * 1024 * 1024, clock=clock
+        )
         self.keys: KeyStore = open_key_store(state_dir)
+        if self.keys.backend == "file":
+            log.warning("device key: %s", self.keys.description)
 
     # --- requirements ------------------------------------------------------------------
 

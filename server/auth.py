@@ -37,7 +37,8 @@ def password_matches(password_hash: str, password: str) -> bool:
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(24)
+    """A recognisable prefix, and never a leading "-" that a command line would take for an option."""
+    return "hr_" + secrets.token_urlsafe(24)
 
 
 def token_hash(token: str) -> str:
@@ -74,7 +75,6 @@ class KnownDevice:
     id: str
     group_name: str
     public_key: Ed25519PublicKey
-    commands_pending: bool
 
 
 class DeviceAuthenticator:
@@ -101,13 +101,11 @@ class DeviceAuthenticator:
 
     def _load(self, connection: Connection, device_id: str) -> KnownDevice | None:
         row = connection.execute(
-            select(Device.id, Device.group_name, Device.public_key, Device.commands_pending).where(
-                Device.id == device_id
-            )
+            select(Device.id, Device.group_name, Device.public_key).where(Device.id == device_id)
         ).first()
         if row is None:
             return None
-        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key), row.commands_pending)
+        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key))
         with self._lock:
             self._cache[device_id] = (self.clock(), known)
         return known

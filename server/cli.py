@@ -19,12 +19,21 @@ from sqlalchemy.orm import Session
 from agent.config import CHECK_IDS, ConfigError, read_config_text, requirements_from_text
 from server.auth import hash_password, new_token, token_hash, utc
 from server.db.engine import DatabaseError, is_current, make_engine, migrate
-from server.db.models import Admin, AuditEntry, Device, DeviceStatus, EnrolmentToken, RequirementsDocument
+from server.db.models import (
+    Admin,
+    AuditEntry,
+    Device,
+    DeviceCommand,
+    DeviceStatus,
+    EnrolmentToken,
+    RequirementsDocument,
+)
 from server.fleet import now_utc, requirements_etag
 from server.settings import Settings, default_data_dir, resolve_database_url
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
 USAGE_ERROR = 2
+DEVICE_COMMANDS = ("check_now",)
 
 
 class CommandError(Exception):
@@ -65,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = commands.add_parser("devices", parents=[db], help="list devices and their current status")
     devices.add_argument("--json", action="store_true")
+
+    command = commands.add_parser("command", parents=[db], help="ask a device to act at its next heartbeat")
+    command.add_argument("name", choices=DEVICE_COMMANDS, help="check_now: run the checks and report")
+    command.add_argument("--device", required=True, help="the device's id or hostname")
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -240,6 +253,26 @@ def command_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_command(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with Session(engine) as session, session.begin():
+        found = session.scalars(
+            select(Device).where((Device.id == args.device) | (Device.hostname == args.device))
+        ).all()
+        if not found:
+            raise CommandError(f"no device with id or hostname {args.device!r}")
+        if len(found) > 1:
+            ids = ", ".join(device.id for device in found)
+            raise CommandError(f"{len(found)} devices are called {args.device!r}: give the device id ({ids})")
+        device = found[0]
+        session.add(DeviceCommand(device_id=device.id, command=args.name, created_at=now_utc()))
+        device.commands_pending = True
+        _audit(session, "device.command", {"device": device.id, "command": args.name})
+        hostname = device.hostname
+    print(f"{hostname} will {args.name.replace('_', ' ')} at its next heartbeat.")
+    return 0
+
+
 def command_requirements(args: argparse.Namespace) -> int:
     content = read_config_text(args.file)
     requirements_from_text(str(args.file), content)  # refuse to publish what agents would reject
@@ -258,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "token": command_token,
         "devices": command_devices,
         "requirements": command_requirements,
+        "command": command_command,
     }
     try:
         return handlers[args.command](args)

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from agent.protocol import load_public_key
@@ -22,6 +22,7 @@ from server.api.schemas import (
     EnrolIn,
     HeartbeatIn,
     HeartbeatOut,
+    IdentityIn,
     ReportIn,
     ReportOut,
     RequirementsOut,
@@ -44,6 +45,7 @@ DEVICE_STATUS: Table = DeviceStatus.__table__  # type: ignore[assignment]
 REPORTS: Table = Report.__table__  # type: ignore[assignment]
 REQUIREMENTS: Table = RequirementsDocument.__table__  # type: ignore[assignment]
 COMMANDS: Table = DeviceCommand.__table__  # type: ignore[assignment]
+AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
 
@@ -176,7 +178,37 @@ def store_report(connection: Connection, device: KnownDevice, report: ReportIn) 
             macs=list(identity.macs),
         )
     )
+    fill_in_identity(connection, device.id, identity)
+    if report.dropped:
+        note_dropped(connection, device.id, report.dropped)
     return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
+
+
+FILLABLE = ("serial", "hardware_uuid", "manufacturer", "model", "machine_id")
+
+
+def fill_in_identity(connection: Connection, device_id: str, identity: IdentityIn) -> None:
+    """Facts an unprivileged enrolment could not read are filled in once the service (root/SYSTEM) reports.
+
+    Only empty fields are filled: a serial that changes under a known device is not silently rewritten.
+    """
+    for name in FILLABLE:
+        value = getattr(identity, name)
+        if value:
+            connection.execute(
+                update(DEVICES)
+                .where(DEVICES.c.id == device_id, DEVICES.c[name].is_(None))
+                .values({name: value})
+            )
+
+
+def note_dropped(connection: Connection, device_id: str, dropped: dict[str, int]) -> None:
+    """A laptop whose outbox overflowed says what it had to drop; IT sees it in the audit log."""
+    connection.execute(
+        insert(AUDIT).values(
+            at=now_utc(), actor=f"device:{device_id}", action="device.outbox_dropped", detail=dict(dropped)
+        )
+    )
 
 
 class RequirementsCache:
@@ -215,6 +247,8 @@ SEEN_NOW = (
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
     .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
+    # Read in the same statement, not from the key cache: a command queued a second ago must go out now.
+    .returning(DEVICES.c.commands_pending)
 )
 
 
@@ -222,18 +256,20 @@ def record_heartbeat(
     connection: Connection, device: KnownDevice, heartbeat: HeartbeatIn, requirements: RequirementsCache
 ) -> HeartbeatOut:
     now = now_utc()
-    connection.execute(
+    pending = connection.execute(
         SEEN_NOW, {"device_id": device.id, "now": now, "agent_version": heartbeat.agent_version}
-    )
+    ).scalar()
+    if heartbeat.dropped:
+        note_dropped(connection, device.id, heartbeat.dropped)
     doc = requirements.get(connection, device.group_name)
     commands: list[CommandOut] = []
-    if device.commands_pending:
-        pending = connection.execute(
+    if pending:
+        queued = connection.execute(
             select(COMMANDS.c.id, COMMANDS.c.command).where(
                 COMMANDS.c.device_id == device.id, COMMANDS.c.delivered_at.is_(None)
             )
         ).all()
-        commands = [CommandOut(id=row.id, command=row.command) for row in pending]
+        commands = [CommandOut(id=row.id, command=row.command) for row in queued]
         if commands:
             connection.execute(
                 update(COMMANDS).where(COMMANDS.c.id.in_([c.id for c in commands])).values(delivered_at=now)

@@ -224,3 +224,64 @@ def test_heartbeat_carries_changed_requirements(server: ServerProcess, tmp_path:
     bad.write_text("[screen_lock]\nmax_idle = 5\n", encoding="utf-8")
     refused = server.cli("requirements", "publish", str(bad))
     assert refused.returncode == 2 and "unknown key 'max_idle'" in refused.stderr
+
+
+def test_expired_token_is_refused_with_its_date(server: ServerProcess) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from server.auth import token_hash
+    from server.db.engine import make_engine
+    from server.db.models import EnrolmentToken
+
+    token = server.token()
+    engine = make_engine(server.database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(EnrolmentToken)
+            .where(EnrolmentToken.token_hash == token_hash(token))
+            .values(expires_at=datetime.now(timezone.utc) - timedelta(days=2))
+        )
+    engine.dispose()
+    refused = Device(server).enrol(token)
+    assert refused.status_code == 403 and "expired on" in refused.json()["detail"]
+
+
+def test_the_service_fills_in_what_an_unprivileged_enrolment_could_not_read(server: ServerProcess) -> None:
+    unprivileged = {
+        **IDENTITY,
+        "serial": None,
+        "hardware_uuid": None,
+        "unreadable": {"serial": "only root can read /sys/class/dmi/id/product_serial"},
+    }
+    device = Device(server, unprivileged)
+    assert device.enrol(server.token()).status_code == 200
+    assert devices(server)[0]["serial"] is None
+    assert device.post("/reports", report()).status_code == 200  # the report carries the full IDENTITY
+    assert devices(server)[0]["serial"] == "5CG1234XYZ"
+
+
+def test_init_reads_the_password_file_and_refuses_a_short_one(tmp_path: Any) -> None:
+    server = ServerProcess(f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}", tmp_path)
+    short = tmp_path / "short.txt"
+    short.write_text("hunter2\n", encoding="utf-8")
+    refused = server.cli("init", "--password-file", str(short))
+    assert refused.returncode == 2 and "at least 12 characters" in refused.stderr
+    good = tmp_path / "good.txt"
+    good.write_text("correct horse battery staple\n", encoding="utf-8")
+    done = server.cli("init", "--password-file", str(good))
+    assert done.returncode == 0, done.stderr
+    assert "One-time password" not in done.stdout
+    from sqlalchemy import select
+
+    from server.auth import password_matches
+    from server.db.engine import make_engine
+    from server.db.models import Admin
+
+    engine = make_engine(server.database_url)
+    with engine.connect() as connection:
+        stored = connection.execute(select(Admin.password_hash).where(Admin.username == "admin")).scalar_one()
+    engine.dispose()
+    assert password_matches(stored, "correct horse battery staple")
+    assert not password_matches(stored, "hunter2")

@@ -110,3 +110,28 @@ def test_requirements_published_on_the_server_reach_the_agent(
     assert applied.checked and applied.reported
     (device,) = json.loads(server.cli("devices", "--json").stdout)["devices"]
     assert device["checks"]["software"] == "fail"
+
+
+def test_check_now_command_reaches_the_agent_at_its_next_heartbeat(
+    server: ServerProcess, state_dir: Path
+) -> None:
+    assert (
+        agent(
+            "enroll", "--server", server.url, "--token", server.token(), "--state-dir", str(state_dir)
+        ).returncode
+        == 0
+    )
+    clock = Clock()
+    loop = service(state_dir, clock)
+    assert loop.cycle().reported
+    (device,) = json.loads(server.cli("devices", "--json").stdout)["devices"]
+    queued = server.cli("command", "check_now", "--device", device["device_id"])
+    assert queued.returncode == 0 and "at its next heartbeat" in queued.stdout
+    clock.advance(16 * 60)
+    beat = loop.cycle()
+    assert beat.heartbeat and not beat.checked
+    assert loop.schedule.check_now is True
+    clock.advance(1)
+    assert loop.cycle().checked, "the check runs at once, not at the next hourly slot"
+    unknown = server.cli("command", "check_now", "--device", "no-such-laptop")
+    assert unknown.returncode == 2 and "no device" in unknown.stderr
