@@ -21,7 +21,7 @@ from agent.outbox import OutboxItem
 from agent.protocol import API_PREFIX, public_key_text, signed_headers
 from agent.sender import Delivered, Outcome, Rejected, RetryLater, parse_retry_after
 
-KIND_PATHS = {"report": "/reports", "heartbeat": "/heartbeat"}
+KIND_PATHS = {"report": "/reports", "heartbeat": "/heartbeat", "signoff": "/signoffs"}
 RETRYABLE_4XX = {401, 404, 408, 409, 425, 429}
 USER_AGENT = "homeroom-agent"
 

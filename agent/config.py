@@ -61,6 +61,11 @@ class Requirements:
     software_baseline: bool = True
     software_approved: tuple[SoftwareRule, ...] = ()
     software_blocked: tuple[SoftwareRule, ...] = ()
+    # Sign-off renewal: "MM-DD" each year (the start of the school year), and/or after N days (0: never).
+    signoff_renew_on: str = ""
+    signoff_renew_after_days: int = 0
+    # After "I do not agree": ask again at the next login (0), or also after this many hours.
+    signoff_ask_again_after_hours: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class AgentConfig:
     check_interval_minutes: int = 60
     report_interval_hours: int = 4
     heartbeat_interval_minutes: int = 15
+    audience: str = "student"
 
 
 # --- locating keys in the source, for line numbers ---------------------------------
@@ -144,6 +150,12 @@ def _one_of(*choices: str) -> Validator:
     return check
 
 
+def _month_day(value: Any) -> str | None:
+    if not isinstance(value, str) or not re.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", value):
+        return 'must be a month and day in quotes, like "08-15"'
+    return None
+
+
 def _check_ids(value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return "must be a list of check ids in quotes"
@@ -192,6 +204,14 @@ REQUIREMENTS_SCHEMA: Schema = {
         "approved": (_rules, 'write approved = ["Name*", { name = "Name*", publisher = "Vendor*" }]'),
         "blocked": (_rules, 'write blocked = ["Name*", { name = "Name*", publisher = "Vendor*" }]'),
     },
+    "signoff": {
+        "renew_on": (_month_day, 'give the yearly renewal date as "MM-DD", e.g. "08-15"'),
+        "renew_after_days": (_int_range(0, 3650), "give days until a sign-off must be renewed (0: never)"),
+        "ask_again_after_hours": (
+            _int_range(0, 720),
+            "give hours before asking again after a decline (0: next login)",
+        ),
+    },
 }
 
 AGENT_SCHEMA: Schema = {
@@ -202,6 +222,9 @@ AGENT_SCHEMA: Schema = {
     "agent": {
         "state_dir": (_string, "give a directory path in quotes, or remove the line for the default"),
         "outbox_max_mb": (_int_range(1, 10_000), "give the outbox's size limit in megabytes, e.g. 50"),
+    },
+    "policy": {
+        "audience": (_one_of("staff", "student"), 'write audience = "staff" or audience = "student"'),
     },
     "intervals": {
         "check_minutes": (_int_range(1, 1440), "give minutes between check cycles, e.g. 60"),
@@ -304,6 +327,13 @@ def requirements_from_dict(data: dict[str, Any]) -> Requirements:
         software_baseline=software.get("baseline", defaults.software_baseline),
         software_approved=tuple(_rule(r) for r in software.get("approved", ())),
         software_blocked=tuple(_rule(r) for r in software.get("blocked", ())),
+        signoff_renew_on=data.get("signoff", {}).get("renew_on", defaults.signoff_renew_on),
+        signoff_renew_after_days=data.get("signoff", {}).get(
+            "renew_after_days", defaults.signoff_renew_after_days
+        ),
+        signoff_ask_again_after_hours=data.get("signoff", {}).get(
+            "ask_again_after_hours", defaults.signoff_ask_again_after_hours
+        ),
     )
 
 
@@ -323,4 +353,5 @@ def load_agent_config(path: Path | None = None) -> AgentConfig:
         check_interval_minutes=intervals.get("check_minutes", defaults.check_interval_minutes),
         report_interval_hours=intervals.get("report_hours", defaults.report_interval_hours),
         heartbeat_interval_minutes=intervals.get("heartbeat_minutes", defaults.heartbeat_interval_minutes),
+        audience=data.get("policy", {}).get("audience", defaults.audience),
     )

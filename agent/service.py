@@ -23,16 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.checks import select, software_inventory
+from agent.checks import CHECKS_BY_ID, select, software_inventory
 from agent.checks.context import CheckContext
 from agent.client import ServerClient, make_transport
 from agent.config import AgentConfig, ConfigError, Requirements, requirements_from_text
 from agent.identity import local_macs, read_identity
+from agent.inbox import ensure_inbox, read_inbox
 from agent.keys import KeyStore, open_key_store
 from agent.outbox import Outbox, OutboxItem
 from agent.platform_facts import PlatformFacts
 from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
-from agent.results import CheckResult
+from agent.results import CheckResult, Status
 from agent.runner import run_checks
 from agent.sender import DrainResult, drain
 from agent.state import BaselineFile, write_atomically
@@ -43,6 +44,39 @@ ENROLMENT_FILE = "enrolment.json"
 SCHEDULE_FILE = "schedule.json"
 SERVER_REQUIREMENTS_FILE = "server-requirements.toml"
 OUTBOX_FILE = "outbox.sqlite3"
+STATUS_FILE = "status.json"
+POLICIES_DIR = "policies"
+POLICIES_INDEX = "policies.json"
+USERS_FILE = "users.json"
+USER_RESULTS_FILE = "user-results.json"
+USER_RESULTS_MAX_AGE = 24 * 3600
+SIGNOFF_FIELDS = ("record_id", "user", "full_name", "policy_id", "policy_version", "decision", "decided_at")
+
+
+def result_from_json(item: Any) -> CheckResult | None:
+    """A result the tray computed; anything malformed is ignored rather than trusted."""
+    try:
+        return CheckResult(
+            id=str(item["id"]),
+            title=str(item["title"]),
+            status=Status(item["status"]),
+            summary=str(item["summary"]),
+            evidence=dict(item.get("evidence") or {}),
+            remediation=item.get("remediation"),
+            duration_ms=int(item.get("duration_ms", 0)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def logged_in_users() -> set[str]:
+    """Accounts with a session now: who ought to have signed the policy."""
+    import psutil
+
+    try:
+        return {user.name for user in psutil.users() if user.name}
+    except (OSError, RuntimeError):
+        return set()
 
 
 class NotEnrolled(Exception):
@@ -78,6 +112,7 @@ class Schedule:
     last_heartbeat_at: float = 0.0
     last_digest: str = ""
     requirements_etag: str = ""
+    policies_etag: str = ""
     last_overall: str = "none"
     check_now: bool = False
 
@@ -142,6 +177,7 @@ class AgentService:
             state_dir / OUTBOX_FILE, max_bytes=config.outbox_max_mb * 1024 * 1024, clock=clock
         )
         self.keys: KeyStore = open_key_store(state_dir)
+        self.inbox = ensure_inbox(state_dir)
         if self.keys.backend == "file":
             log.warning("device key: %s", self.keys.description)
 
@@ -170,6 +206,106 @@ class AgentService:
         self.schedule.check_now = True  # apply on the next cycle
         self.schedule.save(self.schedule_path)
 
+    def apply_policies(self, etag: str, documents: list[Any]) -> None:
+        """The policies users sign, as files the tray and the dialog can read (they run as the user)."""
+        directory = self.state_dir / POLICIES_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        index: dict[str, dict[str, str]] = {}
+        for document in documents:
+            if not isinstance(document, dict) or document.get("audience") not in {"staff", "student"}:
+                continue
+            name = f"{document['audience']}.md"
+            write_atomically(directory / name, str(document.get("content", "")))
+            (directory / name).chmod(0o644)
+            index[document["audience"]] = {
+                "file": f"{POLICIES_DIR}/{name}",
+                "policy_id": str(document.get("policy_id", "")),
+                "version": str(document.get("version", "")),
+            }
+        write_atomically(self.state_dir / POLICIES_INDEX, json.dumps(index, indent=1))
+        self.schedule.policies_etag = etag
+        self.schedule.save(self.schedule_path)
+        self.write_status()
+
+    # --- what users' processes hand over ---------------------------------------------------
+
+    def take_inbox(self) -> None:
+        accepted, refused = read_inbox(self.inbox)
+        for path, why in refused:
+            log.warning("refused %s from the inbox: %s", path.name, why)
+        for entry in accepted:
+            if entry.kind == "signoff":
+                body = {key: entry.data.get(key) for key in SIGNOFF_FIELDS}
+                if any(body[key] in (None, "") for key in SIGNOFF_FIELDS if key != "full_name"):
+                    log.warning("refused %s from the inbox: incomplete sign-off", entry.path.name)
+                else:
+                    self.outbox.put("signoff", body, record_id=str(body["record_id"]))
+                    self.note_user(entry.user)
+            elif entry.kind == "user_results":
+                write_atomically(
+                    self.state_dir / USER_RESULTS_FILE,
+                    json.dumps(
+                        {"user": entry.user, "at": self.clock(), "results": entry.data.get("results", [])}
+                    ),
+                )
+                self.note_user(entry.user)
+            elif entry.kind == "check_now":
+                self.schedule.check_now = True
+                self.schedule.save(self.schedule_path)
+            entry.path.unlink(missing_ok=True)
+
+    def note_user(self, user: str) -> None:
+        users = self.users_seen()
+        if user not in users:
+            write_atomically(self.state_dir / USERS_FILE, json.dumps(sorted(users | {user})))
+
+    def users_seen(self) -> set[str]:
+        try:
+            return set(json.loads((self.state_dir / USERS_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return set()
+
+    def user_results(self) -> list[CheckResult]:
+        """The user-context results (screen lock) the tray read in the user's session, if recent."""
+        try:
+            data = json.loads((self.state_dir / USER_RESULTS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        if self.clock() - float(data.get("at", 0)) > USER_RESULTS_MAX_AGE:
+            return []
+        return [result for item in data.get("results", []) if (result := result_from_json(item)) is not None]
+
+    def write_status(self, results: list[CheckResult] | None = None) -> None:
+        """status.json: what the tray shows. World-readable: it holds nothing a user may not see."""
+        path = self.state_dir / STATUS_FILE
+        previous: dict[str, Any] = {}
+        if results is None:
+            try:
+                previous = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                previous = {}
+        try:
+            policies = json.loads((self.state_dir / POLICIES_INDEX).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            policies = {}
+        enrolment = read_enrolment(self.state_dir)
+        requirements = self.requirements()
+        status = {
+            "updated_at": datetime.now(timezone.utc).isoformat(),
+            "results": [r.to_json() for r in results] if results is not None else previous.get("results", []),
+            "device_id": enrolment.device_id if enrolment else None,
+            "server_url": enrolment.server_url if enrolment else None,
+            "audience": self.config.audience,
+            "policies": policies,
+            "signoff": {
+                "renew_on": requirements.signoff_renew_on,
+                "renew_after_days": requirements.signoff_renew_after_days,
+                "ask_again_after_hours": requirements.signoff_ask_again_after_hours,
+            },
+        }
+        write_atomically(path, json.dumps(status, indent=1))
+        path.chmod(0o644)
+
     # --- one cycle -------------------------------------------------------------------------
 
     def _on_response(self, item: OutboxItem, data: dict[str, Any]) -> None:
@@ -178,6 +314,9 @@ class AgentService:
         requirements = data.get("requirements")
         if isinstance(requirements, dict) and {"etag", "content"} <= requirements.keys():
             self.apply_requirements(str(requirements["etag"]), str(requirements["content"]))
+        policies = data.get("policies")
+        if isinstance(policies, dict) and isinstance(policies.get("documents"), list):
+            self.apply_policies(str(policies.get("etag", "")), policies["documents"])
         for command in data.get("commands") or []:
             if isinstance(command, dict) and command.get("command") == "check_now":
                 self.schedule.check_now = True
@@ -193,6 +332,10 @@ class AgentService:
             recorder, self.platform, requirements, datetime.now(timezone.utc), BaselineFile(self.state_dir)
         )
         results = run_checks(specs, ctx, requirements.check_timeout_seconds)
+        ran = {r.id for r in results}
+        results += [r for r in self.user_results() if r.id in requirements.enabled and r.id not in ran]
+        order = {check_id: index for index, check_id in enumerate(CHECKS_BY_ID)}
+        results.sort(key=lambda r: order.get(r.id, len(order)))
         replay = CheckContext(ReplayProbes(recorder.records), self.platform, requirements, ctx.now, None)
         software: list[dict[str, str]] = []
         if "software" in requirements.enabled:
@@ -204,10 +347,12 @@ class AgentService:
         now = self.clock()
         result = CycleResult()
         schedule = self.schedule
+        self.take_inbox()
         check_due = now - schedule.last_check_at >= self.config.check_interval_minutes * 60
         if check_due or schedule.check_now or force_report:
             results, identity, software = self.run_checks()
             result.checked = True
+            self.write_status(results)
             digest = results_digest(results)
             report_due = now - schedule.last_report_at >= self.config.report_interval_hours * 3600
             if force_report or report_due or digest != schedule.last_digest:
@@ -243,6 +388,8 @@ class AgentService:
             "identity": identity,
             "results": [r.to_json() for r in results],
             "software": software,
+            "users": sorted(self.users_seen() | logged_in_users()),
+            "audience": self.config.audience,
         }
 
     def _heartbeat_body(self) -> dict[str, Any]:
@@ -252,6 +399,7 @@ class AgentService:
             "agent_version": __version__,
             "overall": self.schedule.last_overall,
             "requirements_etag": self.schedule.requirements_etag or None,
+            "policies_etag": self.schedule.policies_etag or None,
         }
 
     def drain(self) -> DrainResult | None:

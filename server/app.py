@@ -13,7 +13,7 @@ from agent.protocol import MAX_BODY_BYTES
 from server.api.agent_api import build_router
 from server.auth import DeviceAuthenticator, RequestRefused, make_session_factory
 from server.db.engine import make_engine
-from server.fleet import RequirementsCache
+from server.fleet import PoliciesCache, RequirementsCache, load_policies, load_requirements
 from server.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -103,12 +103,13 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     authenticator = DeviceAuthenticator(settings.max_clock_skew_seconds, settings.device_cache_seconds)
-    requirements = RequirementsCache(settings.requirements_cache_seconds)
+    requirements = RequirementsCache(settings.requirements_cache_seconds, load_requirements)
+    policies = PoliciesCache(settings.requirements_cache_seconds, load_policies)
 
     app = FastAPI(title="Homeroom server", version=__version__)
     app.state.engine = engine
     app.state.settings = settings
-    app.include_router(build_router(engine, sessions, authenticator, requirements))
+    app.include_router(build_router(engine, sessions, authenticator, requirements, policies))
 
     @app.exception_handler(RequestRefused)
     async def refused(_request: Request, exc: RequestRefused) -> JSONResponse:

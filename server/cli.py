@@ -26,9 +26,11 @@ from server.db.models import (
     DeviceCommand,
     DeviceStatus,
     EnrolmentToken,
+    Policy,
     RequirementsDocument,
 )
 from server.fleet import now_utc, requirements_etag
+from server.reports import rows_as_csv, rows_as_json, signoff_rows
 from server.settings import Settings, default_data_dir, resolve_database_url
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
@@ -78,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("command", parents=[db], help="ask a device to act at its next heartbeat")
     command.add_argument("name", choices=DEVICE_COMMANDS, help="check_now: run the checks and report")
     command.add_argument("--device", required=True, help="the device's id or hostname")
+
+    policy = commands.add_parser("policy", help="the Acceptable Use Policy devices ask users to sign")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    policy_publish = policy_commands.add_parser("publish", parents=[db], help="publish a policy document")
+    policy_publish.add_argument("file", type=Path)
+    policy_publish.add_argument("--group", default="", help="only for this group (default: every group)")
+
+    signoffs = commands.add_parser("signoffs", parents=[db], help="who signed, who declined, who has not")
+    signoffs.add_argument("--group", help="only this group")
+    output = signoffs.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true", help="spreadsheet-safe CSV")
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -273,6 +287,69 @@ def command_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_policy(args: argparse.Namespace) -> int:
+    from agent.policy import PolicyError, load_policy
+
+    try:
+        document = load_policy(args.file)
+    except PolicyError as exc:
+        raise CommandError(str(exc)) from None
+    content = args.file.read_text(encoding="utf-8")
+    engine = _engine(args)
+    with Session(engine) as session, session.begin():
+        found = session.get(Policy, (args.group, document.audience))
+        if found is None:
+            found = Policy(group_name=args.group, audience=document.audience)
+            session.add(found)
+        found.policy_id, found.title, found.version = document.id, document.title, document.version
+        found.content, found.published_at = content, now_utc()
+        _audit(
+            session,
+            "policy.published",
+            {
+                "group": args.group,
+                "audience": document.audience,
+                "id": document.id,
+                "version": document.version,
+            },
+        )
+    who = (
+        f"{document.audience} users in {args.group}"
+        if args.group
+        else f"{document.audience} users everywhere"
+    )
+    print(f"Published {document.title} (version {document.version[:12]}) for {who}.")
+    print("Users are asked to sign it at their next login.")
+    return 0
+
+
+def command_signoffs(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    with Session(engine) as session:
+        rows = signoff_rows(session, args.group)
+    if args.json:
+        print(json.dumps({"signoffs": rows_as_json(rows)}, indent=2))
+        return 0
+    if args.csv:
+        sys.stdout.write(rows_as_csv(rows))
+        return 0
+    if not rows:
+        print("No users seen on enrolled devices yet.")
+        return 0
+    print(f"{'GROUP':<16} {'HOSTNAME':<20} {'USER':<16} {'STATUS':<11} {'FULL NAME':<24} WHEN")
+    for row in rows:
+        when = (row.decided_at or "")[:16].replace("T", " ")
+        print(
+            f"{row.group[:16]:<16} {row.hostname[:20]:<20} {row.user[:16]:<16} {row.status:<11} "
+            f"{(row.full_name or row.note)[:24]:<24} {when}"
+        )
+    counts = {
+        status: sum(r.status == status for r in rows) for status in ("signed", "declined", "not signed")
+    }
+    print(f"\n{counts['signed']} signed, {counts['declined']} declined, {counts['not signed']} not signed.")
+    return 0
+
+
 def command_requirements(args: argparse.Namespace) -> int:
     content = read_config_text(args.file)
     requirements_from_text(str(args.file), content)  # refuse to publish what agents would reject
@@ -292,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "devices": command_devices,
         "requirements": command_requirements,
         "command": command_command,
+        "policy": command_policy,
+        "signoffs": command_signoffs,
     }
     try:
         return handlers[args.command](args)

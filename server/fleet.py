@@ -10,8 +10,10 @@ import hashlib
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -23,9 +25,13 @@ from server.api.schemas import (
     HeartbeatIn,
     HeartbeatOut,
     IdentityIn,
+    PoliciesOut,
+    PolicyOut,
     ReportIn,
     ReportOut,
     RequirementsOut,
+    SignOffIn,
+    SignOffOut,
 )
 from server.auth import KnownDevice, RequestRefused, token_hash, utc
 from server.db.models import (
@@ -33,9 +39,12 @@ from server.db.models import (
     Device,
     DeviceCommand,
     DeviceStatus,
+    DeviceUser,
     EnrolmentToken,
+    Policy,
     Report,
     RequirementsDocument,
+    SignOffRecord,
 )
 from server.db.statements import insert_if_new
 
@@ -46,6 +55,9 @@ REPORTS: Table = Report.__table__  # type: ignore[assignment]
 REQUIREMENTS: Table = RequirementsDocument.__table__  # type: ignore[assignment]
 COMMANDS: Table = DeviceCommand.__table__  # type: ignore[assignment]
 AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+POLICIES: Table = Policy.__table__  # type: ignore[assignment]
+SIGNOFFS: Table = SignOffRecord.__table__  # type: ignore[assignment]
+DEVICE_USERS: Table = DeviceUser.__table__  # type: ignore[assignment]
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
 
@@ -179,6 +191,10 @@ def store_report(connection: Connection, device: KnownDevice, report: ReportIn) 
         )
     )
     fill_in_identity(connection, device.id, identity)
+    for user in report.users:
+        note_user(connection, device.id, user, now)
+    if report.audience:
+        connection.execute(update(DEVICES).where(DEVICES.c.id == device.id).values(audience=report.audience))
     if report.dropped:
         note_dropped(connection, device.id, report.dropped)
     return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
@@ -202,6 +218,40 @@ def fill_in_identity(connection: Connection, device_id: str, identity: IdentityI
             )
 
 
+def note_user(connection: Connection, device_id: str, user: str, now: datetime) -> None:
+    if not insert_if_new(
+        connection, DEVICE_USERS, {"device_id": device_id, "user": user, "last_seen_at": now}
+    ):
+        connection.execute(
+            update(DEVICE_USERS)
+            .where(DEVICE_USERS.c.device_id == device_id, DEVICE_USERS.c.user == user)
+            .values(last_seen_at=now)
+        )
+
+
+def store_signoff(connection: Connection, device: KnownDevice, signoff: SignOffIn) -> SignOffOut:
+    """Kept once per record id: a sign-off made offline and sent twice is one decision."""
+    now = now_utc()
+    new = insert_if_new(
+        connection,
+        SIGNOFFS,
+        {
+            "record_id": signoff.record_id,
+            "device_id": device.id,
+            "user": signoff.user,
+            "full_name": signoff.full_name,
+            "policy_id": signoff.policy_id,
+            "policy_version": signoff.policy_version,
+            "decision": signoff.decision,
+            "decided_at": utc(signoff.decided_at),
+            "received_at": now,
+        },
+    )
+    if new:
+        note_user(connection, device.id, signoff.user, now)
+    return SignOffOut(record_id=signoff.record_id, stored=new, duplicate=not new)
+
+
 def note_dropped(connection: Connection, device_id: str, dropped: dict[str, int]) -> None:
     """A laptop whose outbox overflowed says what it had to drop; IT sees it in the audit log."""
     connection.execute(
@@ -211,32 +261,65 @@ def note_dropped(connection: Connection, device_id: str, dropped: dict[str, int]
     )
 
 
-class RequirementsCache:
-    """The requirements document per group, cached briefly: every heartbeat asks for its ETag."""
+T = TypeVar("T")
 
-    def __init__(self, seconds: float) -> None:
+
+class GroupCache(Generic[T]):
+    """Something every heartbeat asks for per group (requirements, policies), cached for a few seconds.
+
+    Publishing reaches devices at most `seconds` later; in exchange a heartbeat costs no query for it.
+    """
+
+    def __init__(self, seconds: float, load: Callable[[Connection, str], T | None]) -> None:
         self.seconds = seconds
+        self.load = load
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, RequirementsOut | None]] = {}
+        self._cache: dict[str, tuple[float, T | None]] = {}
 
-    def get(self, connection: Connection, group: str) -> RequirementsOut | None:
+    def get(self, connection: Connection, group: str) -> T | None:
         with self._lock:
             entry = self._cache.get(group)
         if entry and time.monotonic() - entry[0] < self.seconds:
             return entry[1]
-        docs = {
-            row.group_name: row
-            for row in connection.execute(
-                select(REQUIREMENTS.c.group_name, REQUIREMENTS.c.etag, REQUIREMENTS.c.content).where(
-                    REQUIREMENTS.c.group_name.in_([group, ""])
-                )
-            )
-        }
-        doc = docs.get(group) or docs.get("")
-        found = RequirementsOut(etag=doc.etag, content=doc.content) if doc else None
+        found = self.load(connection, group)
         with self._lock:
             self._cache[group] = (time.monotonic(), found)
         return found
+
+
+def load_requirements(connection: Connection, group: str) -> RequirementsOut | None:
+    """The group's own requirements, else the district-wide ones (group "")."""
+    docs = {
+        row.group_name: row
+        for row in connection.execute(
+            select(REQUIREMENTS.c.group_name, REQUIREMENTS.c.etag, REQUIREMENTS.c.content).where(
+                REQUIREMENTS.c.group_name.in_([group, ""])
+            )
+        )
+    }
+    doc = docs.get(group) or docs.get("")
+    return RequirementsOut(etag=doc.etag, content=doc.content) if doc else None
+
+
+def load_policies(connection: Connection, group: str) -> PoliciesOut | None:
+    """Per audience, the group's own policy, else the district-wide one; the ETag covers all of them."""
+    rows = connection.execute(
+        select(POLICIES).where(POLICIES.c.group_name.in_([group, ""])).order_by(POLICIES.c.group_name)
+    ).all()
+    chosen: dict[str, PolicyOut] = {}
+    for row in rows:  # "" sorts first, so a group's own policy replaces the district-wide one
+        chosen[row.audience] = PolicyOut(
+            audience=row.audience, policy_id=row.policy_id, version=row.version, content=row.content
+        )
+    if not chosen:
+        return None
+    documents = [chosen[audience] for audience in sorted(chosen)]
+    etag = hashlib.sha256("".join(f"{d.audience}:{d.version};" for d in documents).encode()).hexdigest()
+    return PoliciesOut(etag=etag, documents=documents)
+
+
+RequirementsCache = GroupCache[RequirementsOut]
+PoliciesCache = GroupCache[PoliciesOut]
 
 
 def requirements_etag(content: str) -> str:
@@ -253,7 +336,11 @@ SEEN_NOW = (
 
 
 def record_heartbeat(
-    connection: Connection, device: KnownDevice, heartbeat: HeartbeatIn, requirements: RequirementsCache
+    connection: Connection,
+    device: KnownDevice,
+    heartbeat: HeartbeatIn,
+    requirements: RequirementsCache,
+    policies: PoliciesCache,
 ) -> HeartbeatOut:
     now = now_utc()
     pending = connection.execute(
@@ -275,8 +362,10 @@ def record_heartbeat(
                 update(COMMANDS).where(COMMANDS.c.id.in_([c.id for c in commands])).values(delivered_at=now)
             )
         connection.execute(update(DEVICES).where(DEVICES.c.id == device.id).values(commands_pending=False))
+    policy_set = policies.get(connection, device.group_name)
     return HeartbeatOut(
         server_time=now,
         requirements=doc if doc and doc.etag != heartbeat.requirements_etag else None,
+        policies=policy_set if policy_set and policy_set.etag != heartbeat.policies_etag else None,
         commands=commands,
     )

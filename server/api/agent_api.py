@@ -10,9 +10,27 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agent.protocol import API_PREFIX
-from server.api.schemas import EnrolIn, EnrolOut, ErrorOut, HeartbeatIn, HeartbeatOut, ReportIn, ReportOut
+from server.api.schemas import (
+    EnrolIn,
+    EnrolOut,
+    ErrorOut,
+    HeartbeatIn,
+    HeartbeatOut,
+    ReportIn,
+    ReportOut,
+    SignOffIn,
+    SignOffOut,
+)
 from server.auth import DeviceAuthenticator, SignedRequest
-from server.fleet import RequirementsCache, enrol, now_utc, record_heartbeat, store_report
+from server.fleet import (
+    PoliciesCache,
+    RequirementsCache,
+    enrol,
+    now_utc,
+    record_heartbeat,
+    store_report,
+    store_signoff,
+)
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
@@ -47,6 +65,7 @@ def build_router(
     sessions: Callable[[], Session],
     authenticator: DeviceAuthenticator,
     requirements: RequirementsCache,
+    policies: PoliciesCache,
 ) -> APIRouter:
     """Reports and heartbeats run their few short statements inline on the event loop.
 
@@ -81,7 +100,14 @@ def build_router(
     ) -> Response:
         with engine.begin() as connection:
             device = authenticator.authenticate(connection, signed)
-            answer = record_heartbeat(connection, device, body, requirements)
+            answer = record_heartbeat(connection, device, body, requirements, policies)
         return Response(answer.model_dump_json(), media_type="application/json")
+
+    @router.post("/signoffs", response_model=SignOffOut)
+    async def signoff(body: SignOffIn, signed: Annotated[SignedRequest, Depends(signed_request)]) -> Response:
+        with engine.begin() as connection:
+            device = authenticator.authenticate(connection, signed)
+            stored = store_signoff(connection, device, body)
+        return Response(stored.model_dump_json(), media_type="application/json")
 
     return router

@@ -78,6 +78,9 @@ class SoftwareItemIn(Strict):
 Dropped = dict[Annotated[str, StringConstraints(max_length=40)], Annotated[int, Field(ge=0)]]
 
 
+Account = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class ReportIn(Strict):
     report_id: RecordId
     reported_at: datetime
@@ -86,6 +89,9 @@ class ReportIn(Strict):
     results: list[CheckResultIn] = Field(max_length=len(CHECK_IDS))
     software: list[SoftwareItemIn] = Field(default_factory=list, max_length=10_000)
     dropped: Dropped = Field(default_factory=dict, max_length=20)
+    # Accounts that have logged in on this laptop: who ought to have signed the policy.
+    users: list[Account] = Field(default_factory=list, max_length=100)
+    audience: Literal["staff", "student"] | None = None
 
 
 class ReportOut(BaseModel):
@@ -100,6 +106,7 @@ class HeartbeatIn(Strict):
     agent_version: Annotated[str, StringConstraints(max_length=40)]
     overall: Literal["pass", "fail", "unknown", "error", "none"]
     requirements_etag: Annotated[str, StringConstraints(max_length=64)] | None = None
+    policies_etag: Annotated[str, StringConstraints(max_length=64)] | None = None
     dropped: Dropped = Field(default_factory=dict, max_length=20)
 
 
@@ -113,10 +120,39 @@ class CommandOut(BaseModel):
     command: str
 
 
+class PolicyOut(BaseModel):
+    audience: Literal["staff", "student"]
+    policy_id: str
+    version: str
+    content: str
+
+
+class PoliciesOut(BaseModel):
+    etag: str
+    documents: list[PolicyOut]
+
+
 class HeartbeatOut(BaseModel):
     server_time: datetime
     requirements: RequirementsOut | None = None
+    policies: PoliciesOut | None = None
     commands: list[CommandOut] = Field(default_factory=list)
+
+
+class SignOffIn(Strict):
+    record_id: RecordId
+    user: Account
+    full_name: Annotated[str, StringConstraints(max_length=200)]
+    policy_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    policy_version: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    decision: Literal["agree", "decline"]
+    decided_at: datetime
+
+
+class SignOffOut(BaseModel):
+    record_id: str
+    stored: bool
+    duplicate: bool
 
 
 class ErrorOut(BaseModel):

@@ -60,6 +60,8 @@ class Device(Base):
     key_replaced_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
     commands_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Which policy its users sign: district laptops are issued to staff or to students.
+    audience: Mapped[str] = mapped_column(String(20), default="student", server_default="student")
 
     __table_args__ = (Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),)
 
@@ -124,3 +126,43 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]]
+
+
+class Policy(Base):
+    """The Acceptable Use Policy a group's staff or students sign; its version is the hash of its text."""
+
+    __tablename__ = "policies"
+    group_name: Mapped[str] = mapped_column(String(100), primary_key=True)  # "" = every group
+    audience: Mapped[str] = mapped_column(String(20), primary_key=True)  # "staff" | "student"
+    policy_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    version: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime]
+
+
+class SignOffRecord(Base):
+    """Each decision a user made on a device, once per record id (the agent may send it twice)."""
+
+    __tablename__ = "signoffs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str] = mapped_column(String(200))
+    policy_id: Mapped[str] = mapped_column(String(100))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(10))
+    decided_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_signoffs_device_user", "device_id", "user"),)
+
+
+class DeviceUser(Base):
+    """Accounts seen logged in on a device: who ought to have signed."""
+
+    __tablename__ = "device_users"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_seen_at: Mapped[datetime]
