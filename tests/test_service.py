@@ -135,3 +135,58 @@ def test_check_now_command_reaches_the_agent_at_its_next_heartbeat(
     assert loop.cycle().checked, "the check runs at once, not at the next hourly slot"
     unknown = server.cli("command", "check_now", "--device", "no-such-laptop")
     assert unknown.returncode == 2 and "no device" in unknown.stderr
+
+
+def test_signoff_and_screen_lock_from_the_users_session_reach_the_server(
+    server: ServerProcess, state_dir: Path
+) -> None:
+    from agent.inbox import write_entry
+    from agent.policy import load_policy
+
+    policy = Path("config/policies/secondary.md")
+    assert server.cli("policy", "publish", str(policy)).returncode == 0
+    assert (
+        agent(
+            "enroll", "--server", server.url, "--token", server.token(), "--state-dir", str(state_dir)
+        ).returncode
+        == 0
+    )
+    clock = Clock()
+    loop = service(state_dir, clock)
+    assert loop.cycle().reported
+    clock.advance(16 * 60)
+    assert loop.cycle().heartbeat
+    status = json.loads((state_dir / "status.json").read_text())
+    assert status["policies"]["student"]["version"] == load_policy(policy).version
+    assert (state_dir / status["policies"]["student"]["file"]).read_text() == policy.read_text()
+    assert {r["id"] for r in status["results"]} >= {"firewall", "software"}
+
+    record = {
+        "user": "root",
+        "record_id": "0123456789abcdef0123456789abcdef",
+        "full_name": "Ada Lovelace",
+        "policy_id": "aup-secondary",
+        "policy_version": load_policy(policy).version,
+        "decision": "agree",
+        "decided_at": "2026-11-23T09:00:00+00:00",
+    }
+    write_entry(loop.inbox, "signoff", record["record_id"], record)
+    lock = {
+        "id": "screen_lock",
+        "title": "Screen lock",
+        "status": "pass",
+        "summary": "locks after 5 minutes idle",
+        "evidence": {},
+        "remediation": None,
+        "duration_ms": 40,
+    }
+    write_entry(loop.inbox, "user_results", "aa11bb22", {"user": "root", "results": [lock]})
+    write_entry(loop.inbox, "check_now", "cc33dd44", {"user": "root"})
+    clock.advance(1)
+    after = loop.cycle()
+    assert after.checked and after.reported, "the tray's screen-lock result changes the report"
+    assert list(loop.inbox.iterdir()) == []
+    (row,) = json.loads(server.cli("signoffs", "--json").stdout)["signoffs"]
+    assert (row["user"], row["status"], row["full_name"]) == ("root", "signed", "Ada Lovelace")
+    (device,) = json.loads(server.cli("devices", "--json").stdout)["devices"]
+    assert device["checks"]["screen_lock"] == "pass"
