@@ -41,6 +41,8 @@ STATE_ENV = "HOMEROOM_DIALOG_STATE"
 BASE_POINTS = 12
 LARGER_POINTS = 16
 READ_THRESHOLD = 0.999
+ASK_AGAIN_AT_LOGIN = "Homeroom will ask you again the next time you sign in."
+HOW_TO = "Please read the policy below to the end, type your full name, and choose."
 
 # Colours chosen for contrast (WCAG AA at these sizes) and so "I agree" visibly changes state.
 
@@ -89,9 +91,14 @@ class SignOffDialog:
         version_label: str,
         larger_text: bool = False,
         state_file: Path | None = None,
+        message: str | None = None,
+        ask_again: str = ASK_AGAIN_AT_LOGIN,
     ) -> None:
         self.root = root
         self.contact = contact
+        self.ask_again = ask_again
+        self.message = message
+        self._wrapping: list[tk.Label] = []
         self.state_file = state_file
         self.result = DialogResult("closed", "")
         self.read_to_end = False
@@ -149,17 +156,18 @@ class SignOffDialog:
             font=body,
             anchor="w",
         ).pack(fill="x")
-        tk.Label(
+        self.how_to = how_to = tk.Label(
             view,
             name="how_to",
-            text="Please read the policy below to the end, type your full name, and choose.",
+            text=f"{self.message}\n{HOW_TO}" if self.message else HOW_TO,
             font=body,
             anchor="w",
             justify="left",
-        ).pack(fill="x", pady=(4, 8))
+        )
+        how_to.pack(fill="x", pady=(4, 8))
+        self._wrapping.append(how_to)
 
         text_frame = tk.Frame(view, name="text_frame")
-        text_frame.pack(fill="both", expand=True)
         self.text = tk.Text(
             text_frame,
             name="policy_text",
@@ -185,7 +193,6 @@ class SignOffDialog:
         self._fill_text(blocks)
 
         name_row = tk.Frame(view, name="name_row")
-        name_row.pack(fill="x", pady=(12, 0))
         self.name_label = tk.Label(
             name_row, name="full_name_label", text="Your full name:", font=bold, underline=10
         )
@@ -197,10 +204,9 @@ class SignOffDialog:
         self.name_entry.pack(side="left", padx=(8, 0), fill="x", expand=True)
         self.name_var.trace_add("write", lambda *_: self._refresh())
         self.hint = tk.Label(view, name="hint", font=body, anchor="w", justify="left", fg="#333333")
-        self.hint.pack(fill="x", pady=(4, 8))
+        self._wrapping.append(self.hint)
 
         buttons = tk.Frame(view, name="buttons")
-        buttons.pack(fill="x")
         self.agree = tk.Button(
             buttons, name="agree", text="I agree", underline=2, font=bold, command=self._agree,
             padx=16, pady=6, highlightthickness=2,
@@ -216,6 +222,12 @@ class SignOffDialog:
         self.agree.pack(side="left")
         self.decline.pack(side="left", padx=(8, 0))
         self.larger_toggle.pack(side="right")
+        # Packed bottom-up and the text last, so the text is what shrinks when space is short (large
+        # type on a small screen): the name box and the buttons always stay on screen.
+        buttons.pack(side="bottom", fill="x")
+        self.hint.pack(side="bottom", fill="x", pady=(4, 8))
+        name_row.pack(side="bottom", fill="x", pady=(12, 0))
+        text_frame.pack(fill="both", expand=True)
 
     def _fill_text(self, blocks: Sequence[tuple[str, str]]) -> None:
         text = self.text
@@ -244,14 +256,14 @@ class SignOffDialog:
             text=(
                 "Thank you for reading the policy. If you have questions about it or want to talk it "
                 f"through, please contact {self.contact}.\n\n"
-                "Homeroom will ask you again the next time you sign in."
+                f"{self.ask_again}"
             ),
             font=self.fonts["body"],
             anchor="w",
             justify="left",
-            wraplength=560,
         )
         self.contact_label.pack(fill="x", pady=(12, 16))
+        self._wrapping.append(self.contact_label)
         self.close = tk.Button(
             view, name="close", text="Close", underline=0, font=self.fonts["bold"],
             command=self._close_declined, padx=16, pady=6, highlightthickness=2,
@@ -300,9 +312,16 @@ class SignOffDialog:
                 self.root.bind_all(f"<Alt-{keysym}>", functools.partial(self._mnemonic, action))
         self.root.bind_all("<Escape>", lambda _e: self._on_escape())
         self.root.bind_all("<FocusIn>", lambda _e: self._schedule_state(), add="+")
-        self.root.bind("<Configure>", lambda _e: self._schedule_state(), add="+")
+        self.root.bind("<Configure>", self._on_configure, add="+")
 
     # --- behaviour ------------------------------------------------------------------------------
+
+    def _on_configure(self, event: tk.Event[tk.Misc]) -> None:
+        """Rewrap the sentences to the window's width, so no words are cut off at any text size."""
+        if event.widget is self.root:
+            for label in self._wrapping:
+                label.configure(wraplength=max(event.width - 64, 200))
+        self._schedule_state()
 
     def _mnemonic(self, action: Callable[[], object], _event: object = None) -> str:
         action()
@@ -377,7 +396,6 @@ class SignOffDialog:
         self.view = "declined"
         self.policy_view.pack_forget()
         self.declined_view.pack(fill="both", expand=True)
-        self.contact_label.configure(wraplength=max(self.root.winfo_width() - 64, 400))
         self.close.focus_set()
         self._schedule_state()
 
@@ -434,6 +452,7 @@ class SignOffDialog:
             "focus": focus.winfo_name() if focus is not None else None,
             "yview": list(self.text.yview()),
             "hint": self.hint.cget("text"),
+            "how_to_text": self.how_to.cget("text"),
             "contact_text": self.contact_label.cget("text") if self.view == "declined" else None,
             "result": asdict(self.result),
             "widgets": {
@@ -470,8 +489,14 @@ def run_signoff_dialog(
     user_account: str,
     version_label: str,
     larger_text: bool = False,
+    message: str | None = None,
+    ask_again: str = ASK_AGAIN_AT_LOGIN,
 ) -> DialogResult:
-    """Show the dialog and wait for the person; raises tkinter.TclError when there is no display."""
+    """Show the dialog and wait for the person; raises tkinter.TclError when there is no display.
+
+    `message` is the friendly opening line (decide.Prompt.message); `ask_again` tells someone who
+    declines when they will be asked again (the district may set an interval instead of login).
+    """
     state_path = os.environ.get(STATE_ENV)
     root = tk.Tk(className="HomeroomSignOff")
     dialog = SignOffDialog(
@@ -483,6 +508,8 @@ def run_signoff_dialog(
         version_label,
         larger_text=larger_text,
         state_file=Path(state_path) if state_path else None,
+        message=message,
+        ask_again=ask_again,
     )
     root.mainloop()
     return dialog.result
@@ -500,6 +527,9 @@ def _read_request(path: Path) -> dict[str, Any]:
         isinstance(b, list) and len(b) == 2 and all(isinstance(p, str) for p in b) for b in blocks
     ):
         raise ValueError("'blocks' must be a list of [kind, text] pairs")
+    for key in ("message", "ask_again"):
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"{key!r} must be a string")
     return data
 
 
@@ -507,7 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m agent.consent.dialog --policy-json FILE`: prints {"decision", "full_name"} as JSON.
 
     The file holds {"title", "blocks": [[kind, text], ...], "contact", "user", "version",
-    "larger_text" (optional)}. Exit 0 with a result, 2 when the file or the display is unusable.
+    and optionally "larger_text", "message" and "ask_again"}. Exit 0 with a result, 2 when the
+    file or the display is unusable.
     """
     parser = argparse.ArgumentParser(prog="python -m agent.consent.dialog", description=main.__doc__)
     parser.add_argument("--policy-json", required=True, type=Path, help="what to show (see above)")
@@ -525,6 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             request["user"],
             request["version"],
             larger_text=bool(request.get("larger_text", False)),
+            message=request.get("message"),
+            ask_again=request.get("ask_again", ASK_AGAIN_AT_LOGIN),
         )
     except tk.TclError as error:
         print(f"homeroom sign-off: cannot open a window: {error}", file=sys.stderr)
