@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
 
     commands.add_parser("status", parents=[common], help="enrolment, last report, queued items, key storage")
+
+    consent = commands.add_parser("consent", parents=[common], help="the Acceptable Use Policy sign-off")
+    action = consent.add_mutually_exclusive_group(required=True)
+    action.add_argument("--show", action="store_true", help="open the policy and sign-off window now")
+    action.add_argument("--status", action="store_true", help="what you have signed on this laptop")
+    action.add_argument("--at-login", action="store_true", help="ask only if a sign-off is due (for login)")
+
+    commands.add_parser("tray", parents=[common], help="the tray icon for the logged-in user")
     return parser
 
 
@@ -298,6 +306,29 @@ def command_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_consent(args: argparse.Namespace) -> int:
+    from agent.consent.flow import ask_if_needed, status_lines
+
+    state_dir, _config, _platform = _state_and_config(args)
+    now = datetime.now(timezone.utc).astimezone()
+    if args.status:
+        print("\n".join(status_lines(state_dir, now)))
+        return 0
+    outcome = ask_if_needed(state_dir, now, at_login=True, force=args.show)
+    print(outcome.note if outcome.decision is None else f"{outcome.decision}: {outcome.note}")
+    if outcome.asked and outcome.decision in ("agree", "decline") and not outcome.delivered:
+        print("(the Homeroom service is not running: your decision is kept and sent when it is)")
+    return 0 if outcome.decision in (None, "agree") else 1
+
+
+def command_tray(args: argparse.Namespace) -> int:
+    from agent.tray import run_tray
+
+    state_dir, _config, _platform = _state_and_config(args)
+    run_tray(state_dir)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
@@ -306,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "enroll": command_enroll,
         "run": command_run,
         "status": command_status,
+        "consent": command_consent,
+        "tray": command_tray,
     }
     try:
         return handlers[args.command](args)

@@ -40,23 +40,44 @@ def ensure_inbox(state_dir: Path) -> Path:
     return inbox
 
 
-def write_entry(inbox: Path, kind: str, record_id: str, data: dict[str, Any]) -> Path:
-    """Atomically: a temp name first, then a rename, so the service never reads half a file."""
+def entry_name(kind: str, record_id: str) -> str:
+    return f"{kind}-{record_id}.json"
+
+
+def write_entry(inbox: Path, kind: str, record_id: str, data: dict[str, Any], mode: int = 0o644) -> Path:
+    """Atomically: a hidden temp name first, fsync, then a rename, so the service never reads half a
+    file; the directory is fsynced so the rename survives a power cut. 0644 lets the root service read
+    it whatever the user's umask (a user's private copy passes 0o600)."""
     if kind not in KINDS:
         raise ValueError(f"unknown inbox kind {kind!r}")
-    handle, temporary = tempfile.mkstemp(dir=inbox, prefix=".", suffix=".tmp")
+    final = inbox / entry_name(kind, record_id)
+    handle, temporary = tempfile.mkstemp(dir=inbox, prefix=f".{final.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump({**data, "kind": kind}, out)
+            json.dump({**data, "kind": kind}, out, ensure_ascii=False, sort_keys=True)
             out.flush()
+            os.fchmod(out.fileno(), mode)
             os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)
-        final = inbox / f"{kind}-{record_id}.json"
         os.replace(temporary, final)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    fsync_directory(inbox)
     return final
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a file's creation or rename durable, not only its contents (a no-op where unsupported)."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def check_entry(

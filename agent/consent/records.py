@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from agent.consent.decide import Decision, SignOff
+from agent.inbox import entry_name, fsync_directory, write_entry
 
 SIGNOFFS_FILE = "signoffs.jsonl"
 PENDING_DIR = "pending"
@@ -58,20 +58,6 @@ def _private_dir(path: Path) -> None:
     """Create the directory readable by this user only (full names are personal data)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a file's creation or rename durable, not only its contents (no-op where unsupported)."""
-    try:
-        handle = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
 
 
 def parse_lines(text: str) -> list[SignOff]:
@@ -117,34 +103,16 @@ class SignOffLog:
         finally:
             os.close(handle)
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_directory(self.path.parent)
 
 
 def inbox_name(record: SignOff) -> str:
-    return f"{INBOX_KIND}-{record.record_id}.json"
+    return entry_name(INBOX_KIND, record.record_id)
 
 
 def write_record_file(directory: Path, record: SignOff, mode: int = 0o644) -> Path:
-    """Write `signoff-<id>.json` atomically: a temp file in the same directory, fsync, rename.
-
-    The temp name starts with a dot and ends in .tmp so the service never takes a half-written
-    file for a record. 0644 lets the root service read it whatever its umask games.
-    """
-    target = directory / inbox_name(record)
-    body = json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(body)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-    return target
+    """`signoff-<id>.json`, written the way the service's inbox expects (see `agent.inbox.write_entry`)."""
+    return write_entry(directory, INBOX_KIND, record.record_id, record.to_json(), mode)
 
 
 def hand_to_service(inbox: Path, record: SignOff, pending_dir: Path | None = None) -> bool:
