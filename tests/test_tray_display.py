@@ -28,6 +28,8 @@ from tests.tray_helpers.desktop import Desktop, colour_pixels, desktop, missing_
 ARTIFACTS = ROOT / "test-artifacts" / "tray"
 GREEN, AMBER, RED = (0x2E, 0x7D, 0x32), (0xF9, 0xA8, 0x25), (0xC6, 0x28, 0x28)
 IDS = ("disk_encryption", "firewall", "power_on_password", "antivirus", "software")
+# Anchored: the icon's own title (the tooltip) can mention the Acceptable Use Policy too.
+POLICY_WINDOW = "^Homeroom .+ Acceptable Use Policy$"  # the dash is several bytes to xdotool
 FIX = "Turn on the firewall: Settings → Network → Firewall."
 
 
@@ -53,10 +55,12 @@ class RunningTray:
         return [json.loads(line) for line in self.notices.read_text(encoding="utf-8").splitlines()]
 
 
-def write_status(state_dir: Path, results: list[dict[str, Any]]) -> None:
-    """As the service does: the whole file at once (no policy published, so nothing to sign)."""
+def write_status(
+    state_dir: Path, results: list[dict[str, Any]], policy_files: dict[str, str] | None = None
+) -> None:
+    """As the service does: the whole file at once (by default no policy published: nothing to sign)."""
     status = {"updated_at": "2026-09-01T08:00:00+00:00", "results": results, "device_id": "dev-42"}
-    status["policy_files"] = {}
+    status["policy_files"] = policy_files or {}
     temporary = state_dir / ".status.json.tmp"
     temporary.write_text(json.dumps(status), encoding="utf-8")
     os.replace(temporary, state_dir / "status.json")
@@ -108,6 +112,17 @@ def open_menu(tray: RunningTray) -> tuple[int, int, int, int]:
     found = wait_for(menu, 10, "the tray menu to open")
     assert isinstance(found, tuple)
     return found
+
+
+def close_with_escape(tray: RunningTray, name: str) -> None:
+    """Focuses the window and presses Escape until it is gone (a Tk window binds keys just after it maps)."""
+
+    def closed() -> bool:
+        for window in tray.session.run("xdotool", "search", "--onlyvisible", "--name", name).split():
+            tray.session.run("xdotool", "windowfocus", "--sync", window, "key", "Escape")
+        return not tray.session.find_window(name)
+
+    wait_for(closed, 10, f"Escape to close {name!r}", step=0.5)
 
 
 def choose(tray: RunningTray, *keys: str) -> None:
@@ -217,8 +232,24 @@ def test_my_laptops_status_opens_a_window_listing_what_to_fix(tray: RunningTray)
     assert len(colour_pixels(image, RED, box=(0, 0, 640, 540), tolerance=30)) > 20, "the failing line is red"
     shown = json.loads((tray.user_dir / "tray-status.json").read_text())
     assert [r["status"] for r in shown["results"] if r["id"] == "firewall"] == ["fail"]
-    tray.session.run("xdotool", "windowfocus", "--sync", windows[0], "key", "Escape")
-    wait_for(lambda: not tray.session.find_window("My laptop's status"), 10, "Escape to close the window")
+    close_with_escape(tray, "My laptop's status")
+
+
+def test_a_published_policy_awaits_sign_off_and_opens_read_only(tray: RunningTray) -> None:
+    policies = tray.state_dir / "policies"
+    policies.mkdir()
+    (policies / "staff.md").write_text(
+        "+++\nid = 'aup-staff'\n+++\n# Staff policy\n\nI will lock my screen.\n"
+    )
+    write_status(tray.state_dir, results_with("firewall", "pass", "fine"), {"staff": "policies/staff.md"})
+    wait_for_colour(tray, AMBER, "amber-unsigned")
+    assert "the Acceptable Use Policy is waiting for your sign-off" in tray.log_text()
+    open_menu(tray)
+    choose(tray, "Down", "Down", "Down", "Return")
+    windows = wait_for(lambda: tray.session.find_window(POLICY_WINDOW), 15, "the policy window")
+    assert isinstance(windows, list)
+    tray.session.screenshot(ARTIFACTS / "policy-window.png")
+    close_with_escape(tray, POLICY_WINDOW)
 
 
 def test_quit_ends_the_tray_cleanly_even_without_a_notification_daemon(tray: RunningTray) -> None:
