@@ -1,0 +1,180 @@
+"""A throwaway desktop for display tests: its own Xvfb, D-Bus session and trayer, and ways to look at it.
+
+Each test module starts its own on a display number nobody uses (never :99), found
+by scanning /tmp/.X11-unix without locks; if Xvfb loses a race for it, the next
+free number is tried.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+SCREEN = (1024, 768)
+TRAY_WIDTH, TRAY_HEIGHT = 200, 32
+TRAY_BOX = (SCREEN[0] - TRAY_WIDTH, 0, SCREEN[0], TRAY_HEIGHT)
+TOOLS = ("Xvfb", "trayer", "xdotool", "import", "xwininfo", "dbus-daemon")
+WINDOW_LINE = re.compile(r"^\s+(0x[0-9a-f]+) .*\s(\d+)x(\d+)\+(-?\d+)\+(-?\d+)\s")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def free_display() -> int:
+    """A display number with no X socket or lock file, chosen at random so parallel runs rarely meet."""
+    taken = set()
+    for folder, pattern in ((Path("/tmp/.X11-unix"), r"X(\d+)$"), (Path("/tmp"), r"\.X(\d+)-lock$")):
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                match = re.match(pattern, entry.name)
+                if match:
+                    taken.add(int(match.group(1)))
+    candidates = [n for n in range(200, 900) if n not in taken]
+    return random.choice(candidates)  # spreading, not security
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, step: float = 0.2) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@dataclass
+class Desktop:
+    display: str
+    bus_address: str
+    folder: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DISPLAY": self.display,
+            "DBUS_SESSION_BUS_ADDRESS": self.bus_address,
+            "NO_AT_BRIDGE": "1",  # no accessibility bus to launch in a bare session
+        }
+
+    def run(self, *argv: str) -> str:
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=30, check=False)
+        return done.stdout
+
+    def screenshot(self, path: Path) -> Image.Image:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=30)
+        return Image.open(path).convert("RGB")
+
+    def windows(self) -> dict[str, tuple[int, int, int, int]]:
+        """Top-level windows: id -> (width, height, x, y)."""
+        found = {}
+        for line in self.run("xwininfo", "-root", "-children").splitlines():
+            match = WINDOW_LINE.match(line)
+            if match:
+                wid, w, h, x, y = match.groups()
+                found[wid] = (int(w), int(h), int(x), int(y))
+        return found
+
+    def find_window(self, name: str) -> list[str]:
+        return self.run("xdotool", "search", "--name", name).split()
+
+
+def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _start_xvfb(folder: Path) -> tuple[int, subprocess.Popen[bytes]]:
+    """Xvfb on a free display; another run may win the same number, so a few are tried."""
+    for _ in range(5):
+        number = free_display()
+        argv = ["Xvfb", f":{number}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"]
+        xvfb = _start(argv, dict(os.environ), folder / "xvfb.log")
+        socket = Path(f"/tmp/.X11-unix/X{number}")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and xvfb.poll() is None and not socket.exists():
+            time.sleep(0.1)
+        if xvfb.poll() is None and socket.exists():
+            return number, xvfb
+        stop(xvfb)
+    raise AssertionError(f"Xvfb did not start: {(folder / 'xvfb.log').read_text()}")
+
+
+@contextmanager
+def desktop(folder: Path) -> Iterator[Desktop]:
+    """Xvfb + a D-Bus session + trayer at the top right, all stopped afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    number, xvfb = _start_xvfb(folder)
+    bus = f"unix:path={folder / 'bus'}"
+    dbus = _start(
+        ["dbus-daemon", "--session", "--nofork", f"--address={bus}"], dict(os.environ), folder / "dbus.log"
+    )
+    wait_for(lambda: (folder / "bus").exists(), 10, "the D-Bus session")
+    session = Desktop(f":{number}", bus, folder, [xvfb, dbus])
+    size = [
+        "--widthtype",
+        "pixel",
+        "--width",
+        str(TRAY_WIDTH),
+        "--heighttype",
+        "pixel",
+        "--height",
+        str(TRAY_HEIGHT),
+    ]
+    look = ["--edge", "top", "--align", "right", "--transparent", "false", "--SetDockType", "true"]
+    trayer = _start(
+        ["trayer", *look, *size],
+        session.env,
+        folder / "trayer.log",
+    )
+    session.processes.append(trayer)
+    wait_for(lambda: session.run("xdotool", "search", "--class", "trayer").strip(), 10, "trayer")
+    try:
+        yield session
+    finally:
+        for process in reversed(session.processes):
+            stop(process)
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 5) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
+def colour_pixels(
+    image: Image.Image,
+    rgb: tuple[int, int, int],
+    box: tuple[int, int, int, int] = TRAY_BOX,
+    tolerance: int = 12,
+) -> list[tuple[int, int]]:
+    """Where in `box` the image shows this colour (give or take scaling's blending)."""
+    region = image.crop(box)
+    left, top = box[0], box[1]
+    hits = []
+    for y in range(region.height):
+        for x in range(region.width):
+            pixel = region.getpixel((x, y))
+            assert isinstance(pixel, tuple)
+            if all(abs(int(a) - b) <= tolerance for a, b in zip(pixel[:3], rgb, strict=True)):
+                hits.append((left + x, top + y))
+    return hits
