@@ -13,13 +13,11 @@ never shares a thread with the tray backend's GTK loop.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -40,6 +38,10 @@ from agent.config import (
     load_requirements,
     requirements_from_text,
 )
+from agent.consent.decide import is_signed
+from agent.consent.flow import applicable_policy, ask_if_needed
+from agent.consent.records import SIGNOFFS_FILE, SignOffLog, user_dir
+from agent.inbox import write_entry
 from agent.platform_facts import detect
 from agent.probes import LiveProbes
 from agent.runner import run_checks
@@ -51,9 +53,7 @@ from agent.tray_state import (
     TrayState,
     merge_results,
     notifications,
-    parse_signoff_lines,
     parse_status,
-    signed_version,
     tray_state,
 )
 
@@ -92,38 +92,6 @@ def draw_icon(colour: Colour, size: int = ICON_SIZE) -> Image.Image:
     middle = size // 2
     draw.rectangle((left, middle - stroke // 2, right, middle + stroke // 2), fill=white)
     return image
-
-
-def user_state_dir() -> Path:
-    """Where this person's own records live ($XDG_STATE_HOME/homeroom), private to them."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "homeroom"
-
-
-def write_inbox_record(inbox: Path, kind: str, record: dict[str, Any]) -> Path:
-    """Hands one record to the service: `<kind>-<id>.json`, written under a temporary name, then renamed.
-
-    The inbox is sticky and world-writable like /tmp, so the temporary file is our
-    own (mkstemp, exclusive) and the service never sees half a record.
-    """
-    final = inbox / f"{kind}-{uuid.uuid4().hex}.json"
-    handle, temporary = tempfile.mkstemp(dir=inbox, prefix=f".{final.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(record, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # the service must read it; nobody else needs more
-        os.replace(temporary, final)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return final
-
-
-def policy_version(text: str) -> str:
-    """The policy's version: the SHA-256 of its whole text, as sign-off records name it."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def user_requirements(state_dir: Path) -> Requirements:
@@ -180,6 +148,7 @@ class Tray:
         self.signed_policy: Path | None = None
         self.windows: dict[str, subprocess.Popen[bytes]] = {}
         self.lock = threading.Lock()
+        self.asking = threading.Lock()
 
     @property
     def inbox(self) -> Path:
@@ -200,25 +169,16 @@ class Tray:
         except OSError:
             return StatusSnapshot()
 
-    def policy_paths(self) -> list[Path]:
-        return [self.state_dir / relative for relative in self.snapshot.policy_files.values()]
-
-    def read_signoff(self) -> tuple[bool, Path | None]:
-        """Whether this person still has to sign, and the policy file they signed."""
-        versions: dict[str, Path] = {}
-        for path in self.policy_paths():
-            try:
-                versions[policy_version(path.read_text(encoding="utf-8"))] = path
-            except OSError:
-                continue
-        try:
-            records = parse_signoff_lines((self.user_dir / "signoffs.jsonl").read_text(encoding="utf-8"))
-        except OSError:
-            records = []
-        if not versions:
-            return False, None  # nothing published yet: nothing to sign
-        version = signed_version(records, versions)
-        return version is None, versions.get(version) if version else None
+    def read_signoff(self, now: datetime) -> tuple[bool, Path | None]:
+        """Whether this person still has to sign (the consent rules: version, renewal, decline), and the
+        policy file that applies. Nothing published yet means nothing to sign."""
+        policy = applicable_policy(self.state_dir)
+        if isinstance(policy, str):
+            return False, None
+        document = policy.document
+        log_file = SignOffLog(self.user_dir / SIGNOFFS_FILE)
+        signed = is_signed(log_file.read(), document.id, document.version, policy.renewal, now)
+        return not signed, policy.path
 
     def load_memory(self) -> NotifyMemory:
         try:
@@ -232,7 +192,7 @@ class Tray:
         """Reads the service's status and this person's sign-off; returns the state to show and notifies."""
         with self.lock:
             self.snapshot = self.read_status()
-            self.signoff_pending, self.signed_policy = self.read_signoff()
+            self.signoff_pending, self.signed_policy = self.read_signoff(now or datetime.now(timezone.utc))
             results = self.results()
             state = tray_state(results, self.signoff_pending)
             if state != self.state:
@@ -252,7 +212,7 @@ class Tray:
 
     def request_check_now(self) -> Path | None:
         try:
-            path = write_inbox_record(self.inbox, "check_now", {"kind": "check_now", "user": self.account})
+            path = write_entry(self.inbox, "check_now", uuid.uuid4().hex, {"user": self.account})
         except OSError as exc:
             log.warning("could not ask the service to check now (%s): is the Homeroom service running?", exc)
             return None
@@ -266,9 +226,9 @@ class Tray:
             self.user_results = results
         if not results:
             return None
-        record = {"kind": "user_results", "user": self.account, "results": results}
+        record = {"user": self.account, "results": results}
         try:
-            path = write_inbox_record(self.inbox, "user_results", record)
+            path = write_entry(self.inbox, "user_results", uuid.uuid4().hex, record)
         except OSError as exc:
             log.warning("could not hand user-context results to the service: %s", exc)
             return None
@@ -299,8 +259,24 @@ class Tray:
         self.open_window("status", str(path))
 
     def show_policy(self) -> None:
-        chosen = self.signed_policy or next((p for p in self.policy_paths() if p.exists()), None)
-        self.open_window("policy", str(chosen) if chosen else "")
+        self.open_window("policy", str(self.signed_policy) if self.signed_policy else "")
+
+    def ask_to_sign(self, at_login: bool) -> None:
+        """The sign-off dialog when one is due: at login, and after that as the rules say (one at a time)."""
+        if not self.asking.acquire(blocking=False):
+            return
+        try:
+            outcome = ask_if_needed(
+                self.state_dir,
+                datetime.now(timezone.utc).astimezone(),
+                at_login=at_login,
+                user=self.account,
+                log=SignOffLog(self.user_dir / SIGNOFFS_FILE),
+            )
+            if outcome.asked:
+                log.info("sign-off: %s (%s)", outcome.decision, outcome.note)
+        finally:
+            self.asking.release()
 
     def show_about(self) -> None:
         self.open_window(
@@ -346,7 +322,7 @@ def run_tray(
         except Exception as exc:  # noqa: BLE001 - no notification daemon is a normal desktop too
             log.info("notification not shown: %s", exc)
 
-    tray = Tray(state_dir, user_state_dir(), detect().user, notify)
+    tray = Tray(state_dir, user_dir(), detect().user, notify)
 
     def check_now() -> None:
         tray.request_check_now()
@@ -378,7 +354,17 @@ def run_tray(
         icon.visible = True
         shown = state
         next_user_check = 0.0
+        next_signoff = time.monotonic() + user_check_minutes * 60
+        # The tray starts with the user's session: this is "at login" for the sign-off.
+        threading.Thread(
+            target=_safe(lambda: tray.ask_to_sign(True), "sign-off", menu=False), daemon=True
+        ).start()
         while not stop.is_set():
+            if time.monotonic() >= next_signoff:
+                next_signoff = time.monotonic() + user_check_minutes * 60
+                threading.Thread(
+                    target=_safe(lambda: tray.ask_to_sign(False), "sign-off", menu=False), daemon=True
+                ).start()
             if time.monotonic() >= next_user_check or wake.is_set():
                 next_user_check = time.monotonic() + user_check_minutes * 60
                 threading.Thread(

@@ -39,7 +39,6 @@ class StatusSnapshot:
     updated_at: str | None = None
     results: tuple[dict[str, Any], ...] = ()
     device_id: str | None = None
-    policy_files: dict[str, str] = field(default_factory=dict)
 
 
 def parse_status(text: str) -> StatusSnapshot:
@@ -54,17 +53,12 @@ def parse_status(text: str) -> StatusSnapshot:
     results = (
         tuple(clean_result(item) for item in listed if _is_result(item)) if isinstance(listed, list) else ()
     )
-    files = data.get("policy_files")
-    policy_files = (
-        {str(k): str(v) for k, v in files.items() if isinstance(v, str)} if isinstance(files, dict) else {}
-    )
     device_id = data.get("device_id")
     updated_at = data.get("updated_at")
     return StatusSnapshot(
         updated_at=updated_at if isinstance(updated_at, str) else None,
         results=results,
         device_id=device_id if isinstance(device_id, str) else None,
-        policy_files=policy_files,
     )
 
 
@@ -251,38 +245,3 @@ def _sentence(text: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-# --- sign-off ----------------------------------------------------------------------------------
-
-
-def signed_version(records: Iterable[Mapping[str, Any]], versions: Iterable[str]) -> str | None:
-    """The current policy version this user last agreed to, if any (their latest decision counts).
-
-    A stand-in for the consent module's full rules (renewal dates, declines): the
-    tray only needs 'is a sign-off pending', and this answers it from the user's
-    own records and the policy files' current versions.
-    """
-    current = set(versions)
-    latest: dict[str, tuple[str, str]] = {}
-    for record in records:
-        version = record.get("policy_version")
-        if version in current:
-            stamp = str(record.get("decided_at") or "")
-            if version not in latest or stamp >= latest[str(version)][0]:
-                latest[str(version)] = (stamp, str(record.get("decision")))
-    agreed = [(stamp, v) for v, (stamp, decision) in latest.items() if decision == "agree"]
-    return max(agreed)[1] if agreed else None
-
-
-def parse_signoff_lines(text: str) -> list[dict[str, Any]]:
-    """signoffs.jsonl, skipping a torn or damaged line instead of losing the others."""
-    records: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict):
-            records.append(item)
-    return records

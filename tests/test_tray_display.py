@@ -12,6 +12,7 @@ import getpass
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from agent.policy import load_policy
 from tests.conftest import ROOT, need
 from tests.tray_helpers.desktop import Desktop, colour_pixels, desktop, missing_tools, stop, wait_for
 
@@ -55,12 +57,21 @@ class RunningTray:
         return [json.loads(line) for line in self.notices.read_text(encoding="utf-8").splitlines()]
 
 
-def write_status(
-    state_dir: Path, results: list[dict[str, Any]], policy_files: dict[str, str] | None = None
-) -> None:
+def write_status(state_dir: Path, results: list[dict[str, Any]], policy: Path | None = None) -> None:
     """As the service does: the whole file at once (by default no policy published: nothing to sign)."""
-    status = {"updated_at": "2026-09-01T08:00:00+00:00", "results": results, "device_id": "dev-42"}
-    status["policy_files"] = policy_files or {}
+    status: dict[str, Any] = {
+        "updated_at": "2026-09-01T08:00:00+00:00",
+        "results": results,
+        "device_id": "dev-42",
+    }
+    status["audience"] = "staff"
+    status["policies"] = {}
+    if policy is not None:
+        document = load_policy(policy)
+        relative = str(policy.relative_to(state_dir))
+        status["policies"] = {
+            "staff": {"file": relative, "policy_id": document.id, "version": document.version}
+        }
     temporary = state_dir / ".status.json.tmp"
     temporary.write_text(json.dumps(status), encoding="utf-8")
     os.replace(temporary, state_dir / "status.json")
@@ -238,10 +249,8 @@ def test_my_laptops_status_opens_a_window_listing_what_to_fix(tray: RunningTray)
 def test_a_published_policy_awaits_sign_off_and_opens_read_only(tray: RunningTray) -> None:
     policies = tray.state_dir / "policies"
     policies.mkdir()
-    (policies / "staff.md").write_text(
-        "+++\nid = 'aup-staff'\n+++\n# Staff policy\n\nI will lock my screen.\n"
-    )
-    write_status(tray.state_dir, results_with("firewall", "pass", "fine"), {"staff": "policies/staff.md"})
+    shutil.copy(ROOT / "config" / "policies" / "staff.md", policies / "staff.md")
+    write_status(tray.state_dir, results_with("firewall", "pass", "fine"), policies / "staff.md")
     wait_for_colour(tray, AMBER, "amber-unsigned")
     assert "the Acceptable Use Policy is waiting for your sign-off" in tray.log_text()
     open_menu(tray)
@@ -250,6 +259,84 @@ def test_a_published_policy_awaits_sign_off_and_opens_read_only(tray: RunningTra
     assert isinstance(windows, list)
     tray.session.screenshot(ARTIFACTS / "policy-window.png")
     close_with_escape(tray, POLICY_WINDOW)
+
+
+def test_the_tray_asks_for_the_signoff_at_login(tray: RunningTray, tmp_path: Path) -> None:
+    """A second user's session starts with a published, unsigned policy: the tray opens the dialog."""
+    state_dir, home = tmp_path / "state", tmp_path / "home"
+    (state_dir / "policies").mkdir(parents=True)
+    (state_dir / "inbox").mkdir()
+    os.chmod(state_dir / "inbox", 0o1733)  # noqa: S103 - the service's inbox, open to all like /tmp
+    shutil.copy(ROOT / "config" / "policies" / "elementary.md", state_dir / "policies" / "student.md")
+    (state_dir / "server-requirements.toml").write_text(
+        f"[checks]\nenabled = {list(IDS)!r}\n".replace("'", '"')
+    )
+    write_status(state_dir, results_with("firewall", "pass", "fine"), state_dir / "policies" / "student.md")
+    status = json.loads((state_dir / "status.json").read_text())
+    status["audience"] = "student"
+    status["policies"] = {"student": status["policies"]["staff"]}
+    (state_dir / "status.json").write_text(json.dumps(status))
+    dialog_state = tmp_path / "dialog-state.json"
+    env = {
+        **tray.session.env,
+        "PYSTRAY_BACKEND": "gtk",
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(home / "state"),
+        "HOMEROOM_DIALOG_STATE": str(dialog_state),
+    }
+    log = tmp_path / "tray.log"
+    with log.open("wb") as out:
+        second = subprocess.Popen(
+            [sys.executable, "-m", "agent.tray", "--state-dir", str(state_dir), "--poll-seconds", "0.5"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def dialog(condition: Any) -> dict[str, Any] | None:
+            try:
+                state: dict[str, Any] = json.loads(dialog_state.read_text())
+            except (FileNotFoundError, ValueError):
+                return None
+            return state if condition(state) else None
+
+        opened = wait_for(
+            lambda: dialog(lambda s: s["widgets"]["agree"]["mapped"]), 30, "the sign-off dialog"
+        )
+        assert isinstance(opened, dict) and opened["agree_enabled"] is False
+        assert opened["how_to_text"].startswith("Welcome!")
+
+        def click(widget: str) -> None:
+            box = dialog(lambda s: True)["widgets"][widget]  # type: ignore[index]
+            x, y = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
+            tray.session.run("xdotool", "mousemove", str(x), str(y), "click", "1")
+
+        click("full_name")
+        wait_for(lambda: dialog(lambda s: s["focus"] == "full_name"), 10, "the name box to take focus")
+        tray.session.run("xdotool", "type", "--delay", "20", "Sam Rivera")
+        click("text")
+        wait_for(lambda: dialog(lambda s: s["focus"] == "policy_text"), 10, "the policy text to take focus")
+        tray.session.run("xdotool", "key", "End")
+        wait_for(lambda: dialog(lambda s: s["agree_enabled"]), 10, "I agree to be enabled")
+        tray.session.screenshot(ARTIFACTS / "login-signoff-dialog.png")
+        click("agree")
+        wait_for(
+            lambda: "sign-off: agree (recorded)" in log.read_text(errors="replace"),
+            20,
+            "the tray to record it",
+        )
+        (handed,) = list((state_dir / "inbox").glob("signoff-*.json"))
+        record = json.loads(handed.read_text())
+        assert (record["full_name"], record["decision"], record["policy_id"]) == (
+            "Sam Rivera",
+            "agree",
+            "aup-elementary",
+        )
+        assert "icon: green" in log.read_text(errors="replace") or wait_for(
+            lambda: "icon: green" in log.read_text(errors="replace"), 10, "the icon to turn green once signed"
+        )
+    finally:
+        second.terminate()
+        second.wait(15)
 
 
 def test_quit_ends_the_tray_cleanly_even_without_a_notification_daemon(tray: RunningTray) -> None:

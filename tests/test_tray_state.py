@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,15 +12,16 @@ from typing import Any
 
 import pytest
 
-from agent.tray import Tray, draw_icon, policy_version, write_inbox_record
+from agent.consent.records import SignOffLog, new_signoff
+from agent.inbox import write_entry
+from agent.policy import load_policy
+from agent.tray import Tray, draw_icon
 from agent.tray_state import (
     NotifyMemory,
     merge_results,
     notifications,
-    parse_signoff_lines,
     parse_status,
     requirement_lines,
-    signed_version,
     tray_state,
 )
 from agent.tray_windows import about_blocks, collects_blocks, policy_blocks, status_blocks
@@ -114,13 +116,11 @@ def test_parse_status_keeps_well_formed_results_only() -> None:
         {
             "updated_at": "2026-09-01T08:00:00+00:00",
             "device_id": "d-1",
-            "policy_files": {"staff": "policies/staff.md", "bad": 3},
             "results": [result("firewall", "fail", "off", "Turn it on."), {"no": "id"}, "junk", {"id": ""}],
         }
     )
     snapshot = parse_status(text)
     assert snapshot.device_id == "d-1"
-    assert snapshot.policy_files == {"staff": "policies/staff.md"}
     assert [r["id"] for r in snapshot.results] == ["firewall"]
     assert snapshot.results[0]["remediation"] == "Turn it on."
 
@@ -217,48 +217,42 @@ def test_memory_round_trips_and_tolerates_damage() -> None:
 # --- sign-off -----------------------------------------------------------------------------------
 
 
-def signoff(version: str, decision: str, at: str) -> dict[str, Any]:
-    return {"policy_version": version, "decision": decision, "decided_at": at, "user": "pat"}
+STAFF_POLICY = Path(__file__).resolve().parent.parent / "config" / "policies" / "staff.md"
 
 
-def test_signed_version_is_the_latest_agree_for_a_current_version() -> None:
-    records = [
-        signoff("old", "agree", "2025-09-01T00:00:00+00:00"),
-        signoff("v2", "agree", "2026-09-01T00:00:00+00:00"),
-    ]
-    assert signed_version(records, {"v2"}) == "v2"
-    assert signed_version(records[:1], {"v2"}) is None  # the policy changed since
-
-
-def test_a_decline_after_agreeing_means_not_signed() -> None:
-    records = [
-        signoff("v2", "agree", "2026-09-01T00:00:00+00:00"),
-        signoff("v2", "decline", "2026-09-02T00:00:00+00:00"),
-    ]
-    assert signed_version(records, {"v2"}) is None
-    assert signed_version(list(reversed(records)), {"v2"}) is None
-
-
-def test_a_torn_last_line_is_skipped() -> None:
-    text = json.dumps(signoff("v2", "agree", "2026-09-01")) + "\n" + '{"policy_version": "v'
-    assert [r["policy_version"] for r in parse_signoff_lines(text)] == ["v2"]
-
-
-def test_tray_reads_pending_from_the_policy_files_and_the_users_records(tmp_path: Path) -> None:
-    state_dir, user_dir = tmp_path / "state", tmp_path / "user"
-    (state_dir / "policies").mkdir(parents=True)
-    user_dir.mkdir()
-    policy = "+++\nid = 'aup-staff'\n+++\n# Staff policy\n\nI will lock my screen.\n"
-    (state_dir / "policies" / "staff.md").write_text(policy, encoding="utf-8")
-    status = {"results": all_pass(), "device_id": "d-1", "policy_files": {"staff": "policies/staff.md"}}
+def status_with_policy(state_dir: Path, results: list[dict[str, Any]], renew_on: str = "") -> dict[str, Any]:
+    """status.json as the service writes it once the server has published the staff policy."""
+    (state_dir / "policies").mkdir(parents=True, exist_ok=True)
+    shutil.copy(STAFF_POLICY, state_dir / "policies" / "staff.md")
+    document = load_policy(STAFF_POLICY)
+    status = {
+        "results": results,
+        "device_id": "d-1",
+        "audience": "staff",
+        "policies": {
+            "staff": {"file": "policies/staff.md", "policy_id": document.id, "version": document.version}
+        },
+        "signoff": {"renew_on": renew_on, "renew_after_days": 0, "ask_again_after_hours": 0},
+    }
     (state_dir / "status.json").write_text(json.dumps(status), encoding="utf-8")
+    return status
+
+
+def agree(user_dir: Path, at: datetime, decision: str = "agree") -> None:
+    document = load_policy(STAFF_POLICY)
+    record = new_signoff("pat", "Pat Doe", "d-1", document.id, document.version, decision, at)  # type: ignore[arg-type]
+    SignOffLog(user_dir / "signoffs.jsonl").append(record)
+
+
+def test_tray_reads_pending_from_the_policy_and_the_users_records(tmp_path: Path) -> None:
+    state_dir, user_dir = tmp_path / "state", tmp_path / "user"
+    status = status_with_policy(state_dir, all_pass())
     told: list[tuple[str, str]] = []
     tray = Tray(state_dir, user_dir, "pat", lambda title, message: told.append((title, message)))
 
     assert tray.refresh(T0).colour == "amber"
     assert tray.signoff_pending
-    record = signoff(policy_version(policy), "agree", "2026-09-01T08:00:00+00:00")
-    (user_dir / "signoffs.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    agree(user_dir, T0 - timedelta(days=1))
     assert tray.refresh(T0).colour == "green"
     assert tray.signed_policy == state_dir / "policies" / "staff.md"
 
@@ -271,8 +265,21 @@ def test_tray_reads_pending_from_the_policy_files_and_the_users_records(tmp_path
     assert json.loads((user_dir / "tray.json").read_text())["failing"] == {"firewall": T0.isoformat()}
 
 
+def test_a_decline_or_an_expired_signoff_keeps_the_icon_amber(tmp_path: Path) -> None:
+    state_dir, user_dir = tmp_path / "state", tmp_path / "user"
+    status_with_policy(state_dir, all_pass(), renew_on="08-15")
+    tray = Tray(state_dir, user_dir, "pat", lambda title, message: None)
+    agree(user_dir, datetime(2026, 6, 1, tzinfo=timezone.utc))  # before the yearly renewal date
+    assert tray.refresh(datetime(2026, 8, 1, tzinfo=timezone.utc)).colour == "green"
+    assert tray.refresh(datetime(2026, 8, 16, tzinfo=timezone.utc)).colour == "amber"  # renewal is due
+    agree(user_dir, datetime(2026, 8, 20, tzinfo=timezone.utc))
+    assert tray.refresh(datetime(2026, 8, 21, tzinfo=timezone.utc)).colour == "green"
+    agree(user_dir, datetime(2026, 8, 22, tzinfo=timezone.utc), "decline")
+    assert tray.refresh(datetime(2026, 8, 23, tzinfo=timezone.utc)).colour == "amber"
+
+
 def test_nothing_published_means_nothing_to_sign(tmp_path: Path) -> None:
-    (tmp_path / "status.json").write_text(json.dumps({"results": all_pass(), "policy_files": {}}))
+    (tmp_path / "status.json").write_text(json.dumps({"results": all_pass(), "policies": {}}))
     tray = Tray(tmp_path, tmp_path / "user", "pat", lambda title, message: None)
     assert tray.refresh(T0).colour == "green"
 
@@ -284,7 +291,7 @@ def test_inbox_records_are_whole_readable_files_with_the_kind_in_the_name(tmp_pa
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     os.chmod(inbox, 0o1733)  # noqa: S103 - the inbox is sticky and open to all, like /tmp
-    path = write_inbox_record(inbox, "check_now", {"kind": "check_now", "user": "pat"})
+    path = write_entry(inbox, "check_now", "0a1b2c3d", {"user": "pat"})
     assert path.name.startswith("check_now-") and path.suffix == ".json"
     assert json.loads(path.read_text()) == {"kind": "check_now", "user": "pat"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o644

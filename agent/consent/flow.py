@@ -32,6 +32,7 @@ DialogRunner = Callable[[dict[str, Any]], DialogResult | None]
 @dataclass(frozen=True)
 class ApplicablePolicy:
     document: PolicyDocument
+    path: Path
     renewal: Renewal
     device_id: str | None
 
@@ -59,10 +60,13 @@ def applicable_policy(state_dir: Path) -> ApplicablePolicy | str:
     if not entry:
         return "the district has not published an Acceptable Use Policy for this laptop yet"
     try:
-        document = load_policy(state_dir / entry["file"])
+        path = state_dir / entry["file"]
+        document = load_policy(path)
     except (OSError, KeyError, PolicyError) as exc:
         return f"the policy file cannot be read ({exc})"
-    return ApplicablePolicy(document, renewal_from(status.get("signoff") or {}), status.get("device_id"))
+    return ApplicablePolicy(
+        document, path, renewal_from(status.get("signoff") or {}), status.get("device_id")
+    )
 
 
 def dialog_request(document: PolicyDocument, user: str, prompt: Prompt | None) -> dict[str, Any]:
