@@ -37,9 +37,11 @@ def display() -> Iterator[XDisplay]:
 
 
 class Consent:
-    """`homeroom-agent consent --at-login` as the user runs it at login, and the window it opens."""
+    """`homeroom-agent consent --at-login` as the user runs it at login (or `--show`), and its window."""
 
-    def __init__(self, display: XDisplay, state_dir: Path, home: Path, workdir: Path) -> None:
+    def __init__(
+        self, display: XDisplay, state_dir: Path, home: Path, workdir: Path, how: str = "--at-login"
+    ) -> None:
         self.state_file = workdir / "dialog-state.json"
         self.state_file.unlink(missing_ok=True)
         self.env = {
@@ -49,7 +51,7 @@ class Consent:
             "HOMEROOM_DIALOG_STATE": str(self.state_file),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "consent", "--at-login", "--state-dir", str(state_dir)],
+            [sys.executable, "-m", "agent.cli", "consent", how, "--state-dir", str(state_dir)],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
