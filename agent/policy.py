@@ -26,6 +26,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from agent.config import ConfigError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -49,16 +51,13 @@ class PolicyDocument:
     version: str  # SHA-256 (hex) of the whole file text, encoded as UTF-8
 
 
-class PolicyError(Exception):
-    """A policy file that cannot be used; the message is the source, the line when known, and the fix."""
+class PolicyError(ConfigError):
+    """A policy file that cannot be used: like any config file, the message is the source, the line
+    when known, and the fix."""
 
-    def __init__(self, source: str, line: int | None, message: str, fix: str) -> None:
-        self.source = source
-        self.line = line
-        self.message = message
-        self.fix = fix
-        where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {message}. Fix: {fix}")
+    @property
+    def source(self) -> str:
+        return self.file
 
 
 # --- the header -----------------------------------------------------------------------
