@@ -83,6 +83,7 @@ def test_agent_api_never_answers_500(fuzz_target: tuple[ServerProcess, str, Ed25
         "POST /api/v1/enrol",
         "POST /api/v1/reports",
         "POST /api/v1/heartbeat",
+        "POST /api/v1/signoffs",
     }
     for operation in operations:
 
