@@ -192,10 +192,12 @@ def command_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-def _state_and_config(args: argparse.Namespace) -> tuple[Path, AgentConfig, PlatformFacts]:
+def _state_and_config(
+    args: argparse.Namespace, service_side: bool = False
+) -> tuple[Path, AgentConfig, PlatformFacts]:
     config = load_agent_config(args.config) if args.config else load_agent_config()
     platform = detect()
-    return resolve_state_dir(args.state_dir, config.state_dir, platform), config, platform
+    return resolve_state_dir(args.state_dir, config.state_dir, platform, service_side), config, platform
 
 
 def command_enroll(args: argparse.Namespace) -> int:
@@ -309,7 +311,7 @@ def command_status(args: argparse.Namespace) -> int:
 def command_consent(args: argparse.Namespace) -> int:
     from agent.consent.flow import ask_if_needed, status_lines
 
-    state_dir, _config, _platform = _state_and_config(args)
+    state_dir, _config, _platform = _state_and_config(args, service_side=True)
     now = datetime.now(timezone.utc).astimezone()
     if args.status:
         print("\n".join(status_lines(state_dir, now)))
@@ -324,7 +326,7 @@ def command_consent(args: argparse.Namespace) -> int:
 def command_tray(args: argparse.Namespace) -> int:
     from agent.tray import run_tray
 
-    state_dir, _config, _platform = _state_and_config(args)
+    state_dir, _config, _platform = _state_and_config(args, service_side=True)
     run_tray(state_dir)
     return 0
 

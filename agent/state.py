@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from agent.platform_facts import PlatformFacts
@@ -32,9 +33,14 @@ def default_state_dir(platform: PlatformFacts) -> Path:
     return Path(xdg) / "homeroom"
 
 
-def resolve_state_dir(flag: str | None, configured: str, platform: PlatformFacts) -> Path:
+def resolve_state_dir(
+    flag: str | None, configured: str, platform: PlatformFacts, service_side: bool = False
+) -> Path:
+    """`service_side`: the user's tray and sign-off read the *service's* directory, whoever runs them."""
     chosen = flag or os.environ.get("HOMEROOM_STATE_DIR") or configured
-    return Path(chosen) if chosen else default_state_dir(platform)
+    if chosen:
+        return Path(chosen)
+    return default_state_dir(replace(platform, is_admin=True) if service_side else platform)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -159,3 +159,17 @@ def test_the_agent_needs_none_of_the_server_packages() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_users_tray_and_signoff_read_the_services_state_dir() -> None:
+    from dataclasses import replace
+
+    from agent.platform_facts import detect
+    from agent.state import resolve_state_dir
+
+    student = replace(detect(), os="linux", is_admin=False, home="/home/student1")
+    assert resolve_state_dir(None, "", student, service_side=True) == Path("/var/lib/homeroom")
+    assert resolve_state_dir(None, "", student) != Path(
+        "/var/lib/homeroom"
+    )  # `check` by a user keeps its own
+    assert resolve_state_dir("/srv/hr", "", student, service_side=True) == Path("/srv/hr")
