@@ -79,11 +79,19 @@ class Consent:
     def xdotool(self, *args: str) -> None:
         subprocess.run(["xdotool", *args], env=self.env, check=True, timeout=20, capture_output=True)
 
-    def click(self, widget: str) -> None:
-        box = self.state()["widgets"][widget]
-        self.xdotool(
-            "mousemove", str(box["x"] + box["width"] // 2), str(box["y"] + box["height"] // 2), "click", "1"
-        )
+    def click(self, widget: str, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Clicks until the dialog shows the click landed: a window that has just mapped can miss one."""
+        for _ in range(5):
+            box = self.state()["widgets"][widget]
+            x, y = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
+            self.xdotool("mousemove", str(x), str(y), "click", "1")
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                state = self.state()
+                if (state and until(state)) or self.process.poll() is not None:
+                    return state
+                time.sleep(0.05)
+        pytest.fail(f"clicking {widget} had no effect: {self.state()}")
 
     def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -124,20 +132,18 @@ def test_sign_decline_and_sign_again_after_a_new_version(
 
     # First login: the dialog opens; I agree stays disabled until the policy is read to the end.
     first = Consent(display, state_dir, home, tmp_path)
-    opened = first.wait(lambda s: s.get("widgets", {}).get("agree", {}).get("mapped"))
+    opened = first.wait(lambda s: s.get("focus") == "policy_text" and s["widgets"]["agree"]["mapped"])
     assert opened["agree_enabled"] is False and opened["how_to_text"].startswith("Welcome!")
     first.screenshot("01-first-login-agree-disabled")
-    first.click("full_name")
-    first.wait(lambda s: s["focus"] == "full_name")
+    first.click("full_name", lambda s: s["focus"] == "full_name")
     first.xdotool("type", "--delay", "20", "Ada Lovelace")
     named = first.wait(lambda s: s["name_ok"])
     assert named["agree_enabled"] is False, "a name is not enough: the policy must be read to the end"
-    first.click("text")
-    first.wait(lambda s: s["focus"] == "policy_text")
+    first.click("text", lambda s: s["focus"] == "policy_text")
     first.xdotool("key", "End")
     first.wait(lambda s: s["agree_enabled"])
     first.screenshot("02-read-and-named")
-    first.click("agree")
+    first.click("agree", lambda s: s.get("result", {}).get("decision") == "agree")
     code, output = first.finish()
     assert code == 0 and "agree: recorded" in output, output
 
@@ -176,13 +182,12 @@ def test_sign_decline_and_sign_again_after_a_new_version(
     clock.advance(16 * 60)
     loop.cycle()
     second = Consent(display, state_dir, home, tmp_path)
-    shown = second.wait(lambda s: s.get("widgets", {}).get("decline", {}).get("mapped"))
+    shown = second.wait(lambda s: s.get("focus") == "policy_text" and s["widgets"]["decline"]["mapped"])
     assert "updated" in shown["how_to_text"]
-    second.click("decline")
-    declined = second.wait(lambda s: s["view"] == "declined")
+    declined = second.click("decline", lambda s: s["view"] == "declined")
     assert "school office" in declined["contact_text"] or "teacher" in declined["contact_text"]
     second.screenshot("03-declined-whom-to-contact")
-    second.click("close")
+    second.click("close", lambda s: s.get("result", {}).get("decision") == "decline")
     code, output = second.finish()
     assert code == 1 and "decline: recorded" in output, output
     clock.advance(1)

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,20 +306,35 @@ def test_the_tray_asks_for_the_signoff_at_login(tray: RunningTray, tmp_path: Pat
         assert isinstance(opened, dict) and opened["agree_enabled"] is False
         assert opened["how_to_text"].startswith("Welcome!")
 
-        def click(widget: str) -> None:
-            box = dialog(lambda s: True)["widgets"][widget]  # type: ignore[index]
-            x, y = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
-            tray.session.run("xdotool", "mousemove", str(x), str(y), "click", "1")
+        def click(widget: str, until: Any) -> None:
+            """Clicks until it lands: a window that has just mapped can miss a click."""
+            for _ in range(5):
+                box = dialog(lambda s: True)["widgets"][widget]  # type: ignore[index]
+                x, y = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
+                tray.session.run("xdotool", "mousemove", str(x), str(y), "click", "1")
+                try:
+                    wait_for(lambda: dialog(until), 2, f"the click on {widget}")
+                    return
+                except AssertionError:
+                    continue
+            pytest.fail(f"clicking {widget} had no effect")
 
-        click("full_name")
-        wait_for(lambda: dialog(lambda s: s["focus"] == "full_name"), 10, "the name box to take focus")
+        wait_for(lambda: dialog(lambda s: s["focus"] == "policy_text"), 10, "the dialog to be ready")
+        click("full_name", lambda s: s["focus"] == "full_name")
         tray.session.run("xdotool", "type", "--delay", "20", "Sam Rivera")
-        click("text")
-        wait_for(lambda: dialog(lambda s: s["focus"] == "policy_text"), 10, "the policy text to take focus")
+        click("text", lambda s: s["focus"] == "policy_text")
         tray.session.run("xdotool", "key", "End")
         wait_for(lambda: dialog(lambda s: s["agree_enabled"]), 10, "I agree to be enabled")
         tray.session.screenshot(ARTIFACTS / "login-signoff-dialog.png")
-        click("agree")
+        for _ in range(5):  # a click can miss a window that has just changed; the dialog then stays open
+            box = dialog(lambda s: True)["widgets"]["agree"]  # type: ignore[index]
+            x, y = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
+            tray.session.run("xdotool", "mousemove", str(x), str(y), "click", "1")
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and "sign-off: agree" not in log.read_text(errors="replace"):
+                time.sleep(0.1)
+            if "sign-off: agree" in log.read_text(errors="replace"):
+                break
         wait_for(
             lambda: "sign-off: agree (recorded)" in log.read_text(errors="replace"),
             20,
