@@ -36,19 +36,23 @@ from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.results import CheckResult, Status
 from agent.runner import run_checks
 from agent.sender import DrainResult, drain
-from agent.state import BaselineFile, write_atomically
+from agent.state import (
+    ENROLMENT_FILE,
+    OUTBOX_FILE,
+    POLICIES_DIR,
+    POLICIES_INDEX,
+    SCHEDULE_FILE,
+    SERVER_REQUIREMENTS_FILE,
+    STATUS_FILE,
+    USER_RESULTS_FILE,
+    USERS_FILE,
+    BaselineFile,
+    requirements_in_effect,
+    write_atomically,
+)
 
 log = logging.getLogger("homeroom.agent")
 
-ENROLMENT_FILE = "enrolment.json"
-SCHEDULE_FILE = "schedule.json"
-SERVER_REQUIREMENTS_FILE = "server-requirements.toml"
-OUTBOX_FILE = "outbox.sqlite3"
-STATUS_FILE = "status.json"
-POLICIES_DIR = "policies"
-POLICIES_INDEX = "policies.json"
-USERS_FILE = "users.json"
-USER_RESULTS_FILE = "user-results.json"
 USER_RESULTS_MAX_AGE = 24 * 3600
 SIGNOFF_FIELDS = ("record_id", "user", "full_name", "policy_id", "policy_version", "decision", "decided_at")
 
@@ -184,14 +188,7 @@ class AgentService:
     # --- requirements ------------------------------------------------------------------
 
     def requirements(self) -> Requirements:
-        """The server's copy once one has arrived; the local file until then (or if it is bad)."""
-        path = self.state_dir / SERVER_REQUIREMENTS_FILE
-        if path.exists():
-            try:
-                return requirements_from_text(str(path), path.read_text(encoding="utf-8"))
-            except (ConfigError, OSError) as exc:
-                log.warning("ignoring the server's requirements: %s", exc)
-        return self.default_requirements[0]
+        return requirements_in_effect(self.state_dir, lambda: self.default_requirements[0])
 
     def apply_requirements(self, etag: str, content: str) -> None:
         try:

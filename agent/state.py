@@ -9,14 +9,30 @@ running with admin rights, so `homeroom-agent check` works for anyone).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from agent.config import ConfigError, Requirements, requirements_from_text
 from agent.platform_facts import PlatformFacts
 
+log = logging.getLogger("homeroom.agent")
+
+# The state directory's layout, shared by the service (which writes) and the user's tray and
+# sign-off (which read status.json, policies/ and server-requirements.toml, and add to inbox/).
 BASELINE_FILE = "software-baseline.json"
+ENROLMENT_FILE = "enrolment.json"
+SCHEDULE_FILE = "schedule.json"
+SERVER_REQUIREMENTS_FILE = "server-requirements.toml"
+OUTBOX_FILE = "outbox.sqlite3"
+STATUS_FILE = "status.json"
+POLICIES_DIR = "policies"
+POLICIES_INDEX = "policies.json"
+USERS_FILE = "users.json"
+USER_RESULTS_FILE = "user-results.json"
 
 
 def default_state_dir(platform: PlatformFacts) -> Path:
@@ -41,6 +57,19 @@ def resolve_state_dir(
     if chosen:
         return Path(chosen)
     return default_state_dir(replace(platform, is_admin=True) if service_side else platform)
+
+
+def requirements_in_effect(state_dir: Path, fallback: Callable[[], Requirements]) -> Requirements:
+    """The server's copy once one has arrived, else `fallback` (the local file): one rule for the
+    service and the tray. A damaged server copy is logged and passed over, never fatal."""
+    path = state_dir / SERVER_REQUIREMENTS_FILE
+    try:
+        return requirements_from_text(str(path), path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    except (ConfigError, OSError) as exc:
+        log.warning("ignoring the server's requirements: %s", exc)
+    return fallback()
 
 
 def write_atomically(path: Path, text: str) -> None:

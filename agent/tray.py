@@ -34,18 +34,16 @@ from agent.checks.context import CheckContext
 from agent.config import (
     ConfigError,
     Requirements,
-    load_agent_config,
     load_requirements,
-    requirements_from_text,
 )
 from agent.consent.decide import is_signed
 from agent.consent.flow import applicable_policy, ask_if_needed
 from agent.consent.records import SIGNOFFS_FILE, SignOffLog, user_dir
-from agent.inbox import write_entry
+from agent.inbox import INBOX_DIR, write_entry
 from agent.platform_facts import detect
 from agent.probes import LiveProbes
 from agent.runner import run_checks
-from agent.state import write_atomically
+from agent.state import STATUS_FILE, requirements_in_effect, write_atomically
 from agent.tray_state import (
     Colour,
     NotifyMemory,
@@ -59,10 +57,6 @@ from agent.tray_state import (
 
 log = logging.getLogger("homeroom.tray")
 
-STATUS_FILE = "status.json"
-INBOX_DIR = "inbox"
-SERVER_REQUIREMENTS_FILE = "server-requirements.toml"  # the service's copy of what the server sent
-ENROLMENT_FILE = "enrolment.json"
 POLL_SECONDS = 3.0
 USER_CHECK_MINUTES = 15.0
 ICON_SIZE = 64
@@ -95,19 +89,16 @@ def draw_icon(colour: Colour, size: int = ICON_SIZE) -> Image.Image:
 
 
 def user_requirements(state_dir: Path) -> Requirements:
-    """The server's requirements the service keeps, else the local file, else the defaults."""
-    path = state_dir / SERVER_REQUIREMENTS_FILE
-    try:
-        return requirements_from_text(str(path), path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        pass
-    except (ConfigError, OSError) as exc:
-        log.warning("ignoring %s: %s", path, exc)
-    try:
-        return load_requirements()
-    except ConfigError as exc:
-        log.warning("using the default requirements: %s", exc)
-        return Requirements()
+    """What the service checks against, so the tray's own checks use the same thresholds."""
+
+    def local() -> Requirements:
+        try:
+            return load_requirements()
+        except ConfigError as exc:
+            log.warning("using the default requirements: %s", exc)
+            return Requirements()
+
+    return requirements_in_effect(state_dir, local)
 
 
 def run_user_checks(state_dir: Path) -> list[dict[str, Any]]:
@@ -118,19 +109,6 @@ def run_user_checks(state_dir: Path) -> list[dict[str, Any]]:
         return []
     ctx = CheckContext(LiveProbes(), detect(), requirements, datetime.now(timezone.utc), None)
     return [r.to_json() for r in run_checks(specs, ctx, requirements.check_timeout_seconds)]
-
-
-def server_url(state_dir: Path) -> str:
-    try:
-        data = json.loads((state_dir / ENROLMENT_FILE).read_text(encoding="utf-8"))
-        if isinstance(data, dict) and data.get("server_url"):
-            return str(data["server_url"])
-    except (OSError, ValueError):
-        pass  # the service keeps enrolment.json private; agent.toml says the same server
-    try:
-        return load_agent_config().server_url or "not enrolled yet"
-    except ConfigError:
-        return "not enrolled yet"
 
 
 class Tray:
@@ -284,7 +262,7 @@ class Tray:
             "--version",
             __version__,
             "--server",
-            server_url(self.state_dir),
+            self.snapshot.server_url or "not enrolled yet",
             "--device",
             self.snapshot.device_id or "not enrolled yet",
         )

@@ -39,6 +39,7 @@ class StatusSnapshot:
     updated_at: str | None = None
     results: tuple[dict[str, Any], ...] = ()
     device_id: str | None = None
+    server_url: str | None = None
 
 
 def parse_status(text: str) -> StatusSnapshot:
@@ -54,11 +55,13 @@ def parse_status(text: str) -> StatusSnapshot:
         tuple(clean_result(item) for item in listed if _is_result(item)) if isinstance(listed, list) else ()
     )
     device_id = data.get("device_id")
+    server_url = data.get("server_url")
     updated_at = data.get("updated_at")
     return StatusSnapshot(
         updated_at=updated_at if isinstance(updated_at, str) else None,
         results=results,
         device_id=device_id if isinstance(device_id, str) else None,
+        server_url=server_url if isinstance(server_url, str) else None,
     )
 
 

@@ -116,11 +116,13 @@ def test_parse_status_keeps_well_formed_results_only() -> None:
         {
             "updated_at": "2026-09-01T08:00:00+00:00",
             "device_id": "d-1",
+            "server_url": "https://homeroom.district.example",
             "results": [result("firewall", "fail", "off", "Turn it on."), {"no": "id"}, "junk", {"id": ""}],
         }
     )
     snapshot = parse_status(text)
     assert snapshot.device_id == "d-1"
+    assert snapshot.server_url == "https://homeroom.district.example"  # what About shows
     assert [r["id"] for r in snapshot.results] == ["firewall"]
     assert snapshot.results[0]["remediation"] == "Turn it on."
 

@@ -24,8 +24,8 @@ from agent.consent.dialog import DialogResult
 from agent.consent.records import SignOffLog, flush_pending, new_signoff, record_decision
 from agent.inbox import INBOX_DIR
 from agent.policy import PolicyDocument, PolicyError, load_policy, plain_text
+from agent.state import STATUS_FILE
 
-STATUS_FILE = "status.json"
 DialogRunner = Callable[[dict[str, Any]], DialogResult | None]
 
 
