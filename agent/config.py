@@ -234,15 +234,20 @@ AGENT_SCHEMA: Schema = {
 }
 
 
+def toml_error_position(exc: tomllib.TOMLDecodeError) -> tuple[int | None, str]:
+    """The line and the bare message of a TOML syntax error (older tomllib and tomli give only text)."""
+    line = getattr(exc, "lineno", None)
+    if line is None:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
+    return line, re.sub(r"\s*\(at line \d+, column \d+\)", "", getattr(exc, "msg", str(exc)))
+
+
 def parse_toml(name: str, text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        if line is None:
-            match = re.search(r"line (\d+)", str(exc))
-            line = int(match.group(1)) if match else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", getattr(exc, "msg", str(exc)))
+        line, message = toml_error_position(exc)
         raise ConfigError(
             name,
             line,

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from agent.config import ConfigError
+from agent.config import ConfigError, toml_error_position
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -166,11 +166,7 @@ def _parse_header(header: list[str], first_line: int, source: str) -> dict[str, 
     try:
         data = tomllib.loads("\n".join(header))
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        if line is None:
-            match = re.search(r"line (\d+)", str(exc))
-            line = int(match.group(1)) if match else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", getattr(exc, "msg", str(exc)))
+        line, message = toml_error_position(exc)
         raise PolicyError(
             source,
             first_line + line - 1 if line else None,
