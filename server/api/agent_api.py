@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
-from sqlalchemy import Engine
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from agent.protocol import API_PREFIX
@@ -21,7 +22,7 @@ from server.api.schemas import (
     SignOffIn,
     SignOffOut,
 )
-from server.auth import DeviceAuthenticator, SignedRequest
+from server.auth import DeviceAuthenticator, KnownDevice, SignedRequest
 from server.fleet import (
     PoliciesCache,
     RequirementsCache,
@@ -87,27 +88,29 @@ def build_router(
             server_time=now_utc(),
         )
 
-    @router.post("/reports", response_model=ReportOut)
-    async def report(body: ReportIn, signed: Annotated[SignedRequest, Depends(signed_request)]) -> Response:
+    def answer(signed: SignedRequest, work: Callable[[Connection, KnownDevice], BaseModel]) -> Response:
+        """One transaction: the request id is recorded together with the work, or neither is.
+        The answer is serialised once here rather than validated again by FastAPI."""
         with engine.begin() as connection:
             device = authenticator.authenticate(connection, signed)
-            stored = store_report(connection, device, body)
-        return Response(stored.model_dump_json(), media_type="application/json")
+            result = work(connection, device)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    @router.post("/reports", response_model=ReportOut)
+    async def report(body: ReportIn, signed: Annotated[SignedRequest, Depends(signed_request)]) -> Response:
+        return answer(signed, lambda connection, device: store_report(connection, device, body))
 
     @router.post("/heartbeat", response_model=HeartbeatOut)
     async def heartbeat(
         body: HeartbeatIn, signed: Annotated[SignedRequest, Depends(signed_request)]
     ) -> Response:
-        with engine.begin() as connection:
-            device = authenticator.authenticate(connection, signed)
-            answer = record_heartbeat(connection, device, body, requirements, policies)
-        return Response(answer.model_dump_json(), media_type="application/json")
+        return answer(
+            signed,
+            lambda connection, device: record_heartbeat(connection, device, body, requirements, policies),
+        )
 
     @router.post("/signoffs", response_model=SignOffOut)
     async def signoff(body: SignOffIn, signed: Annotated[SignedRequest, Depends(signed_request)]) -> Response:
-        with engine.begin() as connection:
-            device = authenticator.authenticate(connection, signed)
-            stored = store_signoff(connection, device, body)
-        return Response(stored.model_dump_json(), media_type="application/json")
+        return answer(signed, lambda connection, device: store_signoff(connection, device, body))
 
     return router
