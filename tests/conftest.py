@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.consent_helpers.xdisplay import XDisplay, start_xvfb, tools_missing
 from tests.servers import PostgresCluster, ServerProcess, postgres_bin, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,3 +73,15 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[XDisplay]:
+    """A private Xvfb for one test module (the tray tests start a whole desktop of their own)."""
+    missing = tools_missing()
+    need(not missing, f"install {' '.join(missing)} (./scripts/test installs them as root)")
+    screen = start_xvfb()
+    try:
+        yield screen
+    finally:
+        screen.stop()

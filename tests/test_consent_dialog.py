@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, need
-from tests.consent_helpers.xdisplay import XDisplay, start_xvfb, tools_missing
+from tests.conftest import ROOT
+from tests.consent_helpers.xdisplay import XDisplay
 
 ARTIFACTS = ROOT / "test-artifacts" / "consent"
 CONTACT = "the Lincoln High help desk (help@lincoln.example, room 114)"
@@ -73,17 +73,6 @@ def parse_blocks(markdown: str) -> list[list[str]]:
 
 def long_policy() -> str:
     return POLICY_MD.format(filler="\n\n".join(f"{FILLER} ({n})" for n in range(1, 25)))
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[XDisplay]:
-    missing = tools_missing()
-    need(not missing, f"install {' '.join(missing)} (apt-get install xvfb xdotool x11-utils imagemagick)")
-    screen = start_xvfb()
-    try:
-        yield screen
-    finally:
-        screen.stop()
 
 
 class RunningDialog:

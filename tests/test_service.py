@@ -30,6 +30,18 @@ def service(state: Path, clock: Clock) -> AgentService:
     return AgentService(state, AgentConfig(), detect(), defaults, clock=clock)
 
 
+def enrolled_service(
+    server: ServerProcess, state_dir: Path, group: str = "Lincoln High"
+) -> tuple[AgentService, Clock]:
+    """`homeroom-agent enroll` for real, then the service loop on a clock the test moves."""
+    enrolled = agent(
+        "enroll", "--server", server.url, "--token", server.token(group), "--state-dir", str(state_dir)
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    clock = Clock()
+    return service(state_dir, clock), clock
+
+
 def test_report_on_start_heartbeat_every_15_minutes_report_every_4_hours(state_dir: Path) -> None:
     clock = Clock()
     loop = service(state_dir, clock)
@@ -81,20 +93,7 @@ def test_bad_requirements_from_the_server_keep_the_last_good_copy(state_dir: Pat
 def test_requirements_published_on_the_server_reach_the_agent(
     server: ServerProcess, state_dir: Path, tmp_path: Path
 ) -> None:
-    assert (
-        agent(
-            "enroll",
-            "--server",
-            server.url,
-            "--token",
-            server.token("Oak Elementary"),
-            "--state-dir",
-            str(state_dir),
-        ).returncode
-        == 0
-    )
-    clock = Clock()
-    loop = service(state_dir, clock)
+    loop, clock = enrolled_service(server, state_dir, "Oak Elementary")
     sent = loop.cycle()
     assert sent.reported and sent.drained is not None and sent.drained.delivered == 1
     strict = tmp_path / "strict.toml"
@@ -115,14 +114,7 @@ def test_requirements_published_on_the_server_reach_the_agent(
 def test_check_now_command_reaches_the_agent_at_its_next_heartbeat(
     server: ServerProcess, state_dir: Path
 ) -> None:
-    assert (
-        agent(
-            "enroll", "--server", server.url, "--token", server.token(), "--state-dir", str(state_dir)
-        ).returncode
-        == 0
-    )
-    clock = Clock()
-    loop = service(state_dir, clock)
+    loop, clock = enrolled_service(server, state_dir)
     assert loop.cycle().reported
     (device,) = json.loads(server.cli("devices", "--json").stdout)["devices"]
     queued = server.cli("command", "check_now", "--device", device["device_id"])
@@ -145,14 +137,7 @@ def test_signoff_and_screen_lock_from_the_users_session_reach_the_server(
 
     policy = Path("config/policies/secondary.md")
     assert server.cli("policy", "publish", str(policy)).returncode == 0
-    assert (
-        agent(
-            "enroll", "--server", server.url, "--token", server.token(), "--state-dir", str(state_dir)
-        ).returncode
-        == 0
-    )
-    clock = Clock()
-    loop = service(state_dir, clock)
+    loop, clock = enrolled_service(server, state_dir)
     assert loop.cycle().reported
     clock.advance(16 * 60)
     assert loop.cycle().heartbeat

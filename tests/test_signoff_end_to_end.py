@@ -9,31 +9,20 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.policy import load_policy
-from tests.conftest import ROOT, agent, need
-from tests.consent_helpers.xdisplay import XDisplay, start_xvfb, tools_missing
+from tests.conftest import ROOT, agent
+from tests.consent_helpers.xdisplay import XDisplay
 from tests.servers import ServerProcess
-from tests.test_service import Clock, service
+from tests.test_service import enrolled_service
 
 ARTIFACTS = ROOT / "test-artifacts" / "signoff-e2e"
 POLICY = ROOT / "config" / "policies" / "secondary.md"
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[XDisplay]:
-    missing = tools_missing()
-    need(not missing, f"install {' '.join(missing)} (./scripts/test installs them as root)")
-    screen = start_xvfb()
-    try:
-        yield screen
-    finally:
-        screen.stop()
 
 
 class Consent:
@@ -117,14 +106,7 @@ def test_sign_decline_and_sign_again_after_a_new_version(
     state_dir, home = tmp_path / "state", tmp_path / "home"
     home.mkdir()
     assert server.cli("policy", "publish", str(POLICY)).returncode == 0
-    assert (
-        agent(
-            "enroll", "--server", server.url, "--token", server.token(), "--state-dir", str(state_dir)
-        ).returncode
-        == 0
-    )
-    clock = Clock()
-    loop = service(state_dir, clock)
+    loop, clock = enrolled_service(server, state_dir)
     loop.cycle()
     clock.advance(16 * 60)
     loop.cycle()  # the heartbeat brings the policy
