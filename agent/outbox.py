@@ -159,6 +159,13 @@ def body_size(encoded: str) -> int:
     return len(encoded.encode("utf-8"))
 
 
+def _take_dropped(db: sqlite3.Connection) -> dict[str, int]:
+    """Inside the caller's transaction, so counts are never both sent and kept, nor lost."""
+    counts = {kind: count for kind, count in db.execute("SELECT kind, count FROM dropped ORDER BY kind")}
+    db.execute("DELETE FROM dropped")
+    return counts
+
+
 class Outbox:
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES, clock: Clock = time.time) -> None:
         if max_bytes <= 0:
@@ -281,9 +288,7 @@ class Outbox:
         now = self._clock()
         with self._transaction() as db:
             if carry_dropped:
-                counts = dict(db.execute("SELECT kind, count FROM dropped ORDER BY kind").fetchall())
-                db.execute("DELETE FROM dropped")
-                body = {**body, "dropped": counts}
+                body = {**body, "dropped": _take_dropped(db)}
             encoded = encode_body(body)
             size = body_size(encoded)
             if size > self.max_bytes:
@@ -380,31 +385,7 @@ class Outbox:
     def take_dropped(self) -> dict[str, int]:
         """Counts dropped since the last take, then reset (durable)."""
         with self._transaction() as db:
-            counts = {
-                kind: count for kind, count in db.execute("SELECT kind, count FROM dropped ORDER BY kind")
-            }
-            db.execute("DELETE FROM dropped")
-        return counts
-
-    def queue_dropped_report(self, kind: str = "dropped") -> str | None:
-        """Turns the dropped counts into a record to send, in one transaction.
-
-        `take_dropped()` then `put()` would lose the counts to a crash between the two; this cannot.
-        Returns the new record's id, or None when nothing was dropped.
-        """
-        record_id = uuid.uuid4().hex
-        now = self._clock()
-        with self._transaction() as db:
-            counts = {
-                kind: count for kind, count in db.execute("SELECT kind, count FROM dropped ORDER BY kind")
-            }
-            if not counts:
-                return None
-            db.execute("DELETE FROM dropped")
-            encoded = encode_body({"dropped": counts})
-            db.execute(_INSERT, (record_id, kind, encoded, body_size(encoded), now, now))
-            self._enforce_bound(db)
-        return record_id
+            return _take_dropped(db)
 
     def stats(self) -> OutboxStats:
         """Queued per kind, total bytes, oldest created_at, rejected count, dropped (not yet taken)."""
