@@ -199,6 +199,8 @@ class AgentService:
             )
             return
         write_atomically(self.state_dir / SERVER_REQUIREMENTS_FILE, content)
+        # The user's tray reads it too, for the screen-lock limit: requirements are not secret.
+        (self.state_dir / SERVER_REQUIREMENTS_FILE).chmod(0o644)
         self.schedule.requirements_etag = etag
         self.schedule.check_now = True  # apply on the next cycle
         self.schedule.save(self.schedule_path)

@@ -82,6 +82,18 @@ def test_a_changed_result_is_reported_at_once_and_the_schedule_survives_a_restar
     assert report["dropped"] == {}
 
 
+def test_what_the_users_tray_reads_is_readable_by_a_user_without_admin_rights(state_dir: Path) -> None:
+    import stat
+
+    loop = service(state_dir, Clock())
+    loop.apply_requirements("etag-1", "[screen_lock]\nmax_idle_minutes = 5\n")
+    loop.apply_policies("p1", [{"audience": "student", "policy_id": "aup-x", "version": "v", "content": "x"}])
+    for name in ("server-requirements.toml", "status.json", "policies/student.md"):
+        assert stat.S_IMODE((state_dir / name).stat().st_mode) & 0o004, f"{name} must be world-readable"
+    assert stat.S_IMODE((state_dir / "inbox").stat().st_mode) == 0o1733
+    assert stat.S_IMODE(state_dir.stat().st_mode) & 0o005 == 0o005
+
+
 def test_bad_requirements_from_the_server_keep_the_last_good_copy(state_dir: Path) -> None:
     loop = service(state_dir, Clock())
     loop.apply_requirements("etag-good", "[screen_lock]\nmax_idle_minutes = 5\n")
