@@ -285,3 +285,28 @@ def test_init_reads_the_password_file_and_refuses_a_short_one(tmp_path: Any) -> 
     engine.dispose()
     assert password_matches(stored, "correct horse battery staple")
     assert not password_matches(stored, "hunter2")
+
+
+def test_what_a_full_outbox_dropped_reaches_the_audit_log(server: ServerProcess) -> None:
+    from sqlalchemy import select
+
+    from server.db.engine import make_engine
+    from server.db.models import AuditEntry
+
+    device = Device(server)
+    device.enrol(server.token())
+    assert device.post("/reports", {**report(), "dropped": {"heartbeat": 3}}).status_code == 200
+    assert device.post("/heartbeat", {**heartbeat(), "dropped": {"heartbeat": 1}}).status_code == 200
+    assert device.post("/heartbeat", heartbeat()).status_code == 200  # nothing dropped: nothing logged
+    engine = make_engine(server.database_url)
+    with engine.connect() as connection:
+        logged = connection.execute(
+            select(AuditEntry.actor, AuditEntry.detail)
+            .where(AuditEntry.action == "device.outbox_dropped")
+            .order_by(AuditEntry.id)
+        ).all()
+    engine.dispose()
+    assert [(actor, detail) for actor, detail in logged] == [
+        (f"device:{device.device_id}", {"heartbeat": 3}),
+        (f"device:{device.device_id}", {"heartbeat": 1}),
+    ]
