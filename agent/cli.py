@@ -19,26 +19,21 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent import __version__
-from agent.bundle import BundleError, bundle_json, read_bundle
 from agent.checks import CHECKS, CHECKS_BY_ID, select
+from agent.checks.bundle import bundle_json, read_bundle
 from agent.checks.context import CheckContext, SoftwareBaseline
-from agent.config import (
-    CHECK_IDS,
-    CONFIG_DIR,
-    AgentConfig,
-    ConfigError,
-    Requirements,
-    load_agent_config,
-    read_config_text,
-    requirements_from_text,
-)
-from agent.display import exit_code_for, results_table
-from agent.platform_facts import PlatformFacts, detect
+from agent.checks.display import exit_code_for, results_table
+from agent.checks.results import CheckResult, Status
+from agent.checks.runner import run_checks
+from agent.config import AgentConfig, load_agent_config
+from agent.errors import BundleError
 from agent.probes import LiveProbes, Probes, RecordingProbes, ReplayProbes
-from agent.results import CheckResult, Status
-from agent.runner import run_checks
+from agent.probes.facts import PlatformFacts, detect
 from agent.state import BaselineFile, FixedBaseline, resolve_state_dir
+from contract import __version__
+from contract.config_files import CONFIG_DIR, read_config_text
+from contract.errors import ConfigError
+from contract.requirements import CHECK_IDS, Requirements, requirements_from_text
 
 if TYPE_CHECKING:
     from agent.service import AgentService
@@ -201,9 +196,10 @@ def _state_and_config(
 
 
 def command_enroll(args: argparse.Namespace) -> int:
-    from agent.client import EnrolmentError, ServerClient
+    from agent.errors import EnrolmentError
     from agent.identity import local_macs, read_identity
-    from agent.keys import open_key_store
+    from agent.server_link.client import ServerClient
+    from agent.server_link.keys import open_key_store
     from agent.service import EnrolmentRecord, write_enrolment
 
     state_dir, config, platform = _state_and_config(args)
@@ -309,7 +305,7 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def command_consent(args: argparse.Namespace) -> int:
-    from agent.consent.flow import ask_if_needed, status_lines
+    from agent.desktop.consent.flow import ask_if_needed, status_lines
 
     state_dir, _config, _platform = _state_and_config(args, service_side=True)
     now = datetime.now(timezone.utc).astimezone()
@@ -324,7 +320,7 @@ def command_consent(args: argparse.Namespace) -> int:
 
 
 def command_tray(args: argparse.Namespace) -> int:
-    from agent.tray import run_tray
+    from agent.desktop.tray import run_tray
 
     state_dir, _config, _platform = _state_and_config(args, service_side=True)
     run_tray(state_dir)

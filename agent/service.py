@@ -22,20 +22,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
 from agent.checks import CHECKS_BY_ID, select, software_inventory
 from agent.checks.context import CheckContext
-from agent.client import ServerClient, make_transport
-from agent.config import AgentConfig, ConfigError, Requirements, requirements_from_text
+from agent.checks.results import CheckResult, Status
+from agent.checks.runner import run_checks
+from agent.config import AgentConfig
+from agent.desktop.handoff import ensure_inbox, read_inbox
+from agent.errors import NotEnrolled
 from agent.identity import local_macs, read_identity
-from agent.inbox import ensure_inbox, read_inbox
-from agent.keys import KeyStore, open_key_store
-from agent.outbox import Outbox, OutboxItem
-from agent.platform_facts import PlatformFacts
 from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
-from agent.results import CheckResult, Status
-from agent.runner import run_checks
-from agent.sender import DrainResult, drain
+from agent.probes.facts import PlatformFacts
+from agent.server_link.client import ServerClient, make_transport
+from agent.server_link.keys import KeyStore, open_key_store
+from agent.server_link.outbox import Outbox, OutboxItem
+from agent.server_link.sender import DrainResult, drain
 from agent.state import (
     ENROLMENT_FILE,
     OUTBOX_FILE,
@@ -50,6 +50,9 @@ from agent.state import (
     requirements_in_effect,
     write_atomically,
 )
+from contract import __version__
+from contract.errors import ConfigError
+from contract.requirements import Requirements, requirements_from_text
 
 log = logging.getLogger("homeroom.agent")
 
@@ -81,10 +84,6 @@ def logged_in_users() -> set[str]:
         return {user.name for user in psutil.users() if user.name}
     except (OSError, RuntimeError):
         return set()
-
-
-class NotEnrolled(Exception):
-    pass
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from agent.config import ConfigError, Requirements, requirements_from_text
-from agent.platform_facts import PlatformFacts
+from agent.probes.facts import PlatformFacts
+from contract.errors import ConfigError
+from contract.requirements import Requirements, requirements_from_text
 
 log = logging.getLogger("homeroom.agent")
 

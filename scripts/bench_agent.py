@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.checks import select
 from agent.checks.context import CheckContext
-from agent.config import load_requirements
-from agent.platform_facts import detect
+from agent.checks.runner import run_checks
 from agent.probes import LiveProbes
-from agent.runner import run_checks
+from agent.probes.facts import detect
 from agent.state import BaselineFile
+from contract.requirements import load_requirements
 
 
 def cpu_seconds() -> float:

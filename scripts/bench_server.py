@@ -35,8 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.protocol import API_PREFIX, public_key_text, signed_headers  # noqa: E402
-from tests.servers import ServerProcess, start_postgres  # noqa: E402
+from contract.wire import API_PREFIX, public_key_text, signed_headers  # noqa: E402
+from tests.helpers.servers import ServerProcess, start_postgres  # noqa: E402
 
 WRK_SCRIPT = """
 local requests = {}

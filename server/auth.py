@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, Table, delete, select
 from sqlalchemy.orm import Session
 
-from agent.protocol import load_public_key, signature_valid, signing_string
+from contract.wire import load_public_key, signature_valid, signing_string
 from server.db.models import Device, SeenRequest
 from server.db.statements import insert_if_new
+from server.errors import RequestRefused
 
 SEEN_REQUESTS: Table = SeenRequest.__table__  # type: ignore[assignment]
 
@@ -48,15 +49,6 @@ def token_hash(token: str) -> str:
 def utc(moment: datetime) -> datetime:
     """SQLite hands datetimes back without a zone; everything stored is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-class RequestRefused(Exception):
-    """A signed request the server will not act on; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from agent.config import CHECK_IDS, ConfigError, read_config_text, requirements_from_text
+from contract.config_files import read_config_text
+from contract.errors import ConfigError
+from contract.requirements import CHECK_IDS, requirements_from_text
 from server.auth import hash_password, new_token, token_hash, utc
-from server.db.engine import DatabaseError, is_current, make_engine, migrate
+from server.db.engine import is_current, make_engine, migrate
 from server.db.models import (
     Admin,
     AuditEntry,
@@ -29,17 +31,15 @@ from server.db.models import (
     Policy,
     RequirementsDocument,
 )
-from server.fleet import now_utc, requirements_etag
-from server.reports import rows_as_csv, rows_as_json, signoff_rows
+from server.errors import CommandError, DatabaseError
+from server.fleet.ingest import now_utc
+from server.fleet.published import requirements_etag
+from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
 from server.settings import Settings, default_data_dir, resolve_database_url
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
 USAGE_ERROR = 2
 DEVICE_COMMANDS = ("check_now",)
-
-
-class CommandError(Exception):
-    pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,7 +288,7 @@ def command_command(args: argparse.Namespace) -> int:
 
 
 def command_policy(args: argparse.Namespace) -> int:
-    from agent.policy import PolicyError, load_policy
+    from contract.policy import PolicyError, load_policy
 
     try:
         document = load_policy(args.file)

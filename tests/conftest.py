@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.consent_helpers.xdisplay import XDisplay, start_xvfb, tools_missing
-from tests.servers import PostgresCluster, ServerProcess, postgres_bin, start_postgres
-
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip on a developer's machine that lacks something; in CI the lack is a failure."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"CI must provide this: {reason}")
-    pytest.skip(reason)
-
-
-def agent(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run `homeroom-agent` as a separate process, as a person or the service manager would."""
-    return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.helpers.need import need
+from tests.helpers.servers import PostgresCluster, ServerProcess, postgres_bin, start_postgres
+from tests.helpers.xdisplay import XDisplay, start_xvfb, tools_missing
 
 
 @pytest.fixture

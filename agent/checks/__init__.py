@@ -14,9 +14,9 @@ from types import ModuleType
 from typing import Literal
 
 from agent.checks.context import CheckContext
+from agent.checks.results import Finding
 from agent.checks.software import Inventory
-from agent.platform_facts import OsName
-from agent.results import Finding
+from agent.probes.facts import OsName
 
 Where = Literal["system", "user"]
 

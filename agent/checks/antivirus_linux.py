@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from agent.checks.context import CheckContext
+from agent.checks.results import Finding, failed, passed, unknown
 from agent.probes import Probes, ProcessInfo
-from agent.results import Finding, failed, passed, unknown
 
 DEFAULT_CLAMD_CONFIGS = ("/etc/clamav/clamd.conf", "/etc/clamd.d/scan.conf", "/usr/local/etc/clamd.conf")
 DEFAULT_DATABASE_DIR = "/var/lib/clamav"

@@ -26,9 +26,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.software_macos import read_plist
+from agent.checks.results import Finding, broken, failed, passed, unknown
 from agent.probes import ProcessInfo
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.probes.macos import read_plist
 
 XPROTECT_INFO_PLISTS = (
     "/Library/Apple/System/Library/CoreServices/XProtect.bundle/Contents/Info.plist",

@@ -31,9 +31,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.disk_encryption_windows import is_absent_provider, is_refusal
+from agent.checks.results import Finding, broken, failed, passed, unknown
 from agent.probes import CommandOutput, cim_instances
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.probes.windows import is_absent_provider, is_refusal
 
 SECURITY_CENTER = "root\\SecurityCenter2"
 DEFENDER_SCRIPT = (

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from agent.config import Requirements
-from agent.platform_facts import PlatformFacts
 from agent.probes import Probes
+from agent.probes.facts import PlatformFacts
+from contract.requirements import Requirements
 
 
 class SoftwareBaseline(Protocol):

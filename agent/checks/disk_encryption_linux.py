@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Finding, broken, failed, passed, unknown
 
 FINDMNT_ROOT = ["findmnt", "-J", "-o", "SOURCE,TARGET,FSTYPE", "/"]
 LSBLK_COLUMNS = "NAME,PATH,TYPE,FSTYPE"

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Finding, broken, failed, passed, unknown
 
 FDESETUP_STATUS = ["/usr/bin/fdesetup", "status"]
 TURN_ON_FILEVAULT = "Turn on FileVault: System Settings → Privacy & Security → FileVault."

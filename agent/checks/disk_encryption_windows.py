@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
-from agent.probes import CommandOutput, RegistryKey
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Finding, broken, failed, passed, unknown
+from agent.probes import RegistryKey
+from agent.probes.windows import is_refusal
 
 WINDOWS_NT_KEY = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 DEFAULT_SYSTEM_DRIVE = "C:"
@@ -181,38 +182,3 @@ def check(ctx: CheckContext) -> Finding:
             probe=output.describe(),
         )
     return decide(volume)
-
-
-# --- how Windows says no, shared by the Windows checks ------------------------------------------
-
-# "Access is denied", WBEM_E_ACCESS_DENIED (0x80041003), E_ACCESSDENIED (0x80070005), and
-# manage-bde's own "Check that you have administrative rights".
-_REFUSALS = (
-    "access is denied",
-    "access denied",
-    "0x80041003",
-    "0x80070005",
-    "administrative rights",
-    "permissiondenied",
-    "permission denied",
-)
-# WBEM_E_INVALID_NAMESPACE (0x8004100e) and WBEM_E_INVALID_CLASS (0x80041010): the provider is not installed.
-_ABSENT_PROVIDER = ("invalid namespace", "0x8004100e", "invalid class", "0x80041010")
-
-
-def is_refusal(output: CommandOutput) -> bool:
-    """Whether the OS refused for lack of rights (which is `unknown`, never `fail`)."""
-    if output.error == "permission denied":
-        return True
-    if output.ok:
-        return False
-    text = f"{output.stdout}\n{output.stderr}".casefold()
-    return any(marker in text for marker in _REFUSALS)
-
-
-def is_absent_provider(output: CommandOutput) -> bool:
-    """Whether a CIM namespace or class does not exist on this machine (e.g. no vendor BIOS provider)."""
-    if output.ok or output.error:
-        return False
-    text = f"{output.stdout}\n{output.stderr}".casefold()
-    return any(marker in text for marker in _ABSENT_PROVIDER)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent.checks.context import CheckContext
+from agent.checks.results import Finding, failed, passed, unknown
 from agent.probes import PERMISSION_DENIED, CommandOutput
-from agent.results import Finding, failed, passed, unknown
 
 State = Literal["on", "off", "absent", "denied", "error"]
 UFW_STATUS = ["ufw", "status"]

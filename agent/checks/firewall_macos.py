@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.software_macos import read_plist
-from agent.results import Finding, broken, failed, passed
+from agent.checks.results import Finding, broken, failed, passed
+from agent.probes.macos import macos_major, read_plist
 
 SOCKETFILTERFW_GLOBAL_STATE = ["/usr/libexec/ApplicationFirewall/socketfilterfw", "--getglobalstate"]
 ALF_PLIST = "/Library/Preferences/com.apple.alf.plist"
@@ -61,11 +61,6 @@ def state_from_alf_plist(data: dict[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value not in STATE_NAMES:
         return None
     return value
-
-
-def macos_major(os_version: str) -> int | None:
-    head = os_version.strip().split(".", 1)[0]
-    return int(head) if head.isdigit() else None
 
 
 def decide_firewall(found: FirewallState) -> Finding:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.disk_encryption_windows import is_refusal
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Finding, broken, failed, passed, unknown
+from agent.probes.windows import is_refusal
 
 PROFILES = ("Domain", "Private", "Public")
 PROFILE_SCRIPT = (

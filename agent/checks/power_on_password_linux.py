@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
 from agent.checks.disk_encryption_linux import RootEncryption, root_encryption
-from agent.checks.ini_files import read_ini
+from agent.checks.results import Finding, failed, passed, unknown
 from agent.probes import Probes
-from agent.results import Finding, failed, passed, unknown
+from agent.probes.linux import read_ini
 
 FIRMWARE_ATTRIBUTES = "/sys/class/firmware-attributes"
 POWER_ON_NAMES = {"power-on", "power-on password", "system", "poweron"}

@@ -33,8 +33,8 @@ from agent.checks.disk_encryption_macos import (
     FileVaultStatus,
     parse_fdesetup_status,
 )
-from agent.checks.software_macos import read_plist
-from agent.results import Finding, failed, passed, unknown
+from agent.checks.results import Finding, failed, passed, unknown
+from agent.probes.macos import read_plist
 
 FIRMWAREPASSWD_CHECK = ["/usr/sbin/firmwarepasswd", "-check"]
 LOGINWINDOW_PLIST = "/Library/Preferences/com.loginwindow.plist"

@@ -27,12 +27,12 @@ from typing import Any
 from agent.checks.context import CheckContext
 from agent.checks.disk_encryption_windows import (
     WINDOWS_NT_KEY,
-    is_refusal,
     parse_manage_bde_status,
     system_drive,
 )
+from agent.checks.results import Finding, failed, passed, unknown
 from agent.probes import CommandOutput, RegistryKey, cim_instances
-from agent.results import Finding, failed, passed, unknown
+from agent.probes.windows import is_refusal
 
 WINLOGON_KEY = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon"
 CIMV2 = "root\\CIMV2"

@@ -16,9 +16,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
-from agent.checks.ini_files import read_ini
+from agent.checks.results import Finding, broken, failed, passed, unknown
 from agent.probes import Probes
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.probes.linux import read_ini
 
 GNOME_REMEDY = (
     "Turn on the automatic screen lock: Settings → Privacy → Screen Lock → Automatic Screen Lock on, "

@@ -33,9 +33,9 @@ import re
 from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
-from agent.checks.firewall_macos import macos_major
+from agent.checks.results import Finding, broken, failed, passed, unknown
 from agent.probes import CommandOutput
-from agent.results import Finding, broken, failed, passed, unknown
+from agent.probes.macos import macos_major
 
 SYSADMINCTL_SCREENLOCK = ["/usr/sbin/sysadminctl", "-screenLock", "status"]
 SCREENSAVER_IDLE_TIME = ["/usr/bin/defaults", "-currentHost", "read", "com.apple.screensaver", "idleTime"]

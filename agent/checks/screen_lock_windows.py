@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.checks.context import CheckContext
+from agent.checks.results import Finding, failed, passed, unknown
 from agent.probes import RegistryKey
-from agent.results import Finding, failed, passed, unknown
 
 USER_DESKTOP_KEY = "HKCU\\Control Panel\\Desktop"
 POLICY_DESKTOP_KEY = "HKCU\\Software\\Policies\\Microsoft\\Windows\\Control Panel\\Desktop"

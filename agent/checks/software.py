@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from agent.checks.context import CheckContext
-from agent.config import Requirements, SoftwareRule
-from agent.results import Finding, broken, failed, passed
+from agent.checks.results import Finding, broken, failed, passed
+from contract.requirements import Requirements, SoftwareRule
 
 MAX_LISTED = 200  # evidence stays readable and bounded on a laptop with thousands of packages
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.checks.context import CheckContext
+from agent.checks.results import Finding
 from agent.checks.software import Inventory, SoftwareItem, decide
-from agent.results import Finding
 
 DPKG_QUERY = ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Maintainer}\\n"]
 RPM_QUERY = ["rpm", "-qa", "--qf", "%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{VENDOR}\\n"]

@@ -14,9 +14,9 @@ from typing import Any
 
 from agent.checks import software
 from agent.checks.context import CheckContext
+from agent.checks.results import Finding
 from agent.checks.software import Inventory, SoftwareItem
 from agent.probes import RegistryKey
-from agent.results import Finding
 
 UNINSTALL_ROOTS = (
     "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall",

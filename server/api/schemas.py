@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from agent.config import CHECK_IDS
+from contract.requirements import CHECK_IDS
 
 CheckId = Literal["disk_encryption", "firewall", "power_on_password", "antivirus", "screen_lock", "software"]
 assert set(CheckId.__args__) == set(CHECK_IDS)  # type: ignore[attr-defined]

@@ -12,11 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from server.errors import DatabaseError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-class DatabaseError(Exception):
-    pass
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

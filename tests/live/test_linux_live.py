@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, agent, need
+from tests.helpers.agent_process import agent
+from tests.helpers.need import need
+from tests.helpers.paths import ROOT
 
 pytestmark = pytest.mark.live
 

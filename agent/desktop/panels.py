@@ -1,0 +1,234 @@
+"""The tray's small read-only windows, each run as its own process by the tray.
+
+    python -m agent.desktop.panels status FILE          # {"results": [...], "signoff_pending": bool}
+    python -m agent.desktop.panels collects
+    python -m agent.desktop.panels about --version V --server URL --device ID
+    python -m agent.desktop.panels policy FILE          # the Acceptable Use Policy, read-only
+
+What each window says is built by pure functions (`*_blocks`) as (style, text)
+pairs; `show` only lays them out in a scrollable, read-only Tk text view that
+works with the keyboard (Escape or Enter closes it) and large, readable type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.desktop.tray_state import PENDING_WORDS, requirement_lines, tray_state
+
+Style = Literal["heading", "subheading", "body", "fix", "pass", "fail", "unsure", "bullet"]
+Block = tuple[Style, str]
+
+TITLE_PREFIX = "Homeroom — "
+MARKS: dict[str, tuple[Style, str]] = {
+    "pass": ("pass", "✔"),
+    "fail": ("fail", "✖"),
+    "unknown": ("unsure", "?"),
+    "error": ("unsure", "?"),
+}
+
+
+def status_blocks(data: dict[str, Any]) -> list[Block]:
+    """Each requirement in friendly words, and how to fix what fails."""
+    results = data.get("results") or []
+    pending = bool(data.get("signoff_pending"))
+    state = tray_state(results, pending)
+    blocks: list[Block] = [("heading", "My laptop's status"), ("body", state.tooltip + ".")]
+    for line in requirement_lines(results):
+        style, mark = MARKS[line.status]
+        blocks.append((style, f"{mark} {line.title}: {line.words}"))
+        if line.summary:
+            blocks.append(("body", line.summary[0].upper() + line.summary[1:]))
+        if line.how_to_fix:
+            blocks.append(("fix", f"How to fix it: {line.how_to_fix}"))
+    if pending:
+        blocks.append(("subheading", "Acceptable Use Policy"))
+        blocks.append(
+            (
+                "body",
+                f"{PENDING_WORDS[0].upper()}{PENDING_WORDS[1:]}. Homeroom will ask you to read and sign it.",
+            )
+        )
+    if not results:
+        blocks.append(("body", "The first check has not finished yet. This window shows it once it has."))
+    return blocks
+
+
+def collects_blocks() -> list[Block]:
+    """A plain statement of what Homeroom collects, matching what the agent actually sends."""
+    return [
+        ("heading", "What Homeroom collects"),
+        (
+            "body",
+            "Homeroom checks that this laptop keeps the promises of the Acceptable Use Policy. It sends:",
+        ),
+        (
+            "bullet",
+            "The results of six security checks: disk encryption, firewall, power-on password, "
+            "antivirus, screen lock and the list of installed software.",
+        ),
+        (
+            "bullet",
+            "The laptop's identity: serial number, hardware id, model, computer name, "
+            "network hardware addresses and operating system version.",
+        ),
+        (
+            "bullet",
+            "Your sign-off records: your account name, the full name you typed, your decision and when.",
+        ),
+        ("subheading", "Only if the laptop is reported lost or stolen"),
+        (
+            "body",
+            "Location evidence — the public IP address the server sees, nearby Wi-Fi network names and "
+            "who is logged in — is collected only after the laptop has been reported lost or stolen. "
+            "Nothing of the kind is collected before.",
+        ),
+        ("subheading", "What Homeroom never collects"),
+        (
+            "body",
+            "Homeroom does not read your files, e-mail or browsing history, and never looks at your screen, "
+            "camera or microphone.",
+        ),
+    ]
+
+
+def about_blocks(version: str, server: str, device: str) -> list[Block]:
+    return [
+        ("heading", "About Homeroom"),
+        (
+            "body",
+            "Homeroom helps keep this laptop safe and in line with the district's Acceptable Use Policy.",
+        ),
+        ("bullet", f"Version: {version}"),
+        ("bullet", f"Server: {server}"),
+        ("bullet", f"Device id: {device}"),
+    ]
+
+
+def policy_blocks(text: str) -> list[Block]:
+    """The policy as plain text: its header left out, headings and "- " lists kept recognisable."""
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "+++":
+        closing = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "+++"), None)
+        if closing is not None:
+            lines = lines[closing + 1 :]
+    blocks: list[Block] = []
+    paragraph: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            blocks.append(("body", " ".join(paragraph).replace("**", "")))
+            paragraph.clear()
+
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            flush()
+        elif line.startswith("## "):
+            flush()
+            blocks.append(("subheading", line[3:].strip()))
+        elif line.startswith("# "):
+            flush()
+            blocks.append(("heading", line[2:].strip()))
+        elif line.startswith(("- ", "* ")):
+            flush()
+            blocks.append(("bullet", line[2:].strip().replace("**", "")))
+        else:
+            paragraph.append(line)
+    flush()
+    return blocks or [("body", "The policy is empty.")]
+
+
+def read_policy_blocks(path: str) -> list[Block]:
+    if not path:
+        return [
+            ("heading", "Acceptable Use Policy"),
+            ("body", "The district has not published the policy to this laptop yet."),
+        ]
+    try:
+        return policy_blocks(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return [("heading", "Acceptable Use Policy"), ("body", f"The policy could not be opened: {exc}")]
+
+
+def show(title: str, blocks: Sequence[Block]) -> None:
+    """A read-only, scrollable window with a Close button; Escape or Enter closes it."""
+    import tkinter as tk
+    from tkinter import font as tkfont
+
+    root = tk.Tk(className="homeroom")
+    root.title(TITLE_PREFIX + title)
+    root.geometry("620x520")
+    base = tkfont.nametofont("TkDefaultFont").actual("family")
+    # The button is packed first so a long text can never push it out of the window.
+    close = tk.Button(root, name="close", text="Close", underline=0, command=root.destroy, font=(base, 12))
+    close.pack(side="bottom", pady=10)
+    frame = tk.Frame(root, name="content")
+    frame.pack(side="top", fill="both", expand=True, padx=12, pady=(12, 0))
+    scrollbar = tk.Scrollbar(frame, name="scrollbar")
+    text = tk.Text(
+        frame,
+        name="text",
+        wrap="word",
+        font=(base, 12),
+        height=10,
+        yscrollcommand=scrollbar.set,
+        padx=8,
+        pady=8,
+    )
+    scrollbar.configure(command=text.yview)
+    scrollbar.pack(side="right", fill="y")
+    text.pack(side="left", fill="both", expand=True)
+    text.tag_configure("heading", font=(base, 16, "bold"), spacing3=8)
+    text.tag_configure("subheading", font=(base, 13, "bold"), spacing1=10, spacing3=4)
+    text.tag_configure("body", spacing3=6)
+    text.tag_configure("bullet", lmargin1=12, lmargin2=28, spacing3=4)
+    text.tag_configure("fix", lmargin1=24, lmargin2=24, spacing3=8, foreground="#1A237E")
+    text.tag_configure("pass", font=(base, 12, "bold"), foreground="#2E7D32", spacing1=8)
+    text.tag_configure("fail", font=(base, 12, "bold"), foreground="#C62828", spacing1=8)
+    text.tag_configure("unsure", font=(base, 12, "bold"), foreground="#8D6E00", spacing1=8)
+    for style, content in blocks:
+        text.insert("end", ("•  " if style == "bullet" else "") + content + "\n", style)
+    text.configure(state="disabled")
+    for key in ("<Escape>", "<Return>", "<Alt-c>"):
+        root.bind(key, lambda _event: root.destroy())
+    close.focus_set()
+    root.mainloop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agent.desktop.panels")
+    windows = parser.add_subparsers(dest="window", required=True)
+    status = windows.add_parser("status")
+    status.add_argument("file", type=Path)
+    windows.add_parser("collects")
+    about = windows.add_parser("about")
+    about.add_argument("--version", default="")
+    about.add_argument("--server", default="")
+    about.add_argument("--device", default="")
+    policy = windows.add_parser("policy")
+    policy.add_argument("file", nargs="?", default="")
+    args = parser.parse_args(argv)
+
+    if args.window == "status":
+        try:
+            data = json.loads(args.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        show("My laptop's status", status_blocks(data if isinstance(data, dict) else {}))
+    elif args.window == "collects":
+        show("What Homeroom collects", collects_blocks())
+    elif args.window == "about":
+        show("About", about_blocks(args.version, args.server, args.device))
+    else:
+        show("Acceptable Use Policy", read_policy_blocks(args.file))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""The tray icon in each person's session: a coloured light for the laptop, a menu, gentle notifications.
+
+It only reads what the service (root) publishes in its state directory
+(`status.json`, `policies/`) and hands requests back by dropping one JSON file
+per record into the service's `inbox/`. It also runs the user-context checks
+(screen lock), whose settings only the user's own session can read.
+
+The decisions (colour, tooltip, when to notify) live in `agent.desktop.tray_state`;
+windows open in a separate process (`agent.desktop.panels`) so Tk's main loop
+never shares a thread with the tray backend's GTK loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from agent.checks import select
+from agent.checks.context import CheckContext
+from agent.checks.runner import run_checks
+from agent.desktop.consent.decide import is_signed
+from agent.desktop.consent.flow import applicable_policy, ask_if_needed
+from agent.desktop.consent.records import SIGNOFFS_FILE, SignOffLog, user_dir
+from agent.desktop.handoff import INBOX_DIR, write_entry
+from agent.desktop.tray_state import (
+    Colour,
+    NotifyMemory,
+    StatusSnapshot,
+    TrayState,
+    merge_results,
+    notifications,
+    parse_status,
+    tray_state,
+)
+from agent.probes import LiveProbes
+from agent.probes.facts import detect
+from agent.state import STATUS_FILE, requirements_in_effect, write_atomically
+from contract import __version__
+from contract.errors import ConfigError
+from contract.requirements import Requirements, load_requirements
+
+log = logging.getLogger("homeroom.tray")
+
+POLL_SECONDS = 3.0
+USER_CHECK_MINUTES = 15.0
+ICON_SIZE = 64
+COLOURS: dict[Colour, str] = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828"}
+
+MENU_STATUS = "My laptop's status"
+MENU_CHECK_NOW = "Check now"
+MENU_POLICY = "Acceptable Use Policy"
+MENU_COLLECTS = "What Homeroom collects"
+MENU_ABOUT = "About"
+MENU_QUIT = "Quit"
+# "Report lost or stolen…" is deliberately absent until the server can act on it: a menu item
+# that does nothing would mislead someone whose laptop is really gone.
+MENU_ITEMS = (MENU_STATUS, MENU_CHECK_NOW, MENU_POLICY, MENU_COLLECTS, MENU_ABOUT, MENU_QUIT)
+
+
+def draw_icon(colour: Colour, size: int = ICON_SIZE) -> Image.Image:
+    """A rounded square in the state's colour with a white "H", drawn from shapes so no font is needed."""
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=size // 5, fill=COLOURS[colour])
+    white = (255, 255, 255, 255)
+    stroke, top, bottom = size // 8, size * 3 // 16, size * 13 // 16
+    left, right = size * 5 // 16, size * 11 // 16
+    draw.rectangle((left - stroke // 2, top, left + stroke // 2, bottom), fill=white)
+    draw.rectangle((right - stroke // 2, top, right + stroke // 2, bottom), fill=white)
+    middle = size // 2
+    draw.rectangle((left, middle - stroke // 2, right, middle + stroke // 2), fill=white)
+    return image
+
+
+def user_requirements(state_dir: Path) -> Requirements:
+    """What the service checks against, so the tray's own checks use the same thresholds."""
+
+    def local() -> Requirements:
+        try:
+            return load_requirements()
+        except ConfigError as exc:
+            log.warning("using the default requirements: %s", exc)
+            return Requirements()
+
+    return requirements_in_effect(state_dir, local)
+
+
+def run_user_checks(state_dir: Path) -> list[dict[str, Any]]:
+    """The checks that read this person's own settings, as CheckResult JSON."""
+    requirements = user_requirements(state_dir)
+    specs = select(requirements.enabled, where="user")
+    if not specs:
+        return []
+    ctx = CheckContext(LiveProbes(), detect(), requirements, datetime.now(timezone.utc), None)
+    return [r.to_json() for r in run_checks(specs, ctx, requirements.check_timeout_seconds)]
+
+
+class Tray:
+    """The tray's state and actions, kept apart from pystray so they can be driven without a display."""
+
+    def __init__(self, state_dir: Path, user_dir: Path, account: str, notify: Callable[[str, str], None]):
+        self.state_dir = state_dir
+        self.user_dir = user_dir
+        self.account = account
+        self.notify = notify
+        self.snapshot = StatusSnapshot()
+        self.user_results: list[dict[str, Any]] = []
+        self.state: TrayState | None = None
+        self.signoff_pending = True
+        self.signed_policy: Path | None = None
+        self.windows: dict[str, subprocess.Popen[bytes]] = {}
+        self.lock = threading.Lock()
+        self.asking = threading.Lock()
+
+    @property
+    def inbox(self) -> Path:
+        return self.state_dir / INBOX_DIR
+
+    @property
+    def memory_path(self) -> Path:
+        return self.user_dir / "tray.json"
+
+    def results(self) -> list[dict[str, Any]]:
+        return merge_results(self.snapshot.results, self.user_results)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def read_status(self) -> StatusSnapshot:
+        try:
+            return parse_status((self.state_dir / STATUS_FILE).read_text(encoding="utf-8"))
+        except OSError:
+            return StatusSnapshot()
+
+    def read_signoff(self, now: datetime) -> tuple[bool, Path | None]:
+        """Whether this person still has to sign (the consent rules: version, renewal, decline), and the
+        policy file that applies. Nothing published yet means nothing to sign."""
+        policy = applicable_policy(self.state_dir)
+        if isinstance(policy, str):
+            return False, None
+        document = policy.document
+        log_file = SignOffLog(self.user_dir / SIGNOFFS_FILE)
+        signed = is_signed(log_file.read(), document.id, document.version, policy.renewal, now)
+        return not signed, policy.path
+
+    def load_memory(self) -> NotifyMemory:
+        try:
+            return NotifyMemory.from_json(json.loads(self.memory_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return NotifyMemory()
+
+    # --- acting --------------------------------------------------------------------------
+
+    def refresh(self, now: datetime | None = None) -> TrayState:
+        """Reads the service's status and this person's sign-off; returns the state to show and notifies."""
+        with self.lock:
+            self.snapshot = self.read_status()
+            self.signoff_pending, self.signed_policy = self.read_signoff(now or datetime.now(timezone.utc))
+            results = self.results()
+            state = tray_state(results, self.signoff_pending)
+            if state != self.state:
+                log.info("icon: %s — %s", state.colour, state.tooltip)
+            self.state = state
+            memory = self.load_memory()
+            told, memory_after = notifications(memory, results, now or datetime.now(timezone.utc))
+            if memory_after != memory:
+                try:
+                    write_atomically(self.memory_path, json.dumps(memory_after.to_json(), indent=1))
+                except OSError as exc:
+                    log.warning("could not remember notifications in %s: %s", self.memory_path, exc)
+        for note in told:
+            log.info("notify: %s — %s", note.title, note.message)
+            self.notify(note.title, note.message)
+        return state
+
+    def request_check_now(self) -> Path | None:
+        try:
+            path = write_entry(self.inbox, "check_now", uuid.uuid4().hex, {"user": self.account})
+        except OSError as exc:
+            log.warning("could not ask the service to check now (%s): is the Homeroom service running?", exc)
+            return None
+        log.info("check now requested: %s", path.name)
+        return path
+
+    def check_user_context(self) -> Path | None:
+        """Runs the user-context checks and hands their results to the service."""
+        results = run_user_checks(self.state_dir)
+        with self.lock:
+            self.user_results = results
+        if not results:
+            return None
+        record = {"user": self.account, "results": results}
+        try:
+            path = write_entry(self.inbox, "user_results", uuid.uuid4().hex, record)
+        except OSError as exc:
+            log.warning("could not hand user-context results to the service: %s", exc)
+            return None
+        log.info("user results: %s", ", ".join(f"{r['id']}={r['status']}" for r in results))
+        return path
+
+    def reap_windows(self) -> None:
+        """Collects closed windows' processes so none lingers as a zombie."""
+        for name, process in list(self.windows.items()):
+            if process.poll() is not None:
+                del self.windows[name]
+
+    def open_window(self, kind: str, *args: str) -> None:
+        """One window of each kind at a time, each in its own process (Tk and GTK loops stay apart)."""
+        self.reap_windows()
+        if kind in self.windows:
+            return
+        log.info("window: %s", kind)
+        self.windows[kind] = subprocess.Popen([sys.executable, "-m", "agent.desktop.panels", kind, *args])
+
+    def show_status(self) -> None:
+        with self.lock:
+            results = self.results()
+            pending = self.signoff_pending
+        data = {"results": results, "signoff_pending": pending}
+        path = self.user_dir / "tray-status.json"
+        write_atomically(path, json.dumps(data))
+        self.open_window("status", str(path))
+
+    def show_policy(self) -> None:
+        self.open_window("policy", str(self.signed_policy) if self.signed_policy else "")
+
+    def ask_to_sign(self, at_login: bool) -> None:
+        """The sign-off dialog when one is due: at login, and after that as the rules say (one at a time)."""
+        if not self.asking.acquire(blocking=False):
+            return
+        try:
+            outcome = ask_if_needed(
+                self.state_dir,
+                datetime.now(timezone.utc).astimezone(),
+                at_login=at_login,
+                user=self.account,
+                log=SignOffLog(self.user_dir / SIGNOFFS_FILE),
+            )
+            if outcome.asked:
+                log.info("sign-off: %s (%s)", outcome.decision, outcome.note)
+        finally:
+            self.asking.release()
+
+    def show_about(self) -> None:
+        self.open_window(
+            "about",
+            "--version",
+            __version__,
+            "--server",
+            self.snapshot.server_url or "not enrolled yet",
+            "--device",
+            self.snapshot.device_id or "not enrolled yet",
+        )
+
+
+def _safe(action: Callable[[], object], name: str, menu: bool = True) -> Callable[[], None]:
+    """A handler that logs instead of taking the tray down when an action fails."""
+
+    def handler() -> None:
+        if menu:
+            log.info("menu: %s", name)
+        try:
+            action()
+        except Exception:  # the tray must outlive any one action
+            log.exception("%s failed", name)
+
+    return handler
+
+
+def run_tray(
+    state_dir: Path, poll_seconds: float = POLL_SECONDS, user_check_minutes: float = USER_CHECK_MINUTES
+) -> int:
+    """Shows the icon until Quit; polls status.json and runs the user-context checks on schedule."""
+    import pystray  # chooses its backend (PYSTRAY_BACKEND, else appindicator/gtk/xorg) on import
+
+    stop = threading.Event()
+    wake = threading.Event()
+    icon: Any = None
+
+    def notify(title: str, message: str) -> None:
+        if icon is None or not getattr(icon, "HAS_NOTIFICATION", False):
+            return
+        try:
+            icon.notify(message, title)
+        except Exception as exc:  # noqa: BLE001 - no notification daemon is a normal desktop too
+            log.info("notification not shown: %s", exc)
+
+    tray = Tray(state_dir, user_dir(), detect().user, notify)
+
+    def check_now() -> None:
+        tray.request_check_now()
+        wake.set()
+
+    def quit_tray() -> None:
+        stop.set()
+        wake.set()
+        icon.stop()
+
+    actions: dict[str, Callable[[], object]] = {
+        MENU_STATUS: tray.show_status,
+        MENU_CHECK_NOW: check_now,
+        MENU_POLICY: tray.show_policy,
+        MENU_COLLECTS: lambda: tray.open_window("collects"),
+        MENU_ABOUT: tray.show_about,
+        MENU_QUIT: quit_tray,
+    }
+    items: list[Any] = [
+        pystray.MenuItem(name, _safe(actions[name], name), default=name == MENU_STATUS) for name in MENU_ITEMS
+    ]
+    items.insert(len(items) - 1, pystray.Menu.SEPARATOR)
+    # The first real reading happens once the icon runs, so a first notification has somewhere to go.
+    state = tray_state([], signoff_pending=False)
+    icon = pystray.Icon("homeroom", draw_icon(state.colour), state.tooltip, pystray.Menu(*items))
+    log.info("backend: %s; menu: %s", type(icon).__module__, " | ".join(MENU_ITEMS))
+
+    def poll(icon: Any) -> None:
+        icon.visible = True
+        shown = state
+        next_user_check = 0.0
+        next_signoff = time.monotonic() + user_check_minutes * 60
+        # The tray starts with the user's session: this is "at login" for the sign-off.
+        threading.Thread(
+            target=_safe(lambda: tray.ask_to_sign(True), "sign-off", menu=False), daemon=True
+        ).start()
+        while not stop.is_set():
+            if time.monotonic() >= next_signoff:
+                next_signoff = time.monotonic() + user_check_minutes * 60
+                threading.Thread(
+                    target=_safe(lambda: tray.ask_to_sign(False), "sign-off", menu=False), daemon=True
+                ).start()
+            if time.monotonic() >= next_user_check or wake.is_set():
+                next_user_check = time.monotonic() + user_check_minutes * 60
+                threading.Thread(
+                    target=_safe(tray.check_user_context, "user checks", menu=False), daemon=True
+                ).start()
+            wake.clear()
+            tray.reap_windows()
+            current = tray.refresh()
+            if current.colour != shown.colour:
+                icon.icon = draw_icon(current.colour)
+            if current.tooltip != shown.tooltip:
+                icon.title = current.tooltip
+            shown = current
+            wake.wait(poll_seconds)
+
+    try:
+        icon.run(setup=poll)
+    except Exception as exc:  # pystray's GTK backend raises on stop without a notifier
+        if not stop.is_set():
+            raise
+        log.debug("tray stopped: %s", exc)
+    stop.set()
+    wake.set()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="homeroom-agent tray", description="The Homeroom tray icon.")
+    parser.add_argument("--state-dir", type=Path, default=None, help="the service's state directory")
+    parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    state_dir = args.state_dir or Path(os.environ.get("HOMEROOM_STATE_DIR") or "/var/lib/homeroom")
+    return run_tray(state_dir, poll_seconds=args.poll_seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

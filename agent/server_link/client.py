@@ -1,0 +1,118 @@
+"""Talking to the server: enrolment, and the transport that delivers outbox items signed.
+
+Every failure is sorted into one of three kinds the sender understands:
+delivered, try again later (the network, a 5xx, 429, a clock the server
+refuses, an unknown device that may be re-enrolled), or rejected for good
+(a 4xx that says the record itself is wrong: retrying cannot help).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.errors import EnrolmentError
+from agent.server_link.outbox import OutboxItem
+from agent.server_link.sender import Delivered, Outcome, Rejected, RetryLater, parse_retry_after
+from contract.wire import API_PREFIX, public_key_text, signed_headers
+
+KIND_PATHS = {"report": "/reports", "heartbeat": "/heartbeat", "signoff": "/signoffs"}
+RETRYABLE_4XX = {401, 404, 408, 409, 425, 429}
+USER_AGENT = "homeroom-agent"
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    device_id: str
+    group: str
+    replaced_key: bool
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):  # pydantic's list of field errors
+        detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail[:5])
+    return str(detail or response.text[:200] or response.reason)
+
+
+class ServerClient:
+    def __init__(self, base_url: str, timeout: float = 30.0, session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    def enrol(
+        self, token: str, key: Ed25519PrivateKey, identity: dict[str, Any], agent_version: str
+    ) -> Enrolment:
+        body = {
+            "token": token,
+            "public_key": public_key_text(key),
+            "identity": identity,
+            "agent_version": agent_version,
+        }
+        try:
+            response = self.session.post(
+                f"{self.base_url}{API_PREFIX}/enrol", json=body, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise EnrolmentError(f"cannot reach {self.base_url}: {exc}") from None
+        if response.status_code != 200:
+            raise EnrolmentError(
+                f"the server refused enrolment ({response.status_code}): {_message(response)}"
+            )
+        data = response.json()
+        return Enrolment(data["device_id"], data["group"], bool(data["replaced_key"]))
+
+    def post_signed(
+        self, path: str, body: dict[str, Any], key: Ed25519PrivateKey, device_id: str, now: float
+    ) -> requests.Response:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        full_path = f"{API_PREFIX}{path}"
+        headers = signed_headers(key, device_id, "POST", full_path, payload, now)
+        headers["Content-Type"] = "application/json"
+        return self.session.post(
+            f"{self.base_url}{full_path}", data=payload, headers=headers, timeout=self.timeout
+        )
+
+
+def make_transport(
+    client: ServerClient,
+    key: Ed25519PrivateKey,
+    device_id: str,
+    on_response: Callable[[OutboxItem, dict[str, Any]], None],
+    clock: Callable[[], float] = time.time,
+) -> Callable[[OutboxItem], Outcome]:
+    """A sender transport: one outbox item, one signed POST, one outcome."""
+
+    def send(item: OutboxItem) -> Outcome:
+        path = KIND_PATHS.get(item.kind)
+        if path is None:
+            return Rejected(f"no endpoint for {item.kind!r} records")
+        try:
+            response = client.post_signed(path, item.body, key, device_id, clock())
+        except requests.RequestException as exc:
+            return RetryLater(None, f"cannot reach the server: {type(exc).__name__}")
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except ValueError:
+                data = {}
+            on_response(item, data if isinstance(data, dict) else {})
+            return Delivered()
+        if status >= 500 or status in RETRYABLE_4XX:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), clock())
+            return RetryLater(retry_after, f"{status}: {_message(response)}")
+        return Rejected(f"{status}: {_message(response)}")
+
+    return send

@@ -1,0 +1,18 @@
+"""POST /api/v1/signoffs: one user's decision on a policy version, stored once per record id."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from contract.wire import API_PREFIX
+from server.api.schemas import SignOffIn, SignOffOut
+from server.api.signed import REFUSALS, answer
+from server.deps import ServicesDep, SignedDep
+from server.fleet.signoffs import store_signoff
+
+router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
+
+
+@router.post("/signoffs", response_model=SignOffOut)
+async def signoff(body: SignOffIn, signed: SignedDep, services: ServicesDep) -> Response:
+    return answer(services, signed, lambda connection, device: store_signoff(connection, device, body))

@@ -1,0 +1,47 @@
+"""Core `Table` objects for the hot paths (every report and heartbeat).
+
+Those paths use Core statements built once, not ORM sessions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from server.db.models import (
+    AuditEntry,
+    Device,
+    DeviceCommand,
+    DeviceStatus,
+    DeviceUser,
+    Policy,
+    Report,
+    RequirementsDocument,
+    SignOffRecord,
+)
+
+# The hot paths (every report and heartbeat) use Core statements on these tables, not ORM sessions.
+DEVICES: Table = Device.__table__  # type: ignore[assignment]
+
+
+DEVICE_STATUS: Table = DeviceStatus.__table__  # type: ignore[assignment]
+
+
+REPORTS: Table = Report.__table__  # type: ignore[assignment]
+
+
+REQUIREMENTS: Table = RequirementsDocument.__table__  # type: ignore[assignment]
+
+
+COMMANDS: Table = DeviceCommand.__table__  # type: ignore[assignment]
+
+
+AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+
+
+POLICIES: Table = Policy.__table__  # type: ignore[assignment]
+
+
+SIGNOFFS: Table = SignOffRecord.__table__  # type: ignore[assignment]
+
+
+DEVICE_USERS: Table = DeviceUser.__table__  # type: ignore[assignment]

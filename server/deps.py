@@ -1,0 +1,59 @@
+"""Named dependencies: what a request handler may ask for, built once by `create_app`.
+
+Handlers receive the server's parts through these instead of importing globals,
+so a test builds a whole app on its own temporary database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from server.auth import DeviceAuthenticator, SignedRequest
+from server.fleet.published import PoliciesCache, RequirementsCache
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """The server's long-lived parts, one set per app (per worker process)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: Callable[[], Session]
+    authenticator: DeviceAuthenticator
+    requirements: RequirementsCache
+    policies: PoliciesCache
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def signed_request(
+    request: Request,
+    x_homeroom_device: Annotated[str, Header(max_length=64)],
+    x_homeroom_timestamp: Annotated[str, Header(max_length=20)],
+    x_homeroom_request_id: Annotated[str, Header(min_length=8, max_length=64, pattern=r"^[0-9a-fA-F-]+$")],
+    x_homeroom_signature: Annotated[str, Header(max_length=200)],
+) -> SignedRequest:
+    """The four signature headers and the raw body, exactly as received (the body hash is signed)."""
+    return SignedRequest(
+        device_id=x_homeroom_device,
+        timestamp=x_homeroom_timestamp,
+        request_id=x_homeroom_request_id,
+        signature=x_homeroom_signature,
+        method=request.method,
+        path=request.url.path,
+        body=await request.body(),
+    )
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+SignedDep = Annotated[SignedRequest, Depends(signed_request)]
