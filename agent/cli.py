@@ -322,8 +322,8 @@ def command_consent(args: argparse.Namespace) -> int:
 def command_tray(args: argparse.Namespace) -> int:
     from agent.desktop.tray import run_tray
 
-    state_dir, _config, _platform = _state_and_config(args, service_side=True)
-    run_tray(state_dir)
+    state_dir, config, _platform = _state_and_config(args, service_side=True)
+    run_tray(state_dir, show_quit=config.tray_show_quit)
     return 0
 
 

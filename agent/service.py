@@ -58,6 +58,8 @@ from contract.requirements import Requirements, requirements_from_text
 log = logging.getLogger("homeroom.agent")
 
 USER_RESULTS_MAX_AGE = MAX_AGE_SECONDS
+# status.json is rewritten at least this often: the tray reads an older one as a stopped service.
+STATUS_REFRESH_SECONDS = 60.0
 SIGNOFF_FIELDS = ("record_id", "user", "full_name", "policy_id", "policy_version", "decision", "decided_at")
 
 
@@ -182,6 +184,7 @@ class AgentService:
         )
         self.keys: KeyStore = open_key_store(state_dir)
         self.inbox = ensure_inbox(state_dir)
+        self._status_written_at = float("-inf")
         if self.keys.backend == "file":
             log.warning("device key: %s", self.keys.description)
 
@@ -319,6 +322,12 @@ class AgentService:
         }
         write_atomically(path, json.dumps(status, indent=1))
         path.chmod(0o644)
+        self._status_written_at = time.monotonic()
+
+    def keep_status_fresh(self) -> None:
+        """A running service says so: status.json's updated_at never gets older than a minute or so."""
+        if time.monotonic() - self._status_written_at >= STATUS_REFRESH_SECONDS:
+            self.write_status()
 
     # --- one cycle -------------------------------------------------------------------------
 
@@ -366,6 +375,7 @@ class AgentService:
         result = CycleResult()
         schedule = self.schedule
         self.take_inbox()
+        self.keep_status_fresh()
         check_due = now - schedule.last_check_at >= self.config.check_interval_minutes * 60
         if check_due or schedule.check_now or force_report:
             results, identity, software = self.run_checks()
