@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -27,6 +27,7 @@ from agent.checks.results import CheckResult, Status
 from agent.checks.runner import run_checks
 from agent.config import AgentConfig, load_agent_config
 from agent.errors import BundleError
+from agent.messages import identity_notes, refusal_advice, server_url_problem
 from agent.probes import LiveProbes, Probes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts, detect
 from agent.state import BaselineFile, FixedBaseline, resolve_state_dir
@@ -212,12 +213,15 @@ def command_enroll(args: argparse.Namespace) -> int:
             "no server address or enrolment token",
             "pass --server URL --token TOKEN, or set [server] url and enrolment_token",
         )
+    if problem := server_url_problem(server):
+        print(f"homeroom-agent: {problem}", file=sys.stderr)
+        return USAGE_ERROR
     state_dir.mkdir(parents=True, exist_ok=True)
     keys = open_key_store(state_dir)
     key = Ed25519PrivateKey.generate()
     identity = read_identity(LiveProbes(), platform, local_macs())
-    for field_name, why in identity.unreadable.items():
-        print(f"note: {field_name} unknown: {why}", file=sys.stderr)
+    for note in identity_notes(identity.unreadable):
+        print(note, file=sys.stderr)
     try:
         enrolment = ServerClient(server).enrol(token, key, identity.to_json(), __version__)
     except EnrolmentError as exc:
@@ -270,13 +274,51 @@ def command_run(args: argparse.Namespace) -> int:
             "homeroom-agent: could not deliver everything; it stays queued and is sent on the next run",
             file=sys.stderr,
         )
+        _print_server_problem(service.state_dir, sys.stderr)
         return 3
+    return 0
+
+
+def _print_server_problem(state_dir: Path, out: TextIO, label: str = "homeroom-agent: ") -> None:
+    """The server's last refusal (or the network's failure), with what to do about it."""
+    from agent.server_link.link_state import LinkState
+
+    link = LinkState.load(state_dir)
+    if link.problem:
+        when = datetime.fromtimestamp(link.problem_at, timezone.utc)
+        print(f"{label}at {when:%Y-%m-%d %H:%M} UTC {refusal_advice(link.problem)}", file=out)
+
+
+def _last_report_line(state_dir: Path, queued_at: float) -> str:
+    """When a report last reached the server; one only queued is not called a report."""
+    from agent.server_link.link_state import LinkState
+
+    delivered = LinkState.load(state_dir).last_report_delivered_at
+    if delivered:
+        return f"Last report:     {datetime.fromtimestamp(delivered, timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+    if queued_at:
+        queued = datetime.fromtimestamp(queued_at, timezone.utc)
+        return f"Last report:     none delivered yet (one queued at {queued:%Y-%m-%d %H:%M:%S} UTC)"
+    return "Last report:     never"
+
+
+def _status_if_not_enrolled(args: argparse.Namespace) -> int | None:
+    """`status` on a laptop never enrolled: say so, and create nothing (no state dir, outbox or key)."""
+    from agent.service import read_enrolment
+
+    state_dir, _config, _platform = _state_and_config(args)
+    if state_dir.is_dir() and read_enrolment(state_dir) is not None:
+        return None
+    print(f"State directory: {state_dir}")
+    print("Enrolment:       not enrolled: run `homeroom-agent enroll --server URL --token TOKEN`")
     return 0
 
 
 def command_status(args: argparse.Namespace) -> int:
     from agent.service import read_enrolment
 
+    if (not_enrolled := _status_if_not_enrolled(args)) is not None:
+        return not_enrolled
     service = _service(args)
     enrolment = read_enrolment(service.state_dir)
     stats = service.outbox.stats()
@@ -290,8 +332,8 @@ def command_status(args: argparse.Namespace) -> int:
             f"server {enrolment.server_url}"
         )
     print(f"Device key:      {service.keys.description}")
-    last = datetime.fromtimestamp(schedule.last_report_at, timezone.utc) if schedule.last_report_at else None
-    print(f"Last report:     {last:%Y-%m-%d %H:%M:%S} UTC" if last else "Last report:     never")
+    print(_last_report_line(service.state_dir, schedule.last_report_at))
+    _print_server_problem(service.state_dir, sys.stdout, "Last problem:    ")
     queued = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.queued.items())) or "nothing"
     print(f"Queued to send:  {queued} ({stats.total_bytes} bytes)")
     if any(stats.dropped.values()):

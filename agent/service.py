@@ -34,6 +34,7 @@ from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts
 from agent.server_link.client import ServerClient, make_transport
 from agent.server_link.keys import KeyStore, open_key_store
+from agent.server_link.link_state import LinkState, watched
 from agent.server_link.outbox import Outbox, OutboxItem
 from agent.server_link.sender import DrainResult, drain
 from agent.state import (
@@ -185,8 +186,6 @@ class AgentService:
         self.keys: KeyStore = open_key_store(state_dir)
         self.inbox = ensure_inbox(state_dir)
         self._status_written_at = float("-inf")
-        if self.keys.backend == "file":
-            log.warning("device key: %s", self.keys.description)
 
     # --- requirements ------------------------------------------------------------------
 
@@ -438,12 +437,18 @@ class AgentService:
         transport = make_transport(
             ServerClient(enrolment.server_url), key, enrolment.device_id, self._on_response
         )
-        return drain(self.outbox, transport, self.clock, self.rng)
+        link = LinkState.load(self.state_dir)
+        try:
+            return drain(self.outbox, watched(transport, link, self.clock), self.clock, self.rng)
+        finally:
+            link.save(self.state_dir)
 
     # --- the long-running service ---------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event | None = None, tick: float = 5.0) -> None:
         stop = stop or threading.Event()
+        if self.keys.backend == "file":  # said once, in the service's log; `status` says it to a person
+            log.warning("device key: %s", self.keys.description)
 
         def request_stop(_signum: int, _frame: object) -> None:
             stop.set()
