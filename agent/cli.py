@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[common], help="the service loop: check, report, send")
     run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
+    run.add_argument("--now", action="store_true", help="with --once: check and report now, whatever is due")
 
     commands.add_parser("status", parents=[common], help="enrolment, last report, queued items, key storage")
 
@@ -232,10 +233,25 @@ def command_enroll(args: argparse.Namespace) -> int:
         state_dir,
         EnrolmentRecord(server, enrolment.device_id, enrolment.group, datetime.now(timezone.utc).isoformat()),
     )
+    _forget_the_previous_server(state_dir)
     again = " again (same device record, new key)" if enrolment.replaced_key else ""
     print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
     print(f"Device key: {keys.description}")
     return 0
+
+
+def _forget_the_previous_server(state_dir: Path) -> None:
+    """A new enrolment has sent nothing yet: the next cycle reports, and status shows no old delivery."""
+    from agent.server_link.link_state import LINK_FILE
+    from agent.service import Schedule
+    from agent.state import SCHEDULE_FILE
+
+    (state_dir / LINK_FILE).unlink(missing_ok=True)
+    schedule_path = state_dir / SCHEDULE_FILE
+    if schedule_path.exists():
+        schedule = Schedule.load(schedule_path)
+        schedule.last_report_at, schedule.last_digest = 0.0, ""
+        schedule.save(schedule_path)
 
 
 def _service(args: argparse.Namespace) -> AgentService:
@@ -260,7 +276,9 @@ def command_run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         service.run_forever()
         return 0
-    result = service.cycle(force_report=service.schedule.last_report_at == 0)
+    result = service.cycle(force_report=args.now or service.schedule.last_report_at == 0)
+    if result.checked:
+        _print_cycle_results(service.state_dir)
     drained = result.drained
     sent = drained.delivered if drained else 0
     print(
@@ -277,6 +295,19 @@ def command_run(args: argparse.Namespace) -> int:
         _print_server_problem(service.state_dir, sys.stderr)
         return 3
     return 0
+
+
+def _print_cycle_results(state_dir: Path) -> None:
+    """The results this cycle found (as status.json holds them), in the table `check` prints."""
+    from agent.service import result_from_json
+    from agent.state import STATUS_FILE
+
+    try:
+        listed = json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8")).get("results", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    results = [r for item in listed if (r := result_from_json(item)) is not None]
+    print(results_table(results, shutil.get_terminal_size((100, 24)).columns), end="")
 
 
 def _print_server_problem(state_dir: Path, out: TextIO, label: str = "homeroom-agent: ") -> None:
