@@ -409,16 +409,19 @@ def run_tray(
             target=_safe(lambda: tray.ask_to_sign(True), "sign-off", menu=False), daemon=True
         ).start()
         while not stop.is_set():
-            if time.monotonic() >= next_signoff:
-                next_signoff = time.monotonic() + user_check_minutes * 60
-                threading.Thread(
-                    target=_safe(lambda: tray.ask_to_sign(False), "sign-off", menu=False), daemon=True
-                ).start()
-            if time.monotonic() >= next_user_check or wake.is_set():
-                next_user_check = time.monotonic() + user_check_minutes * 60
-                threading.Thread(
-                    target=_safe(tray.check_user_context, "user checks", menu=False), daemon=True
-                ).start()
+            try:
+                if time.monotonic() >= next_signoff:
+                    next_signoff = time.monotonic() + user_check_minutes * 60
+                    threading.Thread(
+                        target=_safe(lambda: tray.ask_to_sign(False), "sign-off", menu=False), daemon=True
+                    ).start()
+                if time.monotonic() >= next_user_check or wake.is_set():
+                    next_user_check = time.monotonic() + user_check_minutes * 60
+                    threading.Thread(
+                        target=_safe(tray.check_user_context, "user checks", menu=False), daemon=True
+                    ).start()
+            except Exception:  # e.g. no thread could be started: the next poll tries again
+                log.exception("could not start the scheduled sign-off or user checks")
             wake.clear()
             shown = refresh_icon(icon, tray, shown)
             wake.wait(poll_seconds)
