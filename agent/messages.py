@@ -1,14 +1,13 @@
 """What the agent tells a person when something is wrong: one plain sentence and what to do, no traceback.
 
-Pure functions: an address, an exception or a refusal in, words out.
+Pure functions: an address, an exception or a refusal in, words out. Only `unreachable` needs
+requests, and imports it itself: `check` must run on a bare Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from urllib.parse import urlsplit
-
-import requests
 
 ENROL_AGAIN = "enrol it again: homeroom-agent enroll --server URL --token TOKEN (ask IT for a token)"
 
@@ -26,6 +25,8 @@ def server_url_problem(url: str) -> str | None:
 
 def unreachable(url: str, exc: BaseException) -> str:
     """One sentence for a request that never got an answer."""
+    import requests  # here, not at the top: `homeroom-agent check` runs with no third-party packages
+
     if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
         return server_url_problem(url) or f"{url!r} is not a web address: add https://"
     host = urlsplit(url).hostname or url

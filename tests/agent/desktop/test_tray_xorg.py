@@ -55,7 +55,7 @@ def shows(session: Desktop, rgb: tuple[int, int, int], name: str, log: Path) -> 
     def seen() -> bool:
         return len(colour_pixels(session.screenshot(ARTIFACTS / f"icon-{name}.png"), rgb)) >= 40
 
-    wait_for(seen, 15, f"the icon to turn {name}; tray log:\n{log.read_text(errors='replace')}", step=0.5)
+    wait_for(seen, 30, f"the icon to turn {name}; tray log:\n{log.read_text(errors='replace')}", step=0.5)
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_xorg_tray_shows_any_language_keeps_refreshing_and_sees_a_stopped_servic
     shows(session, RED, "red", log)
     # The tooltip (the window's name) says the same thing, as far as Latin-1 can.
     wait_for(
-        lambda: session.find_window("1 thing to fix: Firewall - "), 10, "the window named by the tooltip"
+        lambda: session.find_window("1 thing to fix: Firewall - "), 30, "the window named by the tooltip"
     )
     write_status(state_dir, failing=None)
     shows(session, GREEN, "green", log)  # the refresh after the non-Latin-1 one still happened
