@@ -335,11 +335,17 @@ def _last_report_line(state_dir: Path, queued_at: float) -> str:
 
 def _status_if_not_enrolled(args: argparse.Namespace) -> int | None:
     """`status` on a laptop never enrolled: say so, and create nothing (no state dir, outbox or key)."""
+    from agent.errors import NotEnrolled
     from agent.service import read_enrolment
 
     state_dir, _config, _platform = _state_and_config(args)
-    if state_dir.is_dir() and read_enrolment(state_dir) is not None:
-        return None
+    try:
+        if state_dir.is_dir() and read_enrolment(state_dir) is not None:
+            return None
+    except NotEnrolled as exc:  # a damaged enrolment.json: say which and what to do, no traceback
+        print(f"State directory: {state_dir}")
+        print(f"Enrolment:       {exc}")
+        return 1
     print(f"State directory: {state_dir}")
     print("Enrolment:       not enrolled: run `homeroom-agent enroll --server URL --token TOKEN`")
     return 0

@@ -72,3 +72,10 @@ def test_a_device_the_server_refuses_is_told_what_to_do(server: ServerProcess, t
     assert agent("run", "--once", "--state-dir", str(state)).returncode == 0
     after = agent("status", "--state-dir", str(state))
     assert "Last report:     20" in after.stdout and "Last problem" not in after.stdout
+
+
+def test_status_with_a_damaged_enrolment_says_so(state_dir: Path) -> None:
+    (state_dir / "enrolment.json").write_text("{not json")
+    done = agent("status", "--state-dir", str(state_dir))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "enrolment.json is damaged" in done.stdout and "enrol again" in done.stdout
