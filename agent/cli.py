@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -27,6 +27,7 @@ from agent.checks.results import CheckResult, Status
 from agent.checks.runner import run_checks
 from agent.config import AgentConfig, load_agent_config
 from agent.errors import BundleError
+from agent.messages import identity_notes, refusal_advice, server_url_problem
 from agent.probes import LiveProbes, Probes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts, detect
 from agent.state import BaselineFile, FixedBaseline, resolve_state_dir
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[common], help="the service loop: check, report, send")
     run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
+    run.add_argument("--now", action="store_true", help="with --once: check and report now, whatever is due")
 
     commands.add_parser("status", parents=[common], help="enrolment, last report, queued items, key storage")
 
@@ -212,12 +214,15 @@ def command_enroll(args: argparse.Namespace) -> int:
             "no server address or enrolment token",
             "pass --server URL --token TOKEN, or set [server] url and enrolment_token",
         )
+    if problem := server_url_problem(server):
+        print(f"homeroom-agent: {problem}", file=sys.stderr)
+        return USAGE_ERROR
     state_dir.mkdir(parents=True, exist_ok=True)
     keys = open_key_store(state_dir)
     key = Ed25519PrivateKey.generate()
     identity = read_identity(LiveProbes(), platform, local_macs())
-    for field_name, why in identity.unreadable.items():
-        print(f"note: {field_name} unknown: {why}", file=sys.stderr)
+    for note in identity_notes(identity.unreadable):
+        print(note, file=sys.stderr)
     try:
         enrolment = ServerClient(server).enrol(token, key, identity.to_json(), __version__)
     except EnrolmentError as exc:
@@ -228,10 +233,25 @@ def command_enroll(args: argparse.Namespace) -> int:
         state_dir,
         EnrolmentRecord(server, enrolment.device_id, enrolment.group, datetime.now(timezone.utc).isoformat()),
     )
+    _forget_the_previous_server(state_dir)
     again = " again (same device record, new key)" if enrolment.replaced_key else ""
     print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
     print(f"Device key: {keys.description}")
     return 0
+
+
+def _forget_the_previous_server(state_dir: Path) -> None:
+    """A new enrolment has sent nothing yet: the next cycle reports, and status shows no old delivery."""
+    from agent.server_link.link_state import LINK_FILE
+    from agent.service import Schedule
+    from agent.state import SCHEDULE_FILE
+
+    (state_dir / LINK_FILE).unlink(missing_ok=True)
+    schedule_path = state_dir / SCHEDULE_FILE
+    if schedule_path.exists():
+        schedule = Schedule.load(schedule_path)
+        schedule.last_report_at, schedule.last_digest = 0.0, ""
+        schedule.save(schedule_path)
 
 
 def _service(args: argparse.Namespace) -> AgentService:
@@ -256,7 +276,9 @@ def command_run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         service.run_forever()
         return 0
-    result = service.cycle(force_report=service.schedule.last_report_at == 0)
+    result = service.cycle(force_report=args.now or service.schedule.last_report_at == 0)
+    if result.checked:
+        _print_cycle_results(service.state_dir)
     drained = result.drained
     sent = drained.delivered if drained else 0
     print(
@@ -270,13 +292,70 @@ def command_run(args: argparse.Namespace) -> int:
             "homeroom-agent: could not deliver everything; it stays queued and is sent on the next run",
             file=sys.stderr,
         )
+        _print_server_problem(service.state_dir, sys.stderr)
         return 3
+    return 0
+
+
+def _print_cycle_results(state_dir: Path) -> None:
+    """The results this cycle found (as status.json holds them), in the table `check` prints."""
+    from agent.service import result_from_json
+    from agent.state import STATUS_FILE
+
+    try:
+        listed = json.loads((state_dir / STATUS_FILE).read_text(encoding="utf-8")).get("results", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    results = [r for item in listed if (r := result_from_json(item)) is not None]
+    print(results_table(results, shutil.get_terminal_size((100, 24)).columns), end="")
+
+
+def _print_server_problem(state_dir: Path, out: TextIO, label: str = "homeroom-agent: ") -> None:
+    """The server's last refusal (or the network's failure), with what to do about it."""
+    from agent.server_link.link_state import LinkState
+
+    link = LinkState.load(state_dir)
+    if link.problem:
+        when = datetime.fromtimestamp(link.problem_at, timezone.utc)
+        print(f"{label}at {when:%Y-%m-%d %H:%M} UTC {refusal_advice(link.problem)}", file=out)
+
+
+def _last_report_line(state_dir: Path, queued_at: float) -> str:
+    """When a report last reached the server; one only queued is not called a report."""
+    from agent.server_link.link_state import LinkState
+
+    delivered = LinkState.load(state_dir).last_report_delivered_at
+    if delivered:
+        return f"Last report:     {datetime.fromtimestamp(delivered, timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+    if queued_at:
+        queued = datetime.fromtimestamp(queued_at, timezone.utc)
+        return f"Last report:     none delivered yet (one queued at {queued:%Y-%m-%d %H:%M:%S} UTC)"
+    return "Last report:     never"
+
+
+def _status_if_not_enrolled(args: argparse.Namespace) -> int | None:
+    """`status` on a laptop never enrolled: say so, and create nothing (no state dir, outbox or key)."""
+    from agent.errors import NotEnrolled
+    from agent.service import read_enrolment
+
+    state_dir, _config, _platform = _state_and_config(args)
+    try:
+        if state_dir.is_dir() and read_enrolment(state_dir) is not None:
+            return None
+    except NotEnrolled as exc:  # a damaged enrolment.json: say which and what to do, no traceback
+        print(f"State directory: {state_dir}")
+        print(f"Enrolment:       {exc}")
+        return 1
+    print(f"State directory: {state_dir}")
+    print("Enrolment:       not enrolled: run `homeroom-agent enroll --server URL --token TOKEN`")
     return 0
 
 
 def command_status(args: argparse.Namespace) -> int:
     from agent.service import read_enrolment
 
+    if (not_enrolled := _status_if_not_enrolled(args)) is not None:
+        return not_enrolled
     service = _service(args)
     enrolment = read_enrolment(service.state_dir)
     stats = service.outbox.stats()
@@ -290,8 +369,8 @@ def command_status(args: argparse.Namespace) -> int:
             f"server {enrolment.server_url}"
         )
     print(f"Device key:      {service.keys.description}")
-    last = datetime.fromtimestamp(schedule.last_report_at, timezone.utc) if schedule.last_report_at else None
-    print(f"Last report:     {last:%Y-%m-%d %H:%M:%S} UTC" if last else "Last report:     never")
+    print(_last_report_line(service.state_dir, schedule.last_report_at))
+    _print_server_problem(service.state_dir, sys.stdout, "Last problem:    ")
     queued = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.queued.items())) or "nothing"
     print(f"Queued to send:  {queued} ({stats.total_bytes} bytes)")
     if any(stats.dropped.values()):
@@ -322,8 +401,8 @@ def command_consent(args: argparse.Namespace) -> int:
 def command_tray(args: argparse.Namespace) -> int:
     from agent.desktop.tray import run_tray
 
-    state_dir, _config, _platform = _state_and_config(args, service_side=True)
-    run_tray(state_dir)
+    state_dir, config, _platform = _state_and_config(args, service_side=True)
+    run_tray(state_dir, show_quit=config.tray_show_quit)
     return 0
 
 

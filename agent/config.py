@@ -12,6 +12,7 @@ from pathlib import Path
 from contract.config_files import (
     CONFIG_DIR,
     Schema,
+    boolean,
     int_range,
     one_of,
     parse_toml,
@@ -31,6 +32,7 @@ class AgentConfig:
     report_interval_hours: int = 4
     heartbeat_interval_minutes: int = 15
     audience: str = "student"
+    tray_show_quit: bool = True
 
 
 AGENT_SCHEMA: Schema = {
@@ -44,6 +46,9 @@ AGENT_SCHEMA: Schema = {
     },
     "policy": {
         "audience": (one_of("staff", "student"), 'write audience = "staff" or audience = "student"'),
+    },
+    "tray": {
+        "show_quit": (boolean, "write show_quit = true or show_quit = false"),
     },
     "intervals": {
         "check_minutes": (int_range(1, 1440), "give minutes between check cycles, e.g. 60"),
@@ -70,4 +75,5 @@ def load_agent_config(path: Path | None = None) -> AgentConfig:
         report_interval_hours=intervals.get("report_hours", defaults.report_interval_hours),
         heartbeat_interval_minutes=intervals.get("heartbeat_minutes", defaults.heartbeat_interval_minutes),
         audience=data.get("policy", {}).get("audience", defaults.audience),
+        tray_show_quit=data.get("tray", {}).get("show_quit", defaults.tray_show_quit),
     )

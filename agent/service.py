@@ -34,6 +34,7 @@ from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts
 from agent.server_link.client import ServerClient, make_transport
 from agent.server_link.keys import KeyStore, open_key_store
+from agent.server_link.link_state import LinkState, watched
 from agent.server_link.outbox import Outbox, OutboxItem
 from agent.server_link.sender import DrainResult, drain
 from agent.state import (
@@ -50,13 +51,16 @@ from agent.state import (
     requirements_in_effect,
     write_atomically,
 )
+from agent.user_results import MAX_AGE_SECONDS, TrayReading, user_context_results
 from contract import __version__
 from contract.errors import ConfigError
 from contract.requirements import Requirements, requirements_from_text
 
 log = logging.getLogger("homeroom.agent")
 
-USER_RESULTS_MAX_AGE = 24 * 3600
+USER_RESULTS_MAX_AGE = MAX_AGE_SECONDS
+# status.json is rewritten at least this often: the tray reads an older one as a stopped service.
+STATUS_REFRESH_SECONDS = 60.0
 SIGNOFF_FIELDS = ("record_id", "user", "full_name", "policy_id", "policy_version", "decision", "decided_at")
 
 
@@ -181,8 +185,7 @@ class AgentService:
         )
         self.keys: KeyStore = open_key_store(state_dir)
         self.inbox = ensure_inbox(state_dir)
-        if self.keys.backend == "file":
-            log.warning("device key: %s", self.keys.description)
+        self._status_written_at = float("-inf")
 
     # --- requirements ------------------------------------------------------------------
 
@@ -240,6 +243,7 @@ class AgentService:
                     self.outbox.put("signoff", body, record_id=str(body["record_id"]))
                     self.note_user(entry.user)
             elif entry.kind == "user_results":
+                before = self.user_results()
                 write_atomically(
                     self.state_dir / USER_RESULTS_FILE,
                     json.dumps(
@@ -247,6 +251,7 @@ class AgentService:
                     ),
                 )
                 self.note_user(entry.user)
+                self._report_if_user_results_changed(before)
             elif entry.kind == "check_now":
                 self.schedule.check_now = True
                 self.schedule.save(self.schedule_path)
@@ -263,15 +268,28 @@ class AgentService:
         except (OSError, ValueError):
             return set()
 
-    def user_results(self) -> list[CheckResult]:
-        """The user-context results (screen lock) the tray read in the user's session, if recent."""
+    def tray_reading(self) -> TrayReading | None:
+        """The last user-context results the tray handed over, however old; None if it never did."""
         try:
             data = json.loads((self.state_dir / USER_RESULTS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            listed = data.get("results", [])
+            results = tuple(r for item in listed if (r := result_from_json(item)) is not None)
+            return TrayReading(float(data.get("at", 0)), str(data.get("user", "")), results)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+
+    def user_results(self) -> list[CheckResult]:
+        """The user-context results (screen lock) the tray read in the user's session, if recent."""
+        reading = self.tray_reading()
+        if reading is None or self.clock() - reading.at > USER_RESULTS_MAX_AGE:
             return []
-        if self.clock() - float(data.get("at", 0)) > USER_RESULTS_MAX_AGE:
-            return []
-        return [result for item in data.get("results", []) if (result := result_from_json(item)) is not None]
+        return list(reading.results)
+
+    def _report_if_user_results_changed(self, before: list[CheckResult]) -> None:
+        """A new reading from the tray goes into a report in this same cycle, not at the next hourly check."""
+        if results_digest(self.user_results()) != results_digest(before):
+            self.schedule.check_now = True
+            self.schedule.save(self.schedule_path)
 
     def write_status(self, results: list[CheckResult] | None = None) -> None:
         """status.json: what the tray shows. World-readable: it holds nothing a user may not see."""
@@ -303,6 +321,12 @@ class AgentService:
         }
         write_atomically(path, json.dumps(status, indent=1))
         path.chmod(0o644)
+        self._status_written_at = time.monotonic()
+
+    def keep_status_fresh(self) -> None:
+        """A running service says so: status.json's updated_at never gets older than a minute or so."""
+        if time.monotonic() - self._status_written_at >= STATUS_REFRESH_SECONDS:
+            self.write_status()
 
     # --- one cycle -------------------------------------------------------------------------
 
@@ -331,7 +355,11 @@ class AgentService:
         )
         results = run_checks(specs, ctx, requirements.check_timeout_seconds)
         ran = {r.id for r in results}
-        results += [r for r in self.user_results() if r.id in requirements.enabled and r.id not in ran]
+        # Every enabled user-context check is in the report: the tray's fresh reading, or unknown and why.
+        waiting = [spec for spec in select(requirements.enabled, where="user") if spec.id not in ran]
+        results += user_context_results(
+            waiting, self.tray_reading(), self.users_seen() | logged_in_users(), self.clock()
+        )
         order = {check_id: index for index, check_id in enumerate(CHECKS_BY_ID)}
         results.sort(key=lambda r: order.get(r.id, len(order)))
         replay = CheckContext(ReplayProbes(recorder.records), self.platform, requirements, ctx.now, None)
@@ -346,6 +374,7 @@ class AgentService:
         result = CycleResult()
         schedule = self.schedule
         self.take_inbox()
+        self.keep_status_fresh()
         check_due = now - schedule.last_check_at >= self.config.check_interval_minutes * 60
         if check_due or schedule.check_now or force_report:
             results, identity, software = self.run_checks()
@@ -408,12 +437,18 @@ class AgentService:
         transport = make_transport(
             ServerClient(enrolment.server_url), key, enrolment.device_id, self._on_response
         )
-        return drain(self.outbox, transport, self.clock, self.rng)
+        link = LinkState.load(self.state_dir)
+        try:
+            return drain(self.outbox, watched(transport, link, self.clock), self.clock, self.rng)
+        finally:
+            link.save(self.state_dir)
 
     # --- the long-running service ---------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event | None = None, tick: float = 5.0) -> None:
         stop = stop or threading.Event()
+        if self.keys.backend == "file":  # said once, in the service's log; `status` says it to a person
+            log.warning("device key: %s", self.keys.description)
 
         def request_stop(_signum: int, _frame: object) -> None:
             stop.set()

@@ -24,13 +24,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image, ImageDraw
 
 from agent.checks import select
 from agent.checks.context import CheckContext
 from agent.checks.runner import run_checks
+from agent.config import load_agent_config
 from agent.desktop.consent.decide import is_signed
 from agent.desktop.consent.flow import applicable_policy, ask_if_needed
 from agent.desktop.consent.records import SIGNOFFS_FILE, SignOffLog, user_dir
@@ -41,8 +42,10 @@ from agent.desktop.tray_state import (
     StatusSnapshot,
     TrayState,
     merge_results,
+    not_running_state,
     notifications,
     parse_status,
+    service_stopped,
     tray_state,
 )
 from agent.probes import LiveProbes
@@ -57,7 +60,7 @@ log = logging.getLogger("homeroom.tray")
 POLL_SECONDS = 3.0
 USER_CHECK_MINUTES = 15.0
 ICON_SIZE = 64
-COLOURS: dict[Colour, str] = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828"}
+COLOURS: dict[Colour, str] = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828", "grey": "#616161"}
 
 MENU_STATUS = "My laptop's status"
 MENU_CHECK_NOW = "Check now"
@@ -70,19 +73,47 @@ MENU_QUIT = "Quit"
 MENU_ITEMS = (MENU_STATUS, MENU_CHECK_NOW, MENU_POLICY, MENU_COLLECTS, MENU_ABOUT, MENU_QUIT)
 
 
+Symbol = Literal["tick", "exclamation", "cross", "dash"]
+# Colour alone fails a colour-blind person (red and green look alike to many): each state has its shape.
+SYMBOLS: dict[Colour, Symbol] = {"green": "tick", "amber": "exclamation", "red": "cross", "grey": "dash"}
+INK: dict[Colour, tuple[int, int, int, int]] = {
+    "green": (255, 255, 255, 255),
+    "amber": (33, 33, 33, 255),  # dark on yellow: white would barely show
+    "red": (255, 255, 255, 255),
+    "grey": (255, 255, 255, 255),
+}
+
+
 def draw_icon(colour: Colour, size: int = ICON_SIZE) -> Image.Image:
-    """A rounded square in the state's colour with a white "H", drawn from shapes so no font is needed."""
+    """A rounded square in the state's colour with the state's symbol, drawn from shapes (no font needed)."""
     image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=size // 5, fill=COLOURS[colour])
-    white = (255, 255, 255, 255)
-    stroke, top, bottom = size // 8, size * 3 // 16, size * 13 // 16
-    left, right = size * 5 // 16, size * 11 // 16
-    draw.rectangle((left - stroke // 2, top, left + stroke // 2, bottom), fill=white)
-    draw.rectangle((right - stroke // 2, top, right + stroke // 2, bottom), fill=white)
-    middle = size // 2
-    draw.rectangle((left, middle - stroke // 2, right, middle + stroke // 2), fill=white)
+    ink, stroke = INK[colour], max(2, size // 7)
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return round(x * size), round(y * size)
+
+    symbol = SYMBOLS[colour]
+    if symbol == "tick":
+        draw.line([at(0.22, 0.52), at(0.42, 0.72), at(0.78, 0.30)], fill=ink, width=stroke, joint="curve")
+    elif symbol == "cross":
+        draw.line([at(0.28, 0.28), at(0.72, 0.72)], fill=ink, width=stroke)
+        draw.line([at(0.72, 0.28), at(0.28, 0.72)], fill=ink, width=stroke)
+    elif symbol == "exclamation":
+        draw.rectangle((*at(0.43, 0.16), *at(0.57, 0.60)), fill=ink)
+        draw.rectangle((*at(0.43, 0.70), *at(0.57, 0.84)), fill=ink)
+    else:
+        draw.rectangle((*at(0.22, 0.43), *at(0.78, 0.57)), fill=ink)
     return image
+
+
+def title_for(backend: str, text: str) -> str:
+    """The tooltip as the backend can show it: pystray's xorg backend sets WM_NAME, which is Latin-1 only."""
+    if not backend.endswith("_xorg"):
+        return text
+    plain = text.translate({0x2014: "-", 0x2013: "-", 0x2192: "->", 0x2018: "'", 0x2019: "'", 0x2026: "..."})
+    return plain.encode("latin-1", errors="replace").decode("latin-1")
 
 
 def user_requirements(state_dir: Path) -> Requirements:
@@ -124,6 +155,7 @@ class Tray:
         self.windows: dict[str, subprocess.Popen[bytes]] = {}
         self.lock = threading.Lock()
         self.asking = threading.Lock()
+        self.started_at = datetime.now(timezone.utc)
 
     @property
     def inbox(self) -> Path:
@@ -169,7 +201,11 @@ class Tray:
             self.snapshot = self.read_status()
             self.signoff_pending, self.signed_policy = self.read_signoff(now or datetime.now(timezone.utc))
             results = self.results()
-            state = tray_state(results, self.signoff_pending)
+            moment = now or datetime.now(timezone.utc)
+            if service_stopped(self.snapshot.updated_at, moment, self.started_at):
+                state = not_running_state()
+            else:
+                state = tray_state(results, self.signoff_pending)
             if state != self.state:
                 log.info("icon: %s — %s", state.colour, state.tooltip)
             self.state = state
@@ -279,8 +315,44 @@ def _safe(action: Callable[[], object], name: str, menu: bool = True) -> Callabl
     return handler
 
 
+def menu_names(show_quit: bool) -> tuple[str, ...]:
+    """The menu's items; districts hide Quit on student laptops (`[tray] show_quit = false`)."""
+    return MENU_ITEMS if show_quit else tuple(name for name in MENU_ITEMS if name != MENU_QUIT)
+
+
+def refresh_icon(icon: Any, tray: Tray, shown: TrayState) -> TrayState:
+    """One poll: read, decide, show. A failure is logged and the next poll tries again, on any backend:
+    a tray that stops refreshing would keep showing a colour that is no longer true."""
+    try:
+        tray.reap_windows()
+        current = tray.refresh()
+    except Exception:  # the loop must outlive any one bad reading
+        log.exception("refresh failed; trying again at the next poll")
+        return shown
+    try:
+        if current.colour != shown.colour:
+            icon.icon = draw_icon(current.colour)
+        if current.tooltip != shown.tooltip:
+            icon.title = title_for(type(icon).__module__, current.tooltip)
+    except Exception:  # a backend that cannot show this state must not end the polling
+        log.exception("the icon could not show %s (%s); polling goes on", current.colour, current.tooltip)
+    return current
+
+
+def load_show_quit(config: Path | None) -> bool:
+    """agent.toml's [tray] show_quit; a broken agent.toml is logged and the default (shown) kept."""
+    try:
+        return (load_agent_config(config) if config else load_agent_config()).tray_show_quit
+    except ConfigError as exc:
+        log.warning("showing Quit: %s", exc)
+        return True
+
+
 def run_tray(
-    state_dir: Path, poll_seconds: float = POLL_SECONDS, user_check_minutes: float = USER_CHECK_MINUTES
+    state_dir: Path,
+    poll_seconds: float = POLL_SECONDS,
+    user_check_minutes: float = USER_CHECK_MINUTES,
+    show_quit: bool = True,
 ) -> int:
     """Shows the icon until Quit; polls status.json and runs the user-context checks on schedule."""
     import pystray  # chooses its backend (PYSTRAY_BACKEND, else appindicator/gtk/xorg) on import
@@ -316,14 +388,16 @@ def run_tray(
         MENU_ABOUT: tray.show_about,
         MENU_QUIT: quit_tray,
     }
+    names = menu_names(show_quit)
     items: list[Any] = [
-        pystray.MenuItem(name, _safe(actions[name], name), default=name == MENU_STATUS) for name in MENU_ITEMS
+        pystray.MenuItem(name, _safe(actions[name], name), default=name == MENU_STATUS) for name in names
     ]
-    items.insert(len(items) - 1, pystray.Menu.SEPARATOR)
+    if show_quit:
+        items.insert(len(items) - 1, pystray.Menu.SEPARATOR)
     # The first real reading happens once the icon runs, so a first notification has somewhere to go.
     state = tray_state([], signoff_pending=False)
     icon = pystray.Icon("homeroom", draw_icon(state.colour), state.tooltip, pystray.Menu(*items))
-    log.info("backend: %s; menu: %s", type(icon).__module__, " | ".join(MENU_ITEMS))
+    log.info("backend: %s; menu: %s", type(icon).__module__, " | ".join(names))
 
     def poll(icon: Any) -> None:
         icon.visible = True
@@ -335,24 +409,21 @@ def run_tray(
             target=_safe(lambda: tray.ask_to_sign(True), "sign-off", menu=False), daemon=True
         ).start()
         while not stop.is_set():
-            if time.monotonic() >= next_signoff:
-                next_signoff = time.monotonic() + user_check_minutes * 60
-                threading.Thread(
-                    target=_safe(lambda: tray.ask_to_sign(False), "sign-off", menu=False), daemon=True
-                ).start()
-            if time.monotonic() >= next_user_check or wake.is_set():
-                next_user_check = time.monotonic() + user_check_minutes * 60
-                threading.Thread(
-                    target=_safe(tray.check_user_context, "user checks", menu=False), daemon=True
-                ).start()
+            try:
+                if time.monotonic() >= next_signoff:
+                    next_signoff = time.monotonic() + user_check_minutes * 60
+                    threading.Thread(
+                        target=_safe(lambda: tray.ask_to_sign(False), "sign-off", menu=False), daemon=True
+                    ).start()
+                if time.monotonic() >= next_user_check or wake.is_set():
+                    next_user_check = time.monotonic() + user_check_minutes * 60
+                    threading.Thread(
+                        target=_safe(tray.check_user_context, "user checks", menu=False), daemon=True
+                    ).start()
+            except Exception:  # e.g. no thread could be started: the next poll tries again
+                log.exception("could not start the scheduled sign-off or user checks")
             wake.clear()
-            tray.reap_windows()
-            current = tray.refresh()
-            if current.colour != shown.colour:
-                icon.icon = draw_icon(current.colour)
-            if current.tooltip != shown.tooltip:
-                icon.title = current.tooltip
-            shown = current
+            shown = refresh_icon(icon, tray, shown)
             wake.wait(poll_seconds)
 
     try:
@@ -370,10 +441,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homeroom-agent tray", description="The Homeroom tray icon.")
     parser.add_argument("--state-dir", type=Path, default=None, help="the service's state directory")
     parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS)
+    parser.add_argument("--config", type=Path, default=None, help="agent.toml (for [tray] show_quit)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     state_dir = args.state_dir or Path(os.environ.get("HOMEROOM_STATE_DIR") or "/var/lib/homeroom")
-    return run_tray(state_dir, poll_seconds=args.poll_seconds)
+    return run_tray(state_dir, poll_seconds=args.poll_seconds, show_quit=load_show_quit(args.config))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-Colour = Literal["green", "amber", "red"]
+Colour = Literal["green", "amber", "red", "grey"]
 
 # Requirement results as status.json carries them: CheckResult.to_json() dicts.
 ResultDict = Mapping[str, Any]
@@ -24,6 +24,10 @@ ResultDict = Mapping[str, Any]
 VERDICTS = ("pass", "fail", "unknown", "error")
 RENOTIFY_AFTER = timedelta(days=1)
 PENDING_WORDS = "the Acceptable Use Policy is waiting for your sign-off"
+NOT_RUNNING = "Homeroom is not running — tell IT"
+# The service rewrites status.json at least every minute (STATUS_REFRESH_SECONDS in agent.service);
+# a file this much older means it has stopped, and its last colour is no longer true.
+STALE_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,26 @@ def parse_status(text: str) -> StatusSnapshot:
         device_id=device_id if isinstance(device_id, str) else None,
         server_url=server_url if isinstance(server_url, str) else None,
     )
+
+
+def service_stopped(updated_at: str | None, now: datetime, waiting_since: datetime) -> bool:
+    """Whether the service has stopped writing status.json: too old, or never there since `waiting_since`.
+
+    A clock set back (a file from the future) is not read as "stopped".
+    """
+    if updated_at is None:
+        return now - waiting_since > STALE_AFTER
+    try:
+        written = datetime.fromisoformat(updated_at)
+    except ValueError:
+        return now - waiting_since > STALE_AFTER
+    if written.tzinfo is None:
+        written = written.replace(tzinfo=timezone.utc)
+    return now - written > STALE_AFTER
+
+
+def not_running_state() -> TrayState:
+    return TrayState("grey", NOT_RUNNING)
 
 
 def _is_result(item: Any) -> bool:

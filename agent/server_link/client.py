@@ -18,6 +18,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.errors import EnrolmentError
+from agent.messages import unreachable
 from agent.server_link.outbox import OutboxItem
 from agent.server_link.sender import Delivered, Outcome, Rejected, RetryLater, parse_retry_after
 from contract.wire import API_PREFIX, public_key_text, signed_headers
@@ -65,7 +66,7 @@ class ServerClient:
                 f"{self.base_url}{API_PREFIX}/enrol", json=body, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise EnrolmentError(f"cannot reach {self.base_url}: {exc}") from None
+            raise EnrolmentError(unreachable(self.base_url, exc)) from None
         if response.status_code != 200:
             raise EnrolmentError(
                 f"the server refused enrolment ({response.status_code}): {_message(response)}"

@@ -15,4 +15,8 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 @router.post("/reports", response_model=ReportOut)
 async def report(body: ReportIn, signed: SignedDep, services: ServicesDep) -> Response:
-    return answer(services, signed, lambda connection, device: store_report(connection, device, body))
+    return answer(
+        services,
+        signed,
+        lambda connection, device: store_report(connection, device, body, services.requirements),
+    )

@@ -39,6 +39,7 @@ from server.db.tables import (
     REPORTS,
 )
 from server.errors import RequestRefused
+from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
@@ -127,11 +128,22 @@ def enrol(session: Session, request: EnrolIn) -> Enrolled:
     return Enrolled(device.id, token.group_name, replaced)
 
 
-def store_report(connection: Connection, device: KnownDevice, report: ReportIn) -> ReportOut:
-    """Stored once per report id; the current status only moves forward in time."""
+def store_report(
+    connection: Connection,
+    device: KnownDevice,
+    report: ReportIn,
+    requirements: RequirementsCache | None = None,
+) -> ReportOut:
+    """Stored once per report id; the current status only moves forward in time.
+
+    The device record carries every requirement enabled for the group (`requirements`, the
+    published copy; none published means all): one the report left out is `unknown`.
+    """
     now = now_utc()
     reported_at = utc(report.reported_at)
-    overall = overall_status([r.status for r in report.results])
+    published = requirements.get(connection, device.group_name) if requirements is not None else None
+    results = complete_results([r.model_dump(mode="json") for r in report.results], enabled_checks(published))
+    overall = overall_status([r["status"] for r in results])
     new = insert_if_new(
         connection,
         REPORTS,
@@ -151,7 +163,7 @@ def store_report(connection: Connection, device: KnownDevice, report: ReportIn) 
         "reported_at": reported_at,
         "received_at": now,
         "overall": overall,
-        "results": [r.model_dump(mode="json") for r in report.results],
+        "results": results,
     }
     if not insert_if_new(connection, DEVICE_STATUS, {"device_id": device.id, **status}):
         # A report delayed by an outage must not overwrite a newer one that arrived first.

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ class RunningTray:
 def write_status(state_dir: Path, results: list[dict[str, Any]], policy: Path | None = None) -> None:
     """As the service does: the whole file at once (by default no policy published: nothing to sign)."""
     status: dict[str, Any] = {
-        "updated_at": "2026-09-01T08:00:00+00:00",
+        "updated_at": datetime.now(timezone.utc).isoformat(),  # a running service
         "results": results,
         "device_id": "dev-42",
     }

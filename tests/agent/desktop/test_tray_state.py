@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -329,14 +330,38 @@ def test_no_user_checks_enabled_means_no_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("colour", "rgb"), [("green", (46, 125, 50)), ("amber", (249, 168, 37)), ("red", (198, 40, 40))]
+    ("colour", "rgb"),
+    [("green", (46, 125, 50)), ("amber", (249, 168, 37)), ("red", (198, 40, 40)), ("grey", (97, 97, 97))],
 )
-def test_icon_is_64px_in_the_state_colour_with_a_white_mark(colour: Any, rgb: tuple[int, int, int]) -> None:
+def test_icon_is_64px_in_the_state_colour(colour: Any, rgb: tuple[int, int, int]) -> None:
     image = draw_icon(colour)
     assert image.size == (64, 64)
-    assert image.getpixel((8, 32))[:3] == rgb  # type: ignore[index]
-    assert image.getpixel((32, 32))[:3] == (255, 255, 255)  # type: ignore[index]
+    assert image.getpixel((6, 32))[:3] == rgb  # type: ignore[index]
     assert image.getpixel((0, 0))[3] == 0  # type: ignore[index]  # rounded corner
+
+
+def symbol_mask(colour: Any) -> set[tuple[int, int]]:
+    """Where the icon's mark is drawn, colour ignored: what a person who cannot tell red from green sees."""
+    image = draw_icon(colour).convert("RGB")
+    background = image.getpixel((6, 32))
+    return {
+        (x, y)
+        for y in range(64)
+        for x in range(8, 56)
+        if sum(abs(a - b) for a, b in zip(image.getpixel((x, y)), background, strict=True)) > 200  # type: ignore[arg-type]
+    }
+
+
+def test_each_state_has_its_own_symbol_not_only_its_own_colour() -> None:
+    masks = {colour: symbol_mask(colour) for colour in ("green", "amber", "red", "grey")}
+    for colour, mask in masks.items():
+        assert len(mask) > 150, f"{colour} has a visible mark"
+    for first, second in itertools.combinations(masks, 2):
+        differ = len(masks[first] ^ masks[second])
+        assert differ > 300, f"{first} and {second} marks differ in only {differ} pixels"
+    # The red (cross) and green (tick) icons even differ in grey levels alone.
+    red, green = draw_icon("red").convert("L"), draw_icon("green").convert("L")
+    assert red.tobytes() != green.tobytes()
 
 
 def test_status_window_lists_failures_first_with_how_to_fix() -> None:
@@ -371,3 +396,85 @@ def test_about_and_policy_text() -> None:
         ("subheading", "Rules"),
         ("bullet", "one"),
     ]
+
+
+# --- a stopped service, a failing backend, a hidden Quit ---------------------------------------------
+
+
+def test_a_stale_status_shows_homeroom_is_not_running(tmp_path: Path) -> None:
+    status = {"updated_at": T0.isoformat(), "results": all_pass(), "policies": {}}
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    tray = Tray(tmp_path, tmp_path / "user", "pat", lambda title, message: None)
+    assert tray.refresh(T0 + timedelta(minutes=2)).colour == "green"
+    stopped = tray.refresh(T0 + timedelta(minutes=11))
+    assert (stopped.colour, stopped.tooltip) == ("grey", "Homeroom is not running — tell IT")
+
+
+def test_no_status_at_all_for_ten_minutes_is_not_running_either(tmp_path: Path) -> None:
+    tray = Tray(tmp_path, tmp_path / "user", "pat", lambda title, message: None)
+    assert tray.refresh(tray.started_at + timedelta(minutes=1)).colour == "amber"  # still starting
+    assert tray.refresh(tray.started_at + timedelta(minutes=11)).colour == "grey"
+
+
+def test_the_service_rewrites_status_so_a_running_service_never_looks_stale(state_dir: Path) -> None:
+    from tests.helpers.agent_service import Clock, service
+
+    loop = service(state_dir, Clock())
+    loop.cycle(send=False)
+    first = json.loads((state_dir / "status.json").read_text())["updated_at"]
+    loop._status_written_at -= 61  # a minute has passed since it was written
+    loop.cycle(send=False)  # no check is due, but the status is refreshed
+    again = json.loads((state_dir / "status.json").read_text())
+    assert again["updated_at"] > first and again["results"], "refreshed, results kept"
+
+
+def test_a_backend_that_fails_to_show_a_state_is_logged_and_the_polling_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pystray's dummy backend (it draws nothing), with a title update that fails as the xorg one did
+    (Latin-1 only); the real xorg backend is in test_tray_xorg.py."""
+    monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")  # no display here
+    from pystray._dummy import Icon as DummyIcon
+
+    from agent.desktop.tray import refresh_icon
+    from agent.desktop.tray_state import TrayState
+
+    class Latin1Icon(DummyIcon):  # type: ignore[misc]
+        def _update_title(self) -> None:
+            self.title.encode("latin-1")
+
+        def _update_icon(self) -> None:  # the dummy backend draws nothing
+            pass
+
+        def _show(self) -> None:
+            pass
+
+        def _hide(self) -> None:
+            pass
+
+    icon = Latin1Icon("homeroom", draw_icon("amber"), "starting")
+    icon.visible = True
+    status = {"updated_at": datetime.now(timezone.utc).isoformat(), "results": all_pass(), "policies": {}}
+    status["results"][0] = {**status["results"][0], "status": "fail", "summary": "Ферма — выключена"}
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    tray = Tray(tmp_path, tmp_path / "user", "pat", lambda title, message: None)
+    shown = refresh_icon(icon, tray, TrayState("amber", "starting"))
+    assert shown.colour == "red" and "could not show red" in caplog.text
+    status["results"] = all_pass()
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    assert refresh_icon(icon, tray, shown).colour == "green", "the next poll still happens"
+    (tmp_path / "status.json").unlink()
+    (tmp_path / "status.json").mkdir()  # unreadable: read as "no results yet", not a crash
+    assert refresh_icon(icon, tray, shown).colour == "amber"
+
+
+def test_agent_toml_can_hide_quit(tmp_path: Path) -> None:
+    from agent.desktop.tray import MENU_QUIT, load_show_quit, menu_names
+
+    hidden = tmp_path / "agent.toml"
+    hidden.write_text("[tray]\nshow_quit = false\n")
+    assert load_show_quit(hidden) is False and MENU_QUIT not in menu_names(False)
+    assert menu_names(True)[-1] == MENU_QUIT
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[tray]\nshow_quit = "no"\n')
+    assert load_show_quit(broken) is True  # logged; the default stands
