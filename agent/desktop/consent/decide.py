@@ -13,12 +13,15 @@ school means midnight there, not in UTC.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, cast
+
+# Re-exported: the rule is shared with the server (contract/renewal.py); the laptop's callers name it here.
+from contract.renewal import Renewal as Renewal
+from contract.renewal import expires_at as expires_at
 
 Decision = Literal["agree", "decline"]
 Reason = Literal["first", "changed", "renewal", "declined"]
@@ -93,31 +96,6 @@ class SignOff:
 
 
 @dataclass(frozen=True)
-class Renewal:
-    """How long an "I agree" lasts and when to ask again after "I do not agree".
-
-    `yearly_on` is (month, day), e.g. (8, 15) for the start of the school year: an agreement
-    signed before that date expires on it. `every_days` expires an agreement that many days
-    after it was signed. With both, whichever comes first. `decline_retry_hours` of None means
-    someone who declined is asked again only at their next login.
-    """
-
-    yearly_on: tuple[int, int] | None = None
-    every_days: int | None = None
-    decline_retry_hours: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.yearly_on is not None:
-            month, day = self.yearly_on
-            if not 1 <= month <= 12 or not 1 <= day <= _days_in_month(2000, month):
-                raise ValueError(f"yearly_on {self.yearly_on!r} is not a (month, day) of the calendar")
-        if self.every_days is not None and self.every_days < 1:
-            raise ValueError("every_days must be at least 1")
-        if self.decline_retry_hours is not None and self.decline_retry_hours < 1:
-            raise ValueError("decline_retry_hours must be at least 1")
-
-
-@dataclass(frozen=True)
 class Prompt:
     """Why the person is being asked, and the friendly sentence that opens the dialog."""
 
@@ -140,34 +118,6 @@ MESSAGES: dict[Reason, str] = {
         "questions, the contact named at the end is happy to help."
     ),
 }
-
-
-def _days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
-
-
-def _renewal_midnight(year: int, month: int, day: int, zone: tzinfo) -> datetime:
-    """Midnight of (month, day) in `year`; 29 February becomes the 28th in a common year."""
-    return datetime(year, month, min(day, _days_in_month(year, month)), tzinfo=zone)
-
-
-def expires_at(signed_at: datetime, renewal: Renewal, zone: tzinfo = timezone.utc) -> datetime | None:
-    """When an agreement signed at `signed_at` stops counting (None: never).
-
-    The yearly date is midnight in `zone`. Signing on the renewal date itself counts for the
-    year that begins that day, so it lasts until the same date next year.
-    """
-    candidates: list[datetime] = []
-    if renewal.yearly_on is not None:
-        month, day = renewal.yearly_on
-        local = signed_at.astimezone(zone)
-        boundary = _renewal_midnight(local.year, month, day, zone)
-        if boundary <= local:
-            boundary = _renewal_midnight(local.year + 1, month, day, zone)
-        candidates.append(boundary)
-    if renewal.every_days is not None:
-        candidates.append(signed_at + timedelta(days=renewal.every_days))
-    return min(candidates) if candidates else None
 
 
 def _latest_for_version(records: Iterable[SignOff], policy_id: str, version: str) -> SignOff | None:

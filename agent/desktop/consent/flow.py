@@ -25,6 +25,7 @@ from agent.desktop.consent.records import SignOffLog, flush_pending, new_signoff
 from agent.desktop.handoff import INBOX_DIR
 from agent.state import STATUS_FILE
 from contract.policy import PolicyDocument, PolicyError, load_policy, plain_text
+from contract.renewal import renewal_from_settings
 
 DialogRunner = Callable[[dict[str, Any]], DialogResult | None]
 
@@ -39,12 +40,10 @@ class ApplicablePolicy:
 
 def renewal_from(settings: dict[str, Any]) -> Renewal:
     """The district's [signoff] settings as status.json carries them (0 and "" mean "not set")."""
-    renew_on = str(settings.get("renew_on") or "")
-    yearly = (int(renew_on[:2]), int(renew_on[3:5])) if len(renew_on) == 5 else None
-    return Renewal(
-        yearly_on=yearly,
-        every_days=int(settings.get("renew_after_days") or 0) or None,
-        decline_retry_hours=int(settings.get("ask_again_after_hours") or 0) or None,
+    return renewal_from_settings(
+        str(settings.get("renew_on") or ""),
+        int(settings.get("renew_after_days") or 0),
+        int(settings.get("ask_again_after_hours") or 0),
     )
 
 
