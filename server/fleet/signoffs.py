@@ -85,7 +85,9 @@ def group_renewals(session: Session) -> dict[str, Renewal]:
     renewals: dict[str, Renewal] = {}
     for document in session.scalars(select(RequirementsDocument)):
         try:
-            requirements = requirements_from_text(f"requirements of {document.group_name!r}", document.content)
+            requirements = requirements_from_text(
+                f"requirements of {document.group_name!r}", document.content
+            )
             renewals[document.group_name] = renewal_from_settings(
                 requirements.signoff_renew_on, requirements.signoff_renew_after_days
             )

@@ -103,21 +103,22 @@ class Prompt:
     message: str
 
 
+# "{title}" is the document's own title ("My School Laptop Promise"): a child reads the name on
+# the paper they were given, not "Acceptable Use Policy".
 MESSAGES: dict[Reason, str] = {
-    "first": (
-        "Welcome! Before you start, please take a few minutes to read our Acceptable Use Policy "
-        "and sign it with your name."
-    ),
-    "changed": ("Our Acceptable Use Policy has been updated. Please read the new version and sign it again."),
-    "renewal": (
-        "It is time to renew your Acceptable Use Policy sign-off. Please read it again and sign it "
-        "with your name."
-    ),
+    "first": "Welcome! Before you start, please read “{title}” and sign it with your name.",
+    "changed": "“{title}” has changed. Please read the new version and sign it again.",
+    "renewal": "It is time to sign “{title}” again. Please read it and sign it with your name.",
     "declined": (
-        "You have not agreed to the Acceptable Use Policy yet. Please read it again; if you have "
-        "questions, the contact named at the end is happy to help."
+        "You have not agreed to “{title}” yet. Please read it again. If you have questions, the "
+        "person named at the end is happy to help."
     ),
 }
+DEFAULT_TITLE = "the Acceptable Use Policy"
+
+
+def prompt_for(reason: Reason, title: str = DEFAULT_TITLE) -> Prompt:
+    return Prompt(reason, MESSAGES[reason].format(title=title))
 
 
 def _latest_for_version(records: Iterable[SignOff], policy_id: str, version: str) -> SignOff | None:
@@ -135,6 +136,7 @@ def signoff_prompt(
     renewal: Renewal,
     now: datetime,
     at_login: bool,
+    title: str = DEFAULT_TITLE,
 ) -> Prompt | None:
     """Whether to show the sign-off dialog now (a Prompt saying why) or not (None).
 
@@ -150,15 +152,15 @@ def signoff_prompt(
         end = expires_at(latest.decided_at, renewal, now.tzinfo)
         if end is None or now < end:
             return None
-        return Prompt("renewal", MESSAGES["renewal"])
+        return prompt_for("renewal", title)
     if latest is not None:  # the last word on this version was "I do not agree"
         retry = renewal.decline_retry_hours
         due = retry is not None and now >= latest.decided_at + timedelta(hours=retry)
-        return Prompt("declined", MESSAGES["declined"]) if at_login or due else None
+        return prompt_for("declined", title) if at_login or due else None
     agreed_before = any(r.policy_id == policy_id and r.decision == "agree" for r in records)
     if agreed_before:
-        return Prompt("changed", MESSAGES["changed"])
-    return Prompt("first", MESSAGES["first"])
+        return prompt_for("changed", title)
+    return prompt_for("first", title)
 
 
 def is_signed(records: list[SignOff], policy_id: str, version: str, renewal: Renewal, now: datetime) -> bool:
@@ -171,11 +173,13 @@ def normalise_full_name(typed: str) -> str:
     return " ".join(typed.split())
 
 
-def is_full_name(typed: str) -> bool:
-    """At least two words of letters (hyphens, apostrophes and a trailing period allowed).
+def is_acceptable_name(typed: str) -> bool:
+    """A name of at least two letters, in one word or several (hyphens, apostrophes, periods allowed).
 
-    Letters of any script count (José, Nguyễn, Ólafsdóttir); digits and symbols do not, so a
-    stray "asdf 123" or a lone first name does not unlock "I agree".
+    Many people have one name only (Sukarno, Madonna; many Indonesian and Burmese names), so one
+    word is enough. Letters of any script count (José, Nguyễn, Ólafsdóttir); digits and symbols
+    do not, so a stray "asdf 123" or a single letter does not unlock "I agree".
     """
     words = normalise_full_name(typed).split(" ")
-    return len(words) >= 2 and all(_NAME_WORD.match(word) for word in words)
+    letters = sum(character.isalpha() for character in "".join(words))
+    return letters >= 2 and all(_NAME_WORD.match(word) for word in words)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,16 @@ def applicable_policy(state_dir: Path) -> ApplicablePolicy | str:
     )
 
 
+def version_label(document: PolicyDocument) -> str:
+    """The header's second half: for staff, which version they sign; for students, nothing.
+
+    A hash means nothing to a child; the exact version is in the record that reaches IT.
+    """
+    if document.audience == "student":
+        return ""
+    return f"{document.id}, version {document.version[:12]}, effective {document.effective:%d %B %Y}"
+
+
 def dialog_request(document: PolicyDocument, user: str, prompt: Prompt | None) -> dict[str, Any]:
     """What `python -m agent.desktop.consent.dialog --policy-json` shows."""
     request: dict[str, Any] = {
@@ -75,7 +85,7 @@ def dialog_request(document: PolicyDocument, user: str, prompt: Prompt | None) -
         "blocks": [[block.kind, block.text] for block in plain_text(document.body)],
         "contact": document.contact,
         "user": user,
-        "version": f"{document.id}, version {document.version[:12]}, effective {document.effective:%d %B %Y}",
+        "version": version_label(document),
     }
     if prompt is not None:
         request["message"] = prompt.message
@@ -98,7 +108,20 @@ def run_dialog_process(request: dict[str, Any]) -> DialogResult | None:
     if done.returncode != 0:
         return None
     data = json.loads(done.stdout)
-    return DialogResult(decision=data["decision"], full_name=data["full_name"])
+    return DialogResult(
+        decision=data["decision"], full_name=data["full_name"], decided_at=str(data.get("decided_at") or "")
+    )
+
+
+def moment_of_decision(result: DialogResult, fallback: datetime) -> datetime:
+    """When the button was pressed (the dialog says), else `fallback`: a record's time is the click's."""
+    try:
+        moment = datetime.fromisoformat(result.decided_at)
+    except ValueError:
+        return fallback
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return fallback
+    return moment.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -127,7 +150,9 @@ def ask_if_needed(
     if isinstance(policy, str):
         return Outcome(False, None, False, policy)
     document = policy.document
-    prompt = signoff_prompt(log.read(), document.id, document.version, policy.renewal, now, at_login)
+    prompt = signoff_prompt(
+        log.read(), document.id, document.version, policy.renewal, now, at_login, title=document.title
+    )
     if prompt is None and not force:
         return Outcome(False, None, False, "the current policy is signed")
     result = run_dialog(dialog_request(document, user, prompt))
@@ -135,8 +160,9 @@ def ask_if_needed(
         return Outcome(True, None, False, "the sign-off window could not open (no display?)")
     if result.decision == "closed":
         return Outcome(True, "closed", False, "closed without a decision: asked again later")
+    decided_at = moment_of_decision(result, now)
     record = new_signoff(
-        user, result.full_name, policy.device_id, document.id, document.version, result.decision, now
+        user, result.full_name, policy.device_id, document.id, document.version, result.decision, decided_at
     )
     delivered = record_decision(record, inbox, log)
     return Outcome(True, result.decision, delivered, "recorded")
