@@ -24,6 +24,7 @@ KINDS, with their fields, before the agent sends them; the capture test then hol
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -419,6 +420,16 @@ NOT_COLLECTED: dict[Level, str] = {
         "not see the websites you visit or your screen. It never turns on the camera or the microphone."
     ),
 }
+
+
+def level_for(audience: str, reading_level: str) -> Level:
+    """Whose words suit the readers of a policy: staff read the adult list; students in grades K-5
+    (a policy whose reading_level names them) the elementary one; other students the secondary."""
+    if audience != "student":
+        return "adult"
+    if re.search(r"\bK\b|\bK-|\bgrades? [1-5]\b|\belementary\b", reading_level, re.IGNORECASE):
+        return "elementary"
+    return "secondary"
 
 
 def topic_lines(level: Level) -> list[str]:

@@ -24,6 +24,7 @@ from agent.desktop.consent.dialog import DialogResult
 from agent.desktop.consent.records import SignOffLog, flush_pending, new_signoff, record_decision
 from agent.desktop.handoff import INBOX_DIR
 from agent.state import STATUS_FILE
+from contract.collected import Level, level_for
 from contract.policy import PolicyDocument, PolicyError, load_policy, plain_text
 from contract.renewal import renewal_from_settings
 
@@ -76,6 +77,20 @@ def version_label(document: PolicyDocument) -> str:
     if document.audience == "student":
         return ""
     return f"{document.id}, version {document.version[:12]}, effective {document.effective:%d %B %Y}"
+
+
+def policy_title(state_dir: Path, default: str) -> str:
+    """The applicable document's own title (the tray's menu names it so), else `default`."""
+    policy = applicable_policy(state_dir)
+    return default if isinstance(policy, str) else policy.document.title
+
+
+def reading_level(state_dir: Path) -> Level:
+    """Whose words the "What Homeroom collects" window uses: those of the policy this laptop's users sign."""
+    policy = applicable_policy(state_dir)
+    if isinstance(policy, str):
+        return "secondary"
+    return level_for(policy.document.audience, policy.document.reading_level)
 
 
 def dialog_request(document: PolicyDocument, user: str, prompt: Prompt | None) -> dict[str, Any]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
 
 from agent.desktop.consent.decide import signoff_prompt
 from agent.desktop.consent.dialog import DialogResult
-from agent.desktop.consent.flow import dialog_request, moment_of_decision
+from agent.desktop.consent.flow import dialog_request, moment_of_decision, policy_title, reading_level
 from contract.policy import load_policy
 from contract.renewal import Renewal
 from tests.helpers.paths import CONFIG
@@ -37,3 +42,42 @@ def test_the_record_takes_the_dialogs_click_time() -> None:
     assert moment_of_decision(result, NOW) == clicked
     for unusable in ("", "yesterday", "2026-09-01T08:20:00"):  # missing, malformed, no zone
         assert moment_of_decision(DialogResult("agree", "Ada", unusable), NOW) == NOW
+
+
+def _laptop_with(state_dir: Path, name: str, audience: str) -> None:
+    """A state directory as the service leaves it: status.json naming a published policy file."""
+    (state_dir / "policies").mkdir(parents=True)
+    shutil.copy(CONFIG / "policies" / f"{name}.md", state_dir / "policies" / f"{audience}.md")
+    document = load_policy(state_dir / "policies" / f"{audience}.md")
+    status = {
+        "audience": audience,
+        "policies": {
+            audience: {
+                "file": f"policies/{audience}.md",
+                "policy_id": document.id,
+                "version": document.version,
+            }
+        },
+    }
+    (state_dir / "status.json").write_text(json.dumps(status), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("name", "audience", "title", "level"),
+    [
+        ("elementary", "student", "My School Laptop Promise", "elementary"),
+        ("secondary", "student", "Laptop Acceptable Use Policy for Secondary Students", "secondary"),
+        ("staff", "staff", "Laptop Acceptable Use Policy for Staff", "adult"),
+    ],
+)
+def test_the_tray_names_the_policy_and_picks_the_words_of_its_readers(
+    tmp_path: Path, name: str, audience: str, title: str, level: str
+) -> None:
+    _laptop_with(tmp_path, name, audience)
+    assert policy_title(tmp_path, "Acceptable Use Policy") == title
+    assert reading_level(tmp_path) == level
+
+
+def test_before_any_policy_arrives_the_tray_uses_plain_defaults(tmp_path: Path) -> None:
+    assert policy_title(tmp_path, "Acceptable Use Policy") == "Acceptable Use Policy"
+    assert reading_level(tmp_path) == "secondary"
