@@ -336,17 +336,22 @@ def command_signoffs(args: argparse.Namespace) -> int:
     if not rows:
         print("No users seen on enrolled devices yet.")
         return 0
-    print(f"{'GROUP':<16} {'HOSTNAME':<20} {'USER':<16} {'STATUS':<11} {'FULL NAME':<24} WHEN")
+    print(f"{'GROUP':<16} {'HOSTNAME':<20} {'USER':<16} {'STATUS':<15} {'FULL NAME':<24} WHEN")
     for row in rows:
         when = (row.decided_at or "")[:16].replace("T", " ")
         print(
-            f"{row.group[:16]:<16} {row.hostname[:20]:<20} {row.user[:16]:<16} {row.status:<11} "
+            f"{row.group[:16]:<16} {row.hostname[:20]:<20} {row.user[:16]:<16} {row.status:<15} "
             f"{(row.full_name or row.note)[:24]:<24} {when}"
         )
     counts = {
-        status: sum(r.status == status for r in rows) for status in ("signed", "declined", "not signed")
+        status: sum(r.status == status for r in rows)
+        for status in ("signed", "must sign again", "declined", "not signed")
     }
-    print(f"\n{counts['signed']} signed, {counts['declined']} declined, {counts['not signed']} not signed.")
+    renew = f", {counts['must sign again']} must sign again" if counts["must sign again"] else ""
+    print(
+        f"\n{counts['signed']} signed{renew}, {counts['declined']} declined, "
+        f"{counts['not signed']} not signed."
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """The tray's small read-only windows, each run as its own process by the tray.
 
     python -m agent.desktop.panels status FILE          # {"results": [...], "signoff_pending": bool}
-    python -m agent.desktop.panels collects
+    python -m agent.desktop.panels collects [--level adult|secondary|elementary]
     python -m agent.desktop.panels about --version V --server URL --device ID
     python -m agent.desktop.panels policy FILE          # the Acceptable Use Policy, read-only
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.desktop.tray_state import PENDING_WORDS, requirement_lines, tray_state
+from contract.collected import INTRO, LEVELS, NOT_COLLECTED, Level, topic_lines
 
 Style = Literal["heading", "subheading", "body", "fix", "pass", "fail", "unsure", "bullet"]
 Block = tuple[Style, str]
@@ -59,41 +60,18 @@ def status_blocks(data: dict[str, Any]) -> list[Block]:
     return blocks
 
 
-def collects_blocks() -> list[Block]:
-    """A plain statement of what Homeroom collects, matching what the agent actually sends."""
+def collects_blocks(level: Level = "secondary") -> list[Block]:
+    """What Homeroom sends, built from contract/collected.py: the same list every policy holds.
+
+    The window and the policies are generated from the one description of what the agent sends,
+    which a test holds to what a real agent really sends.
+    """
     return [
         ("heading", "What Homeroom collects"),
-        (
-            "body",
-            "Homeroom checks that this laptop keeps the promises of the Acceptable Use Policy. It sends:",
-        ),
-        (
-            "bullet",
-            "The results of six security checks: disk encryption, firewall, power-on password, "
-            "antivirus, screen lock and the list of installed software.",
-        ),
-        (
-            "bullet",
-            "The laptop's identity: serial number, hardware id, model, computer name, "
-            "network hardware addresses and operating system version.",
-        ),
-        (
-            "bullet",
-            "Your sign-off records: your account name, the full name you typed, your decision and when.",
-        ),
-        ("subheading", "Only if the laptop is reported lost or stolen"),
-        (
-            "body",
-            "Location evidence — the public IP address the server sees, nearby Wi-Fi network names and "
-            "who is logged in — is collected only after the laptop has been reported lost or stolen. "
-            "Nothing of the kind is collected before.",
-        ),
-        ("subheading", "What Homeroom never collects"),
-        (
-            "body",
-            "Homeroom does not read your files, e-mail or browsing history, and never looks at your screen, "
-            "camera or microphone.",
-        ),
+        ("body", f"Homeroom checks that this laptop is safe. {INTRO[level]}"),
+        *[("bullet", line) for line in topic_lines(level)],
+        ("subheading", "What Homeroom does not collect"),
+        ("body", NOT_COLLECTED[level]),
     ]
 
 
@@ -206,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     windows = parser.add_subparsers(dest="window", required=True)
     status = windows.add_parser("status")
     status.add_argument("file", type=Path)
-    windows.add_parser("collects")
+    collects = windows.add_parser("collects")
+    collects.add_argument("--level", choices=LEVELS, default="secondary", help="whose words to use")
     about = windows.add_parser("about")
     about.add_argument("--version", default="")
     about.add_argument("--server", default="")
@@ -222,11 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             data = {}
         show("My laptop's status", status_blocks(data if isinstance(data, dict) else {}))
     elif args.window == "collects":
-        show("What Homeroom collects", collects_blocks())
+        show("What Homeroom collects", collects_blocks(args.level))
     elif args.window == "about":
         show("About", about_blocks(args.version, args.server, args.device))
     else:
-        show("Acceptable Use Policy", read_policy_blocks(args.file))
+        blocks = read_policy_blocks(args.file)
+        # The window is named like the document ("My School Laptop Promise"), as its first heading says.
+        title = next((text for style, text in blocks if style == "heading"), "Acceptable Use Policy")
+        show(title, blocks)
     return 0
 
 

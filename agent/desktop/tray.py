@@ -33,7 +33,7 @@ from agent.checks.context import CheckContext
 from agent.checks.runner import run_checks
 from agent.config import load_agent_config
 from agent.desktop.consent.decide import is_signed
-from agent.desktop.consent.flow import applicable_policy, ask_if_needed
+from agent.desktop.consent.flow import applicable_policy, ask_if_needed, policy_title, reading_level
 from agent.desktop.consent.records import SIGNOFFS_FILE, SignOffLog, user_dir
 from agent.desktop.handoff import INBOX_DIR, write_entry
 from agent.desktop.tray_state import (
@@ -384,20 +384,23 @@ def run_tray(
         MENU_STATUS: tray.show_status,
         MENU_CHECK_NOW: check_now,
         MENU_POLICY: tray.show_policy,
-        MENU_COLLECTS: lambda: tray.open_window("collects"),
+        MENU_COLLECTS: lambda: tray.open_window("collects", "--level", reading_level(state_dir)),
         MENU_ABOUT: tray.show_about,
         MENU_QUIT: quit_tray,
     }
     names = menu_names(show_quit)
+    # The policy item is named like the document ("My School Laptop Promise"), read at start.
+    labels = {name: policy_title(state_dir, name) if name == MENU_POLICY else name for name in names}
     items: list[Any] = [
-        pystray.MenuItem(name, _safe(actions[name], name), default=name == MENU_STATUS) for name in names
+        pystray.MenuItem(labels[name], _safe(actions[name], name), default=name == MENU_STATUS)
+        for name in names
     ]
     if show_quit:
         items.insert(len(items) - 1, pystray.Menu.SEPARATOR)
     # The first real reading happens once the icon runs, so a first notification has somewhere to go.
     state = tray_state([], signoff_pending=False)
     icon = pystray.Icon("homeroom", draw_icon(state.colour), state.tooltip, pystray.Menu(*items))
-    log.info("backend: %s; menu: %s", type(icon).__module__, " | ".join(names))
+    log.info("backend: %s; menu: %s", type(icon).__module__, " | ".join(labels.values()))
 
     def poll(icon: Any) -> None:
         icon.visible = True

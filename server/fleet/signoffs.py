@@ -1,7 +1,10 @@
 """Sign-offs: stored once per record as devices send them, and the report IT reads.
 
-`signoff_rows` lists, per device and user seen on it, signed / declined / not signed
-against the version that applies now.
+`signoff_rows` lists, per device and user seen on it, signed / must sign again / declined /
+not signed against the version that applies now. "Signed" honours the group's renewal
+([signoff] renew_on / renew_after_days in its published requirements, read with the same rule
+the laptop uses, contract/renewal.py): after the renewal date an agreement no longer counts, and
+the laptop asks that user again at their next login.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from contract.errors import ConfigError
+from contract.renewal import Renewal, expires_at, renewal_from_settings
+from contract.requirements import requirements_from_text
 from server.api.schemas import (
     SignOffIn,
     SignOffOut,
@@ -23,6 +29,7 @@ from server.db.models import (
     Device,
     DeviceUser,
     Policy,
+    RequirementsDocument,
     SignOffRecord,
 )
 from server.db.statements import insert_if_new
@@ -61,7 +68,7 @@ class SignOffRow:
     serial: str | None
     device_id: str
     user: str
-    status: str  # "signed", "declined", "not signed"
+    status: str  # "signed", "must sign again", "declined", "not signed"
     full_name: str | None
     policy_id: str | None
     policy_version: str | None
@@ -69,8 +76,38 @@ class SignOffRow:
     note: str
 
 
-def signoff_rows(session: Session, group: str | None = None) -> list[SignOffRow]:
-    """One row per user seen on each device, judged against the policy that applies there now."""
+def group_renewals(session: Session) -> dict[str, Renewal]:
+    """Each group's renewal rule from its published requirements ("" is the district-wide copy).
+
+    A stored copy that no longer parses (it was checked when published) counts as no renewal
+    rather than hiding the whole report.
+    """
+    renewals: dict[str, Renewal] = {}
+    for document in session.scalars(select(RequirementsDocument)):
+        try:
+            requirements = requirements_from_text(
+                f"requirements of {document.group_name!r}", document.content
+            )
+            renewals[document.group_name] = renewal_from_settings(
+                requirements.signoff_renew_on, requirements.signoff_renew_after_days
+            )
+        except (ConfigError, ValueError):
+            continue
+    return renewals
+
+
+def agreement_status(decided_at: datetime, renewal: Renewal, now: datetime) -> tuple[str, str]:
+    """(status, note) of an "I agree": still "signed", or "must sign again" once renewal is due."""
+    end = expires_at(utc(decided_at), renewal, timezone.utc)
+    if end is not None and now >= end:
+        return "must sign again", f"the sign-off expired on {end:%Y-%m-%d} (the district's renewal)"
+    return "signed", ""
+
+
+def signoff_rows(session: Session, group: str | None = None, now: datetime | None = None) -> list[SignOffRow]:
+    """One row per user seen on each device, judged against the policy and renewal that apply now."""
+    now = utc(now) if now is not None else now_utc()
+    renewals = group_renewals(session)
     devices_query = select(Device)
     if group:
         devices_query = devices_query.where(Device.group_name == group)
@@ -99,9 +136,11 @@ def signoff_rows(session: Session, group: str | None = None) -> list[SignOffRow]
             elif record is None:
                 status = "not signed"
                 note = "signed an earlier version" if (device_id, user) in agreed_before else "has not signed"
+            elif record.decision == "agree":
+                renewal = renewals.get(device.group_name) or renewals.get("") or Renewal()
+                status, note = agreement_status(record.decided_at, renewal, now)
             else:
-                status = "signed" if record.decision == "agree" else "declined"
-                note = ""
+                status, note = "declined", ""
             rows.append(
                 SignOffRow(
                     group=device.group_name,

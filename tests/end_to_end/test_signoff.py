@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,10 @@ def test_sign_decline_and_sign_again_after_a_new_version(
     first = Consent(display, state_dir, home, tmp_path)
     opened = first.wait(lambda s: s.get("focus") == "policy_text" and s["widgets"]["agree"]["mapped"])
     assert opened["agree_enabled"] is False and opened["how_to_text"].startswith("Welcome!")
+    # A student's header: the document's own title, no version hash (the record keeps the version).
+    title = load_policy(POLICY).title
+    assert opened["window_title"] == f"Homeroom — {title}" and f"“{title}”" in opened["how_to_text"]
+    assert opened["signed_in_text"] == f"Signed in as {os.environ.get('USER') or 'root'}"
     first.screenshot("01-first-login-agree-disabled")
     first.click("full_name", lambda s: s["focus"] == "full_name")
     first.xdotool("type", "--delay", "20", "Ada Lovelace")
@@ -126,6 +131,8 @@ def test_sign_decline_and_sign_again_after_a_new_version(
     first.xdotool("key", "End")
     first.wait(lambda s: s["agree_enabled"])
     first.screenshot("02-read-and-named")
+    time.sleep(1.5)  # the reader takes a while: the record's time is the click's, not the opening's
+    clicked_from = datetime.now(timezone.utc)
     first.click("agree", lambda s: s.get("result", {}).get("decision") == "agree")
     code, output = first.finish()
     assert code == 0 and "agree: recorded" in output, output
@@ -135,6 +142,7 @@ def test_sign_decline_and_sign_again_after_a_new_version(
     signed = rows(server)[user]
     assert (signed["status"], signed["full_name"]) == ("signed", "Ada Lovelace")
     assert signed["policy_version"] == load_policy(POLICY).version
+    assert datetime.fromisoformat(signed["decided_at"]) >= clicked_from
 
     # The next login: nothing to sign, no window.
     again = agent(
@@ -166,7 +174,7 @@ def test_sign_decline_and_sign_again_after_a_new_version(
     loop.cycle()
     second = Consent(display, state_dir, home, tmp_path)
     shown = second.wait(lambda s: s.get("focus") == "policy_text" and s["widgets"]["decline"]["mapped"])
-    assert "updated" in shown["how_to_text"]
+    assert "has changed" in shown["how_to_text"]
     declined = second.click("decline", lambda s: s["view"] == "declined")
     assert "school office" in declined["contact_text"] or "teacher" in declined["contact_text"]
     second.screenshot("03-declined-whom-to-contact")

@@ -78,3 +78,70 @@ def start_xvfb(width: int = 1024, height: int = 768, attempts: int = 5) -> XDisp
             process.kill()
             process.wait(timeout=10)
     raise RuntimeError("could not start Xvfb on a free display")
+
+
+def map_keysyms(display: str, characters: str) -> None:
+    """Give each character a keycode of its own for the rest of the display's life.
+
+    `xdotool type` sends a character the keymap lacks (é, ñ on Xvfb's US map) by binding it to a
+    spare keycode, pressing it and unbinding it at once; a client that refreshes its keymap after
+    the unbinding sees a key with no symbol and drops the character ("José" arrives as "Jos").
+    Mapped before the client starts, the characters are ordinary keys and xdotool uses them as such.
+    Done with libX11 itself (XChangeKeyboardMapping) because xmodmap is not installed here.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        raise RuntimeError("libX11 is not installed")
+    x11 = ctypes.CDLL(name)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    x11.XDisplayKeycodes.argtypes = [
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.POINTER(ctypes.c_int),
+    ]
+    x11.XGetKeyboardMapping.restype = ctypes.POINTER(ctypes.c_ulong)
+    x11.XGetKeyboardMapping.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_ubyte,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int),
+    ]
+    x11.XChangeKeyboardMapping.argtypes = [
+        ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_ulong), ctypes.c_int,
+    ]  # fmt: skip
+    x11.XFree.argtypes = [ctypes.c_void_p]
+    x11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    handle = x11.XOpenDisplay(display.encode())
+    if not handle:
+        raise RuntimeError(f"cannot open display {display}")
+    try:
+        low, high = ctypes.c_int(), ctypes.c_int()
+        x11.XDisplayKeycodes(handle, ctypes.byref(low), ctypes.byref(high))
+        per = ctypes.c_int()
+        count = high.value - low.value + 1
+        table = x11.XGetKeyboardMapping(handle, low.value, count, ctypes.byref(per))
+        try:
+            spare = [
+                low.value + index
+                for index in range(count)
+                if all(table[index * per.value + column] == 0 for column in range(per.value))
+            ]
+        finally:
+            x11.XFree(table)
+        wanted = [c for c in dict.fromkeys(characters) if not c.isascii()]
+        if len(spare) < len(wanted):
+            raise RuntimeError("not enough spare keycodes")
+        for keycode, character in zip(spare, wanted, strict=False):
+            # Latin-1 keysyms equal their code points; the rest are 0x01000000 + code point.
+            code = ord(character)
+            keysym = code if code <= 0xFF else 0x01000000 + code
+            symbols = (ctypes.c_ulong * 2)(keysym, keysym)
+            x11.XChangeKeyboardMapping(handle, keycode, 2, symbols, 1)
+        x11.XSync(handle, 0)
+    finally:
+        x11.XCloseDisplay(handle)

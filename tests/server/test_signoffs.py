@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +121,50 @@ def test_a_bad_policy_file_is_not_published(server: ServerProcess, tmp_path: Pat
     broken.write_text('+++\nid = "aup-x"\naudience = "teachers"\n+++\nI will.\n', encoding="utf-8")
     done = server.cli("policy", "publish", str(broken))
     assert done.returncode == 2 and "broken.md" in done.stderr and "audience" in done.stderr
+
+
+def _requirements_with(tmp_path: Path, signoff_settings: str) -> Path:
+    """config/requirements.toml with its [signoff] table replaced."""
+    text = (CONFIG / "requirements.toml").read_text(encoding="utf-8")
+    head = text[: text.index("[signoff]")]
+    rest = text[text.index("[signoff]") :].split("\n[", 1)
+    tail = ("\n[" + rest[1]) if len(rest) > 1 else ""
+    path = tmp_path / "requirements.toml"
+    path.write_text(f"{head}[signoff]\n{signoff_settings}\n{tail}", encoding="utf-8")
+    return path
+
+
+def test_the_report_honours_the_districts_renewal(server: ServerProcess, tmp_path: Path) -> None:
+    """After the renewal date an old "I agree" shows as "must sign again", not "signed"."""
+    version = load_policy(POLICIES / "secondary.md").version
+    assert server.cli("policy", "publish", str(POLICIES / "secondary.md")).returncode == 0
+    device = Device(server)
+    device.enrol(server.token("Lincoln High"))
+    now = datetime.now(timezone.utc)
+    old, recent = signoff("ada", version), signoff("grace", version, full_name="Grace Hopper")
+    old["decided_at"] = (now - timedelta(days=40)).isoformat()
+    recent["decided_at"] = (now - timedelta(days=2)).isoformat()
+    for body in (old, recent):
+        assert device.post("/signoffs", body).status_code == 200
+
+    # A renewal of 30 days makes Ada's 40-day-old agreement expire, Grace's 2-day-old one not.
+    every_30 = _requirements_with(tmp_path, "renew_after_days = 30")
+    assert server.cli("requirements", "publish", str(every_30), "--group", "Lincoln High").returncode == 0
+    rows = {row["user"]: row for row in signoffs(server, "--json")}
+    assert rows["ada"]["status"] == "must sign again", rows["ada"]
+    assert "expired on" in rows["ada"]["note"] and rows["ada"]["full_name"] == "Ada Lovelace"
+    assert rows["grace"]["status"] == "signed" and rows["grace"]["note"] == ""
+    assert "1 signed, 1 must sign again, 0 declined, 0 not signed." in signoffs(server)
+
+    # A yearly date that fell between the two sign-offs: Ada signed before it, Grace after it.
+    between = now - timedelta(days=20)
+    yearly = _requirements_with(tmp_path, f'renew_on = "{between:%m-%d}"')
+    assert server.cli("requirements", "publish", str(yearly), "--group", "Lincoln High").returncode == 0
+    rows = {row["user"]: row for row in signoffs(server, "--json")}
+    assert (rows["ada"]["status"], rows["grace"]["status"]) == ("must sign again", "signed")
+
+    # With no renewal at all, both count.
+    never = _requirements_with(tmp_path, "renew_after_days = 0")
+    assert server.cli("requirements", "publish", str(never), "--group", "Lincoln High").returncode == 0
+    rows = {row["user"]: row for row in signoffs(server, "--json")}
+    assert (rows["ada"]["status"], rows["grace"]["status"]) == ("signed", "signed")

@@ -13,12 +13,15 @@ school means midnight there, not in UTC.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, cast
+
+# Re-exported: the rule is shared with the server (contract/renewal.py); the laptop's callers name it here.
+from contract.renewal import Renewal as Renewal
+from contract.renewal import expires_at as expires_at
 
 Decision = Literal["agree", "decline"]
 Reason = Literal["first", "changed", "renewal", "declined"]
@@ -93,31 +96,6 @@ class SignOff:
 
 
 @dataclass(frozen=True)
-class Renewal:
-    """How long an "I agree" lasts and when to ask again after "I do not agree".
-
-    `yearly_on` is (month, day), e.g. (8, 15) for the start of the school year: an agreement
-    signed before that date expires on it. `every_days` expires an agreement that many days
-    after it was signed. With both, whichever comes first. `decline_retry_hours` of None means
-    someone who declined is asked again only at their next login.
-    """
-
-    yearly_on: tuple[int, int] | None = None
-    every_days: int | None = None
-    decline_retry_hours: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.yearly_on is not None:
-            month, day = self.yearly_on
-            if not 1 <= month <= 12 or not 1 <= day <= _days_in_month(2000, month):
-                raise ValueError(f"yearly_on {self.yearly_on!r} is not a (month, day) of the calendar")
-        if self.every_days is not None and self.every_days < 1:
-            raise ValueError("every_days must be at least 1")
-        if self.decline_retry_hours is not None and self.decline_retry_hours < 1:
-            raise ValueError("decline_retry_hours must be at least 1")
-
-
-@dataclass(frozen=True)
 class Prompt:
     """Why the person is being asked, and the friendly sentence that opens the dialog."""
 
@@ -125,49 +103,22 @@ class Prompt:
     message: str
 
 
+# "{title}" is the document's own title ("My School Laptop Promise"): a child reads the name on
+# the paper they were given, not "Acceptable Use Policy".
 MESSAGES: dict[Reason, str] = {
-    "first": (
-        "Welcome! Before you start, please take a few minutes to read our Acceptable Use Policy "
-        "and sign it with your name."
-    ),
-    "changed": ("Our Acceptable Use Policy has been updated. Please read the new version and sign it again."),
-    "renewal": (
-        "It is time to renew your Acceptable Use Policy sign-off. Please read it again and sign it "
-        "with your name."
-    ),
+    "first": "Welcome! Before you start, please read “{title}” and sign it with your name.",
+    "changed": "“{title}” has changed. Please read the new version and sign it again.",
+    "renewal": "It is time to sign “{title}” again. Please read it and sign it with your name.",
     "declined": (
-        "You have not agreed to the Acceptable Use Policy yet. Please read it again; if you have "
-        "questions, the contact named at the end is happy to help."
+        "You have not agreed to “{title}” yet. Please read it again. If you have questions, the "
+        "person named at the end is happy to help."
     ),
 }
+DEFAULT_TITLE = "the Acceptable Use Policy"
 
 
-def _days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
-
-
-def _renewal_midnight(year: int, month: int, day: int, zone: tzinfo) -> datetime:
-    """Midnight of (month, day) in `year`; 29 February becomes the 28th in a common year."""
-    return datetime(year, month, min(day, _days_in_month(year, month)), tzinfo=zone)
-
-
-def expires_at(signed_at: datetime, renewal: Renewal, zone: tzinfo = timezone.utc) -> datetime | None:
-    """When an agreement signed at `signed_at` stops counting (None: never).
-
-    The yearly date is midnight in `zone`. Signing on the renewal date itself counts for the
-    year that begins that day, so it lasts until the same date next year.
-    """
-    candidates: list[datetime] = []
-    if renewal.yearly_on is not None:
-        month, day = renewal.yearly_on
-        local = signed_at.astimezone(zone)
-        boundary = _renewal_midnight(local.year, month, day, zone)
-        if boundary <= local:
-            boundary = _renewal_midnight(local.year + 1, month, day, zone)
-        candidates.append(boundary)
-    if renewal.every_days is not None:
-        candidates.append(signed_at + timedelta(days=renewal.every_days))
-    return min(candidates) if candidates else None
+def prompt_for(reason: Reason, title: str = DEFAULT_TITLE) -> Prompt:
+    return Prompt(reason, MESSAGES[reason].format(title=title))
 
 
 def _latest_for_version(records: Iterable[SignOff], policy_id: str, version: str) -> SignOff | None:
@@ -185,6 +136,7 @@ def signoff_prompt(
     renewal: Renewal,
     now: datetime,
     at_login: bool,
+    title: str = DEFAULT_TITLE,
 ) -> Prompt | None:
     """Whether to show the sign-off dialog now (a Prompt saying why) or not (None).
 
@@ -200,15 +152,15 @@ def signoff_prompt(
         end = expires_at(latest.decided_at, renewal, now.tzinfo)
         if end is None or now < end:
             return None
-        return Prompt("renewal", MESSAGES["renewal"])
+        return prompt_for("renewal", title)
     if latest is not None:  # the last word on this version was "I do not agree"
         retry = renewal.decline_retry_hours
         due = retry is not None and now >= latest.decided_at + timedelta(hours=retry)
-        return Prompt("declined", MESSAGES["declined"]) if at_login or due else None
+        return prompt_for("declined", title) if at_login or due else None
     agreed_before = any(r.policy_id == policy_id and r.decision == "agree" for r in records)
     if agreed_before:
-        return Prompt("changed", MESSAGES["changed"])
-    return Prompt("first", MESSAGES["first"])
+        return prompt_for("changed", title)
+    return prompt_for("first", title)
 
 
 def is_signed(records: list[SignOff], policy_id: str, version: str, renewal: Renewal, now: datetime) -> bool:
@@ -221,11 +173,13 @@ def normalise_full_name(typed: str) -> str:
     return " ".join(typed.split())
 
 
-def is_full_name(typed: str) -> bool:
-    """At least two words of letters (hyphens, apostrophes and a trailing period allowed).
+def is_acceptable_name(typed: str) -> bool:
+    """A name of at least two letters, in one word or several (hyphens, apostrophes, periods allowed).
 
-    Letters of any script count (José, Nguyễn, Ólafsdóttir); digits and symbols do not, so a
-    stray "asdf 123" or a lone first name does not unlock "I agree".
+    Many people have one name only (Sukarno, Madonna; many Indonesian and Burmese names), so one
+    word is enough. Letters of any script count (José, Nguyễn, Ólafsdóttir); digits and symbols
+    do not, so a stray "asdf 123" or a single letter does not unlock "I agree".
     """
     words = normalise_full_name(typed).split(" ")
-    return len(words) >= 2 and all(_NAME_WORD.match(word) for word in words)
+    letters = sum(character.isalpha() for character in "".join(words))
+    return letters >= 2 and all(_NAME_WORD.match(word) for word in words)

@@ -1,5 +1,9 @@
 """The sign-off dialog: a person reads the Acceptable Use Policy, types their name, and decides.
 
+It speaks the reader's language: the window and the opening sentence name the document by its own
+title ("My School Laptop Promise"), the name box asks for "your name" (one name is enough), and
+the version hash stays in the record, out of a student's header.
+
 Built with tkinter (in the standard library, so it runs on every laptop the agent does) and
 written for everyone who will meet it: 12 pt type at least and a "Larger text" toggle that
 enlarges everything; the whole dialog works from the keyboard (Tab order: policy text, name,
@@ -8,9 +12,10 @@ letter; Escape closes without deciding); every control has a visible label besid
 Linux does not speak to screen readers, so widget names and the window title are plain words.
 
 "I agree" stays disabled until the text has been scrolled to its end (a document that fits at
-once counts as read) and a full name of at least two words is typed; a hint under the name says
-which of the two is still missing. "I do not agree" is always available; it shows, in the same
-window, whom to contact and that Homeroom will ask again at the next login.
+once counts as read) and a name of at least two letters is typed; a hint under the name says
+which of the two is still missing. The decision's time is the moment of the click, not of
+opening. "I do not agree" is always available; it shows, in the same window, whom to contact and
+that Homeroom will ask again at the next login.
 
 `python -m agent.desktop.consent.dialog --policy-json FILE` reads what to show from a JSON file and
 prints the result as JSON: the tray runs it as its own process, and so do the tests. When
@@ -30,19 +35,20 @@ import tempfile
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from tkinter import font as tkfont
 from typing import Any, Literal
 
-from agent.desktop.consent.decide import is_full_name, normalise_full_name
+from agent.desktop.consent.decide import is_acceptable_name, normalise_full_name
 
-WINDOW_TITLE = "Homeroom — Acceptable Use Policy"
+WINDOW_TITLE_PREFIX = "Homeroom — "
 STATE_ENV = "HOMEROOM_DIALOG_STATE"
 BASE_POINTS = 12
 LARGER_POINTS = 16
 READ_THRESHOLD = 0.999
 ASK_AGAIN_AT_LOGIN = "Homeroom will ask you again the next time you sign in."
-HOW_TO = "Please read the policy below to the end, type your full name, and choose."
+HOW_TO = "Read everything below, all the way to the end. Then type your name and choose."
 
 # Colours chosen for contrast (WCAG AA at these sizes) and so "I agree" visibly changes state.
 
@@ -65,16 +71,17 @@ DialogDecision = Literal["agree", "decline", "closed"]
 class DialogResult:
     decision: DialogDecision
     full_name: str
+    decided_at: str = ""  # ISO 8601 UTC, the moment "I agree" or "I do not agree" was pressed
 
 
 def _missing_hint(read_to_end: bool, name_ok: bool) -> str:
     """The sentence under the name box that says what still stands between the person and I agree."""
     if not read_to_end and not name_ok:
-        return "To agree, read the policy to the end and type your first and last name."
+        return "To agree, read all the way to the end and type your name in the box."
     if not read_to_end:
-        return "To agree, please read the policy to the end."
+        return "To agree, read all the way to the end."
     if not name_ok:
-        return "To agree, type your first and last name (at least two words)."
+        return "To agree, type your name in the box (at least two letters)."
     return "Thank you for reading. You can now choose “I agree”."
 
 
@@ -105,7 +112,7 @@ class SignOffDialog:
         self.view: Literal["policy", "declined"] = "policy"
         self._state_pending = False
 
-        root.title(WINDOW_TITLE)
+        root.title(WINDOW_TITLE_PREFIX + title)
         root.protocol("WM_DELETE_WINDOW", self._on_window_close)
         self.larger = tk.BooleanVar(master=root, value=larger_text)
         self.fonts = self._make_fonts()
@@ -146,16 +153,19 @@ class SignOffDialog:
     ) -> None:
         view = self.policy_view
         body, bold = self.fonts["body"], self.fonts["bold"]
-        tk.Label(view, name="policy_title", text=title, font=self.fonts["heading1"], anchor="w").pack(
-            fill="x"
+        # Both header lines wrap to the window's width: at larger text a long title would otherwise
+        # run off the right edge.
+        self.title_label = tk.Label(
+            view, name="policy_title", text=title, font=self.fonts["heading1"], anchor="w", justify="left"
         )
-        tk.Label(
-            view,
-            name="signed_in_as",
-            text=f"Signed in as {user_account} · policy version {version_label}",
-            font=body,
-            anchor="w",
-        ).pack(fill="x")
+        self.title_label.pack(fill="x")
+        self._wrapping.append(self.title_label)
+        signed_in = f"Signed in as {user_account}" + (f" · {version_label}" if version_label else "")
+        self.signed_in_label = tk.Label(
+            view, name="signed_in_as", text=signed_in, font=body, anchor="w", justify="left"
+        )
+        self.signed_in_label.pack(fill="x")
+        self._wrapping.append(self.signed_in_label)
         self.how_to = how_to = tk.Label(
             view,
             name="how_to",
@@ -194,7 +204,7 @@ class SignOffDialog:
 
         name_row = tk.Frame(view, name="name_row")
         self.name_label = tk.Label(
-            name_row, name="full_name_label", text="Your full name:", font=bold, underline=10
+            name_row, name="full_name_label", text="Your name:", font=bold, underline=5
         )
         self.name_label.pack(side="left")
         self.name_var = tk.StringVar(master=self.root)
@@ -359,7 +369,7 @@ class SignOffDialog:
             self._refresh()
 
     def name_ok(self) -> bool:
-        return is_full_name(self.name_var.get())
+        return is_acceptable_name(self.name_var.get())
 
     def agree_enabled(self) -> bool:
         return self.read_to_end and self.name_ok()
@@ -388,16 +398,41 @@ class SignOffDialog:
     def _agree(self) -> None:
         if not self.agree_enabled():
             return
-        self.result = DialogResult("agree", normalise_full_name(self.name_var.get()))
+        self.result = DialogResult("agree", normalise_full_name(self.name_var.get()), _clicked_at())
         self._finish()
 
     def _decline(self) -> None:
-        self.result = DialogResult("decline", normalise_full_name(self.name_var.get()))
+        self.result = DialogResult("decline", normalise_full_name(self.name_var.get()), _clicked_at())
         self.view = "declined"
         self.policy_view.pack_forget()
         self.declined_view.pack(fill="both", expand=True)
+        self._fit_declined()
         self.close.focus_set()
         self._schedule_state()
+
+    def _fit_declined(self) -> None:
+        """Shrink the window to the few sentences of the declined view, keeping its width and bottom edge.
+
+        The policy view's size (nearly the whole screen at larger text) would leave most of this
+        short message's window empty. The bottom edge stays where it was, so the Close button
+        appears near the pointer that pressed "I do not agree" (and, without a window manager,
+        the keyboard follows that pointer).
+        """
+        root = self.root
+        root.update_idletasks()
+        width = root.winfo_width()
+        for label in self._wrapping:
+            label.configure(wraplength=max(width - 64, 200))
+        root.update_idletasks()
+        height = min(self.declined_view.winfo_reqheight(), int(root.winfo_screenheight() * 0.9))
+        x = root.winfo_rootx()
+        y = root.winfo_rooty() + root.winfo_height() - height
+        root.minsize(1, 1)
+        root.geometry(f"{width}x{height}+{x}+{max(y, 0)}")
+        # The pointer that clicked "I do not agree" may now be outside the smaller window: keep
+        # the keyboard here, so Enter and Escape still reach the Close button.
+        root.update_idletasks()
+        self.close.focus_force()
 
     def _close_declined(self) -> None:
         self._finish()
@@ -455,6 +490,19 @@ class SignOffDialog:
             "how_to_text": self.how_to.cget("text"),
             "contact_text": self.contact_label.cget("text") if self.view == "declined" else None,
             "result": asdict(self.result),
+            "title_text": self.title_label.cget("text"),
+            "signed_in_text": self.signed_in_label.cget("text"),
+            "window_title": self.root.title(),
+            "title_fits": bool(
+                self.title_label.winfo_reqwidth() <= self.title_label.winfo_width()
+                and self.title_label.winfo_reqheight() <= self.title_label.winfo_height()
+            ),
+            "window": {
+                "x": self.root.winfo_rootx(),
+                "y": self.root.winfo_rooty(),
+                "width": self.root.winfo_width(),
+                "height": self.root.winfo_height(),
+            },
             "widgets": {
                 name: self._widget_box(widget)
                 for name, widget in (
@@ -464,6 +512,8 @@ class SignOffDialog:
                     ("decline", self.decline),
                     ("larger_text", self.larger_toggle),
                     ("close", self.close),
+                    ("policy_title", self.title_label),
+                    ("contact", self.contact_label),
                 )
             },
         }
@@ -480,6 +530,11 @@ class SignOffDialog:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(snapshot, out)
         os.replace(temporary, self.state_file)
+
+
+def _clicked_at() -> str:
+    """Now, in UTC: called at the click, so someone who read for 20 minutes signed when they signed."""
+    return datetime.now(timezone.utc).isoformat()
 
 
 def run_signoff_dialog(

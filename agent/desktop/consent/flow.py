@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,9 @@ from agent.desktop.consent.dialog import DialogResult
 from agent.desktop.consent.records import SignOffLog, flush_pending, new_signoff, record_decision
 from agent.desktop.handoff import INBOX_DIR
 from agent.state import STATUS_FILE
+from contract.collected import Level, level_for
 from contract.policy import PolicyDocument, PolicyError, load_policy, plain_text
+from contract.renewal import renewal_from_settings
 
 DialogRunner = Callable[[dict[str, Any]], DialogResult | None]
 
@@ -39,12 +41,10 @@ class ApplicablePolicy:
 
 def renewal_from(settings: dict[str, Any]) -> Renewal:
     """The district's [signoff] settings as status.json carries them (0 and "" mean "not set")."""
-    renew_on = str(settings.get("renew_on") or "")
-    yearly = (int(renew_on[:2]), int(renew_on[3:5])) if len(renew_on) == 5 else None
-    return Renewal(
-        yearly_on=yearly,
-        every_days=int(settings.get("renew_after_days") or 0) or None,
-        decline_retry_hours=int(settings.get("ask_again_after_hours") or 0) or None,
+    return renewal_from_settings(
+        str(settings.get("renew_on") or ""),
+        int(settings.get("renew_after_days") or 0),
+        int(settings.get("ask_again_after_hours") or 0),
     )
 
 
@@ -69,6 +69,30 @@ def applicable_policy(state_dir: Path) -> ApplicablePolicy | str:
     )
 
 
+def version_label(document: PolicyDocument) -> str:
+    """The header's second half: for staff, which version they sign; for students, nothing.
+
+    A hash means nothing to a child; the exact version is in the record that reaches IT.
+    """
+    if document.audience == "student":
+        return ""
+    return f"{document.id}, version {document.version[:12]}, effective {document.effective:%d %B %Y}"
+
+
+def policy_title(state_dir: Path, default: str) -> str:
+    """The applicable document's own title (the tray's menu names it so), else `default`."""
+    policy = applicable_policy(state_dir)
+    return default if isinstance(policy, str) else policy.document.title
+
+
+def reading_level(state_dir: Path) -> Level:
+    """Whose words the "What Homeroom collects" window uses: those of the policy this laptop's users sign."""
+    policy = applicable_policy(state_dir)
+    if isinstance(policy, str):
+        return "secondary"
+    return level_for(policy.document.audience, policy.document.reading_level)
+
+
 def dialog_request(document: PolicyDocument, user: str, prompt: Prompt | None) -> dict[str, Any]:
     """What `python -m agent.desktop.consent.dialog --policy-json` shows."""
     request: dict[str, Any] = {
@@ -76,7 +100,7 @@ def dialog_request(document: PolicyDocument, user: str, prompt: Prompt | None) -
         "blocks": [[block.kind, block.text] for block in plain_text(document.body)],
         "contact": document.contact,
         "user": user,
-        "version": f"{document.id}, version {document.version[:12]}, effective {document.effective:%d %B %Y}",
+        "version": version_label(document),
     }
     if prompt is not None:
         request["message"] = prompt.message
@@ -99,7 +123,20 @@ def run_dialog_process(request: dict[str, Any]) -> DialogResult | None:
     if done.returncode != 0:
         return None
     data = json.loads(done.stdout)
-    return DialogResult(decision=data["decision"], full_name=data["full_name"])
+    return DialogResult(
+        decision=data["decision"], full_name=data["full_name"], decided_at=str(data.get("decided_at") or "")
+    )
+
+
+def moment_of_decision(result: DialogResult, fallback: datetime) -> datetime:
+    """When the button was pressed (the dialog says), else `fallback`: a record's time is the click's."""
+    try:
+        moment = datetime.fromisoformat(result.decided_at)
+    except ValueError:
+        return fallback
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return fallback
+    return moment.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -128,7 +165,9 @@ def ask_if_needed(
     if isinstance(policy, str):
         return Outcome(False, None, False, policy)
     document = policy.document
-    prompt = signoff_prompt(log.read(), document.id, document.version, policy.renewal, now, at_login)
+    prompt = signoff_prompt(
+        log.read(), document.id, document.version, policy.renewal, now, at_login, title=document.title
+    )
     if prompt is None and not force:
         return Outcome(False, None, False, "the current policy is signed")
     result = run_dialog(dialog_request(document, user, prompt))
@@ -136,8 +175,9 @@ def ask_if_needed(
         return Outcome(True, None, False, "the sign-off window could not open (no display?)")
     if result.decision == "closed":
         return Outcome(True, "closed", False, "closed without a decision: asked again later")
+    decided_at = moment_of_decision(result, now)
     record = new_signoff(
-        user, result.full_name, policy.device_id, document.id, document.version, result.decision, now
+        user, result.full_name, policy.device_id, document.id, document.version, result.decision, decided_at
     )
     delivered = record_decision(record, inbox, log)
     return Outcome(True, result.decision, delivered, "recorded")

@@ -12,7 +12,7 @@ from agent.desktop.consent.decide import (
     Renewal,
     SignOff,
     expires_at,
-    is_full_name,
+    is_acceptable_name,
     is_signed,
     normalise_full_name,
     signoff_prompt,
@@ -60,7 +60,8 @@ NOW = datetime(2026, 7, 1, 9, tzinfo=UTC)
 def test_nothing_recorded_is_the_first_time() -> None:
     prompt = signoff_prompt([], POLICY, V1, NO_RENEWAL, NOW, at_login=False)
     assert prompt is not None and prompt.reason == "first"
-    assert prompt.message == MESSAGES["first"] and "Welcome" in prompt.message
+    assert prompt.message == MESSAGES["first"].format(title="the Acceptable Use Policy")
+    assert "Welcome" in prompt.message
 
 
 def test_an_agreement_to_this_version_means_no_prompt() -> None:
@@ -290,16 +291,28 @@ def test_impossible_renewal_rules_are_refused(renewal: dict[str, object]) -> Non
         "Mary-Jane O'Brien",
         "Nguyễn Văn An",
         "John Smith Jr.",
+        "Sukarno",  # people with one name
+        "Ada",
+        "Bo",
+        "Ólafsdóttir",
     ],
 )
-def test_full_names(typed: str) -> None:
-    assert is_full_name(typed)
+def test_names_that_unlock_agree(typed: str) -> None:
+    assert is_acceptable_name(typed)
 
 
-@pytest.mark.parametrize("typed", ["", "Ada", "   ", "Ada 123", "a@b.c d", "- -", "Ada L0velace"])
-def test_not_full_names(typed: str) -> None:
-    assert not is_full_name(typed)
+@pytest.mark.parametrize("typed", ["", "A", "é", "   ", "Ada 123", "a@b.c d", "- -", "Ada L0velace", "A."])
+def test_not_names(typed: str) -> None:
+    assert not is_acceptable_name(typed)
 
 
 def test_names_are_recorded_with_single_spaces() -> None:
     assert normalise_full_name("  Ada \t Lovelace\n") == "Ada Lovelace"
+
+
+def test_the_opening_sentence_names_the_document_by_its_own_title() -> None:
+    title = "My School Laptop Promise"
+    for records, at_login in (([], False), ([signoff(decision="decline")], True)):
+        prompt = signoff_prompt(records, POLICY, V1, Renewal(), NOW, at_login, title=title)
+        assert prompt is not None and f"“{title}”" in prompt.message
+        assert "Acceptable Use Policy" not in prompt.message

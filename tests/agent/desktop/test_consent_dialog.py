@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers.paths import ROOT
-from tests.helpers.xdisplay import XDisplay
+from tests.helpers.xdisplay import XDisplay, map_keysyms
 
 ARTIFACTS = ROOT / "test-artifacts" / "consent"
 CONTACT = "the Lincoln High help desk (help@lincoln.example, room 114)"
@@ -103,6 +105,7 @@ class RunningDialog:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self.title = str(extra.get("title", "Staff Acceptable Use Policy"))
         self.window = self._find_window()
         self.wait(lambda s: s["focus"] == "policy_text" and s["widgets"]["agree"]["mapped"])
 
@@ -112,7 +115,7 @@ class RunningDialog:
             if self.process.poll() is not None:
                 pytest.fail(f"the dialog exited early: {self.process.communicate()}")
             # The em dash: xdotool matches the Latin-1 WM_NAME Tk also sets, so ".+" stands for it.
-            found = self.xdotool("search", "--name", "^Homeroom .+ Acceptable Use Policy$", check=False)
+            found = self.xdotool("search", "--name", f"^Homeroom .+ {re.escape(self.title)}$", check=False)
             if found.returncode == 0 and found.stdout.strip():
                 return found.stdout.split()[0]
             time.sleep(0.1)
@@ -187,6 +190,11 @@ def open_dialog(display: XDisplay, tmp_path: Path) -> Iterator[Callable[..., Run
         dialog.stop()
 
 
+def decision(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without its time: tests of when a decision was made look at decided_at apart."""
+    return {key: value for key, value in result.items() if key != "decided_at"}
+
+
 def mean_colour(screenshot: Path, box: dict[str, int]) -> tuple[float, float, float]:
     """The average colour inside a widget's box, a few pixels in from its focus ring."""
     from PIL import Image, ImageStat
@@ -214,7 +222,7 @@ def test_agree_needs_reading_to_the_end_and_a_full_name(open_dialog: Callable[..
     dialog.type("Ada Lovelace")
     named = dialog.wait(lambda s: s["name_ok"])
     assert named["agree_enabled"] is False, "a name alone must not unlock I agree"
-    assert "read the policy to the end" in named["hint"]
+    assert "read all the way to the end" in named["hint"]
     dialog.click("agree")  # disabled: nothing happens
     time.sleep(0.3)
     assert dialog.process.poll() is None
@@ -234,7 +242,7 @@ def test_agree_needs_reading_to_the_end_and_a_full_name(open_dialog: Callable[..
     assert sum(disabled_colour) - sum(enabled_colour) > 150
 
     dialog.click("agree")
-    assert dialog.result() == {"decision": "agree", "full_name": "Ada Lovelace"}
+    assert decision(dialog.result()) == {"decision": "agree", "full_name": "Ada Lovelace"}
 
 
 def test_keyboard_only_tab_order_page_down_and_enter(open_dialog: Callable[..., RunningDialog]) -> None:
@@ -270,10 +278,15 @@ def test_keyboard_only_tab_order_page_down_and_enter(open_dialog: Callable[..., 
     dialog.key("shift+Tab", "shift+Tab", "shift+Tab")
     dialog.wait(lambda s: s["focus"] == "agree")
     dialog.key("Return")
-    assert dialog.result() == {"decision": "agree", "full_name": "Grace Brewster Hopper"}
+    assert decision(dialog.result()) == {"decision": "agree", "full_name": "Grace Brewster Hopper"}
 
 
-def test_a_short_policy_that_fits_counts_as_read(open_dialog: Callable[..., RunningDialog]) -> None:
+def test_a_short_policy_that_fits_counts_as_read(
+    open_dialog: Callable[..., RunningDialog], display: XDisplay
+) -> None:
+    # Accented letters get keys of their own before the dialog starts, so xdotool types them as
+    # ordinary keys (its on-the-fly remapping raced Tk's keymap refresh and dropped them once).
+    map_keysyms(display.name, "José Núñez")
     dialog = open_dialog(SHORT_MD)
     assert dialog.wait(lambda s: s["read_to_end"])["agree_enabled"] is False
     dialog.key("alt+n")
@@ -281,23 +294,88 @@ def test_a_short_policy_that_fits_counts_as_read(open_dialog: Callable[..., Runn
     dialog.type("José Núñez")
     dialog.wait(lambda s: s["agree_enabled"])
     dialog.key("alt+a")
-    assert dialog.result() == {"decision": "agree", "full_name": "José Núñez"}
+    assert decision(dialog.result()) == {"decision": "agree", "full_name": "José Núñez"}
 
 
-def test_one_word_is_not_a_full_name(open_dialog: Callable[..., RunningDialog]) -> None:
+def test_one_letter_is_not_a_name_but_one_name_is(open_dialog: Callable[..., RunningDialog]) -> None:
     dialog = open_dialog(SHORT_MD)
     dialog.key("Tab")
-    dialog.type("Ada")
+    dialog.type("S")
     state = dialog.wait(lambda s: s["read_to_end"] and s["focus"] == "full_name")
     time.sleep(0.3)
     state = dialog.state()
     assert not state["name_ok"] and not state["agree_enabled"]
-    assert "first and last name" in state["hint"]
+    assert state["hint"] == "To agree, type your name in the box (at least two letters)."
     dialog.key("alt+a")  # the mnemonic of a disabled button does nothing
     time.sleep(0.3)
     assert dialog.process.poll() is None
+    dialog.type("ukarno")  # one name, as many people have
+    dialog.wait(lambda s: s["agree_enabled"])
+    dialog.key("alt+a")
+    assert decision(dialog.result()) == {"decision": "agree", "full_name": "Sukarno"}
+
+
+def test_the_decision_is_timed_at_the_click_not_at_opening(open_dialog: Callable[..., RunningDialog]) -> None:
+    opened = datetime.now(timezone.utc)
+    dialog = open_dialog(SHORT_MD)
+    dialog.key("alt+n")
+    dialog.type("Ada Lovelace")
+    dialog.wait(lambda s: s["agree_enabled"])
+    time.sleep(2)  # the person reads a while
+    before = datetime.now(timezone.utc)
+    dialog.key("alt+a")
+    result = dialog.result()
+    after = datetime.now(timezone.utc)
+    decided = datetime.fromisoformat(result["decided_at"])
+    assert decided.utcoffset() == timedelta(0)
+    assert before <= decided <= after, (opened, before, decided, after)
+    assert decided - opened >= timedelta(seconds=2)
+
+
+def test_a_students_header_speaks_their_language(open_dialog: Callable[..., RunningDialog]) -> None:
+    """The document's own title in the window and header; no version hash (it stays in the record)."""
+    dialog = open_dialog(
+        "# My School Laptop Promise\n\n- I will be kind.\n",
+        title="My School Laptop Promise",
+        version="",
+        message="Welcome! Before you start, please read “My School Laptop Promise”.",
+    )
+    state = dialog.state()
+    assert state["window_title"] == "Homeroom — My School Laptop Promise"
+    assert state["title_text"] == "My School Laptop Promise"
+    assert state["signed_in_text"] == "Signed in as ada"
+    assert "Acceptable Use Policy" not in json.dumps(state, ensure_ascii=False)
+    assert not re.search(r"[0-9a-f]{8}", state["signed_in_text"] + state["how_to_text"])
+    assert dialog.xdotool("search", "--name", "My School Laptop Promise", check=False).stdout.strip()
     dialog.key("Escape")
-    assert dialog.result() == {"decision": "closed", "full_name": ""}
+    assert decision(dialog.result())["decision"] == "closed"
+
+
+LONG_TITLE = "Laptop Acceptable Use Policy for Secondary Students and Their Families"
+
+
+def test_larger_text_keeps_the_whole_header_and_a_full_decline_screen(
+    open_dialog: Callable[..., RunningDialog],
+) -> None:
+    dialog = open_dialog(title=LONG_TITLE, larger_text=True)
+    state = dialog.wait(lambda s: s["title_fits"])
+    window, title = state["window"], state["widgets"]["policy_title"]
+    assert title["x"] + title["width"] <= window["x"] + window["width"]
+    assert title["y"] >= window["y"]
+    dialog.screenshot("05-larger-text-long-title")
+    dialog.key("alt+d")
+    declined = dialog.wait(
+        lambda s: s["view"] == "declined" and s["window"]["height"] < window["height"], timeout=10
+    )
+    box, close = declined["window"], declined["widgets"]["close"]
+    empty_below = box["y"] + box["height"] - (close["y"] + close["height"])
+    assert empty_below < box["height"] / 3, declined
+    assert close["y"] + close["height"] <= box["y"] + box["height"], "the Close button is cut off"
+    contact = declined["widgets"]["contact"]
+    assert contact["mapped"] and contact["y"] >= box["y"]
+    dialog.screenshot("06-larger-text-declined")
+    dialog.key("Return")
+    assert decision(dialog.result())["decision"] == "decline"
 
 
 def test_decline_says_whom_to_contact_and_that_it_will_ask_again(
@@ -313,7 +391,7 @@ def test_decline_says_whom_to_contact_and_that_it_will_ask_again(
     assert not state["widgets"]["agree"]["mapped"] and state["widgets"]["close"]["mapped"]
     dialog.screenshot("03-declined-contact")
     dialog.key("Return")
-    assert dialog.result() == {"decision": "decline", "full_name": ""}
+    assert decision(dialog.result()) == {"decision": "decline", "full_name": ""}
 
 
 def test_decline_by_mouse_keeps_the_typed_name(open_dialog: Callable[..., RunningDialog]) -> None:
@@ -326,13 +404,13 @@ def test_decline_by_mouse_keeps_the_typed_name(open_dialog: Callable[..., Runnin
     state = dialog.wait(lambda s: s["view"] == "declined")
     assert state["contact_text"].endswith("Homeroom will ask you again in 4 hours.")
     dialog.key("Escape")  # after declining, closing keeps the decision
-    assert dialog.result() == {"decision": "decline", "full_name": "Ada Lovelace"}
+    assert decision(dialog.result()) == {"decision": "decline", "full_name": "Ada Lovelace"}
 
 
 def test_escape_closes_without_deciding(open_dialog: Callable[..., RunningDialog]) -> None:
     dialog = open_dialog()
     dialog.key("End", "Escape")
-    assert dialog.result() == {"decision": "closed", "full_name": ""}
+    assert decision(dialog.result()) == {"decision": "closed", "full_name": ""}
 
 
 def test_larger_text_enlarges_everything(open_dialog: Callable[..., RunningDialog]) -> None:

@@ -34,7 +34,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "tray"
 GREEN, AMBER, RED = (0x2E, 0x7D, 0x32), (0xF9, 0xA8, 0x25), (0xC6, 0x28, 0x28)
 IDS = ("disk_encryption", "firewall", "power_on_password", "antivirus", "software")
 # Anchored: the icon's own title (the tooltip) can mention the Acceptable Use Policy too.
-POLICY_WINDOW = "^Homeroom .+ Acceptable Use Policy$"  # the dash is several bytes to xdotool
+# The policy window is named after the document it shows (here config/policies/staff.md).
+POLICY_WINDOW = "^Homeroom .+ Laptop Acceptable Use Policy for Staff$"  # the dash is several bytes to xdotool
 FIX = "Turn on the firewall: Settings → Network → Firewall."
 
 

@@ -25,6 +25,7 @@ from agent.desktop.tray_state import (
     requirement_lines,
     tray_state,
 )
+from contract.collected import LEVELS, NOT_COLLECTED, Level, topic_lines
 from contract.policy import load_policy
 from tests.helpers.paths import CONFIG
 
@@ -375,14 +376,28 @@ def test_status_window_lists_failures_first_with_how_to_fix() -> None:
     assert any("waiting for your sign-off" in text for _, text in blocks)
 
 
-def test_collects_statement_names_what_is_and_is_not_collected() -> None:
-    text = " ".join(t for _, t in collects_blocks())
+@pytest.mark.parametrize("level", LEVELS)
+def test_collects_window_is_the_description_of_what_is_sent(level: Level) -> None:
+    """The window lists contract/collected.py's topics, in the words of the reader's level."""
+    blocks = collects_blocks(level)
+    assert [text for style, text in blocks if style == "bullet"] == topic_lines(level)
+    assert ("body", NOT_COLLECTED[level]) in blocks
+    text = " ".join(t for _, t in blocks)
     for words in ("disk encryption", "firewall", "power-on password", "antivirus", "screen lock", "software"):
         assert words in text
-    for words in ("serial number", "sign-off", "only after", "lost or stolen"):
+    for words in (
+        "serial number",
+        "account names that",
+        "version",
+        "files",
+        "e-mail",
+        "camera",
+        "microphone",
+    ):
         assert words in text
-    for words in ("files", "e-mail", "browsing", "screen", "camera", "microphone"):
-        assert words in text
+    # Nothing about a lost-device feature that does not exist yet.
+    for words in ("only after", "lost or stolen", "wi-fi", "public ip"):
+        assert words not in text.lower()
 
 
 def test_about_and_policy_text() -> None:
