@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Advice, Finding, broken, failed, passed, unknown
 from agent.probes import ProcessInfo
 from agent.probes.macos import read_plist
 
@@ -36,10 +36,15 @@ XPROTECT_INFO_PLISTS = (
 )
 INSTALL_HISTORY = ["/usr/sbin/system_profiler", "SPInstallHistoryDataType", "-json"]
 XPROTECT_PACKAGE = "XProtectPlistConfigData"
-UPDATE_XPROTECT = (
+UPDATE_XPROTECT = Advice(
     "Turn on security updates: System Settings → General → Software Update → the ⓘ next to Automatic "
-    "updates → Install Security Responses and system files, then connect to the internet and restart."
+    "updates → Install Security Responses and system files, then connect to the internet and restart.",
+    "Connect to the internet and restart your Mac. If this message stays, ask your school's IT team to "
+    "turn on automatic security updates.",
+    "sudo softwareupdate --background-critical (forces an XProtect update check); or set "
+    "CriticalUpdateInstall and ConfigDataInstall to true in com.apple.SoftwareUpdate",
 )
+INSTALL_HISTORY_PROBE = "macos.install-history"
 # Process names as `ps` and psutil show them. psutil may cut a long name to its first 15 or 16 characters.
 KNOWN_PRODUCTS: dict[str, tuple[str, ...]] = {
     "CrowdStrike Falcon": ("com.crowdstrike.falcon.Agent", "falcond"),
@@ -172,7 +177,7 @@ def read_signatures(ctx: CheckContext) -> tuple[XProtectSignatures | None, str]:
     _, version, mtime = best
     if mtime is not None:
         return XProtectSignatures(version, datetime.fromtimestamp(mtime, tz=timezone.utc), "Info.plist"), ""
-    history = ctx.probes.run(INSTALL_HISTORY, timeout=60.0)
+    history = ctx.probes.run(INSTALL_HISTORY, timeout=60.0, probe_id=INSTALL_HISTORY_PROBE)
     if not history.ok:
         return XProtectSignatures(version, None, f"install history: {history.describe()}"), ""
     try:

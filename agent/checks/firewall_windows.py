@@ -91,7 +91,7 @@ def decide(profiles: FirewallProfiles) -> Finding:
 
 
 def check(ctx: CheckContext) -> Finding:
-    output = ctx.probes.run(PROFILE_COMMAND, timeout=30.0)
+    output = ctx.probes.run(PROFILE_COMMAND, timeout=30.0, probe_id="windows.firewall.profiles")
     if is_refusal(output):
         return unknown(
             "reading the firewall profiles was refused: run as SYSTEM (the Homeroom service)",

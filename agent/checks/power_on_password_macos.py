@@ -27,13 +27,14 @@ from typing import Any
 
 from agent.checks.context import CheckContext
 from agent.checks.disk_encryption_macos import (
+    FDESETUP_PROBE,
     FDESETUP_STATUS,
     TURN_ON_FILEVAULT,
     FileVaultState,
     FileVaultStatus,
     parse_fdesetup_status,
 )
-from agent.checks.results import Finding, failed, passed, unknown
+from agent.checks.results import Advice, Finding, failed, passed, unknown
 from agent.probes.macos import read_plist
 
 FIRMWAREPASSWD_CHECK = ["/usr/sbin/firmwarepasswd", "-check"]
@@ -41,9 +42,14 @@ LOGINWINDOW_PLIST = "/Library/Preferences/com.loginwindow.plist"
 APPLE_SILICON = "arm64"
 # Pre-boot unlock is in place from the moment FileVault is on, before encryption finishes.
 PREBOOT_STATES = (FileVaultState.ON, FileVaultState.ENCRYPTING)
-TURN_OFF_AUTOLOGIN = (
-    "Turn off automatic login: System Settings → Users & Groups → Automatically log in as → Off."
+TURN_OFF_AUTOLOGIN = Advice(
+    "Turn off automatic login: System Settings → Users & Groups → Automatically log in as → Off. "
+    "Then turn on FileVault: System Settings → Privacy & Security → FileVault.",
+    "Ask your school's IT team to turn off automatic login and turn on FileVault on this Mac.",
+    "sudo defaults delete /Library/Preferences/com.apple.loginwindow autoLoginUser; sudo rm -f "
+    "/etc/kcpassword; sudo fdesetup enable",
 )
+FIRMWAREPASSWD_PROBE = "macos.firmware-password.check"
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def decide_power_on_password(
     if autologin.on:
         return failed(
             f"Anyone who starts this Mac is logged in automatically as {autologin.user}",
-            f"{TURN_OFF_AUTOLOGIN} Then {TURN_ON_FILEVAULT[0].lower()}{TURN_ON_FILEVAULT[1:]}",
+            TURN_OFF_AUTOLOGIN,
             **evidence,
         )
     if firmware.value is True:
@@ -134,7 +140,7 @@ def decide_power_on_password(
 
 
 def read_filevault(ctx: CheckContext) -> tuple[FileVaultStatus | None, str]:
-    output = ctx.probes.run(FDESETUP_STATUS)
+    output = ctx.probes.run(FDESETUP_STATUS, probe_id=FDESETUP_PROBE)
     if not output.ok:
         return None, output.describe()
     status = parse_fdesetup_status(output.stdout)
@@ -146,7 +152,7 @@ def read_filevault(ctx: CheckContext) -> tuple[FileVaultStatus | None, str]:
 def read_firmware_password(ctx: CheckContext) -> Fact:
     if not ctx.platform.is_admin:
         return Fact(None, "firmwarepasswd needs root: run as root (the Homeroom service)")
-    output = ctx.probes.run(FIRMWAREPASSWD_CHECK)
+    output = ctx.probes.run(FIRMWAREPASSWD_CHECK, probe_id=FIRMWAREPASSWD_PROBE)
     if not output.ok:
         return Fact(None, output.describe())
     enabled = parse_firmwarepasswd_check(output.stdout)
