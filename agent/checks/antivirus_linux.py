@@ -234,7 +234,9 @@ def check(ctx: CheckContext) -> Finding:
         if edr_pass is not None:
             return edr_pass
         if answers is False:
-            return failed("ClamAV's scanner (clamd) is running but does not answer", RESTART_CLAMD, **evidence)
+            return failed(
+                "ClamAV's scanner (clamd) is running but does not answer", RESTART_CLAMD, **evidence
+            )
         if age_days is not None and age_days > max_age:
             return failed(
                 f"ClamAV's signatures are {age_days:.0f} days old (the limit is {max_age})",
@@ -266,7 +268,9 @@ def check(ctx: CheckContext) -> Finding:
     return failed("ClamAV is installed but its scanner (clamd) is not running", START_CLAMD, **evidence)
 
 
-def _edr_pass(healthy: list[str], health: dict[str, bool | None], evidence: dict[str, object]) -> Finding | None:
+def _edr_pass(
+    healthy: list[str], health: dict[str, bool | None], evidence: dict[str, object]
+) -> Finding | None:
     """A pass for EDR agents that said they protect, or that run and have no command to ask."""
     asked = [name for name in healthy if health[name] is True]
     if asked:

@@ -1,4 +1,4 @@
-"""Disk encryption on Windows: BitLocker on the system drive, asked in words that do not change with the language.
+"""Disk encryption on Windows: BitLocker on the system drive, asked in terms that no display language changes.
 
 Windows prints `manage-bde` in the display language, so its text is the last
 source, not the first. In order:
@@ -167,7 +167,9 @@ def parse_bitlocker_volume_list(text: str, drive: str) -> BitLockerVolume | None
     for block in blocks:
         if block.get("MountPoint", "").upper().rstrip("\\") != drive.upper() or "VolumeStatus" not in block:
             continue
-        protectors = tuple(p.strip() for p in block.get("KeyProtector", "").strip("{}").split(",") if p.strip())
+        protectors = tuple(
+            p.strip() for p in block.get("KeyProtector", "").strip("{}").split(",") if p.strip()
+        )
         return BitLockerVolume(
             drive=drive.upper(),
             volume_status=block["VolumeStatus"],
@@ -261,7 +263,9 @@ def decide(volume: BitLockerVolume) -> Finding:
             **evidence,
         )
     if volume.volume_status in ENCRYPTING:
-        paused = " (paused)" if "Suspended" in volume.volume_status or "Paused" in volume.volume_status else ""
+        paused = (
+            " (paused)" if "Suspended" in volume.volume_status or "Paused" in volume.volume_status else ""
+        )
         return failed(
             f"BitLocker is still encrypting {drive}{paused}: {done}", LET_ENCRYPTION_FINISH, **evidence
         )
@@ -297,8 +301,8 @@ def decide_protection_status(instances: list[dict[str, object]], drive: str) -> 
             return passed(f"BitLocker protects {drive} (Win32_EncryptableVolume: protection on)", **evidence)
         if status == "Off":
             return failed(
-                f"BitLocker does not protect {drive}: it is not encrypted, still encrypting, or its key is in "
-                "the clear (suspended); Windows did not say which",
+                f"BitLocker does not protect {drive}: it is not encrypted, still encrypting, or its key is "
+                "in the clear (suspended); Windows did not say which",
                 _advice(TURN_ON_BITLOCKER, drive),
                 **evidence,
             )

@@ -10,7 +10,7 @@ Two things can ask for a secret before macOS is reachable:
   It stops booting from another disk or Recovery, but a normal start still
   goes straight to macOS, so it only protects the data together with
   automatic login being off (`autoLoginUser` absent from
-  /Library/Preferences/com.loginwindow.plist).
+  /Library/Preferences/com.apple.loginwindow.plist).
 Apple silicon Macs have no firmware password at all: FileVault is their only
 pre-boot protection.
 
@@ -38,7 +38,10 @@ from agent.checks.results import Advice, Finding, failed, passed, unknown
 from agent.probes.macos import read_plist
 
 FIRMWAREPASSWD_CHECK = ["/usr/sbin/firmwarepasswd", "-check"]
-LOGINWINDOW_PLIST = "/Library/Preferences/com.loginwindow.plist"
+# The domain is com.apple.loginwindow (CIS Apple macOS Benchmark, "Disable automatic login":
+# `defaults read /Library/Preferences/com.apple.loginwindow autoLoginUser`); an older copy of this
+# check read /Library/Preferences/com.loginwindow.plist, which macOS never writes.
+LOGINWINDOW_PLIST = "/Library/Preferences/com.apple.loginwindow.plist"
 APPLE_SILICON = "arm64"
 # Pre-boot unlock is in place from the moment FileVault is on, before encryption finishes.
 PREBOOT_STATES = (FileVaultState.ON, FileVaultState.ENCRYPTING)

@@ -351,9 +351,7 @@ class ReplayProbes:
 
     def __init__(self, records: dict[str, dict[str, Any]]) -> None:
         self._records = records
-        self._folded = {
-            key.casefold(): key for key in records if key.startswith(("reg ", "cim "))
-        }
+        self._folded = {key.casefold(): key for key in records if key.startswith(("reg ", "cim "))}
         self._lock = threading.Lock()
         self._missing: dict[int, list[str]] = {}
 

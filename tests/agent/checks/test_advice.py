@@ -15,14 +15,21 @@ from tests.helpers.recorded import Recorded
 
 def _firewall(**tools: CommandOutput) -> Recorded:
     recorded = Recorded()
-    argv = {"ufw": fw.UFW_STATUS, "firewalld": fw.FIREWALLD_STATE, "nft": fw.NFT_RULESET, "iptables": fw.IPTABLES_INPUT}
+    argv = {
+        "ufw": fw.UFW_STATUS,
+        "firewalld": fw.FIREWALLD_STATE,
+        "nft": fw.NFT_RULESET,
+        "iptables": fw.IPTABLES_INPUT,
+    }
     for name, command in argv.items():
         out = tools.get(name, CommandOutput(tuple(command), None, error="not found"))
         recorded.command(list(command), out.stdout, out.stderr, out.exit_code, out.error)
     return recorded
 
 
-EMPTY_NFT = CommandOutput(tuple(fw.NFT_RULESET), 0, '{"nftables": [{"metainfo": {"json_schema_version": 1}}]}')
+EMPTY_NFT = CommandOutput(
+    tuple(fw.NFT_RULESET), 0, '{"nftables": [{"metainfo": {"json_schema_version": 1}}]}'
+)
 
 
 def test_a_firewalld_laptop_is_never_told_to_enable_ufw() -> None:
@@ -41,7 +48,9 @@ def test_a_laptop_without_any_firewall_program_is_told_to_install_one() -> None:
 
 
 def test_ufw_laptops_get_ufw_enable_for_it() -> None:
-    finding = fw.check(_firewall(ufw=CommandOutput(("ufw",), 0, "Status: inactive\n"), nft=EMPTY_NFT).context("linux"))
+    finding = fw.check(
+        _firewall(ufw=CommandOutput(("ufw",), 0, "Status: inactive\n"), nft=EMPTY_NFT).context("linux")
+    )
     assert isinstance(finding.remediation, Advice) and finding.remediation.it == "sudo ufw enable"
 
 

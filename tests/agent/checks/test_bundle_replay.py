@@ -111,7 +111,9 @@ def test_bundles_from_before_probe_ids_still_replay() -> None:
 
 
 def test_registry_paths_match_whatever_their_case() -> None:
-    records = {"reg HKLM\\Software\\Microsoft\\windows nt\\currentversion": {"values": {"SystemRoot": "D:\\W"}}}
+    records = {
+        "reg HKLM\\Software\\Microsoft\\windows nt\\currentversion": {"values": {"SystemRoot": "D:\\W"}}
+    }
     key = ReplayProbes(records).registry_key("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion")
     assert key.error is None and key.values == {"SystemRoot": "D:\\W"}
 

@@ -48,7 +48,11 @@ def _record(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if "processes" in spec:
         return "processes", {"processes": [{"name": n} for n in spec["processes"]], "error": None}
     if "reg" in spec:
-        return f"reg {spec['reg']}", {"values": spec.get("values", {}), "subkeys": [], "error": spec.get("error")}
+        return f"reg {spec['reg']}", {
+            "values": spec.get("values", {}),
+            "subkeys": [],
+            "error": spec.get("error"),
+        }
     if "file" in spec:
         text = (FIXTURES / spec["text"]).read_text(encoding="utf-8") if "text" in spec else None
         return f"file {spec['file']}", {"text": text, "error": spec.get("error"), "mtime": spec.get("mtime")}
@@ -146,7 +150,9 @@ def test_corpus_case_replays_to_its_expected_verdict(case: dict[str, Any], tmp_p
 )
 def test_the_real_command_replays_corpus_bundles(name: str, tmp_path: Path) -> None:
     case = next(c for c in MANIFEST if case_id(c) == name)
-    done = agent("check", "--json", "--only", case["check"], "--from-bundle", str(bundle_path(case, tmp_path)))
+    done = agent(
+        "check", "--json", "--only", case["check"], "--from-bundle", str(bundle_path(case, tmp_path))
+    )
     (result,) = json.loads(done.stdout)["results"]
     assert result["status"] == case["expect"], done.stderr
 
@@ -181,5 +187,7 @@ def test_windows_cim_fixtures_say_the_same_inside_as_outside() -> None:
                     assert prop["CimType"] in fitting[kind], (path.name, prop["Name"], prop["CimType"])
                 assert isinstance(prop["Flags"], int), (path.name, "PowerShell 5.1 writes enums as numbers")
     for maker in ("acer", "dell", "hp", "lenovo"):
-        system = json.loads((FIXTURES / f"windows/win32-computersystem-{maker}.json").read_text(encoding="utf-8"))
+        system = json.loads(
+            (FIXTURES / f"windows/win32-computersystem-{maker}.json").read_text(encoding="utf-8")
+        )
         assert maker in system["Manufacturer"].casefold(), maker

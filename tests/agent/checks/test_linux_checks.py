@@ -32,7 +32,7 @@ from agent.checks import software_linux as sw
 from agent.checks.results import Status
 from agent.probes import CommandOutput, ProcessInfo
 from contract.requirements import Requirements, SoftwareRule
-from tests.helpers.recorded import Recorded, fixture, all_advice
+from tests.helpers.recorded import Recorded, all_advice, fixture
 
 FINDMNT_LVM = json.dumps(
     {"filesystems": [{"source": "/dev/mapper/vgubuntu-root", "target": "/", "fstype": "ext4"}]}, indent=3

@@ -39,7 +39,7 @@ from agent.checks.results import Status
 from agent.probes import NOT_FOUND, PERMISSION_DENIED
 from agent.probes.macos import parse_plist, plutil_argv
 from contract.requirements import Requirements, SoftwareRule
-from tests.helpers.recorded import Recorded, fixture, all_advice
+from tests.helpers.recorded import Recorded, all_advice, fixture
 
 # What LiveProbes.read_file returns for a binary plist: its bytes decoded as UTF-8 with replacement.
 BINARY_LOGINWINDOW = plistlib.dumps(
@@ -206,7 +206,7 @@ def test_no_plist_fallback_when_the_version_is_unknown() -> None:
 # --- power-on password -------------------------------------------------------------------
 
 
-# loginwindow_*.plist: /Library/Preferences/com.loginwindow.plist as `plutil -convert xml1 -o -` prints it
+# loginwindow_*.plist: /Library/Preferences/com.apple.loginwindow.plist as `plutil -convert xml1 -o -` prints it
 # (Apple's XML plist format); BINARY_LOGINWINDOW is the same file as read_file sees it in binary form.
 def startup(fdesetup_text: str, loginwindow: str | None = None, error: str | None = None) -> Recorded:
     """FileVault's status and the login window preferences; no file at all unless one is given."""

@@ -49,7 +49,7 @@ from agent.checks import (
 from agent.checks.disk_encryption_windows import WINDOWS_NT_KEY
 from agent.checks.results import Finding, Status
 from contract.requirements import Requirements, SoftwareRule
-from tests.helpers.recorded import Recorded, fixture, all_advice
+from tests.helpers.recorded import Recorded, all_advice, fixture
 
 BDE_C = ["manage-bde", "-status", "C:"]
 SECURITY_CENTER = "root\\SecurityCenter2"
