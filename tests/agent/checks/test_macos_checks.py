@@ -206,7 +206,8 @@ def test_no_plist_fallback_when_the_version_is_unknown() -> None:
 # --- power-on password -------------------------------------------------------------------
 
 
-# loginwindow_*.plist: /Library/Preferences/com.apple.loginwindow.plist as `plutil -convert xml1 -o -` prints it
+# loginwindow_*.plist: /Library/Preferences/com.apple.loginwindow.plist as `plutil -convert xml1 -o -`
+# prints it
 # (Apple's XML plist format); BINARY_LOGINWINDOW is the same file as read_file sees it in binary form.
 def startup(fdesetup_text: str, loginwindow: str | None = None, error: str | None = None) -> Recorded:
     """FileVault's status and the login window preferences; no file at all unless one is given."""
