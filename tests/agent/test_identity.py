@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from agent import identity_linux, identity_macos, identity_windows
+from agent.identity import linux as identity_linux
+from agent.identity import macos as identity_macos
+from agent.identity import windows as identity_windows
 from agent.identity import (
     DeviceIdentity,
     clean_text,

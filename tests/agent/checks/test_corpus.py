@@ -145,6 +145,23 @@ def test_corpus_case_replays_to_its_expected_verdict(case: dict[str, Any], tmp_p
         assert "sudo " not in result["remediation"] and "terminal" not in result["remediation"]
 
 
+STUDENT_FORBIDDEN = ("sudo", "terminal", "`", "powershell", "manage-bde", "systemctl", "defaults ")
+
+
+@pytest.mark.parametrize("case", [c for c in MANIFEST if "probes" in c], ids=case_id)
+def test_a_student_reading_any_corpus_case_is_never_sent_to_a_terminal(
+    case: dict[str, Any], tmp_path: Path
+) -> None:
+    bundle = built_bundle(case)
+    bundle["platform"]["is_admin"] = False
+    path = tmp_path / "student.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    result = replay(path, case["check"])
+    assert result["status"] == case["expect"]
+    words = (result["remediation"] or "").casefold()
+    assert not any(bad in words for bad in STUDENT_FORBIDDEN), (case_id(case), result["remediation"])
+
+
 @pytest.mark.parametrize(
     "name", ["windows-bitlocker-suspended", "macos-filevault-restart-to-finish", "linux/host.firewall.json"]
 )
