@@ -24,9 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.identity import linux as identity_linux
-from agent.identity import macos as identity_macos
-from agent.identity import windows as identity_windows
 from agent.identity import (
     DeviceIdentity,
     clean_text,
@@ -36,6 +33,9 @@ from agent.identity import (
     read_identity,
     usable_macs,
 )
+from agent.identity import linux as identity_linux
+from agent.identity import macos as identity_macos
+from agent.identity import windows as identity_windows
 from agent.identity.linux import HOMEROOM_APP_ID, app_specific_machine_id
 from agent.probes import LiveProbes, Probes
 from agent.probes.facts import OsName, PlatformFacts
