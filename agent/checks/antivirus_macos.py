@@ -54,6 +54,18 @@ KNOWN_PRODUCTS: dict[str, tuple[str, ...]] = {
     "Jamf Protect": ("JamfProtect", "com.jamf.protect.daemon"),
 }
 TRUNCATED_NAME_LENGTH = 15
+# Microsoft Defender answers for itself (Microsoft Learn, "Resources for Microsoft Defender for
+# Endpoint on macOS": `mdatp health --field real_time_protection_enabled` prints true or false).
+MDATP_HEALTH = ["/usr/local/bin/mdatp", "health", "--field", "real_time_protection_enabled"]
+MDATP_PROBE = "macos.mdatp.real-time-protection"
+
+
+def defender_says(answer_ok: bool, stdout: str) -> bool | None:
+    """Defender's own answer: True on, False off, None when it gave none."""
+    if not answer_ok:
+        return None
+    text = stdout.strip().strip('"').casefold()
+    return True if text == "true" else False if text == "false" else None
 
 
 @dataclass(frozen=True)
@@ -192,6 +204,11 @@ def read_signatures(ctx: CheckContext) -> tuple[XProtectSignatures | None, str]:
 def check(ctx: CheckContext) -> Finding:
     listing = ctx.probes.processes()
     products = running_products(listing.processes)
+    if "Microsoft Defender" in products:
+        answer = ctx.probes.run(MDATP_HEALTH, probe_id=MDATP_PROBE)
+        if defender_says(answer.ok, answer.stdout) is False:
+            # Running, but it says real-time protection is off: it protects nothing.
+            products = [p for p in products if p != "Microsoft Defender"]
     signatures, problem = read_signatures(ctx)
     if signatures is None and listing.error and not products:
         return broken(

@@ -638,3 +638,19 @@ def test_display_name_wins_over_short_bundle_name() -> None:
 def test_plist_helpers_reject_non_plists() -> None:
     assert parse_plist("not a plist") is None
     assert parse_plist(plistlib.dumps(["a", "list"]).decode()) is None
+
+
+def test_a_running_defender_that_says_it_is_off_does_not_count() -> None:
+    from agent.checks import antivirus_macos
+
+    stale = 1_790_683_200  # XProtect 60 days before FIXED_NOW
+    recorded = (
+        Recorded()
+        .processes("wdavdaemon")
+        .command(antivirus_macos.MDATP_HEALTH, "false\n")
+        .file(antivirus_macos.XPROTECT_INFO_PLISTS[0], fixture("macos/xprotect_Info.plist"), mtime=stale)
+        .file(antivirus_macos.XPROTECT_INFO_PLISTS[1], None, error="not found")
+    )
+    assert antivirus_macos.check(recorded.context("macos")).status is Status.FAIL
+    recorded.command(antivirus_macos.MDATP_HEALTH, "true\n")
+    assert antivirus_macos.check(recorded.context("macos")).status is Status.PASS
