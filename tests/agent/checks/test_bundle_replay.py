@@ -139,3 +139,13 @@ def test_check_from_bundle_names_what_the_bundle_lacks(tmp_path: Path) -> None:
     assert result["summary"] == "not in the bundle: windows.firewall.profiles"
     assert result["evidence"]["not_in_bundle"] == ["windows.firewall.profiles"]
     assert "could not read the firewall profiles" in result["evidence"]["replayed_summary"]
+
+
+def test_it_replaying_a_bundle_sees_the_exact_command(tmp_path: Path) -> None:
+    recorded = Recorded().command(
+        ["manage-bde", "-status", "C:"], fixture("windows/manage-bde-status-suspended.txt")
+    )
+    bundle = _write_bundle(tmp_path / "suspended.json", "windows", recorded)
+    done = agent("check", "--only", "disk_encryption", "--from-bundle", str(bundle))
+    assert "Resume BitLocker protection" in done.stdout
+    assert "For IT: Resume-BitLocker -MountPoint C:" in done.stdout
