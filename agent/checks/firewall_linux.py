@@ -162,6 +162,14 @@ def decide(sources: list[Source]) -> Finding:
         source.state == "error" for source in sources
     ):
         return unknown("the firewall state could not be read", remedy(sources), **evidence)
+    kernel_seen = any(s.name in ("nftables", "iptables") and s.state == "off" for s in sources)
+    if not kernel_seen:
+        # Only claim what was seen: without nft or iptables the kernel's own rules were not read.
+        return failed(
+            "no firewall program is on, and neither nft nor iptables is installed to show the kernel's rules",
+            remedy(sources),
+            **evidence,
+        )
     return failed("no firewall is filtering incoming connections", remedy(sources), **evidence)
 
 

@@ -78,3 +78,12 @@ def test_what_the_agent_sends_is_still_what_the_server_accepts() -> None:
     accepted = CheckResultIn.model_validate(result.to_json())
     assert accepted.evidence[IT_REMEDIATION] == "sudo ufw enable"
     assert accepted.remediation == fw.ASK_IT_FIREWALL
+
+
+def test_a_summary_claims_only_what_the_tools_showed() -> None:
+    finding = fw.check(_firewall(ufw=CommandOutput(("ufw",), 0, "Status: inactive\n")).context("linux"))
+    assert finding.summary.startswith("no firewall program is on, and neither nft nor iptables")
+    seen = fw.check(
+        _firewall(ufw=CommandOutput(("ufw",), 0, "Status: inactive\n"), nft=EMPTY_NFT).context("linux")
+    )
+    assert seen.summary == "no firewall is filtering incoming connections"
