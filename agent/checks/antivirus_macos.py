@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Advice, Finding, broken, failed, passed, unknown
 from agent.probes import ProcessInfo
 from agent.probes.macos import read_plist
 
@@ -36,10 +36,15 @@ XPROTECT_INFO_PLISTS = (
 )
 INSTALL_HISTORY = ["/usr/sbin/system_profiler", "SPInstallHistoryDataType", "-json"]
 XPROTECT_PACKAGE = "XProtectPlistConfigData"
-UPDATE_XPROTECT = (
+UPDATE_XPROTECT = Advice(
     "Turn on security updates: System Settings → General → Software Update → the ⓘ next to Automatic "
-    "updates → Install Security Responses and system files, then connect to the internet and restart."
+    "updates → Install Security Responses and system files, then connect to the internet and restart.",
+    "Connect to the internet and restart your Mac. If this message stays, ask your school's IT team to "
+    "turn on automatic security updates.",
+    "sudo softwareupdate --background-critical (forces an XProtect update check); or set "
+    "CriticalUpdateInstall and ConfigDataInstall to true in com.apple.SoftwareUpdate",
 )
+INSTALL_HISTORY_PROBE = "macos.install-history"
 # Process names as `ps` and psutil show them. psutil may cut a long name to its first 15 or 16 characters.
 KNOWN_PRODUCTS: dict[str, tuple[str, ...]] = {
     "CrowdStrike Falcon": ("com.crowdstrike.falcon.Agent", "falcond"),
@@ -49,6 +54,18 @@ KNOWN_PRODUCTS: dict[str, tuple[str, ...]] = {
     "Jamf Protect": ("JamfProtect", "com.jamf.protect.daemon"),
 }
 TRUNCATED_NAME_LENGTH = 15
+# Microsoft Defender answers for itself (Microsoft Learn, "Resources for Microsoft Defender for
+# Endpoint on macOS": `mdatp health --field real_time_protection_enabled` prints true or false).
+MDATP_HEALTH = ["/usr/local/bin/mdatp", "health", "--field", "real_time_protection_enabled"]
+MDATP_PROBE = "macos.mdatp.real-time-protection"
+
+
+def defender_says(answer_ok: bool, stdout: str) -> bool | None:
+    """Defender's own answer: True on, False off, None when it gave none."""
+    if not answer_ok:
+        return None
+    text = stdout.strip().strip('"').casefold()
+    return True if text == "true" else False if text == "false" else None
 
 
 @dataclass(frozen=True)
@@ -172,7 +189,7 @@ def read_signatures(ctx: CheckContext) -> tuple[XProtectSignatures | None, str]:
     _, version, mtime = best
     if mtime is not None:
         return XProtectSignatures(version, datetime.fromtimestamp(mtime, tz=timezone.utc), "Info.plist"), ""
-    history = ctx.probes.run(INSTALL_HISTORY, timeout=60.0)
+    history = ctx.probes.run(INSTALL_HISTORY, timeout=60.0, probe_id=INSTALL_HISTORY_PROBE)
     if not history.ok:
         return XProtectSignatures(version, None, f"install history: {history.describe()}"), ""
     try:
@@ -187,6 +204,11 @@ def read_signatures(ctx: CheckContext) -> tuple[XProtectSignatures | None, str]:
 def check(ctx: CheckContext) -> Finding:
     listing = ctx.probes.processes()
     products = running_products(listing.processes)
+    if "Microsoft Defender" in products:
+        answer = ctx.probes.run(MDATP_HEALTH, probe_id=MDATP_PROBE)
+        if defender_says(answer.ok, answer.stdout) is False:
+            # Running, but it says real-time protection is off: it protects nothing.
+            products = [p for p in products if p != "Microsoft Defender"]
     signatures, problem = read_signatures(ctx)
     if signatures is None and listing.error and not products:
         return broken(

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Advice, Finding, broken, failed, passed, unknown
 from agent.probes import CommandOutput, cim_instances
 from agent.probes.windows import is_absent_provider, is_refusal
 
@@ -45,9 +45,11 @@ DEFENDER_SCRIPT = (
 DEFENDER_COMMAND = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", DEFENDER_SCRIPT]
 
 PRODUCT_STATES = {0: "off", 1: "on", 2: "snoozed", 3: "expired"}
-TURN_ON_PROTECTION = (
+TURN_ON_PROTECTION = Advice(
     "Turn on virus protection: Settings → Privacy & security → Windows Security → Virus & threat "
-    "protection → Manage settings → turn Real-time protection On."
+    "protection → Manage settings → turn Real-time protection On.",
+    "Ask your school's IT team to turn virus protection back on for this laptop.",
+    "Set-MpPreference -DisableRealtimeMonitoring $false (and check Group Policy/Intune does not turn it off)",
 )
 UPDATE_DEFENDER = (
     "Update virus protection: Settings → Privacy & security → Windows Security → Virus & threat "
@@ -79,11 +81,20 @@ class SecurityCenterProduct:
 
 @dataclass(frozen=True)
 class DefenderStatus:
-    service_enabled: bool
-    antivirus_enabled: bool
-    real_time_enabled: bool
+    """None where Get-MpComputerStatus left a field out or null: not reported, never "off"."""
+
+    service_enabled: bool | None
+    antivirus_enabled: bool | None
+    real_time_enabled: bool | None
     signature_age_days: int | None
     signatures_last_updated: str | None
+
+    def switches(self) -> dict[str, bool | None]:
+        return {
+            "AMServiceEnabled": self.service_enabled,
+            "AntivirusEnabled": self.antivirus_enabled,
+            "RealTimeProtectionEnabled": self.real_time_enabled,
+        }
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -134,6 +145,10 @@ def parse_json_date(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _reported_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 def parse_defender(text: str, now: datetime) -> DefenderStatus:
     """`Get-MpComputerStatus` as JSON; the age is measured from the last update when it is given."""
     data = json.loads(text)
@@ -148,9 +163,9 @@ def parse_defender(text: str, now: datetime) -> DefenderStatus:
         # 65535 and 4294967295 are what Defender reports when it has never had signatures.
         age = raw_age if isinstance(raw_age, int) and raw_age < 65535 else None
     return DefenderStatus(
-        service_enabled=data.get("AMServiceEnabled") is True,
-        antivirus_enabled=data.get("AntivirusEnabled") is True,
-        real_time_enabled=data.get("RealTimeProtectionEnabled") is True,
+        service_enabled=_reported_bool(data.get("AMServiceEnabled")),
+        antivirus_enabled=_reported_bool(data.get("AntivirusEnabled")),
+        real_time_enabled=_reported_bool(data.get("RealTimeProtectionEnabled")),
         signature_age_days=age,
         signatures_last_updated=updated.isoformat() if updated else None,
     )
@@ -158,8 +173,22 @@ def parse_defender(text: str, now: datetime) -> DefenderStatus:
 
 def decide_defender(status: DefenderStatus, max_age_days: int, **context: object) -> Finding:
     evidence = {"defender": status.to_json(), "max_signature_age_days": max_age_days, **context}
-    if not (status.service_enabled and status.antivirus_enabled and status.real_time_enabled):
-        return failed("Microsoft Defender real-time protection is off", TURN_ON_PROTECTION, **evidence)
+    switches = status.switches()
+    off = [name for name, value in switches.items() if value is False]
+    if off:
+        return failed(
+            f"Microsoft Defender protection is off ({', '.join(name + ' = False' for name in off)})",
+            TURN_ON_PROTECTION,
+            **evidence,
+        )
+    unreported = [name for name, value in switches.items() if value is None]
+    if unreported:
+        return unknown(
+            f"Microsoft Defender did not report {', '.join(unreported)}, so whether it protects this "
+            "laptop is not known",
+            "Ask your school's IT team to check the virus protection on this laptop.",
+            **evidence,
+        )
     if status.signature_age_days is None:
         return failed("Microsoft Defender has no signature update on record", UPDATE_DEFENDER, **evidence)
     if status.signature_age_days > max_age_days:
@@ -200,7 +229,7 @@ def decide_security_center(
 
 
 def _defender(ctx: CheckContext) -> tuple[DefenderStatus | None, CommandOutput]:
-    output = ctx.probes.run(DEFENDER_COMMAND, timeout=30.0)
+    output = ctx.probes.run(DEFENDER_COMMAND, timeout=30.0, probe_id="windows.defender.status")
     if not output.ok:
         return None, output
     try:

@@ -82,7 +82,7 @@ def parse_lsblk_inverse(text: str) -> RootEncryption:
 
 def root_encryption(ctx: CheckContext) -> RootEncryption | Finding:
     """Shared with the power-on password check, which needs to know whether `/` is behind LUKS."""
-    mount_out = ctx.probes.run(FINDMNT_ROOT)
+    mount_out = ctx.probes.run(FINDMNT_ROOT, probe_id="linux.findmnt.root")
     if not mount_out.ok:
         return broken(f"could not find the root filesystem: {mount_out.describe()}")
     try:
@@ -97,7 +97,9 @@ def root_encryption(ctx: CheckContext) -> RootEncryption | Finding:
             root_source=mount.source,
             root_fstype=mount.fstype,
         )
-    tree_out = ctx.probes.run(["lsblk", "-J", "-s", "-o", LSBLK_COLUMNS, mount.source])
+    tree_out = ctx.probes.run(
+        ["lsblk", "-J", "-s", "-o", LSBLK_COLUMNS, mount.source], probe_id="linux.lsblk.root"
+    )
     if not tree_out.ok:
         return broken(f"could not list the devices under /: {tree_out.describe()}")
     try:

@@ -18,10 +18,15 @@ import re
 from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Advice, Finding, broken, failed, passed, unknown
 
 FDESETUP_STATUS = ["/usr/bin/fdesetup", "status"]
-TURN_ON_FILEVAULT = "Turn on FileVault: System Settings → Privacy & Security → FileVault."
+FDESETUP_PROBE = "macos.filevault.status"
+TURN_ON_FILEVAULT = Advice(
+    "Turn on FileVault: System Settings → Privacy & Security → FileVault.",
+    "Ask your school's IT team to turn on FileVault (disk encryption) on this Mac.",
+    "sudo fdesetup enable (or deploy a FileVault profile from the MDM, with the recovery key escrowed)",
+)
 OS_REFUSALS = ("operation not permitted", "must be run as root", "permission denied", "not authorized")
 
 
@@ -96,7 +101,11 @@ def decide_disk_encryption(status: FileVaultStatus) -> Finding:
     if status.state is FileVaultState.DECRYPTING:
         return failed(
             f"FileVault is being turned off and the disk is being decrypted{done}",
-            "Turn FileVault back on: System Settings → Privacy & Security → FileVault → Turn On.",
+            Advice(
+                "Turn FileVault back on: System Settings → Privacy & Security → FileVault → Turn On.",
+                "Ask your school's IT team to turn FileVault back on: it is being turned off.",
+                "sudo fdesetup enable once decryption has finished (fdesetup status shows it)",
+            ),
             **evidence,
         )
     if status.state is FileVaultState.PENDING:
@@ -114,7 +123,7 @@ def refused(text: str) -> bool:
 
 
 def check(ctx: CheckContext) -> Finding:
-    output = ctx.probes.run(FDESETUP_STATUS)
+    output = ctx.probes.run(FDESETUP_STATUS, probe_id=FDESETUP_PROBE)
     if output.error:
         return broken(f"could not run fdesetup: {output.describe()}")
     if output.exit_code != 0:

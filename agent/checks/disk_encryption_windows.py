@@ -1,75 +1,134 @@
-"""Disk encryption on Windows: BitLocker on the system drive, as `manage-bde -status` reports it live.
+"""Disk encryption on Windows: BitLocker on the system drive, asked in terms that no display language changes.
 
-`manage-bde -status X:` asks the BitLocker driver at the moment of the call,
-so it sees a suspension or a finished encryption that Explorer's cached
-ProtectionStatus shell property may not show yet. It needs administrator
-rights, which the Homeroom service (SYSTEM) has. The output is English on an
-English display language; other languages are reported as unknown, never
-guessed.
+Windows prints `manage-bde` in the display language, so its text is the last
+source, not the first. In order:
 
-The refusal helpers at the bottom are shared with the other Windows checks:
-every PowerShell and CIM probe on Windows says "no" in the same few ways.
+1. `Get-BitLockerVolume -MountPoint C: | Format-List` (probe `windows.bitlocker.volume`):
+   property names (VolumeStatus, ProtectionStatus, EncryptionPercentage,
+   KeyProtector) and enum names (FullyEncrypted, On, TpmPin) are .NET names,
+   the same in every language; only the decimal comma of a percentage changes.
+   Source: Microsoft's Get-BitLockerVolume reference, example 3 (SOURCES.md).
+2. `Win32_EncryptableVolume` in root\\CIMV2\\Security\\MicrosoftVolumeEncryption:
+   ProtectionStatus as a number (0 off, 1 on, 2 unknown; Microsoft's
+   GetProtectionStatus reference). 1 means fully encrypted with the key not in
+   the clear, which is a pass; 0 is a fail, but cannot say which of "never
+   turned on", "suspended" or "still encrypting" it is.
+3. `manage-bde -status C:` in English, for Windows without the BitLocker
+   PowerShell module. Other languages are `unknown`, never guessed.
+
+All of them need administrator rights, which the Homeroom service (SYSTEM) has.
+The states seen in the wild are told apart: never turned on (FullyDecrypted,
+no key protector), suspended (FullyEncrypted, protection Off, protectors
+present), waiting for activation (FullyEncrypted, protection Off, no
+protector: Windows' device encryption before a recovery key is saved, the key
+in the clear), and encrypting (with its percentage).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed, unknown
-from agent.probes import RegistryKey
-from agent.probes.windows import is_refusal
+from agent.checks.results import Advice, Finding, broken, failed, passed, unknown
+from agent.probes import CommandOutput, RegistryKey, cim_instances
+from agent.probes.windows import is_absent_provider, is_refusal
 
 WINDOWS_NT_KEY = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 DEFAULT_SYSTEM_DRIVE = "C:"
+VOLUME_PROBE = "windows.bitlocker.volume"
+MANAGE_BDE_PROBE = "windows.bitlocker.manage-bde"
+ENCRYPTION_NAMESPACE = "root\\CIMV2\\Security\\MicrosoftVolumeEncryption"
+ENCRYPTABLE_VOLUME = "Win32_EncryptableVolume"
 
-# manage-bde's Conversion Status values (English) that mean every used sector is encrypted.
+FULLY_ENCRYPTED = "FullyEncrypted"
+FULLY_DECRYPTED = "FullyDecrypted"
+ENCRYPTING = frozenset({"EncryptionInProgress", "EncryptionSuspended", "EncryptionPaused"})
+DECRYPTING = frozenset({"DecryptionInProgress", "DecryptionSuspended", "DecryptionPaused"})
+
+# manage-bde's English Conversion Status -> Get-BitLockerVolume's VolumeStatus name.
 # "Used Space Only Encrypted" is Windows' default on new devices: all written data is encrypted.
-ENCRYPTED_CONVERSIONS = frozenset({"fully encrypted", "used space only encrypted"})
+MANAGE_BDE_CONVERSIONS = {
+    "fully encrypted": FULLY_ENCRYPTED,
+    "used space only encrypted": FULLY_ENCRYPTED,
+    "fully decrypted": FULLY_DECRYPTED,
+    "encryption in progress": "EncryptionInProgress",
+    "encryption paused": "EncryptionSuspended",
+    "decryption in progress": "DecryptionInProgress",
+    "decryption paused": "DecryptionSuspended",
+}
+# manage-bde's English protector names -> KeyProtectorType names.
+MANAGE_BDE_PROTECTORS = {
+    "tpm": "Tpm",
+    "tpm and pin": "TpmPin",
+    "tpm and pin and startup key": "TpmPinStartupKey",
+    "tpm and startup key": "TpmStartupKey",
+    "numerical password": "RecoveryPassword",
+    "password": "Password",
+    "external key": "ExternalKey",
+    "external key (required for automatic unlock)": "ExternalKey",
+}
 
-TURN_ON_BITLOCKER = (
-    "Turn on BitLocker: Control Panel → System and Security → BitLocker Drive Encryption → Turn on "
-    "BitLocker (on Windows Home: Settings → Privacy & security → Device encryption)."
+_DO_IT_IN_CONTROL_PANEL = "Control Panel → System and Security → BitLocker Drive Encryption"
+TURN_ON_BITLOCKER = Advice(
+    f"Turn on BitLocker: {_DO_IT_IN_CONTROL_PANEL} → Turn on BitLocker (on Windows Home: Settings → "
+    "Privacy & security → Device encryption).",
+    "Ask your school's IT team to turn on disk encryption (BitLocker) on this laptop.",
+    "Enable-BitLocker -MountPoint {drive} -TpmProtector; Add-BitLockerKeyProtector -MountPoint {drive} "
+    "-RecoveryPasswordProtector (or: manage-bde -on {drive} -RecoveryPassword)",
 )
-RESUME_BITLOCKER = (
-    "Resume BitLocker protection: Control Panel → System and Security → BitLocker Drive Encryption → "
-    "Resume protection."
+RESUME_BITLOCKER = Advice(
+    f"Resume BitLocker protection: {_DO_IT_IN_CONTROL_PANEL} → Resume protection.",
+    "Ask your school's IT team to resume BitLocker protection on this laptop (it is paused).",
+    "Resume-BitLocker -MountPoint {drive} (or: manage-bde -protectors -enable {drive})",
+)
+FINISH_ACTIVATION = Advice(
+    "Finish turning on device encryption: Settings → Privacy & security → Device encryption (or "
+    f"{_DO_IT_IN_CONTROL_PANEL}) and back up the recovery key when asked.",
+    "Ask your school's IT team to finish turning on disk encryption (BitLocker is waiting for activation).",
+    "Add-BitLockerKeyProtector -MountPoint {drive} -RecoveryPasswordProtector; "
+    "Add-BitLockerKeyProtector -MountPoint {drive} -TpmProtector; Resume-BitLocker -MountPoint {drive}",
 )
 LET_ENCRYPTION_FINISH = (
-    "Keep the laptop plugged in and switched on until BitLocker finishes encrypting: Control Panel → "
-    "System and Security → BitLocker Drive Encryption shows the progress."
+    "Keep the laptop plugged in and switched on until BitLocker finishes encrypting; "
+    f"{_DO_IT_IN_CONTROL_PANEL} shows the progress."
 )
 ASK_IT = "Ask your school's IT team to check this laptop's disk encryption."
 
 
 @dataclass(frozen=True)
 class BitLockerVolume:
-    """One volume's block of `manage-bde -status` output, values as printed."""
+    """One volume, in Get-BitLockerVolume's names; `printed` keeps what the tool said."""
 
     drive: str
-    conversion_status: str
-    percentage_encrypted: str
-    protection_status: str
-    lock_status: str
-    key_protectors: tuple[str, ...]
+    volume_status: str  # FullyEncrypted, EncryptionInProgress, ... ("" when not said)
+    protection: str  # On, Off, Unknown ("" when not said)
+    percentage: float | None
+    protectors: tuple[str, ...]  # KeyProtectorType names
+    source: str
+    printed: dict[str, object] = field(default_factory=dict)
 
     @property
     def protection_on(self) -> bool:
-        return self.protection_status.casefold().startswith("protection on")
+        return self.protection == "On"
 
     @property
     def fully_encrypted(self) -> bool:
-        return self.conversion_status.casefold() in ENCRYPTED_CONVERSIONS
+        return self.volume_status == FULLY_ENCRYPTED
+
+    @property
+    def key_protectors(self) -> tuple[str, ...]:
+        return self.protectors
 
     def evidence(self) -> dict[str, object]:
         return {
             "drive": self.drive,
-            "conversion_status": self.conversion_status,
-            "percentage_encrypted": self.percentage_encrypted,
-            "protection_status": self.protection_status,
-            "lock_status": self.lock_status,
-            "key_protectors": list(self.key_protectors),
+            "source": self.source,
+            "volume_status": self.volume_status or None,
+            "protection": self.protection or None,
+            "percentage_encrypted": self.percentage,
+            "key_protectors": list(self.protectors),
+            **self.printed,
         }
 
 
@@ -81,12 +140,54 @@ def system_drive(windows_nt: RegistryKey) -> str:
     return DEFAULT_SYSTEM_DRIVE
 
 
+def volume_command(drive: str) -> list[str]:
+    script = f"Get-BitLockerVolume -MountPoint '{drive}' -ErrorAction Stop | Format-List"
+    return ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", script]
+
+
+def _percent(text: str) -> float | None:
+    match = re.search(r"[0-9]+(?:[.,][0-9]+)?", text)
+    return float(match.group().replace(",", ".")) if match else None
+
+
+_LIST_LINE = re.compile(r"^([A-Za-z]+)\s*:\s?(.*?)\s*$")
+
+
+def parse_bitlocker_volume_list(text: str, drive: str) -> BitLockerVolume | None:
+    """`Get-BitLockerVolume | Format-List` for `drive`; None when that volume is not in it."""
+    blocks: list[dict[str, str]] = [{}]
+    for line in text.splitlines():
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append({})
+            continue
+        match = _LIST_LINE.match(line)
+        if match:
+            blocks[-1][match.group(1)] = match.group(2)
+    for block in blocks:
+        if block.get("MountPoint", "").upper().rstrip("\\") != drive.upper() or "VolumeStatus" not in block:
+            continue
+        protectors = tuple(
+            p.strip() for p in block.get("KeyProtector", "").strip("{}").split(",") if p.strip()
+        )
+        return BitLockerVolume(
+            drive=drive.upper(),
+            volume_status=block["VolumeStatus"],
+            protection=block.get("ProtectionStatus", ""),
+            percentage=_percent(block.get("EncryptionPercentage", "")),
+            protectors=protectors,
+            source="Get-BitLockerVolume",
+            printed={"lock_status": block.get("LockStatus") or None},
+        )
+    return None
+
+
 _VOLUME_HEADER = re.compile(r"^Volume ([A-Za-z]:)")
 _FIELD = re.compile(r"^\s+([A-Za-z][A-Za-z ]*?):\s*(.*?)\s*$")
 
 
 def parse_manage_bde_status(text: str, drive: str) -> BitLockerVolume | None:
-    """The block for `drive` in `manage-bde -status` output, or None when it is not there (or not English)."""
+    """The block for `drive` in English `manage-bde -status` output, or None (absent, or another language)."""
     fields: dict[str, str] = {}
     protectors: list[str] = []
     in_volume = False
@@ -100,85 +201,192 @@ def parse_manage_bde_status(text: str, drive: str) -> BitLockerVolume | None:
             continue
         if not in_volume or not line.strip():
             continue
-        field = _FIELD.match(line)
-        if field and (field.group(2) or field.group(1) == "Key Protectors"):
-            in_protectors = field.group(1) == "Key Protectors"
+        match = _FIELD.match(line)
+        if match and (match.group(2) or match.group(1) == "Key Protectors"):
+            in_protectors = match.group(1) == "Key Protectors"
             if not in_protectors:
-                fields[field.group(1)] = field.group(2)
+                fields[match.group(1)] = match.group(2)
             continue
         if in_protectors:
             protectors.append(line.strip())
     if not in_volume or "Conversion Status" not in fields or "Protection Status" not in fields:
         return None
+    printed_protectors = [p for p in protectors if p.casefold() != "none found"]
+    conversion = fields["Conversion Status"]
+    protection_text = fields["Protection Status"].casefold()
+    protection = (
+        "On"
+        if protection_text.startswith("protection on")
+        else "Off"
+        if protection_text.startswith("protection off")
+        else "Unknown"
+    )
     return BitLockerVolume(
         drive=drive.upper(),
-        conversion_status=fields["Conversion Status"],
-        percentage_encrypted=fields.get("Percentage Encrypted", ""),
-        protection_status=fields["Protection Status"],
-        lock_status=fields.get("Lock Status", ""),
-        key_protectors=tuple(p for p in protectors if p.casefold() != "none found"),
+        volume_status=MANAGE_BDE_CONVERSIONS.get(conversion.casefold(), ""),
+        protection=protection,
+        percentage=_percent(fields.get("Percentage Encrypted", "")),
+        protectors=tuple(MANAGE_BDE_PROTECTORS.get(p.casefold(), p) for p in printed_protectors),
+        source="manage-bde",
+        printed={
+            "conversion_status": conversion,
+            "protection_status": fields["Protection Status"],
+            "lock_status": fields.get("Lock Status") or None,
+            "printed_key_protectors": printed_protectors,
+        },
     )
+
+
+def _advice(advice: Advice, drive: str) -> Advice:
+    return Advice(advice.yourself, advice.ask_it, (advice.it or "").format(drive=drive) or None)
 
 
 def decide(volume: BitLockerVolume) -> Finding:
     """Pass only when every used sector is encrypted and the key is actually protected."""
     evidence = volume.evidence()
-    conversion = volume.conversion_status.casefold()
+    drive = volume.drive
+    done = f"{volume.percentage:g}% done" if volume.percentage is not None else "progress not reported"
     if volume.fully_encrypted and volume.protection_on:
-        return passed(f"BitLocker protects {volume.drive} ({volume.conversion_status})", **evidence)
-    if volume.fully_encrypted and volume.protection_status.casefold().startswith("protection off"):
+        return passed(f"BitLocker protects {drive} (fully encrypted, protection on)", **evidence)
+    if volume.fully_encrypted and volume.protection == "Off" and volume.protectors:
         return failed(
-            f"BitLocker protection on {volume.drive} is suspended: the disk is encrypted but its key "
-            "is stored in the clear",
-            RESUME_BITLOCKER,
+            f"BitLocker protection on {drive} is suspended: the disk is encrypted but its key is stored "
+            "in the clear",
+            _advice(RESUME_BITLOCKER, drive),
             **evidence,
         )
-    if conversion in ("encryption in progress", "encryption paused"):
+    if volume.fully_encrypted and volume.protection == "Off":
         return failed(
-            f"BitLocker is still encrypting {volume.drive} ({volume.percentage_encrypted} done, "
-            f"{volume.conversion_status})",
-            LET_ENCRYPTION_FINISH,
+            f"{drive} is encrypted but BitLocker is waiting for activation: no key protector is set, so "
+            "its key is stored in the clear",
+            _advice(FINISH_ACTIVATION, drive),
             **evidence,
         )
-    if conversion in ("fully decrypted", "decryption in progress", "decryption paused"):
-        return failed(
-            f"{volume.drive} is not encrypted ({volume.conversion_status})", TURN_ON_BITLOCKER, **evidence
+    if volume.volume_status in ENCRYPTING:
+        paused = (
+            " (paused)" if "Suspended" in volume.volume_status or "Paused" in volume.volume_status else ""
         )
+        return failed(
+            f"BitLocker is still encrypting {drive}{paused}: {done}", LET_ENCRYPTION_FINISH, **evidence
+        )
+    if volume.volume_status == FULLY_DECRYPTED and not volume.protectors:
+        return failed(
+            f"BitLocker has never been turned on for {drive}: it is not encrypted",
+            _advice(TURN_ON_BITLOCKER, drive),
+            **evidence,
+        )
+    if volume.volume_status == FULLY_DECRYPTED or volume.volume_status in DECRYPTING:
+        state = "is being decrypted" if volume.volume_status in DECRYPTING else "is not encrypted"
+        return failed(f"BitLocker is off: {drive} {state}", _advice(TURN_ON_BITLOCKER, drive), **evidence)
     return unknown(
-        f"manage-bde reports {volume.drive} as {volume.conversion_status!r} / "
-        f"{volume.protection_status!r}, which Homeroom does not recognise",
+        f"{volume.source} reports {drive} as {volume.volume_status or 'an unrecognised state'} with "
+        f"protection {volume.protection or 'not reported'}, which Homeroom does not recognise",
         ASK_IT,
         **evidence,
     )
 
 
+PROTECTION_STATUS = {0: "Off", 1: "On", 2: "Unknown"}
+
+
+def decide_protection_status(instances: list[dict[str, object]], drive: str) -> Finding | None:
+    """Win32_EncryptableVolume's ProtectionStatus for `drive`; None when the volume is not listed."""
+    for item in instances:
+        if str(item.get("DriveLetter") or "").upper() != drive.upper():
+            continue
+        raw = item.get("ProtectionStatus")
+        status = PROTECTION_STATUS.get(raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
+        evidence = {"drive": drive, "source": ENCRYPTABLE_VOLUME, "ProtectionStatus": raw}
+        if status == "On":
+            return passed(f"BitLocker protects {drive} (Win32_EncryptableVolume: protection on)", **evidence)
+        if status == "Off":
+            return failed(
+                f"BitLocker does not protect {drive}: it is not encrypted, still encrypting, or its key is "
+                "in the clear (suspended); Windows did not say which",
+                _advice(TURN_ON_BITLOCKER, drive),
+                **evidence,
+            )
+        return unknown(
+            f"Windows could not tell whether BitLocker protects {drive} (ProtectionStatus {raw!r})",
+            ASK_IT,
+            **evidence,
+        )
+    return None
+
+
+def read_volume(ctx: CheckContext, drive: str) -> tuple[BitLockerVolume | None, CommandOutput]:
+    """The volume with its key protectors (Get-BitLockerVolume, else English manage-bde), and the last answer.
+
+    Shared with the power-on password check, which needs the protectors.
+    """
+    listing = ctx.probes.run(volume_command(drive), timeout=30.0, probe_id=VOLUME_PROBE)
+    if listing.ok and (volume := parse_bitlocker_volume_list(listing.stdout, drive)) is not None:
+        return volume, listing
+    output = ctx.probes.run(["manage-bde", "-status", drive], timeout=30.0, probe_id=MANAGE_BDE_PROBE)
+    if output.ok:
+        return parse_manage_bde_status(output.stdout, drive), output
+    return None, output if not is_refusal(listing) else listing
+
+
 def check(ctx: CheckContext) -> Finding:
     drive = system_drive(ctx.probes.registry_key(WINDOWS_NT_KEY))
-    output = ctx.probes.run(["manage-bde", "-status", drive], timeout=30.0)
-    if output.missing:
+    tried: dict[str, str] = {}
+    listing = ctx.probes.run(volume_command(drive), timeout=30.0, probe_id=VOLUME_PROBE)
+    if listing.ok:
+        volume = parse_bitlocker_volume_list(listing.stdout, drive)
+        if volume is not None:
+            return decide(volume)
+        tried["Get-BitLockerVolume"] = f"no {drive} in its answer"
+    else:
+        tried["Get-BitLockerVolume"] = listing.describe()
+    refused = is_refusal(listing)
+
+    cim = ctx.probes.cim(ENCRYPTION_NAMESPACE, ENCRYPTABLE_VOLUME)
+    if cim.ok:
+        try:
+            decided = decide_protection_status(cim_instances(cim), drive)
+        except ValueError as exc:
+            decided = None
+            tried[ENCRYPTABLE_VOLUME] = f"unreadable: {exc}"
+        if decided is not None:
+            # Ask manage-bde too: it can tell suspended from never-on and give the percentage.
+            text = ctx.probes.run(["manage-bde", "-status", drive], timeout=30.0, probe_id=MANAGE_BDE_PROBE)
+            detailed = parse_manage_bde_status(text.stdout, drive) if text.ok else None
+            return decide(detailed) if detailed is not None else decided
+        tried.setdefault(ENCRYPTABLE_VOLUME, f"no {drive} among the encryptable volumes")
+    else:
+        tried[ENCRYPTABLE_VOLUME] = cim.describe()
+        refused = refused or is_refusal(cim)
+    no_provider = is_absent_provider(cim)
+
+    output = ctx.probes.run(["manage-bde", "-status", drive], timeout=30.0, probe_id=MANAGE_BDE_PROBE)
+    if output.ok:
+        volume = parse_manage_bde_status(output.stdout, drive)
+        if volume is not None:
+            return decide(volume)
         return unknown(
-            "manage-bde is not on this Windows, so BitLocker cannot be asked: this edition (e.g. Windows "
-            "Home without BitLocker tools) or image has no BitLocker, and another encryption product "
-            "would not be visible here",
+            f"manage-bde gave no readable status for {drive} (it may not be a BitLocker-capable volume, or "
+            "Windows' display language is not English), and the language-neutral sources did not answer",
             ASK_IT,
             drive=drive,
+            tried=tried,
             probe=output.describe(),
         )
-    if is_refusal(output):
+    if refused or is_refusal(output):
         return unknown(
             "BitLocker status needs administrator rights: run as SYSTEM (the Homeroom service)",
             drive=drive,
+            tried=tried,
             probe=output.describe(),
         )
-    if output.error:
-        return broken(f"could not run manage-bde: {output.describe()}", drive=drive)
-    volume = parse_manage_bde_status(output.stdout, drive)
-    if volume is None:
+    if output.missing or no_provider:
         return unknown(
-            f"manage-bde gave no readable status for {drive} (it may not be a BitLocker-capable volume, or "
-            "Windows' display language is not English)",
+            "BitLocker is not on this Windows (no manage-bde, no BitLocker provider): this edition (e.g. "
+            "Windows Home without BitLocker tools) or image has no BitLocker, and another encryption product "
+            "would not be visible here",
             ASK_IT,
             drive=drive,
+            tried=tried,
             probe=output.describe(),
         )
-    return decide(volume)
+    return broken(f"could not ask BitLocker: {output.describe()}", drive=drive, tried=tried)

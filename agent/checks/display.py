@@ -5,13 +5,18 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from agent.checks.results import CheckResult, Status
+from agent.checks.results import IT_REMEDIATION, CheckResult, Status
 
 LABELS = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.UNKNOWN: "UNKNOWN", Status.ERROR: "ERROR"}
 
 
-def results_table(results: Sequence[CheckResult], width: int = 100, needed_admin: Sequence[str] = ()) -> str:
-    """Status, check and summary in columns; then how to fix each thing that did not pass."""
+def results_table(
+    results: Sequence[CheckResult], width: int = 100, needed_admin: Sequence[str] = (), for_it: bool = False
+) -> str:
+    """Status, check and summary in columns; then how to fix each thing that did not pass.
+
+    `for_it` (an administrator, or IT replaying a bundle) adds the exact commands.
+    """
     if not results:
         return "No checks were run.\n"
     status_w = max(len("STATUS"), *(len(LABELS[r.status]) for r in results))
@@ -31,6 +36,9 @@ def results_table(results: Sequence[CheckResult], width: int = 100, needed_admin
             body = textwrap.wrap(result.remediation or "", width - 4)
             lines.append(f"  {result.title}:")
             lines.extend("    " + line for line in body)
+            command = result.evidence.get(IT_REMEDIATION)
+            if for_it and isinstance(command, str):
+                lines.extend("    " + line for line in textwrap.wrap(f"For IT: {command}", width - 4))
     if needed_admin:
         lines.append("")
         lines.extend(

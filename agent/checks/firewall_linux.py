@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, failed, passed, unknown
+from agent.checks.results import Advice, Finding, failed, passed, unknown
 from agent.probes import PERMISSION_DENIED, CommandOutput
 
 State = Literal["on", "off", "absent", "denied", "error"]
@@ -22,10 +22,13 @@ UFW_STATUS = ["ufw", "status"]
 FIREWALLD_STATE = ["firewall-cmd", "--state"]
 NFT_RULESET = ["nft", "-j", "list", "ruleset"]
 IPTABLES_INPUT = ["iptables", "-S", "INPUT"]
-REMEDY = (
-    "Turn on the firewall: open a terminal and run `sudo ufw enable` "
-    "(or ask your school's IT team to turn it on for you)."
-)
+PROBE_IDS = {
+    "ufw": "linux.firewall.ufw",
+    "firewalld": "linux.firewall.firewalld",
+    "nftables": "linux.firewall.nft",
+    "iptables": "linux.firewall.iptables",
+}
+ASK_IT_FIREWALL = "Ask your school's IT team to turn on this laptop's firewall."
 _DENIED = re.compile(r"need to be root|permission denied|operation not permitted|must be root", re.I)
 _BLOCKING = {"drop", "reject"}
 
@@ -116,6 +119,34 @@ def parse_iptables_input(out: CommandOutput) -> Source:
     return Source("iptables", "off", f"INPUT policy {policy}")
 
 
+def remedy(sources: list[Source]) -> Advice:
+    """The fix for the front end this laptop has: firewalld's own, ufw's own, or installing one.
+
+    `sudo ufw enable` on a laptop run by firewalld (Fedora, RHEL, openSUSE) would fight it,
+    and on one without ufw it does nothing but fail.
+    """
+    present = {source.name for source in sources if source.state not in ("absent", "error")}
+    if "firewalld" in present:
+        return Advice(
+            "Turn on the firewall: open Firewall Configuration (firewall-config) and start the firewall.",
+            ASK_IT_FIREWALL,
+            "sudo systemctl enable --now firewalld",
+        )
+    if "ufw" in present:
+        return Advice(
+            "Turn on the firewall: open Firewall Configuration (Gufw) and switch Status on.",
+            ASK_IT_FIREWALL,
+            "sudo ufw enable",
+        )
+    return Advice(
+        "No firewall program is installed: ask your school's IT team to install and turn on one.",
+        "Ask your school's IT team to install and turn on a firewall on this laptop.",
+        "no ufw or firewalld here: install one (Debian/Ubuntu: sudo apt install ufw && sudo ufw enable; "
+        "Fedora/RHEL: sudo dnf install firewalld && sudo systemctl enable --now firewalld), or load an "
+        "nftables ruleset whose input chain drops by default",
+    )
+
+
 def decide(sources: list[Source]) -> Finding:
     evidence = {source.name: f"{source.state}: {source.detail}" for source in sources}
     enforcing = [source for source in sources if source.state == "on"]
@@ -130,17 +161,25 @@ def decide(sources: list[Source]) -> Finding:
     if all(source.state in {"absent", "error"} for source in sources) and any(
         source.state == "error" for source in sources
     ):
-        return unknown("the firewall state could not be read", REMEDY, **evidence)
-    return failed("no firewall is filtering incoming connections", REMEDY, **evidence)
+        return unknown("the firewall state could not be read", remedy(sources), **evidence)
+    kernel_seen = any(s.name in ("nftables", "iptables") and s.state == "off" for s in sources)
+    if not kernel_seen:
+        # Only claim what was seen: without nft or iptables the kernel's own rules were not read.
+        return failed(
+            "no firewall program is on, and neither nft nor iptables is installed to show the kernel's rules",
+            remedy(sources),
+            **evidence,
+        )
+    return failed("no firewall is filtering incoming connections", remedy(sources), **evidence)
 
 
 def check(ctx: CheckContext) -> Finding:
     run = ctx.probes.run
     return decide(
         [
-            parse_ufw(run(UFW_STATUS)),
-            parse_firewalld(run(FIREWALLD_STATE)),
-            parse_nft_ruleset(run(NFT_RULESET)),
-            parse_iptables_input(run(IPTABLES_INPUT)),
+            parse_ufw(run(UFW_STATUS, probe_id=PROBE_IDS["ufw"])),
+            parse_firewalld(run(FIREWALLD_STATE, probe_id=PROBE_IDS["firewalld"])),
+            parse_nft_ruleset(run(NFT_RULESET, probe_id=PROBE_IDS["nftables"])),
+            parse_iptables_input(run(IPTABLES_INPUT, probe_id=PROBE_IDS["iptables"])),
         ]
     )

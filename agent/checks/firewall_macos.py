@@ -19,14 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed
+from agent.checks.results import Advice, Finding, broken, failed, passed
 from agent.probes.macos import macos_major, read_plist
 
 SOCKETFILTERFW_GLOBAL_STATE = ["/usr/libexec/ApplicationFirewall/socketfilterfw", "--getglobalstate"]
 ALF_PLIST = "/Library/Preferences/com.apple.alf.plist"
 LAST_MACOS_WITH_ALF_PLIST = 14
 STATE_NAMES = {0: "off", 1: "on", 2: "on, blocking all incoming connections"}
-TURN_ON_FIREWALL = "Turn on the firewall: System Settings → Network → Firewall."
+SOCKETFILTERFW_PROBE = "macos.firewall.globalstate"
+TURN_ON_FIREWALL = Advice(
+    "Turn on the firewall: System Settings → Network → Firewall.",
+    "Ask your school's IT team to turn on the firewall on this Mac.",
+    "sudo /usr/libexec/ApplicationFirewall/socketfilterfw --setglobalstate on (or an MDM firewall profile)",
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def read_alf_fallback(ctx: CheckContext) -> tuple[FirewallState | None, str]:
 
 
 def check(ctx: CheckContext) -> Finding:
-    output = ctx.probes.run(SOCKETFILTERFW_GLOBAL_STATE)
+    output = ctx.probes.run(SOCKETFILTERFW_GLOBAL_STATE, probe_id=SOCKETFILTERFW_PROBE)
     if output.ok:
         state = parse_global_state(output.stdout)
         problem = "socketfilterfw answered: " + (output.stdout.strip()[:200] or "nothing")

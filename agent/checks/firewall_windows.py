@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed, unknown
+from agent.checks.results import Advice, Finding, broken, failed, passed, unknown
 from agent.probes.windows import is_refusal
 
 PROFILES = ("Domain", "Private", "Public")
@@ -67,11 +67,13 @@ def parse_profiles(text: str) -> FirewallProfiles:
     return FirewallProfiles(states)
 
 
-def remedy(off: list[str]) -> str:
+def remedy(off: list[str]) -> Advice:
     names = " and ".join(off)
-    return (
+    return Advice(
         f"Turn on the firewall for {names} networks: Settings → Privacy & security → Windows Security → "
-        f"Firewall & network protection → choose {off[0]} network → turn Microsoft Defender Firewall On."
+        f"Firewall & network protection → choose {off[0]} network → turn Microsoft Defender Firewall On.",
+        f"Ask your school's IT team to turn on the firewall on this laptop (it is off for {names} networks).",
+        f"Set-NetFirewallProfile -Profile {','.join(off)} -Enabled True (and check Group Policy/Intune)",
     )
 
 
@@ -91,7 +93,7 @@ def decide(profiles: FirewallProfiles) -> Finding:
 
 
 def check(ctx: CheckContext) -> Finding:
-    output = ctx.probes.run(PROFILE_COMMAND, timeout=30.0)
+    output = ctx.probes.run(PROFILE_COMMAND, timeout=30.0, probe_id="windows.firewall.profiles")
     if is_refusal(output):
         return unknown(
             "reading the firewall profiles was refused: run as SYSTEM (the Homeroom service)",

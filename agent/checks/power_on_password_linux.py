@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from agent.checks.context import CheckContext
 from agent.checks.disk_encryption_linux import RootEncryption, root_encryption
-from agent.checks.results import Finding, failed, passed, unknown
+from agent.checks.results import Advice, Finding, failed, passed, unknown
 from agent.probes import Probes
 from agent.probes.linux import read_ini
 
@@ -28,9 +28,12 @@ SDDM_FILE = "/etc/sddm.conf"
 SDDM_DIRS = ("/usr/lib/sddm/sddm.conf.d", "/etc/sddm.conf.d")
 GETTY_DIR = "/etc/systemd/system/getty@tty1.service.d"
 CRYPTTAB = "/etc/crypttab"
-AUTOLOGIN_REMEDY = (
+AUTOLOGIN_REMEDY = Advice(
     "Turn off automatic login so the laptop asks for your password when it starts: "
-    "Settings → Users → Automatic Login → off (or ask your school's IT team)."
+    "Settings → Users → Unlock → Automatic Login → off.",
+    "Ask your school's IT team to turn off automatic login on this laptop, so it asks for a password.",
+    "remove the display manager's autologin: GDM AutomaticLoginEnable=false in /etc/gdm3/custom.conf; "
+    "LightDM autologin-user; SDDM [Autologin] User; getty --autologin drop-ins",
 )
 NO_SECRET_REMEDY = (
     "Please ask your school's IT team to set a power-on (BIOS) password or to turn on disk encryption "

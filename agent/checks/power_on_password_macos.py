@@ -10,7 +10,7 @@ Two things can ask for a secret before macOS is reachable:
   It stops booting from another disk or Recovery, but a normal start still
   goes straight to macOS, so it only protects the data together with
   automatic login being off (`autoLoginUser` absent from
-  /Library/Preferences/com.loginwindow.plist).
+  /Library/Preferences/com.apple.loginwindow.plist).
 Apple silicon Macs have no firmware password at all: FileVault is their only
 pre-boot protection.
 
@@ -27,23 +27,32 @@ from typing import Any
 
 from agent.checks.context import CheckContext
 from agent.checks.disk_encryption_macos import (
+    FDESETUP_PROBE,
     FDESETUP_STATUS,
     TURN_ON_FILEVAULT,
     FileVaultState,
     FileVaultStatus,
     parse_fdesetup_status,
 )
-from agent.checks.results import Finding, failed, passed, unknown
+from agent.checks.results import Advice, Finding, failed, passed, unknown
 from agent.probes.macos import read_plist
 
 FIRMWAREPASSWD_CHECK = ["/usr/sbin/firmwarepasswd", "-check"]
-LOGINWINDOW_PLIST = "/Library/Preferences/com.loginwindow.plist"
+# The domain is com.apple.loginwindow (CIS Apple macOS Benchmark, "Disable automatic login":
+# `defaults read /Library/Preferences/com.apple.loginwindow autoLoginUser`); an older copy of this
+# check read /Library/Preferences/com.loginwindow.plist, which macOS never writes.
+LOGINWINDOW_PLIST = "/Library/Preferences/com.apple.loginwindow.plist"
 APPLE_SILICON = "arm64"
 # Pre-boot unlock is in place from the moment FileVault is on, before encryption finishes.
 PREBOOT_STATES = (FileVaultState.ON, FileVaultState.ENCRYPTING)
-TURN_OFF_AUTOLOGIN = (
-    "Turn off automatic login: System Settings → Users & Groups → Automatically log in as → Off."
+TURN_OFF_AUTOLOGIN = Advice(
+    "Turn off automatic login: System Settings → Users & Groups → Automatically log in as → Off. "
+    "Then turn on FileVault: System Settings → Privacy & Security → FileVault.",
+    "Ask your school's IT team to turn off automatic login and turn on FileVault on this Mac.",
+    "sudo defaults delete /Library/Preferences/com.apple.loginwindow autoLoginUser; sudo rm -f "
+    "/etc/kcpassword; sudo fdesetup enable",
 )
+FIRMWAREPASSWD_PROBE = "macos.firmware-password.check"
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ def decide_power_on_password(
     if autologin.on:
         return failed(
             f"Anyone who starts this Mac is logged in automatically as {autologin.user}",
-            f"{TURN_OFF_AUTOLOGIN} Then {TURN_ON_FILEVAULT[0].lower()}{TURN_ON_FILEVAULT[1:]}",
+            TURN_OFF_AUTOLOGIN,
             **evidence,
         )
     if firmware.value is True:
@@ -134,7 +143,7 @@ def decide_power_on_password(
 
 
 def read_filevault(ctx: CheckContext) -> tuple[FileVaultStatus | None, str]:
-    output = ctx.probes.run(FDESETUP_STATUS)
+    output = ctx.probes.run(FDESETUP_STATUS, probe_id=FDESETUP_PROBE)
     if not output.ok:
         return None, output.describe()
     status = parse_fdesetup_status(output.stdout)
@@ -146,7 +155,7 @@ def read_filevault(ctx: CheckContext) -> tuple[FileVaultStatus | None, str]:
 def read_firmware_password(ctx: CheckContext) -> Fact:
     if not ctx.platform.is_admin:
         return Fact(None, "firmwarepasswd needs root: run as root (the Homeroom service)")
-    output = ctx.probes.run(FIRMWAREPASSWD_CHECK)
+    output = ctx.probes.run(FIRMWAREPASSWD_CHECK, probe_id=FIRMWAREPASSWD_PROBE)
     if not output.ok:
         return Fact(None, output.describe())
     enabled = parse_firmwarepasswd_check(output.stdout)

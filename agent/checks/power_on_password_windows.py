@@ -27,10 +27,11 @@ from typing import Any
 from agent.checks.context import CheckContext
 from agent.checks.disk_encryption_windows import (
     WINDOWS_NT_KEY,
-    parse_manage_bde_status,
+    BitLockerVolume,
+    read_volume,
     system_drive,
 )
-from agent.checks.results import Finding, failed, passed, unknown
+from agent.checks.results import Advice, Finding, ask_it, failed, passed, unknown
 from agent.probes import CommandOutput, RegistryKey, cim_instances
 from agent.probes.windows import is_refusal
 
@@ -43,16 +44,22 @@ LENOVO_NAMESPACE = "root\\WMI"
 LENOVO_POWER_ON = 0x01
 LENOVO_HARD_DRIVE = 0x04
 
-# manage-bde names of the protectors that ask a person for a secret before Windows starts.
-PRE_BOOT_PROTECTORS = frozenset({"tpm and pin", "tpm and pin and startup key", "password"})
+# KeyProtectorType names (Get-BitLockerVolume; manage-bde's are mapped to them) that ask a person
+# for a secret before Windows starts. TPM alone unlocks by itself.
+PRE_BOOT_PROTECTORS = frozenset({"TpmPin", "TpmPinStartupKey", "Password"})
 
-TURN_OFF_AUTOLOGIN = (
-    "Turn off automatic sign-in so Windows asks for your password: ask your school's IT team, or in "
-    "netplwiz tick “Users must enter a user name and password to use this computer”."
+TURN_OFF_AUTOLOGIN = Advice(
+    "Turn off automatic sign-in so Windows asks for your password: open netplwiz and tick “Users must "
+    "enter a user name and password to use this computer”.",
+    "Ask your school's IT team to turn off automatic sign-in on this laptop, so it asks for a password.",
+    'Set-ItemProperty "HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon" '
+    "-Name AutoAdminLogon -Value 0; remove DefaultPassword from the same key",
 )
-ADD_PRE_BOOT_SECRET = (
-    "Ask your school's IT team to set a power-on password in this laptop's BIOS, or a BitLocker startup "
-    "PIN (Control Panel → BitLocker Drive Encryption → Change how drive is unlocked at startup)."
+ADD_PRE_BOOT_SECRET = ask_it(
+    "Ask your school's IT team to set a power-on password in this laptop's BIOS, or a BitLocker start-up "
+    "PIN.",
+    "BIOS power-on password in the firmware setup, or: manage-bde -protectors -add C: -TPMAndPIN "
+    "(with the policy “Require additional authentication at startup” allowing a PIN)",
 )
 
 
@@ -123,21 +130,22 @@ FIRMWARE_READERS = {
 }
 
 
-def bitlocker_pre_boot(drive: str, output: CommandOutput) -> Sighting:
+def bitlocker_pre_boot(drive: str, volume: BitLockerVolume | None, last: CommandOutput) -> Sighting:
     source = f"BitLocker on {drive}"
-    if is_refusal(output):
-        return Sighting(source, None, "manage-bde needs administrator rights")
-    if not output.ok:
-        return Sighting(source, None, f"manage-bde: {output.describe()}")
-    volume = parse_manage_bde_status(output.stdout, drive)
     if volume is None:
-        return Sighting(source, None, "manage-bde gave no readable status")
-    protectors = [p for p in volume.key_protectors if p.casefold() in PRE_BOOT_PROTECTORS]
-    listed = ", ".join(volume.key_protectors) or "none"
+        if is_refusal(last):
+            return Sighting(source, None, "BitLocker's status needs administrator rights")
+        if not last.ok:
+            return Sighting(source, None, f"BitLocker could not be asked: {last.describe()}")
+        return Sighting(source, None, "BitLocker gave no readable status")
+    protectors = [p for p in volume.protectors if p in PRE_BOOT_PROTECTORS]
+    listed = ", ".join(volume.protectors) or "none"
     if protectors and volume.protection_on:
         return Sighting(source, True, f"key protectors: {listed}")
     if protectors:
-        return Sighting(source, False, f"protection is {volume.protection_status}; key protectors: {listed}")
+        return Sighting(
+            source, False, f"protection is {volume.protection or 'not reported'}; key protectors: {listed}"
+        )
     return Sighting(source, False, f"no PIN or password protector (key protectors: {listed})")
 
 
@@ -203,5 +211,6 @@ def check(ctx: CheckContext) -> Finding:
     autologin = autologin_on(ctx.probes.registry_key(WINLOGON_KEY))
     firmware = _firmware(ctx)
     drive = system_drive(ctx.probes.registry_key(WINDOWS_NT_KEY))
-    bitlocker = bitlocker_pre_boot(drive, ctx.probes.run(["manage-bde", "-status", drive], timeout=30.0))
+    volume, last = read_volume(ctx, drive)
+    bitlocker = bitlocker_pre_boot(drive, volume, last)
     return decide(autologin, [firmware, bitlocker])

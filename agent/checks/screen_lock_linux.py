@@ -124,7 +124,7 @@ def decide(settings: LockSettings, limit_minutes: int, remedy: str) -> Finding:
 
 
 def _gsettings(probes: Probes, schema: str, key: str) -> str:
-    out = probes.run(["gsettings", "get", schema, key])
+    out = probes.run(["gsettings", "get", schema, key], probe_id=f"linux.gsettings {schema} {key}")
     if not out.ok:
         raise LookupError(out.describe())
     return out.stdout

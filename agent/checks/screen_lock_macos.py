@@ -174,7 +174,7 @@ def decide_screen_lock(
 def read_display_sleep(ctx: CheckContext) -> tuple[dict[str, int], str | None]:
     problems: list[str] = []
     for argv in (PMSET_CUSTOM, PMSET_IN_USE):
-        output = ctx.probes.run(argv)
+        output = ctx.probes.run(argv, probe_id="macos.pmset." + argv[-1].lstrip("-"))
         if output.ok:
             found = parse_pmset_display_sleep(output.stdout)
             if found:
@@ -186,7 +186,7 @@ def read_display_sleep(ctx: CheckContext) -> tuple[dict[str, int], str | None]:
 
 
 def read_screensaver_idle(ctx: CheckContext) -> tuple[int | None, str | None]:
-    output = ctx.probes.run(SCREENSAVER_IDLE_TIME)
+    output = ctx.probes.run(SCREENSAVER_IDLE_TIME, probe_id="macos.screensaver.idle-time")
     if output.ok:
         value = parse_idle_time(output.stdout)
         return value, None if value is not None else f"idleTime is not a number: {output.stdout.strip()!r}"
@@ -220,7 +220,7 @@ def lock_delay_problem(output: CommandOutput, os_version: str) -> Finding:
 
 
 def check(ctx: CheckContext) -> Finding:
-    status = ctx.probes.run(SYSADMINCTL_SCREENLOCK)
+    status = ctx.probes.run(SYSADMINCTL_SCREENLOCK, probe_id="macos.screenlock.status")
     delay = parse_screenlock_status(status.stderr + "\n" + status.stdout) if status.error is None else None
     if delay is None:
         return lock_delay_problem(status, ctx.platform.os_version)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from agent.checks.context import CheckContext
-from agent.checks.results import Finding, broken, failed, passed
+from agent.checks.results import Advice, Finding, broken, failed, passed
 from contract.requirements import Requirements, SoftwareRule
 
 MAX_LISTED = 200  # evidence stays readable and bounded on a laptop with thousands of packages
@@ -104,6 +104,10 @@ def decide(inventory: Inventory, ctx: CheckContext, remedy: str) -> Finding:
     more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
     return failed(
         f"{len(bad)} item(s) the district has not approved: {names}{more}",
-        f"Please remove {names}{more}, or ask your school's IT team to approve it. {remedy}",
+        Advice(
+            f"Please remove {names}{more}, or ask your school's IT team to approve it. {remedy}",
+            f"Ask your school's IT team to remove {names}{more} from this laptop, or to approve it.",
+            "the unapproved items, with where each was found, are in evidence.unapproved",
+        ),
         **evidence,
     )

@@ -17,7 +17,7 @@ DPKG_QUERY = ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\\t${Package}\\t${Ve
 RPM_QUERY = ["rpm", "-qa", "--qf", "%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{VENDOR}\\n"]
 FLATPAK_LIST = ["flatpak", "list", "--app", "--columns=application,name,version,origin"]
 SNAP_LIST = ["snap", "list"]
-REMEDY = "Remove it with the Software app, or in a terminal with `sudo apt remove NAME`."
+REMEDY = "Remove it with the Software app (GNOME Software, Discover or the Software Manager)."
 
 
 def parse_dpkg(text: str) -> list[SoftwareItem]:

@@ -116,7 +116,9 @@ class ProcessList:
 
 
 class Probes(Protocol):
-    def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput: ...
+    def run(self, argv: Sequence[str], timeout: float = 15.0, probe_id: str | None = None) -> CommandOutput:
+        """`probe_id` (e.g. "windows.bitlocker.volume") is the answer's name in a bundle."""
+        ...
 
     def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent: ...
 
@@ -166,7 +168,7 @@ def _decode(data: bytes) -> str:
 class LiveProbes:
     """Asks this machine. Never uses a shell; every command has a timeout."""
 
-    def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput:
+    def run(self, argv: Sequence[str], timeout: float = 15.0, probe_id: str | None = None) -> CommandOutput:
         args = tuple(argv)
         env = dict(os.environ)
         # Parsers read English output; the C locale keeps it stable.
@@ -278,24 +280,37 @@ def probe_key(kind: str, subject: str) -> str:
 
 
 def command_key(argv: Sequence[str]) -> str:
+    """How bundles before probe ids named a command's answer: by its full text."""
     return probe_key("cmd", shlex.join(argv))
 
 
+def record_key(argv: Sequence[str], probe_id: str | None) -> str:
+    """A command's answer is kept under its probe id when it has one, else under its text."""
+    return probe_id if probe_id else command_key(argv)
+
+
 class RecordingProbes:
-    """Asks another `Probes` and keeps every answer, keyed so it can be replayed."""
+    """Asks another `Probes` and keeps every answer, keyed so it can be replayed.
+
+    A command with a probe id is kept under that id, with the command beside it
+    for people: rewording a PowerShell script then leaves old bundles readable.
+    """
 
     def __init__(self, inner: Probes) -> None:
         self._inner = inner
         self._lock = threading.Lock()
         self.records: dict[str, dict[str, Any]] = {}
 
-    def _keep(self, key: str, answer: Any) -> None:
+    def _keep(self, key: str, answer: Any, **beside: str) -> None:
         with self._lock:
-            self.records[key] = asdict(answer)
+            self.records[key] = {**asdict(answer), **beside}
 
-    def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput:
-        answer = self._inner.run(argv, timeout)
-        self._keep(command_key(argv), answer)
+    def run(self, argv: Sequence[str], timeout: float = 15.0, probe_id: str | None = None) -> CommandOutput:
+        answer = self._inner.run(argv, timeout, probe_id)
+        if probe_id:
+            self._keep(probe_id, answer, probe=probe_id, command=shlex.join(argv))
+        else:
+            self._keep(command_key(argv), answer)
         return answer
 
     def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent:
@@ -325,24 +340,57 @@ class RecordingProbes:
 
 
 class ReplayProbes:
-    """Answers from a recording; anything not recorded is reported as such."""
+    """Answers from a recording; anything not recorded is reported as such, and remembered.
+
+    Each thread (the runner gives every check its own) keeps the list of what it
+    asked for and the recording lacks, so a replay can say "not in the bundle"
+    rather than pass the gap off as the OS's answer. Registry paths match
+    without regard to case, as the registry itself does; CIM namespaces and
+    classes too, as WMI does.
+    """
 
     def __init__(self, records: dict[str, dict[str, Any]]) -> None:
         self._records = records
+        self._folded = {key.casefold(): key for key in records if key.startswith(("reg ", "cim "))}
+        self._lock = threading.Lock()
+        self._missing: dict[int, list[str]] = {}
 
-    def _get(self, key: str) -> dict[str, Any] | None:
-        return self._records.get(key)
+    def _note_missing(self, key: str) -> None:
+        with self._lock:
+            found = self._missing.setdefault(threading.get_ident(), [])
+            if key not in found:
+                found.append(key)
 
-    def _command(self, key: str, argv: tuple[str, ...]) -> CommandOutput:
-        found = self._get(key)
+    def take_missing(self) -> list[str]:
+        """What this thread asked for that the recording lacks, since the last call."""
+        with self._lock:
+            return self._missing.pop(threading.get_ident(), [])
+
+    def _get(self, key: str, *older: str) -> dict[str, Any] | None:
+        for candidate in (key, *older):
+            found = self._records.get(candidate)
+            if found is None and candidate.startswith(("reg ", "cim ")):
+                original = self._folded.get(candidate.casefold())
+                found = self._records.get(original) if original else None
+            if found is not None:
+                return found
+        self._note_missing(key)
+        return None
+
+    def _command(self, argv: tuple[str, ...], key: str, *older: str) -> CommandOutput:
+        found = self._get(key, *older)
         if found is None:
             return CommandOutput(argv, None, error=NOT_RECORDED)
         return CommandOutput(
             argv, found.get("exit_code"), found.get("stdout", ""), found.get("stderr", ""), found.get("error")
         )
 
-    def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput:
-        return self._command(command_key(argv), tuple(argv))
+    def run(self, argv: Sequence[str], timeout: float = 15.0, probe_id: str | None = None) -> CommandOutput:
+        args = tuple(argv)
+        if probe_id:
+            # Bundles from before probe ids kept the answer under the command's text.
+            return self._command(args, probe_id, command_key(args))
+        return self._command(args, command_key(args))
 
     def read_file(self, path: str, limit: int = MAX_FILE_BYTES) -> FileContent:
         found = self._get(probe_key("file", path))
@@ -366,7 +414,7 @@ class ReplayProbes:
 
     def cim(self, namespace: str, class_name: str) -> CommandOutput:
         return self._command(
-            probe_key("cim", f"{namespace} {class_name}"), tuple(cim_command(namespace, class_name))
+            tuple(cim_command(namespace, class_name)), probe_key("cim", f"{namespace} {class_name}")
         )
 
     def processes(self) -> ProcessList:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 OsName = Literal["windows", "macos", "linux"]
 OS_NAMES: tuple[OsName, ...] = ("windows", "macos", "linux")
+SERVICE_ACCOUNTS = frozenset({"root", "system", "local system", "localsystem", "0"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,17 @@ class PlatformFacts:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def reader_is_admin(self) -> bool:
+        """Whether the person who will read the advice can act on it with admin rights.
+
+        A service account (root, SYSTEM, "HOST$") has the rights but is nobody's
+        reader: what it finds is shown to a student in the tray, so it is told
+        as to someone without admin rights.
+        """
+        name = self.user.casefold()
+        return self.is_admin and name not in SERVICE_ACCOUNTS and not name.endswith("$")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlatformFacts:

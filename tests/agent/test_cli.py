@@ -91,7 +91,7 @@ def test_diagnose_then_replay_reproduces_the_results(tmp_path: Path, state_dir: 
     data = json.loads(bundle.read_text(encoding="utf-8"))
     assert data["format"] == "homeroom-diagnostic-bundle"
     assert data["platform"]["os"] == "linux"
-    assert any(key.startswith("cmd findmnt") for key in data["probes"])
+    assert data["probes"]["linux.findmnt.root"]["command"] == "findmnt -J -o SOURCE,TARGET,FSTYPE /"
     assert "processes" in data["probes"]
     replay = agent("check", "--json", "--from-bundle", str(bundle))
     replayed = json.loads(replay.stdout)["results"]

@@ -121,3 +121,13 @@ class Recorded:
             home=home,
         )
         return CheckContext(self.probes(), facts, requirements or Requirements(), FIXED_NOW)
+
+
+def all_advice(finding: object) -> str:
+    """Every text of a finding's remediation (the reader's words and IT's command), for assertions."""
+    from agent.checks.results import Advice
+
+    remediation = getattr(finding, "remediation", None)
+    if isinstance(remediation, Advice):
+        return "\n".join(part for part in (remediation.yourself, remediation.ask_it, remediation.it) if part)
+    return remediation or ""

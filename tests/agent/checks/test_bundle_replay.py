@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from agent.checks.bundle import FORMAT, VERSION
+from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from tests.helpers.agent_process import agent
 from tests.helpers.recorded import Recorded, fixture
 
@@ -89,3 +90,62 @@ def test_bundle_requirements_are_used_unless_overridden(tmp_path: Path) -> None:
     assert done.returncode == 2 and f"{bad}:2:" in done.stderr
     done = agent("check", "--only", "disk_encryption", "--from-bundle", str(bundle))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- probe ids: answers keyed by a stable name, the command kept beside it ----------------------
+
+
+def test_a_reworded_script_still_finds_its_recorded_answer() -> None:
+    recorder = RecordingProbes(LiveProbes())
+    recorder.run(["sh", "-c", "echo recorded"], probe_id="test.echo")
+    record = recorder.records["test.echo"]
+    assert record["command"] == "sh -c 'echo recorded'" and record["probe"] == "test.echo"
+    replayed = ReplayProbes(recorder.records).run(["sh", "-c", "echo reworded"], probe_id="test.echo")
+    assert replayed.stdout == "recorded\n" and replayed.ok
+
+
+def test_bundles_from_before_probe_ids_still_replay() -> None:
+    old = {"cmd manage-bde -status C:": {"exit_code": 0, "stdout": "old answer", "stderr": "", "error": None}}
+    answer = ReplayProbes(old).run(["manage-bde", "-status", "C:"], probe_id="windows.bitlocker.manage-bde")
+    assert answer.stdout == "old answer"
+
+
+def test_registry_paths_match_whatever_their_case() -> None:
+    records = {
+        "reg HKLM\\Software\\Microsoft\\windows nt\\currentversion": {"values": {"SystemRoot": "D:\\W"}}
+    }
+    key = ReplayProbes(records).registry_key("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion")
+    assert key.error is None and key.values == {"SystemRoot": "D:\\W"}
+
+
+def test_diagnose_keys_commands_by_probe_id(tmp_path: Path) -> None:
+    out = tmp_path / "bundle.json"
+    done = agent("diagnose", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    probes = json.loads(out.read_text(encoding="utf-8"))["probes"]
+    assert probes["linux.firewall.ufw"]["command"] == "ufw status"
+    assert probes["linux.findmnt.root"]["probe"] == "linux.findmnt.root"
+    assert not any(key.startswith("cmd ufw") for key in probes)
+
+
+def test_check_from_bundle_names_what_the_bundle_lacks(tmp_path: Path) -> None:
+    recorded = Recorded().registry(
+        "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion", values={"SystemRoot": "C:\\WINDOWS"}
+    )
+    bundle = _write_bundle(tmp_path / "thin.json", "windows", recorded)
+    done = agent("check", "--json", "--only", "firewall", "--from-bundle", str(bundle))
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["status"] == "unknown"
+    assert result["summary"] == "not in the bundle: windows.firewall.profiles"
+    assert result["evidence"]["not_in_bundle"] == ["windows.firewall.profiles"]
+    assert "could not read the firewall profiles" in result["evidence"]["replayed_summary"]
+
+
+def test_it_replaying_a_bundle_sees_the_exact_command(tmp_path: Path) -> None:
+    recorded = Recorded().command(
+        ["manage-bde", "-status", "C:"], fixture("windows/manage-bde-status-suspended.txt")
+    )
+    bundle = _write_bundle(tmp_path / "suspended.json", "windows", recorded)
+    done = agent("check", "--only", "disk_encryption", "--from-bundle", str(bundle))
+    assert "Resume BitLocker protection" in done.stdout
+    assert "For IT: Resume-BitLocker -MountPoint C:" in done.stdout

@@ -32,7 +32,7 @@ from agent.checks import software_linux as sw
 from agent.checks.results import Status
 from agent.probes import CommandOutput, ProcessInfo
 from contract.requirements import Requirements, SoftwareRule
-from tests.helpers.recorded import Recorded, fixture
+from tests.helpers.recorded import Recorded, all_advice, fixture
 
 FINDMNT_LVM = json.dumps(
     {"filesystems": [{"source": "/dev/mapper/vgubuntu-root", "target": "/", "fstype": "ext4"}]}, indent=3
@@ -145,7 +145,7 @@ def test_ufw_active_passes() -> None:
 def test_ufw_inactive_and_open_ruleset_fails() -> None:
     finding = fw.check(_firewall(CommandOutput(("ufw",), 0, "Status: inactive\n")).context("linux"))
     assert finding.status is Status.FAIL
-    assert "ufw enable" in (finding.remediation or "")
+    assert "ufw enable" in all_advice(finding)
 
 
 def test_firewalld_running_passes_and_not_running_fails() -> None:
@@ -246,7 +246,7 @@ def test_automatic_login_fails_even_with_luks() -> None:
     finding = pop.check(recorded.context("linux"))
     assert finding.status is Status.FAIL
     assert "automatic login" in finding.summary and "student1" in finding.summary
-    assert "Automatic Login" in (finding.remediation or "")
+    assert "Automatic Login" in all_advice(finding)
 
 
 def test_firmware_power_on_password_from_think_lmi_passes() -> None:
@@ -320,6 +320,8 @@ def _clamd(header: str, max_age: int = 7) -> Recorded:
             ProcessInfo("systemd"), ProcessInfo("clamd", "/usr/sbin/clamd", "clamav", ("/usr/sbin/clamd",))
         )
         .file("/etc/clamav/clamd.conf", "DatabaseDirectory /var/lib/clamav\n")
+        # clamd's own answer, as ClamAV 1.4.6's clamdscan prints it (tests/fixtures/linux/SOURCES.md).
+        .command(["clamdscan", "--ping", "1"], fixture("linux/clamdscan-ping-pong.txt"))
         .directory("/var/lib/clamav", ["bytecode.cvd", "daily.cld", "freshclam.dat", "main.cvd"])
         .file("/var/lib/clamav/daily.cld", header)
         .file(
@@ -339,7 +341,7 @@ def test_clamd_with_signatures_nine_days_old_fails_at_seven_and_passes_at_ten() 
     stale = av.check(_clamd(header).context("linux"))
     assert stale.status is Status.FAIL
     assert stale.evidence["signature_age_days"] == pytest.approx(9.1, abs=0.1)
-    assert "freshclam" in (stale.remediation or "")
+    assert "freshclam" in all_advice(stale)
     lenient = Requirements(antivirus_max_signature_age_days=10)
     assert av.check(_clamd(header).context("linux", requirements=lenient)).status is Status.PASS
 
@@ -350,10 +352,53 @@ def test_known_edr_agent_passes_without_clamav() -> None:
     assert "CrowdStrike" in finding.summary
 
 
-def test_no_antivirus_fails() -> None:
-    finding = av.check(Recorded().processes("systemd", "sshd").context("linux"))
+def test_clamav_installed_but_stopped_is_told_to_start_it() -> None:
+    recorded = Recorded().processes("systemd", "sshd").command(["clamd", "--version"], "ClamAV 1.4.6\n")
+    finding = av.check(recorded.context("linux"))
     assert finding.status is Status.FAIL
-    assert "clamav-daemon" in (finding.remediation or "")
+    assert finding.remediation.it and "systemctl enable --now clamav-daemon" in finding.remediation.it
+
+
+def test_no_clamav_installed_is_never_told_to_enable_its_service() -> None:
+    recorded = Recorded().processes("systemd", "sshd").command(["clamd", "--version"], error="not found")
+    finding = av.check(recorded.context("linux"))
+    assert finding.status is Status.FAIL
+    assert finding.summary == "no antivirus is installed"
+    assert "systemctl enable" not in all_advice(finding).split("install", 1)[0]
+    assert "apt install clamav-daemon" in all_advice(finding)
+
+
+def test_a_running_clamd_that_does_not_answer_fails() -> None:
+    recorded = _clamd(fixture("linux/daily-cld-header.txt"), max_age=30)
+    recorded.command(
+        ["clamdscan", "--ping", "1"],
+        fixture("linux/clamdscan-ping-no-answer.txt"),
+        fixture("linux/clamdscan-ping-no-answer.stderr.txt"),
+        exit_code=21,
+    )
+    lenient = Requirements(antivirus_max_signature_age_days=30)
+    finding = av.check(recorded.context("linux", requirements=lenient))
+    assert finding.status is Status.FAIL
+    assert "does not answer" in finding.summary
+    assert finding.evidence["clamd_answers"] is False
+
+
+def test_a_running_clamd_that_cannot_be_asked_is_unknown_not_pass() -> None:
+    recorded = _clamd(fixture("linux/daily-cld-header.txt"))
+    recorded.command(["clamdscan", "--ping", "1"], error="not found")
+    lenient = Requirements(antivirus_max_signature_age_days=30)
+    finding = av.check(recorded.context("linux", requirements=lenient))
+    assert finding.status is Status.UNKNOWN
+    assert "could not be asked" in finding.summary
+
+
+def test_defender_for_endpoint_is_asked_not_just_seen() -> None:
+    off = Recorded().processes("wdavdaemon").command(av.MDATP_HEALTH, "false\n")
+    finding = av.check(off.context("linux"))
+    assert finding.status is Status.FAIL
+    assert "not protecting" in finding.summary
+    on = Recorded().processes("wdavdaemon").command(av.MDATP_HEALTH, "true\n")
+    assert av.check(on.context("linux")).status is Status.PASS
 
 
 # --- screen lock -------------------------------------------------------------------------
@@ -383,7 +428,7 @@ def test_gnome_lock_enabled_with_idle_delay_zero_never_locks() -> None:
     finding = lock.check(_gnome("true", "0", "0").context("linux", desktop="GNOME"))
     assert finding.status is Status.FAIL
     assert "never" in finding.summary
-    assert "Screen Lock" in (finding.remediation or "")
+    assert "Screen Lock" in all_advice(finding)
 
 
 def test_gnome_lock_disabled_fails() -> None:
@@ -416,7 +461,7 @@ def test_kde_autolock_off_fails() -> None:
     )
     finding = lock.check(recorded.context("linux", desktop="KDE"))
     assert finding.status is Status.FAIL
-    assert "Screen Locking" in (finding.remediation or "")
+    assert "Screen Locking" in all_advice(finding)
 
 
 def test_kde_defaults_when_file_absent_lock_after_five_minutes() -> None:

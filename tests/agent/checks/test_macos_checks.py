@@ -39,7 +39,7 @@ from agent.checks.results import Status
 from agent.probes import NOT_FOUND, PERMISSION_DENIED
 from agent.probes.macos import parse_plist, plutil_argv
 from contract.requirements import Requirements, SoftwareRule
-from tests.helpers.recorded import Recorded, fixture
+from tests.helpers.recorded import Recorded, all_advice, fixture
 
 # What LiveProbes.read_file returns for a binary plist: its bytes decoded as UTF-8 with replacement.
 BINARY_LOGINWINDOW = plistlib.dumps(
@@ -68,7 +68,7 @@ def test_filevault_on_passes() -> None:
 def test_filevault_off_fails_with_where_to_turn_it_on() -> None:
     finding = disk.check(fdesetup(fixture("macos/fdesetup_off.txt")).context("macos"))
     assert finding.status is Status.FAIL
-    assert finding.remediation and "Privacy & Security → FileVault" in finding.remediation
+    assert "Privacy & Security → FileVault" in all_advice(finding)
 
 
 def test_encryption_in_progress_fails_with_progress_although_fdesetup_says_on() -> None:
@@ -91,7 +91,7 @@ def test_filevault_waiting_for_logout_or_restart_fails(name: str) -> None:
     finding = disk.check(fdesetup(fixture(f"macos/{name}")).context("macos"))
     assert finding.status is Status.FAIL
     assert finding.evidence["filevault"] == "pending"
-    assert finding.remediation and "restart" in finding.remediation
+    assert "restart" in all_advice(finding)
 
 
 def test_deferred_enablement_names_the_user() -> None:
@@ -153,7 +153,7 @@ def test_firewall_block_all_passes_and_says_so() -> None:
 def test_firewall_disabled_fails_with_where_to_turn_it_on() -> None:
     finding = firewall.check(socketfilterfw("Firewall is disabled. (State = 0)\n").context("macos"))
     assert finding.status is Status.FAIL
-    assert finding.remediation and "Network → Firewall" in finding.remediation
+    assert "Network → Firewall" in all_advice(finding)
 
 
 def test_sentence_without_state_number_still_reads() -> None:
@@ -206,7 +206,8 @@ def test_no_plist_fallback_when_the_version_is_unknown() -> None:
 # --- power-on password -------------------------------------------------------------------
 
 
-# loginwindow_*.plist: /Library/Preferences/com.loginwindow.plist as `plutil -convert xml1 -o -` prints it
+# loginwindow_*.plist: /Library/Preferences/com.apple.loginwindow.plist as `plutil -convert xml1 -o -`
+# prints it
 # (Apple's XML plist format); BINARY_LOGINWINDOW is the same file as read_file sees it in binary form.
 def startup(fdesetup_text: str, loginwindow: str | None = None, error: str | None = None) -> Recorded:
     """FileVault's status and the login window preferences; no file at all unless one is given."""
@@ -228,7 +229,7 @@ def test_apple_silicon_with_filevault_off_fails_even_as_root() -> None:
     finding = power_on.check(recorded.context("macos", machine="arm64", is_admin=True))
     assert finding.status is Status.FAIL
     assert "only password" in finding.summary
-    assert finding.remediation and "FileVault" in finding.remediation
+    assert "FileVault" in all_advice(finding)
 
 
 def test_filevault_still_encrypting_already_asks_at_startup() -> None:
@@ -262,7 +263,7 @@ def test_autologin_from_a_binary_loginwindow_plist_fails_even_with_firmware_pass
     finding = power_on.check(recorded.context("macos", machine="x86_64", is_admin=True))
     assert finding.status is Status.FAIL
     assert finding.evidence["automatic_login_user"] == "student1"
-    assert finding.remediation and "Automatically log in as" in finding.remediation
+    assert "Automatically log in as" in all_advice(finding)
 
 
 def test_intel_not_root_cannot_read_firmware_password_so_unknown() -> None:
@@ -329,7 +330,7 @@ def test_stale_xprotect_and_nothing_else_fails() -> None:
     assert finding.status is Status.FAIL
     assert finding.evidence["xprotect_age_days"] == 53.8
     assert finding.evidence["max_signature_age_days"] == 30
-    assert finding.remediation and "Software Update" in finding.remediation
+    assert "Software Update" in all_advice(finding)
 
 
 def test_age_limit_comes_from_the_requirements() -> None:
@@ -439,7 +440,7 @@ def test_lock_time_adds_the_delay_to_the_idle_time() -> None:
     assert finding.status is Status.FAIL
     assert finding.evidence["lock_seconds"]["AC Power"] == 1200
     assert "on the power adapter" in finding.summary
-    assert finding.remediation and "Lock Screen" in finding.remediation
+    assert "Lock Screen" in all_advice(finding)
 
 
 def test_limit_comes_from_the_requirements() -> None:
@@ -460,7 +461,7 @@ def test_lock_off_fails() -> None:
     finding = screen_lock.check(screen("screenLock is off", "60").context("macos"))
     assert finding.status is Status.FAIL
     assert finding.evidence["lock_off"] is True
-    assert finding.remediation and "Immediately" in finding.remediation
+    assert "Immediately" in all_advice(finding)
 
 
 def test_never_idle_on_ac_fails() -> None:
@@ -596,7 +597,7 @@ def test_blocked_app_fails_with_drag_to_bin_hint() -> None:
     assert finding.status is Status.FAIL
     assert [item["name"] for item in finding.evidence["unapproved"]] == ["Steam"]
     assert finding.evidence["unapproved"][0]["publisher"] == "com.valvesoftware"
-    assert finding.remediation and "drag it to the Bin" in finding.remediation
+    assert "drag it to the Bin" in all_advice(finding)
 
 
 def test_nothing_blocked_passes_and_counts_every_app() -> None:
@@ -637,3 +638,19 @@ def test_display_name_wins_over_short_bundle_name() -> None:
 def test_plist_helpers_reject_non_plists() -> None:
     assert parse_plist("not a plist") is None
     assert parse_plist(plistlib.dumps(["a", "list"]).decode()) is None
+
+
+def test_a_running_defender_that_says_it_is_off_does_not_count() -> None:
+    from agent.checks import antivirus_macos
+
+    stale = 1_790_683_200  # XProtect 60 days before FIXED_NOW
+    recorded = (
+        Recorded()
+        .processes("wdavdaemon")
+        .command(antivirus_macos.MDATP_HEALTH, "false\n")
+        .file(antivirus_macos.XPROTECT_INFO_PLISTS[0], fixture("macos/xprotect_Info.plist"), mtime=stale)
+        .file(antivirus_macos.XPROTECT_INFO_PLISTS[1], None, error="not found")
+    )
+    assert antivirus_macos.check(recorded.context("macos")).status is Status.FAIL
+    recorded.command(antivirus_macos.MDATP_HEALTH, "true\n")
+    assert antivirus_macos.check(recorded.context("macos")).status is Status.PASS

@@ -23,10 +23,10 @@ class HangingProbes(ReplayProbes):
         self.hang_on = hang_on
         self.release = release
 
-    def run(self, argv: Sequence[str], timeout: float = 15.0) -> CommandOutput:
+    def run(self, argv: Sequence[str], timeout: float = 15.0, probe_id: str | None = None) -> CommandOutput:
         if argv[0] == self.hang_on:
             self.release.wait(30)
-        return super().run(argv, timeout)
+        return super().run(argv, timeout, probe_id)
 
 
 def test_a_hung_probe_times_out_without_delaying_the_others() -> None:

@@ -49,7 +49,7 @@ from agent.checks import (
 from agent.checks.disk_encryption_windows import WINDOWS_NT_KEY
 from agent.checks.results import Finding, Status
 from contract.requirements import Requirements, SoftwareRule
-from tests.helpers.recorded import Recorded, fixture
+from tests.helpers.recorded import Recorded, all_advice, fixture
 
 BDE_C = ["manage-bde", "-status", "C:"]
 SECURITY_CENTER = "root\\SecurityCenter2"
@@ -75,7 +75,7 @@ MP_ACCESS_DENIED = (
 
 
 def assert_remedied(finding: Finding) -> None:
-    assert finding.remediation and len(finding.remediation) > 20
+    assert len(all_advice(finding)) > 20
 
 
 # --- disk encryption ---------------------------------------------------------------------------
@@ -90,7 +90,8 @@ def test_bitlocker_used_space_encrypted_and_protected_passes() -> None:
     finding = bde(fixture("windows/manage-bde-status-protected.txt"))
     assert finding.status is Status.PASS
     assert finding.evidence["conversion_status"] == "Used Space Only Encrypted"
-    assert finding.evidence["key_protectors"] == ["TPM", "Numerical Password"]
+    assert finding.evidence["key_protectors"] == ["Tpm", "RecoveryPassword"]
+    assert finding.evidence["printed_key_protectors"] == ["TPM", "Numerical Password"]
 
 
 def test_bitlocker_suspended_protection_fails() -> None:
@@ -98,7 +99,7 @@ def test_bitlocker_suspended_protection_fails() -> None:
     assert finding.status is Status.FAIL
     assert "suspended" in finding.summary
     assert finding.evidence["protection_status"] == "Protection Off"
-    assert "Resume protection" in (finding.remediation or "")
+    assert "Resume protection" in all_advice(finding)
 
 
 def test_bitlocker_encryption_in_progress_fails_with_progress() -> None:
@@ -112,7 +113,7 @@ def test_bitlocker_off_fails() -> None:
     finding = bde(fixture("windows/manage-bde-status-decrypted.txt"))
     assert finding.status is Status.FAIL
     assert finding.evidence["key_protectors"] == []
-    assert "Turn on BitLocker" in (finding.remediation or "")
+    assert "Turn on BitLocker" in all_advice(finding)
 
 
 def test_bitlocker_not_admin_is_unknown_naming_the_right() -> None:
@@ -125,7 +126,7 @@ def test_bitlocker_tool_missing_is_unknown() -> None:
     ctx = Recorded().command(BDE_C, exit_code=None, error="not found").context("windows")
     finding = disk_encryption_windows.check(ctx)
     assert finding.status is Status.UNKNOWN
-    assert "manage-bde is not on this Windows" in finding.summary
+    assert "BitLocker is not on this Windows (no manage-bde" in finding.summary
     assert_remedied(finding)
 
 
@@ -158,7 +159,7 @@ def test_parser_picks_the_asked_volume_among_several() -> None:
     text = fixture("windows/manage-bde-status-all-volumes.txt")
     c = disk_encryption_windows.parse_manage_bde_status(text, "C:")
     d = disk_encryption_windows.parse_manage_bde_status(text, "D:")
-    assert c is not None and c.protection_on and c.key_protectors == ("Numerical Password", "TPM And PIN")
+    assert c is not None and c.protection_on and c.key_protectors == ("RecoveryPassword", "TpmPin")
     assert d is not None and not d.protection_on and d.key_protectors == ()
     assert disk_encryption_windows.parse_manage_bde_status(text, "F:") is None
 
@@ -191,7 +192,7 @@ def test_firewall_on_for_domain_but_off_for_public_fails_naming_public() -> None
     finding = firewall(profiles("True", "True", "False"))
     assert finding.status is Status.FAIL
     assert "Public" in finding.summary and "Domain" not in finding.summary
-    assert "Public network" in (finding.remediation or "")
+    assert "Public network" in all_advice(finding)
     assert finding.evidence["profiles"]["Public"] is False
 
 
@@ -286,7 +287,7 @@ def test_defender_signatures_30_days_old_fails() -> None:
     assert finding.status is Status.FAIL
     assert "30 days" in finding.summary
     assert finding.evidence["max_signature_age_days"] == 7
-    assert "Check for updates" in (finding.remediation or "")
+    assert "Check for updates" in all_advice(finding)
 
 
 def test_signature_age_threshold_comes_from_requirements() -> None:
@@ -304,7 +305,7 @@ def test_defender_real_time_off_fails() -> None:
         defender=fixture("windows/get-mpcomputerstatus-realtime-off.json"),
     )
     assert finding.status is Status.FAIL
-    assert "Real-time protection" in (finding.remediation or "")
+    assert "Real-time protection" in all_advice(finding)
 
 
 def test_third_party_active_in_security_center_passes() -> None:
@@ -318,7 +319,7 @@ def test_third_party_active_in_security_center_passes() -> None:
 def test_third_party_with_stale_signatures_fails() -> None:
     finding = antivirus(fixture("windows/securitycenter2-thirdparty-stale.json"))
     assert finding.status is Status.FAIL
-    assert "Sophos Anti-Virus" in (finding.remediation or "")
+    assert "Sophos Anti-Virus" in all_advice(finding)
 
 
 def test_everything_off_fails() -> None:
@@ -505,7 +506,7 @@ def test_screen_saver_not_secure_fails() -> None:
     finding = screen_lock({**SECURE_10_MIN, "ScreenSaverIsSecure": "0"})
     assert finding.status is Status.FAIL
     assert "password" in finding.summary
-    assert "On resume, display logon screen" in (finding.remediation or "")
+    assert "On resume, display logon screen" in all_advice(finding)
 
 
 def test_no_timeout_fails() -> None:
@@ -525,7 +526,7 @@ def test_too_long_timeout_fails_against_requirements() -> None:
     finding = screen_lock({**SECURE_10_MIN, "ScreenSaveTimeOut": "1800"})
     assert finding.status is Status.FAIL
     assert "30 minutes" in finding.summary
-    assert "15 minutes" in (finding.remediation or "")
+    assert "15 minutes" in all_advice(finding)
     assert (
         screen_lock(
             {**SECURE_10_MIN, "ScreenSaveTimeOut": "1800"},
@@ -616,7 +617,7 @@ def test_blocked_per_user_program_fails_with_its_registry_path() -> None:
         and item["source"] == f"{HKCU}\\Steam"
         and item["publisher"] == "Valve Corporation"
     )
-    assert "Settings → Apps → Installed apps" in (finding.remediation or "")
+    assert "Settings → Apps → Installed apps" in all_advice(finding)
 
 
 def test_allowlist_flags_what_is_not_approved() -> None:
