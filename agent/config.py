@@ -12,6 +12,7 @@ from pathlib import Path
 from contract.config_files import (
     CONFIG_DIR,
     Schema,
+    boolean,
     int_range,
     one_of,
     parse_toml,
@@ -31,12 +32,19 @@ class AgentConfig:
     report_interval_hours: int = 4
     heartbeat_interval_minutes: int = 15
     audience: str = "student"
+    # Plain http:// to a host other than this machine lets anyone on the network read and change
+    # what the agent is told; refused unless the district says its network is trusted.
+    allow_insecure_http: bool = False
 
 
 AGENT_SCHEMA: Schema = {
     "server": {
         "url": (quoted_string, 'give the server address in quotes, e.g. "https://homeroom.example.org"'),
         "enrolment_token": (quoted_string, "paste the token from `homeroom-server token create` in quotes"),
+        "allow_insecure_http": (
+            boolean,
+            "write allow_insecure_http = true only for a test network; leave it out to require https",
+        ),
     },
     "agent": {
         "state_dir": (quoted_string, "give a directory path in quotes, or remove the line for the default"),
@@ -70,4 +78,5 @@ def load_agent_config(path: Path | None = None) -> AgentConfig:
         report_interval_hours=intervals.get("report_hours", defaults.report_interval_hours),
         heartbeat_interval_minutes=intervals.get("heartbeat_minutes", defaults.heartbeat_interval_minutes),
         audience=data.get("policy", {}).get("audience", defaults.audience),
+        allow_insecure_http=server.get("allow_insecure_http", defaults.allow_insecure_http),
     )
