@@ -99,6 +99,14 @@ class FakeServer:
             if path.endswith("/heartbeat"):
                 self.captured = (real.content, kept)
             return real.status_code, real.content, kept
+        if path.endswith("/enrol"):  # as a server from before signing keys answered
+            old = {
+                "device_id": "d1",
+                "group": "g",
+                "replaced_key": False,
+                "server_time": "2026-12-01T10:00:00Z",
+            }
+            return 200, json.dumps(old).encode(), {}
         if self.mode == "replay" and path.endswith("/heartbeat"):
             assert self.captured is not None
             return 200, *self.captured
@@ -299,3 +307,15 @@ def test_plain_http_to_another_host_is_refused_before_connecting_unless_allowed(
         assert sent.returncode == 3 and "not signed" in sent.stderr  # and still trusts only signed answers
     finally:
         listener.close()
+
+
+def test_enrolment_with_a_server_that_sends_no_signing_key_is_refused(state_dir: Path) -> None:
+    old_server = FakeServer("http://127.0.0.1:9")  # forwards nowhere: it answers by itself
+    old_server.mode = "unsigned"
+    try:
+        refused = agent("enroll", "--server", old_server.url, "--token", "t", "--state-dir", str(state_dir))
+    finally:
+        old_server.close()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "sent no usable signing key" in refused.stderr and "upgrade the Homeroom server" in refused.stderr
+    assert not (state_dir / "enrolment.json").exists()
