@@ -264,7 +264,7 @@ def address_refusal(url: str, allow_insecure_http: bool) -> str | None:
     return None
 
 
-def trust_lines(state_dir: Path) -> list[str]:
+def trust_lines(state_dir: Path, allow_insecure_http: bool) -> list[str]:
     """What `status` says about the server's pinned key and the answers refused as not its own."""
     from agent.server_link.answers import RefusedAnswers
     from agent.service import read_enrolment
@@ -272,6 +272,9 @@ def trust_lines(state_dir: Path) -> list[str]:
     lines: list[str] = []
     enrolment = read_enrolment(state_dir)
     if enrolment is not None:
+        refusal = address_refusal(enrolment.server_url, allow_insecure_http)
+        if refusal:
+            lines.append(f"Not sending:     {refusal}")
         if enrolment.server_public_key:
             lines.append(
                 f"Server key:      {key_fingerprint(enrolment.server_public_key)}, pinned "
@@ -361,7 +364,7 @@ def command_status(args: argparse.Namespace) -> int:
             f"server {enrolment.server_url}"
         )
     print(f"Device key:      {service.keys.description}")
-    for line in trust_lines(service.state_dir):
+    for line in trust_lines(service.state_dir, service.config.allow_insecure_http):
         print(line)
     last = datetime.fromtimestamp(schedule.last_report_at, timezone.utc) if schedule.last_report_at else None
     print(f"Last report:     {last:%Y-%m-%d %H:%M:%S} UTC" if last else "Last report:     never")

@@ -196,6 +196,7 @@ class AgentService:
         )
         self.keys: KeyStore = open_key_store(state_dir)
         self.inbox = ensure_inbox(state_dir)
+        self._address_refused = ""
         if self.keys.backend == "file":
             log.warning("device key: %s", self.keys.description)
 
@@ -424,7 +425,9 @@ class AgentService:
         try:
             client = ServerClient(enrolment.server_url, allow_insecure_http=self.config.allow_insecure_http)
         except InsecureServerAddress as exc:
-            log.warning("not sending: %s", exc)  # checks go on; records wait in the outbox
+            if str(exc) != self._address_refused:  # once, not every 5 s
+                log.warning("not sending: %s", exc)  # checks go on; records wait in the outbox
+                self._address_refused = str(exc)
             return None
         transport = make_transport(
             client,

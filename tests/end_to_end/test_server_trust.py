@@ -298,6 +298,10 @@ def test_plain_http_to_another_host_is_refused_before_connecting_unless_allowed(
         point_at(state_dir, listener.url)
         not_run = run_once(state_dir)
         assert not_run.returncode == 2 and f"refusing {listener.url}" in not_run.stderr
+        assert (
+            f"Not sending:     refusing {listener.url}"
+            in agent("status", "--state-dir", str(state_dir)).stdout
+        )
         assert listener.requests == []
 
         allowed = tmp_path / "agent.toml"

@@ -142,3 +142,23 @@ def test_refusals_are_kept_for_status_and_carried_to_it_once(tmp_path: Path) -> 
     refused.carried(left)
     assert refused.pending() is None
     assert json.loads((tmp_path / "refused-answers.json").read_text())["total"] == 3
+
+
+def test_the_service_keeps_checking_but_sends_nothing_to_a_refused_address(
+    state_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from agent.server_link.keys import open_key_store
+    from agent.service import EnrolmentRecord, write_enrolment
+    from tests.helpers.agent_service import Clock, service
+
+    open_key_store(state_dir).save(Ed25519PrivateKey.generate())
+    write_enrolment(
+        state_dir, EnrolmentRecord("http://192.0.2.2:9", "dev1", "g", "2026-12-01T00:00:00+00:00")
+    )
+    loop = service(state_dir, Clock())
+    first = loop.cycle()
+    second = loop.cycle(force_report=True)
+    assert first.checked and first.reported and first.drained is None and second.drained is None
+    assert second.queued_after == 2, "the records wait for a trusted address"
+    refusals = [r for r in caplog.records if "not sending: refusing http://192.0.2.2:9" in r.getMessage()]
+    assert len(refusals) == 1, "said once, not every cycle"
