@@ -35,6 +35,7 @@ from contract import __version__
 from contract.config_files import CONFIG_DIR, read_config_text
 from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, Requirements, requirements_from_text
+from contract.wire import key_fingerprint
 
 if TYPE_CHECKING:
     from agent.service import AgentService
@@ -218,6 +219,10 @@ def command_enroll(args: argparse.Namespace) -> int:
     if problem := server_url_problem(server):
         print(f"homeroom-agent: {problem}", file=sys.stderr)
         return USAGE_ERROR
+    refusal = address_refusal(server, config.allow_insecure_http)
+    if refusal:
+        print(f"homeroom-agent: {refusal}", file=sys.stderr)
+        return USAGE_ERROR
     state_dir.mkdir(parents=True, exist_ok=True)
     keys = open_key_store(state_dir)
     key = Ed25519PrivateKey.generate()
@@ -225,19 +230,32 @@ def command_enroll(args: argparse.Namespace) -> int:
     for note in identity_notes(identity.unreadable):
         print(note, file=sys.stderr)
     try:
-        enrolment = ServerClient(server).enrol(token, key, identity.to_json(), __version__)
+        enrolment = ServerClient(server, allow_insecure_http=config.allow_insecure_http).enrol(
+            token, key, identity.to_json(), __version__
+        )
     except EnrolmentError as exc:
         print(f"homeroom-agent: {exc}", file=sys.stderr)
         return 1
     keys.save(key)
+    now = datetime.now(timezone.utc).isoformat()
     write_enrolment(
         state_dir,
-        EnrolmentRecord(server, enrolment.device_id, enrolment.group, datetime.now(timezone.utc).isoformat()),
+        EnrolmentRecord(
+            server,
+            enrolment.device_id,
+            enrolment.group,
+            now,
+            server_public_key=enrolment.server_public_key,
+            server_key_pinned=f"at enrolment, {now}",
+        ),
     )
     _forget_the_previous_server(state_dir)
     again = " again (same device record, new key)" if enrolment.replaced_key else ""
     print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
     print(f"Device key: {keys.description}")
+    print(
+        f"Server signing key: {key_fingerprint(enrolment.server_public_key)} (pinned: only its answers count)"
+    )
     return 0
 
 
@@ -255,6 +273,49 @@ def _forget_the_previous_server(state_dir: Path) -> None:
         schedule.save(schedule_path)
 
 
+def address_refusal(url: str, allow_insecure_http: bool) -> str | None:
+    """Why the agent will not talk to `url` (plain http to another host), or None."""
+    from agent.errors import InsecureServerAddress
+    from agent.server_link.address import check_server_address
+
+    try:
+        check_server_address(url, allow_insecure_http)
+    except InsecureServerAddress as exc:
+        return str(exc)
+    return None
+
+
+def trust_lines(state_dir: Path, allow_insecure_http: bool) -> list[str]:
+    """What `status` says about the server's pinned key and the answers refused as not its own."""
+    from agent.server_link.answers import RefusedAnswers
+    from agent.service import read_enrolment
+
+    lines: list[str] = []
+    enrolment = read_enrolment(state_dir)
+    if enrolment is not None:
+        refusal = address_refusal(enrolment.server_url, allow_insecure_http)
+        if refusal:
+            lines.append(f"Not sending:     {refusal}")
+        if enrolment.server_public_key:
+            lines.append(
+                f"Server key:      {key_fingerprint(enrolment.server_public_key)}, pinned "
+                f"{enrolment.server_key_pinned or 'at enrolment'}"
+            )
+        else:
+            lines.append(
+                "Server key:      not pinned yet (enrolled before keys were pinned; pinned at the "
+                "first signed answer)"
+            )
+    refused = RefusedAnswers(state_dir).load()
+    if refused.get("total"):
+        last = refused.get("last") or {}
+        lines.append(
+            f"Refused answers: {refused['total']} not from this district's server (nothing in them "
+            f"applied); last at {last.get('at')} from {last.get('server_url')}: {last.get('reason')}"
+        )
+    return lines
+
+
 def _service(args: argparse.Namespace) -> AgentService:
     from agent.service import AgentService
 
@@ -267,16 +328,22 @@ def command_run(args: argparse.Namespace) -> int:
     from agent.service import read_enrolment
 
     service = _service(args)
-    if read_enrolment(service.state_dir) is None:
+    enrolment = read_enrolment(service.state_dir)
+    if enrolment is None:
         print(
             "homeroom-agent: not enrolled yet: run `homeroom-agent enroll --server URL --token TOKEN`",
             file=sys.stderr,
         )
         return USAGE_ERROR
+    refusal = address_refusal(enrolment.server_url, service.config.allow_insecure_http)
+    if refusal:
+        print(f"homeroom-agent: {refusal}", file=sys.stderr)
+        return USAGE_ERROR
     if not args.once:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         service.run_forever()
         return 0
+    started = datetime.now(timezone.utc).isoformat()
     result = service.cycle(force_report=args.now or service.schedule.last_report_at == 0)
     if result.checked:
         _print_cycle_results(service.state_dir)
@@ -288,6 +355,13 @@ def command_run(args: argparse.Namespace) -> int:
         f"still queued: {result.queued_after}"
     )
     service.outbox.close()
+    refused = service.refused_answers.load().get("last") or {}
+    if result.drained and refused.get("at", "") >= started:
+        print(
+            f"homeroom-agent: refused an answer from {refused.get('server_url')}: {refused.get('reason')}; "
+            "nothing in it was applied",
+            file=sys.stderr,
+        )
     if result.queued_after:
         print(
             "homeroom-agent: could not deliver everything; it stays queued and is sent on the next run",
@@ -370,6 +444,8 @@ def command_status(args: argparse.Namespace) -> int:
             f"server {enrolment.server_url}"
         )
     print(f"Device key:      {service.keys.description}")
+    for line in trust_lines(service.state_dir, service.config.allow_insecure_http):
+        print(line)
     print(_last_report_line(service.state_dir, schedule.last_report_at))
     _print_server_problem(service.state_dir, sys.stdout, "Last problem:    ")
     queued = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.queued.items())) or "nothing"

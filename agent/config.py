@@ -33,12 +33,19 @@ class AgentConfig:
     heartbeat_interval_minutes: int = 15
     audience: str = "student"
     tray_show_quit: bool = True
+    # Plain http:// to a host other than this machine lets anyone on the network read and change
+    # what the agent is told; refused unless the district says its network is trusted.
+    allow_insecure_http: bool = False
 
 
 AGENT_SCHEMA: Schema = {
     "server": {
         "url": (quoted_string, 'give the server address in quotes, e.g. "https://homeroom.example.org"'),
         "enrolment_token": (quoted_string, "paste the token from `homeroom-server token create` in quotes"),
+        "allow_insecure_http": (
+            boolean,
+            "write allow_insecure_http = true only for a test network; leave it out to require https",
+        ),
     },
     "agent": {
         "state_dir": (quoted_string, "give a directory path in quotes, or remove the line for the default"),
@@ -76,4 +83,5 @@ def load_agent_config(path: Path | None = None) -> AgentConfig:
         heartbeat_interval_minutes=intervals.get("heartbeat_minutes", defaults.heartbeat_interval_minutes),
         audience=data.get("policy", {}).get("audience", defaults.audience),
         tray_show_quit=data.get("tray", {}).get("show_quit", defaults.tray_show_quit),
+        allow_insecure_http=server.get("allow_insecure_http", defaults.allow_insecure_http),
     )

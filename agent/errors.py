@@ -27,3 +27,7 @@ class KeyStoreError(AgentError):
 
 class OutboxError(AgentError):
     """The outbox file cannot be used; the message names the file and what to do."""
+
+
+class InsecureServerAddress(AgentError):
+    """The server address would let the network read and answer for the server (plain http elsewhere)."""

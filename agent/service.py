@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,12 @@ from agent.checks.results import CheckResult, Status
 from agent.checks.runner import run_checks
 from agent.config import AgentConfig
 from agent.desktop.handoff import ensure_inbox, read_inbox
-from agent.errors import NotEnrolled
+from agent.errors import InsecureServerAddress, NotEnrolled
 from agent.identity import local_macs, read_identity
 from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts
+from agent.server_link.address import transport_of
+from agent.server_link.answers import RefusedAnswers
 from agent.server_link.client import ServerClient, make_transport
 from agent.server_link.keys import KeyStore, open_key_store
 from agent.server_link.link_state import LinkState, watched
@@ -96,6 +98,13 @@ class EnrolmentRecord:
     device_id: str
     group: str
     enrolled_at: str
+    # The server's answer-signing key (base64), pinned at enrolment; "" for a laptop enrolled before
+    # keys were pinned, until its first signed answer (agent.server_link.answers).
+    server_public_key: str = ""
+    server_key_pinned: str = ""  # how and when it was pinned, for `status` and IT
+
+
+PINNED_FIELDS = ("server_public_key", "server_key_pinned")
 
 
 def read_enrolment(state_dir: Path) -> EnrolmentRecord | None:
@@ -105,7 +114,13 @@ def read_enrolment(state_dir: Path) -> EnrolmentRecord | None:
         return None
     except (OSError, ValueError) as exc:
         raise NotEnrolled(f"{state_dir / ENROLMENT_FILE} is damaged ({exc}): enrol again") from None
-    return EnrolmentRecord(**{k: str(data[k]) for k in ("server_url", "device_id", "group", "enrolled_at")})
+    try:
+        required = {k: str(data[k]) for k in ("server_url", "device_id", "group", "enrolled_at")}
+    except (KeyError, TypeError):
+        raise NotEnrolled(
+            f"{state_dir / ENROLMENT_FILE} is damaged (a field is missing): enrol again"
+        ) from None
+    return EnrolmentRecord(**required, **{k: str(data.get(k) or "") for k in PINNED_FIELDS})
 
 
 def write_enrolment(state_dir: Path, record: EnrolmentRecord) -> None:
@@ -186,6 +201,7 @@ class AgentService:
         self.keys: KeyStore = open_key_store(state_dir)
         self.inbox = ensure_inbox(state_dir)
         self._status_written_at = float("-inf")
+        self._address_refused = ""
 
     # --- requirements ------------------------------------------------------------------
 
@@ -393,7 +409,7 @@ class AgentService:
         if (
             not result.reported
             and now - schedule.last_heartbeat_at >= self.config.heartbeat_interval_minutes * 60
-        ):
+        ) or self.refused_answers.pending():  # IT hears of refused answers at once
             self.outbox.put("heartbeat", self._heartbeat_body(), carry_dropped=True)
             schedule.last_heartbeat_at = now
             result.heartbeat = True
@@ -420,7 +436,7 @@ class AgentService:
         }
 
     def _heartbeat_body(self) -> dict[str, Any]:
-        return {
+        body = {
             "heartbeat_id": uuid.uuid4().hex,
             "sent_at": datetime.now(timezone.utc).isoformat(),
             "agent_version": __version__,
@@ -428,20 +444,68 @@ class AgentService:
             "requirements_etag": self.schedule.requirements_etag or None,
             "policies_etag": self.schedule.policies_etag or None,
         }
+        return self._with_refused_answers(body)
 
     def drain(self) -> DrainResult | None:
         enrolment = read_enrolment(self.state_dir)
         key = self.keys.load() if enrolment else None
         if enrolment is None or key is None:
             return None
+        try:
+            client = ServerClient(enrolment.server_url, allow_insecure_http=self.config.allow_insecure_http)
+        except InsecureServerAddress as exc:
+            if str(exc) != self._address_refused:  # once, not every 5 s
+                log.warning("not sending: %s", exc)  # checks go on; records wait in the outbox
+                self._address_refused = str(exc)
+            return None
         transport = make_transport(
-            ServerClient(enrolment.server_url), key, enrolment.device_id, self._on_response
+            client,
+            key,
+            enrolment.device_id,
+            self._on_response,
+            pinned_server_key=enrolment.server_public_key,
+            on_refused=lambda item, why: self._answer_refused(enrolment, item, why),
+            on_pin=lambda server_key: self._pin_server_key(enrolment, server_key),
         )
         link = LinkState.load(self.state_dir)
         try:
             return drain(self.outbox, watched(transport, link, self.clock), self.clock, self.rng)
         finally:
             link.save(self.state_dir)
+
+    # --- trusting only this district's server ------------------------------------------------------
+
+    @property
+    def refused_answers(self) -> RefusedAnswers:
+        return RefusedAnswers(self.state_dir)
+
+    def _answer_refused(self, enrolment: EnrolmentRecord, item: OutboxItem, why: str) -> None:
+        log.warning(
+            "refused the answer from %s to %s %s, nothing in it applied: %s",
+            enrolment.server_url,
+            item.kind,
+            item.record_id,
+            why,
+        )
+        self.refused_answers.record(why, enrolment.server_url, datetime.now(timezone.utc).isoformat())
+
+    def _pin_server_key(self, enrolment: EnrolmentRecord, server_key: str) -> None:
+        """Enrolled before keys were pinned: the first signed answer's key is pinned, and how is kept."""
+        how = f"from the first signed answer over {transport_of(enrolment.server_url)}"
+        when = datetime.now(timezone.utc).isoformat()
+        log.warning("pinned the server's signing key %s (%s)", server_key, how)
+        write_enrolment(
+            self.state_dir,
+            replace(enrolment, server_public_key=server_key, server_key_pinned=f"{how}, {when}"),
+        )
+
+    def _with_refused_answers(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A heartbeat tells IT of answers refused since the last one that did (then they are carried)."""
+        pending = self.refused_answers.pending()
+        if pending is not None:
+            body["refused_answers"] = pending
+            self.refused_answers.carried(pending)
+        return body
 
     # --- the long-running service ---------------------------------------------------------------
 

@@ -5,6 +5,9 @@ the method, the path, a timestamp, a request id that is never reused, and the
 SHA-256 of the body. The server refuses a request whose timestamp is more
 than `MAX_CLOCK_SKEW_SECONDS` off its own clock and any request id it has
 seen before, so a captured request cannot be replayed.
+
+Answers go the other way, signed by the server's own Ed25519 key, which the agent
+pinned at enrolment (see "answers" below).
 """
 
 from __future__ import annotations
@@ -77,3 +80,76 @@ def signature_valid(public_key: Ed25519PublicKey, signature_text: str, message: 
     except (binascii.Error, ValueError, InvalidSignature):
         return False
     return True
+
+
+# --- answers: signed by the server's own key, pinned by the agent at enrolment -------------------
+#
+# Every answer that can change what the agent does (requirements, policies, commands; lost mode
+# soon) is signed by the server. The signature covers the request it answers (method, path, device,
+# the request's timestamp and request id) and the SHA-256 of the answer body: the agent makes a new
+# request id for every attempt, so an answer captured once cannot be replayed to another request,
+# and a server without the district's key cannot make one the agent accepts.
+
+ANSWER_SIGNATURE_SCHEME = "homeroom-answer-v1"
+HEADER_ANSWER_SIGNATURE = "X-Homeroom-Answer-Signature"
+# The server's public key, sent beside the signature: only an agent enrolled before keys were pinned
+# uses it, to pin the key of the first signed answer it gets over https (docs/architecture.md).
+HEADER_SERVER_KEY = "X-Homeroom-Server-Key"
+
+
+def answer_signing_string(
+    method: str, path: str, device_id: str, timestamp: str, request_id: str, body: bytes
+) -> bytes:
+    """What the server signs in an answer: the request's own headers as sent, and the answer's hash."""
+    digest = hashlib.sha256(body).hexdigest()
+    return "\n".join(
+        (ANSWER_SIGNATURE_SCHEME, method.upper(), path, device_id, timestamp, request_id, digest)
+    ).encode()
+
+
+def sign_answer(
+    private_key: Ed25519PrivateKey,
+    method: str,
+    path: str,
+    request_headers: dict[str, str],
+    body: bytes,
+) -> str:
+    """The X-Homeroom-Answer-Signature value for an answer to a request with these signed headers."""
+    message = answer_signing_string(
+        method,
+        path,
+        request_headers[HEADER_DEVICE],
+        request_headers[HEADER_TIMESTAMP],
+        request_headers[HEADER_REQUEST_ID],
+        body,
+    )
+    return base64.b64encode(private_key.sign(message)).decode("ascii")
+
+
+def answer_signature_valid(
+    public_key: Ed25519PublicKey,
+    signature_text: str,
+    method: str,
+    path: str,
+    request_headers: dict[str, str],
+    body: bytes,
+) -> bool:
+    """True only when the answer was signed by `public_key` for exactly this request."""
+    try:
+        message = answer_signing_string(
+            method,
+            path,
+            request_headers[HEADER_DEVICE],
+            request_headers[HEADER_TIMESTAMP],
+            request_headers[HEADER_REQUEST_ID],
+            body,
+        )
+    except KeyError:
+        return False
+    return signature_valid(public_key, signature_text, message)
+
+
+def key_fingerprint(key_text: str) -> str:
+    """A short name for a public key that people can compare by eye: SHA-256 of the raw key, 16 hex."""
+    raw = base64.b64decode(key_text, validate=True)
+    return hashlib.sha256(raw).hexdigest()[:16]

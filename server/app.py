@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from contract import __version__
 from contract.wire import MAX_BODY_BYTES
+from server.answer_signing import AnswerSigner
 from server.api import enrolment, heartbeat, reports, signoffs
 from server.auth import DeviceAuthenticator, make_session_factory
 from server.console import home
@@ -27,6 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
         authenticator=DeviceAuthenticator(settings.max_clock_skew_seconds, settings.device_cache_seconds),
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
+        answer_signer=AnswerSigner(engine),
     )
 
     app = FastAPI(title="Homeroom server", version=__version__)

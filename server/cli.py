@@ -161,11 +161,21 @@ def command_init(args: argparse.Namespace) -> int:
         if session.get(RequirementsDocument, "") is None:
             publish_requirements(session, DEFAULT_REQUIREMENTS.read_text(encoding="utf-8"), "")
     print(f"Database ready: {engine.url.render_as_string(hide_password=True)}")
+    print(signing_key_line(engine))
     if password:
         print(f"Administrator: {args.admin}")
         print(f"One-time password: {password}")
         print("(shown once: write it down now)")
     return 0
+
+
+def signing_key_line(engine: Engine) -> str:
+    """The answers key, made now if the database has none; its fingerprint is what agents pin."""
+    from contract.wire import key_fingerprint
+    from server.answer_signing import load_or_create_signing_key
+
+    key = load_or_create_signing_key(engine)
+    return f"Server signing key: {key_fingerprint(key.public_key)} (agents pin it at enrolment)"
 
 
 def command_serve(args: argparse.Namespace) -> int:

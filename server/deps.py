@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from server.answer_signing import AnswerSigner
 from server.auth import DeviceAuthenticator, SignedRequest
 from server.fleet.published import PoliciesCache, RequirementsCache
 from server.settings import Settings
@@ -29,6 +30,7 @@ class Services:
     authenticator: DeviceAuthenticator
     requirements: RequirementsCache
     policies: PoliciesCache
+    answer_signer: AnswerSigner
 
 
 def services(request: Request) -> Services:

@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.errors import EnrolmentError
 from agent.messages import unreachable
+from agent.server_link.address import check_server_address, transport_of
+from agent.server_link.answers import Accepted, judge_answer
 from agent.server_link.outbox import OutboxItem
 from agent.server_link.sender import Delivered, Outcome, Rejected, RetryLater, parse_retry_after
-from contract.wire import API_PREFIX, public_key_text, signed_headers
+from contract.wire import API_PREFIX, load_public_key, public_key_text, signed_headers
 
 KIND_PATHS = {"report": "/reports", "heartbeat": "/heartbeat", "signoff": "/signoffs"}
 RETRYABLE_4XX = {401, 404, 408, 409, 425, 429}
@@ -33,6 +35,7 @@ class Enrolment:
     device_id: str
     group: str
     replaced_key: bool
+    server_public_key: str  # pinned by the caller: later answers must be signed by it
 
 
 def _message(response: requests.Response) -> str:
@@ -46,7 +49,19 @@ def _message(response: requests.Response) -> str:
 
 
 class ServerClient:
-    def __init__(self, base_url: str, timeout: float = 30.0, session: requests.Session | None = None) -> None:
+    """Refuses, before connecting, an address that is plain http to another host (agent.server_link.address).
+
+    Redirects are not followed: a redirect would take the laptop to an address nobody checked.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        check_server_address(base_url, allow_insecure_http)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -63,7 +78,7 @@ class ServerClient:
         }
         try:
             response = self.session.post(
-                f"{self.base_url}{API_PREFIX}/enrol", json=body, timeout=self.timeout
+                f"{self.base_url}{API_PREFIX}/enrol", json=body, timeout=self.timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
             raise EnrolmentError(unreachable(self.base_url, exc)) from None
@@ -71,8 +86,24 @@ class ServerClient:
             raise EnrolmentError(
                 f"the server refused enrolment ({response.status_code}): {_message(response)}"
             )
-        data = response.json()
-        return Enrolment(data["device_id"], data["group"], bool(data["replaced_key"]))
+        try:
+            data = response.json()
+            server_key = str(data.get("server_public_key") or "")
+            enrolment = Enrolment(
+                str(data["device_id"]), str(data["group"]), bool(data["replaced_key"]), server_key
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise EnrolmentError(
+                f"{self.base_url} answered enrolment with something else than Homeroom's answer"
+            ) from None
+        try:
+            load_public_key(server_key)
+        except ValueError:
+            raise EnrolmentError(
+                f"{self.base_url} sent no usable signing key, so its answers could not be trusted: "
+                "upgrade the Homeroom server, then enrol again"
+            ) from None
+        return enrolment
 
     def post_signed(
         self, path: str, body: dict[str, Any], key: Ed25519PrivateKey, device_id: str, now: float
@@ -82,7 +113,11 @@ class ServerClient:
         headers = signed_headers(key, device_id, "POST", full_path, payload, now)
         headers["Content-Type"] = "application/json"
         return self.session.post(
-            f"{self.base_url}{full_path}", data=payload, headers=headers, timeout=self.timeout
+            f"{self.base_url}{full_path}",
+            data=payload,
+            headers=headers,
+            timeout=self.timeout,
+            allow_redirects=False,
         )
 
 
@@ -92,8 +127,16 @@ def make_transport(
     device_id: str,
     on_response: Callable[[OutboxItem, dict[str, Any]], None],
     clock: Callable[[], float] = time.time,
+    pinned_server_key: str = "",
+    on_refused: Callable[[OutboxItem, str], None] = lambda _item, _reason: None,
+    on_pin: Callable[[str], None] = lambda _key: None,
 ) -> Callable[[OutboxItem], Outcome]:
-    """A sender transport: one outbox item, one signed POST, one outcome."""
+    """A sender transport: one outbox item, one signed POST, one outcome.
+
+    A 2xx counts only when signed by the pinned server key (agent.server_link.answers): otherwise
+    nothing in it is applied and the record stays queued (it may never have reached the real server).
+    """
+    pinned = [pinned_server_key]
 
     def send(item: OutboxItem) -> Outcome:
         path = KIND_PATHS.get(item.kind)
@@ -105,13 +148,28 @@ def make_transport(
             return RetryLater(None, f"cannot reach the server: {type(exc).__name__}")
         status = response.status_code
         if 200 <= status < 300:
+            verdict = judge_answer(
+                pinned[0],
+                "POST",
+                f"{API_PREFIX}{path}",
+                response.request.headers,
+                response.content,
+                response.headers,
+                may_pin=transport_of(client.base_url) != "insecure http",
+            )
+            if not isinstance(verdict, Accepted):
+                on_refused(item, verdict.reason)
+                return RetryLater(None, f"answer refused, nothing in it applied: {verdict.reason}")
+            if verdict.pin:
+                on_pin(verdict.pin)
+                pinned[0] = verdict.pin
             try:
                 data = response.json()
             except ValueError:
                 data = {}
             on_response(item, data if isinstance(data, dict) else {})
             return Delivered()
-        if status >= 500 or status in RETRYABLE_4XX:
+        if status >= 500 or status in RETRYABLE_4XX or 300 <= status < 400:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), clock())
             return RetryLater(retry_after, f"{status}: {_message(response)}")
         return Rejected(f"{status}: {_message(response)}")

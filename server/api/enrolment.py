@@ -23,4 +23,5 @@ def enrol_device(body: EnrolIn, services: ServicesDep) -> EnrolOut:
         group=enrolled.group,
         replaced_key=enrolled.replaced_key,
         server_time=now_utc(),
+        server_public_key=services.answer_signer.public_key(),
     )

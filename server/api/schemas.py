@@ -54,6 +54,9 @@ class EnrolOut(BaseModel):
     group: str
     replaced_key: bool
     server_time: datetime
+    # The server's answer-signing key (base64, raw Ed25519): the agent pins it and refuses any
+    # later answer not signed by it (contract.wire, "answers").
+    server_public_key: str
 
 
 class CheckResultIn(Strict):
@@ -100,6 +103,16 @@ class ReportOut(BaseModel):
     duplicate: bool
 
 
+class RefusedAnswersIn(Strict):
+    """Answers the agent refused since it last said so: not signed by the key it pinned."""
+
+    count: Annotated[int, Field(ge=1, le=1_000_000_000)]
+    first_at: datetime
+    last_at: datetime
+    last_reason: Annotated[str, StringConstraints(max_length=500)]
+    server_url: Annotated[str, StringConstraints(max_length=500)]
+
+
 class HeartbeatIn(Strict):
     heartbeat_id: RecordId
     sent_at: datetime
@@ -107,6 +120,7 @@ class HeartbeatIn(Strict):
     overall: Literal["pass", "fail", "unknown", "error", "none"]
     requirements_etag: Annotated[str, StringConstraints(max_length=64)] | None = None
     policies_etag: Annotated[str, StringConstraints(max_length=64)] | None = None
+    refused_answers: RefusedAnswersIn | None = None
     dropped: Dropped = Field(default_factory=dict, max_length=20)
 
 

@@ -31,9 +31,11 @@ def answer(
     a thread hop per request costs more than the statements themselves, and one
     server process serves one request's transaction at a time anyway on SQLite;
     PostgreSQL deployments scale out with more worker processes. The answer is
-    serialised once here rather than validated again by FastAPI.
+    serialised once here rather than validated again by FastAPI, and signed with the
+    server's key (server.answer_signing) so the agent can tell it came from its own server.
     """
     with services.engine.begin() as connection:
         device = services.authenticator.authenticate(connection, signed)
         result = work(connection, device)
-    return Response(result.model_dump_json(), media_type="application/json")
+    body = result.model_dump_json().encode()
+    return Response(body, media_type="application/json", headers=services.answer_signer.headers(signed, body))

@@ -166,3 +166,19 @@ class DeviceUser(Base):
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
     user: Mapped[str] = mapped_column(String(200), primary_key=True)
     last_seen_at: Mapped[datetime]
+
+
+class ServerKey(Base):
+    """The server's own signing key, one row per purpose ("answers").
+
+    Kept in the database rather than in a file so that every server process sharing the
+    database (several machines behind a load balancer, on PostgreSQL) signs with the same
+    key without copying files between them, and so that processes starting at once agree on
+    one key (the primary key lets only the first insert win).
+    """
+
+    __tablename__ = "server_keys"
+    purpose: Mapped[str] = mapped_column(String(40), primary_key=True)
+    private_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32-byte Ed25519 seed
+    public_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -20,6 +20,7 @@ from server.api.schemas import (
     HeartbeatIn,
     HeartbeatOut,
     IdentityIn,
+    RefusedAnswersIn,
     ReportIn,
     ReportOut,
 )
@@ -232,6 +233,19 @@ def note_dropped(connection: Connection, device_id: str, dropped: dict[str, int]
     )
 
 
+def note_refused_answers(connection: Connection, device_id: str, refused: RefusedAnswersIn) -> None:
+    """Answers a laptop refused as not this server's (something else answered in its place): IT
+    sees who, how often and why in the audit log."""
+    connection.execute(
+        insert(AUDIT).values(
+            at=now_utc(),
+            actor=f"device:{device_id}",
+            action="device.answers_refused",
+            detail=refused.model_dump(mode="json"),
+        )
+    )
+
+
 SEEN_NOW = (
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
@@ -254,6 +268,8 @@ def record_heartbeat(
     ).scalar()
     if heartbeat.dropped:
         note_dropped(connection, device.id, heartbeat.dropped)
+    if heartbeat.refused_answers:
+        note_refused_answers(connection, device.id, heartbeat.refused_answers)
     doc = requirements.get(connection, device.group_name)
     commands: list[CommandOut] = []
     if pending:
