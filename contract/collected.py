@@ -328,6 +328,42 @@ KINDS: dict[str, RecordKind] = {
                 "counts per kind, for the audit log",
                 "agent",
             ),
+            Field(
+                "refused_answers",
+                "after the agent refused an answer not signed by its district's server",
+                "so IT sees that something on the network pretended to be the server",
+                "agent",
+            ),
+            Field(
+                "refused_answers.count",
+                "after the agent refused an answer not signed by its district's server",
+                "how many answers were refused, for the audit log",
+                "agent",
+            ),
+            Field(
+                "refused_answers.first_at",
+                "after the agent refused an answer not signed by its district's server",
+                "when the first was refused",
+                "agent",
+            ),
+            Field(
+                "refused_answers.last_at",
+                "after the agent refused an answer not signed by its district's server",
+                "when the last was refused",
+                "agent",
+            ),
+            Field(
+                "refused_answers.last_reason",
+                "after the agent refused an answer not signed by its district's server",
+                "why the last was refused",
+                "agent",
+            ),
+            Field(
+                "refused_answers.server_url",
+                "after the agent refused an answer not signed by its district's server",
+                "the address the refused answers came from",
+                "agent",
+            ),
         ),
     ),
     "signoff": RecordKind(
