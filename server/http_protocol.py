@@ -62,12 +62,12 @@ class TimedHeadersProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading_headers = True
-        self._header_bytes = 0
         if self._header_timer is None:
             self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
+        self._header_bytes = 0
         self._cancel_header_timer()
         super().on_headers_complete()
 
