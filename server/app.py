@@ -9,23 +9,27 @@ from contract import __version__
 from contract.wire import MAX_BODY_BYTES
 from server.answer_signing import AnswerSigner
 from server.api import enrolment, heartbeat, reports, signoffs
-from server.auth import DeviceAuthenticator, make_session_factory
+from server.api.bodies import add_body_schemas, add_validation_answers
+from server.api.busy import add_busy_answers
+from server.api.schemas import EnrolIn, HeartbeatIn, ReportIn, SignOffIn
+from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.console import home
 from server.db.engine import make_engine
 from server.deps import Services
 from server.errors import RequestRefused
 from server.fleet.published import PoliciesCache, RequirementsCache, load_policies, load_requirements
-from server.middleware import BodyLimit
+from server.middleware import BodyDeadline, BodyLimit
 from server.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, for_server=True)
     services = Services(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         authenticator=DeviceAuthenticator(settings.max_clock_skew_seconds, settings.device_cache_seconds),
+        device_lookup=device_lookup(engine),
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
         answer_signer=AnswerSigner(engine),
@@ -36,14 +40,20 @@ def create_app(settings: Settings) -> FastAPI:
     for resource in (enrolment, reports, heartbeat, signoffs):
         app.include_router(resource.router)
     app.include_router(home.router)
+    add_body_schemas(app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn))
 
     @app.exception_handler(RequestRefused)
     async def refused(_request: Request, exc: RequestRefused) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
+    add_validation_answers(app)
+    add_busy_answers(app)
+
+    # On the event loop, touching nothing: it answers at once even while every thread waits for a lock.
     @app.get("/healthz", include_in_schema=False)
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from server.app import create_app
-from server.settings import Settings, default_data_dir, resolve_database_url
+from server.settings import settings_from_environment
 
-_data_dir = default_data_dir()
-app = create_app(Settings(database_url=resolve_database_url(None, _data_dir), data_dir=_data_dir))
+app = create_app(settings_from_environment())

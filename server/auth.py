@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, delete, select
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from contract.wire import load_public_key, signature_valid, signing_string
@@ -22,6 +22,9 @@ from server.db.statements import insert_if_new
 from server.errors import RequestRefused
 
 SEEN_REQUESTS: Table = SeenRequest.__table__  # type: ignore[assignment]
+_DEVICE_KEY = select(Device.id, Device.group_name, Device.public_key).where(
+    Device.id == bindparam("device_id")
+)
 
 _hasher = PasswordHasher()
 
@@ -62,6 +65,21 @@ class SignedRequest:
     body: bytes
 
 
+# A device id to (id, group name, public key text), or None for an unknown device.
+DeviceLookup = Callable[[str], tuple[str, str, str] | None]
+
+
+def device_lookup(engine: Engine) -> DeviceLookup:
+    """Reads one device's key in a short read-only transaction of its own (no write lock on SQLite)."""
+
+    def lookup(device_id: str) -> tuple[str, str, str] | None:
+        with engine.connect().execution_options(homeroom_read_only=True) as connection:
+            row = connection.execute(_DEVICE_KEY, {"device_id": device_id}).first()
+        return (row.id, row.group_name, row.public_key) if row else None
+
+    return lookup
+
+
 @dataclass(frozen=True)
 class KnownDevice:
     id: str
@@ -91,13 +109,11 @@ class DeviceAuthenticator:
         with self._lock:
             self._cache.pop(device_id, None)
 
-    def _load(self, connection: Connection, device_id: str) -> KnownDevice | None:
-        row = connection.execute(
-            select(Device.id, Device.group_name, Device.public_key).where(Device.id == device_id)
-        ).first()
+    def _load(self, lookup: DeviceLookup, device_id: str) -> KnownDevice | None:
+        row = lookup(device_id)
         if row is None:
             return None
-        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key))
+        known = KnownDevice(row[0], row[1], load_public_key(row[2]))
         with self._lock:
             self._cache[device_id] = (self.clock(), known)
         return known
@@ -109,9 +125,12 @@ class DeviceAuthenticator:
             return entry[1]
         return None
 
-    def authenticate(self, connection: Connection, signed: SignedRequest) -> KnownDevice:
-        """Raises RequestRefused with the reason; on success the request id is recorded in `connection`'s
-        transaction, so it is kept exactly when the work the request asked for is kept."""
+    def verify(self, signed: SignedRequest, lookup: DeviceLookup) -> KnownDevice:
+        """Clock and signature, before anything parses the body; raises RequestRefused with the reason.
+
+        `lookup` reads a device's key from the database, and is called only when the
+        key is not cached or the cached one does not verify (it may have been replaced).
+        """
         try:
             timestamp = int(signed.timestamp)
         except ValueError:
@@ -127,16 +146,20 @@ class DeviceAuthenticator:
         message = signing_string(signed.method, signed.path, timestamp, signed.request_id, signed.body)
         device = self._cached(signed.device_id)
         if device is None or not signature_valid(device.public_key, signed.signature, message):
-            device = self._load(connection, signed.device_id)
+            device = self._load(lookup, signed.device_id)
             if device is None:
                 raise RequestRefused(401, "unknown device: enrol it again with `homeroom-agent enroll`")
             if not signature_valid(device.public_key, signed.signature, message):
                 raise RequestRefused(401, "bad signature: the request was altered or signed with another key")
+        return device
+
+    def record(self, connection: Connection, signed: SignedRequest, device: KnownDevice) -> None:
+        """Records the request id in `connection`'s transaction, so it is kept exactly when the work the
+        request asked for is kept; a request id seen before is refused (409)."""
         seen = {"request_id": signed.request_id, "device_id": device.id, "seen_at": _now()}
         if not insert_if_new(connection, SEEN_REQUESTS, seen):
             raise RequestRefused(409, "request id already used: a request cannot be replayed")
-        self._prune(connection, now)
-        return device
+        self._prune(connection, self.clock())
 
     def _prune(self, connection: Connection, now: float) -> None:
         """Forget request ids older than twice the skew window: their timestamps are refused anyway."""

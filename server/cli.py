@@ -35,7 +35,13 @@ from server.errors import CommandError, DatabaseError
 from server.fleet.ingest import now_utc
 from server.fleet.published import requirements_etag
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
-from server.settings import Settings, default_data_dir, resolve_database_url
+from server.settings import (
+    BODY_TIMEOUT_VARIABLE,
+    HEADER_TIMEOUT_VARIABLE,
+    Settings,
+    default_data_dir,
+    resolve_database_url,
+)
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
 USAGE_ERROR = 2
@@ -63,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--header-timeout", type=float, default=10.0, metavar="SECONDS", help="time to send request headers"
+    )
+    serve.add_argument(
+        "--body-timeout", type=float, default=30.0, metavar="SECONDS", help="time to send a request body"
+    )
 
     token = commands.add_parser("token", help="enrolment tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -186,14 +198,21 @@ def command_serve(args: argparse.Namespace) -> int:
     os.environ["HOMEROOM_DATABASE_URL"] = settings.database_url
     os.environ["HOMEROOM_DATA_DIR"] = str(settings.data_dir)
     uvicorn.run(
-        "server.asgi:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
+        "server.asgi:app", host=args.host, port=args.port, workers=args.workers, **_slow_client_limits(args)
     )
     return 0
+
+
+def _slow_client_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """Headers and bodies are timed (server.http_protocol, server.middleware); idle keep-alive closes."""
+    os.environ[HEADER_TIMEOUT_VARIABLE] = str(args.header_timeout)
+    os.environ[BODY_TIMEOUT_VARIABLE] = str(args.body_timeout)
+    return {
+        "http": "server.http_protocol:TimedHeadersProtocol",
+        "timeout_keep_alive": 5,
+        "log_level": "warning",
+        "access_log": False,
+    }
 
 
 def command_token(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from server.answer_signing import AnswerSigner
-from server.auth import DeviceAuthenticator, SignedRequest
+from server.auth import DeviceAuthenticator, DeviceLookup, SignedRequest
 from server.fleet.published import PoliciesCache, RequirementsCache
 from server.settings import Settings
 
@@ -28,6 +28,7 @@ class Services:
     engine: Engine
     sessions: Callable[[], Session]
     authenticator: DeviceAuthenticator
+    device_lookup: DeviceLookup
     requirements: RequirementsCache
     policies: PoliciesCache
     answer_signer: AnswerSigner
@@ -45,7 +46,9 @@ async def signed_request(
     x_homeroom_request_id: Annotated[str, Header(min_length=8, max_length=64, pattern=r"^[0-9a-fA-F-]+$")],
     x_homeroom_signature: Annotated[str, Header(max_length=200)],
 ) -> SignedRequest:
-    """The four signature headers and the raw body, exactly as received (the body hash is signed)."""
+    """The four signature headers and the raw body, exactly as received (the body hash is signed).
+
+    The body is not parsed here: `server.api.signed.answer` checks the signature first."""
     return SignedRequest(
         device_id=x_homeroom_device,
         timestamp=x_homeroom_timestamp,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -16,6 +16,11 @@ class Settings:
     # re-enrolment elsewhere is seen after this at the latest (and at once on a signature mismatch).
     device_cache_seconds: float = 30.0
     requirements_cache_seconds: float = 5.0
+    # Slow clients: a request's headers must arrive within this (server.http_protocol), its body
+    # within body_timeout after them (server.middleware.BodyDeadline); idle keep-alive closes after 5 s.
+    # A 1 MB report at 30 s is 35 kB/s, far below any school network.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
 
 
 def default_data_dir() -> Path:
@@ -29,3 +34,15 @@ def sqlite_url(path: Path) -> str:
 def resolve_database_url(flag: str | None, data_dir: Path) -> str:
     """--database, then HOMEROOM_DATABASE_URL, then var/homeroom.db under the data directory."""
     return flag or os.environ.get("HOMEROOM_DATABASE_URL") or sqlite_url(data_dir / "var" / "homeroom.db")
+
+
+BODY_TIMEOUT_VARIABLE = "HOMEROOM_BODY_TIMEOUT"
+HEADER_TIMEOUT_VARIABLE = "HOMEROOM_HEADER_TIMEOUT"
+
+
+def settings_from_environment() -> Settings:
+    """What `homeroom-server serve` hands its uvicorn workers, which build the app themselves."""
+    data_dir = default_data_dir()
+    settings = Settings(database_url=resolve_database_url(None, data_dir), data_dir=data_dir)
+    timeout = os.environ.get(BODY_TIMEOUT_VARIABLE)
+    return replace(settings, body_timeout_seconds=float(timeout)) if timeout else settings

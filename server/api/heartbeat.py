@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from contract.wire import API_PREFIX
+from server.api.bodies import documented
 from server.api.schemas import HeartbeatIn, HeartbeatOut
 from server.api.signed import REFUSALS, answer
 from server.deps import ServicesDep, SignedDep
@@ -13,12 +15,14 @@ from server.fleet.ingest import record_heartbeat
 router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 
-@router.post("/heartbeat", response_model=HeartbeatOut)
-async def heartbeat(body: HeartbeatIn, signed: SignedDep, services: ServicesDep) -> Response:
-    return answer(
+@router.post("/heartbeat", response_model=HeartbeatOut, openapi_extra=documented(HeartbeatIn))
+async def heartbeat(signed: SignedDep, services: ServicesDep) -> Response:
+    return await run_in_threadpool(
+        answer,
         services,
         signed,
-        lambda connection, device: record_heartbeat(
+        HeartbeatIn,
+        lambda connection, device, body: record_heartbeat(
             connection, device, body, services.requirements, services.policies
         ),
     )

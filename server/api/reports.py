@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from contract.wire import API_PREFIX
+from server.api.bodies import documented
 from server.api.schemas import ReportIn, ReportOut
 from server.api.signed import REFUSALS, answer
 from server.deps import ServicesDep, SignedDep
@@ -13,10 +17,15 @@ from server.fleet.ingest import store_report
 router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 
-@router.post("/reports", response_model=ReportOut)
-async def report(body: ReportIn, signed: SignedDep, services: ServicesDep) -> Response:
-    return answer(
+@router.post("/reports", response_model=ReportOut, openapi_extra=documented(ReportIn))
+async def report(signed: SignedDep, services: ServicesDep) -> Response:
+    clock_ahead = timedelta(seconds=services.settings.max_clock_skew_seconds)
+    return await run_in_threadpool(
+        answer,
         services,
         signed,
-        lambda connection, device: store_report(connection, device, body, services.requirements),
+        ReportIn,
+        lambda connection, device, body: store_report(
+            connection, device, body, clock_ahead, services.requirements
+        ),
     )

@@ -2,7 +2,10 @@
 
 Every model forbids unknown fields and bounds every string and list, so a
 tampered or runaway agent gets a 422 that names the field, never a 500 and
-never an unbounded row.
+never an unbounded row. No string may hold a NUL character (PostgreSQL's text
+and JSONB refuse it, which would be a 500), and free-form evidence is bounded in
+depth as well as size. Lone surrogates never get this far: the JSON parser
+(`model_validate_json`) refuses them as invalid JSON.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from contract.requirements import CHECK_IDS
 
@@ -19,7 +22,30 @@ assert set(CheckId.__args__) == set(CHECK_IDS)  # type: ignore[attr-defined]
 
 StatusValue = Literal["pass", "fail", "unknown", "error"]
 RecordId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{8,64}$")]
-Short = Annotated[str, StringConstraints(max_length=200)]
+# Any character but NUL: documented in the schema, so fuzzers and clients see the rule.
+NO_NUL = r"^[^\x00]*$"
+# Evidence is free-form JSON from the checks; the deepest a check writes today is 3 levels.
+MAX_EVIDENCE_DEPTH = 16
+
+
+def _plain_json(value: Any, depth: int = 1) -> Any:
+    """Refuses evidence nested deeper than MAX_EVIDENCE_DEPTH or holding a NUL anywhere."""
+    if depth > MAX_EVIDENCE_DEPTH:
+        raise ValueError(f"evidence is nested more than {MAX_EVIDENCE_DEPTH} levels deep")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("evidence holds a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _plain_json(key, depth)
+            _plain_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _plain_json(item, depth + 1)
+    return value
+
+
+Short = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
 Mac = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
 
 
@@ -29,24 +55,25 @@ class Strict(BaseModel):
 
 class IdentityIn(Strict):
     serial: Short | None = None
-    hardware_uuid: Annotated[str, StringConstraints(max_length=64)] | None = None
-    hostname: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    hardware_uuid: Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)] | None = None
+    hostname: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=NO_NUL)]
     manufacturer: Short | None = None
     model: Short | None = None
     os: Literal["windows", "macos", "linux"]
     os_version: Short
-    machine_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    machine_id: Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)] | None = None
     macs: list[Mac] = Field(default_factory=list, max_length=64)
     unreadable: dict[
-        Annotated[str, StringConstraints(max_length=40)], Annotated[str, StringConstraints(max_length=500)]
+        Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)],
+        Annotated[str, StringConstraints(max_length=500, pattern=NO_NUL)],
     ] = Field(default_factory=dict, max_length=20)
 
 
 class EnrolIn(Strict):
-    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    public_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+    public_key: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
     identity: IdentityIn
-    agent_version: Annotated[str, StringConstraints(max_length=40)]
+    agent_version: Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)]
 
 
 class EnrolOut(BaseModel):
@@ -61,33 +88,34 @@ class EnrolOut(BaseModel):
 
 class CheckResultIn(Strict):
     id: CheckId
-    title: Annotated[str, StringConstraints(max_length=100)]
+    title: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)]
     status: StatusValue
-    summary: Annotated[str, StringConstraints(max_length=2000)]
-    evidence: dict[Annotated[str, StringConstraints(max_length=100)], Any] = Field(
-        default_factory=dict, max_length=100
-    )
-    remediation: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    summary: Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
+    evidence: Annotated[
+        dict[Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)], Any],
+        AfterValidator(_plain_json),
+    ] = Field(default_factory=dict, max_length=100)
+    remediation: Annotated[str, StringConstraints(max_length=4000, pattern=NO_NUL)] | None = None
     duration_ms: int = Field(ge=0, le=3_600_000)
 
 
 class SoftwareItemIn(Strict):
-    name: Annotated[str, StringConstraints(max_length=300)]
-    version: Annotated[str, StringConstraints(max_length=200)] = ""
-    publisher: Annotated[str, StringConstraints(max_length=300)] = ""
-    source: Annotated[str, StringConstraints(max_length=600)] = ""
+    name: Annotated[str, StringConstraints(max_length=300, pattern=NO_NUL)]
+    version: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] = ""
+    publisher: Annotated[str, StringConstraints(max_length=300, pattern=NO_NUL)] = ""
+    source: Annotated[str, StringConstraints(max_length=600, pattern=NO_NUL)] = ""
 
 
-Dropped = dict[Annotated[str, StringConstraints(max_length=40)], Annotated[int, Field(ge=0)]]
+Dropped = dict[Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)], Annotated[int, Field(ge=0)]]
 
 
-Account = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Account = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class ReportIn(Strict):
     report_id: RecordId
     reported_at: datetime
-    agent_version: Annotated[str, StringConstraints(max_length=40)]
+    agent_version: Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)]
     identity: IdentityIn
     results: list[CheckResultIn] = Field(max_length=len(CHECK_IDS))
     software: list[SoftwareItemIn] = Field(default_factory=list, max_length=10_000)
@@ -116,10 +144,10 @@ class RefusedAnswersIn(Strict):
 class HeartbeatIn(Strict):
     heartbeat_id: RecordId
     sent_at: datetime
-    agent_version: Annotated[str, StringConstraints(max_length=40)]
+    agent_version: Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)]
     overall: Literal["pass", "fail", "unknown", "error", "none"]
-    requirements_etag: Annotated[str, StringConstraints(max_length=64)] | None = None
-    policies_etag: Annotated[str, StringConstraints(max_length=64)] | None = None
+    requirements_etag: Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)] | None = None
+    policies_etag: Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)] | None = None
     refused_answers: RefusedAnswersIn | None = None
     dropped: Dropped = Field(default_factory=dict, max_length=20)
 
@@ -156,8 +184,8 @@ class HeartbeatOut(BaseModel):
 class SignOffIn(Strict):
     record_id: RecordId
     user: Account
-    full_name: Annotated[str, StringConstraints(max_length=200)]
-    policy_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    full_name: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+    policy_id: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_NUL)]
     policy_version: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
     decision: Literal["agree", "decline"]
     decided_at: datetime
@@ -171,3 +199,15 @@ class SignOffOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    """What a 422 says: which fields, and what is wrong with each; never the input itself."""
+
+    detail: list[FieldErrorOut]

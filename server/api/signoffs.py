@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from contract.wire import API_PREFIX
+from server.api.bodies import documented
 from server.api.schemas import SignOffIn, SignOffOut
 from server.api.signed import REFUSALS, answer
 from server.deps import ServicesDep, SignedDep
@@ -13,6 +15,6 @@ from server.fleet.signoffs import store_signoff
 router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 
-@router.post("/signoffs", response_model=SignOffOut)
-async def signoff(body: SignOffIn, signed: SignedDep, services: ServicesDep) -> Response:
-    return answer(services, signed, lambda connection, device: store_signoff(connection, device, body))
+@router.post("/signoffs", response_model=SignOffOut, openapi_extra=documented(SignOffIn))
+async def signoff(signed: SignedDep, services: ServicesDep) -> Response:
+    return await run_in_threadpool(answer, services, signed, SignOffIn, store_signoff)

@@ -17,7 +17,23 @@ from server.errors import DatabaseError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+# How long the server waits for a lock another process holds before it answers 503 + Retry-After:
+# a few seconds, so a stuck writer costs agents a retry rather than holding every request.
+SERVER_LOCK_TIMEOUT_SECONDS = 3.0
+# Commands (migrations, reports for IT) may wait longer: nobody is queueing behind them.
+COMMAND_LOCK_TIMEOUT_SECONDS = 10.0
+# The longest one PostgreSQL statement of the server may run (the hot paths take milliseconds).
+SERVER_STATEMENT_TIMEOUT_SECONDS = 10.0
+
+
+def _sqlite_pragmas(lock_timeout: float) -> Any:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        _sqlite_setup(dbapi_connection, record, lock_timeout)
+
+    return on_connect
+
+
+def _sqlite_setup(dbapi_connection: Any, _record: Any, lock_timeout: float) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin
     # (see `_sqlite_begin`): savepoints then work as documented.
     dbapi_connection.isolation_level = None
@@ -26,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # an application crash (only an OS crash can lose the last transactions).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -34,11 +50,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Any) -> None:
     """Take the write lock at the start: almost every server transaction writes, and a
     deferred transaction that later needs to write can fail with SQLITE_BUSY at once
-    instead of waiting its turn."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    instead of waiting its turn. A read-only connection (`homeroom_read_only`) begins
+    deferred, so looking up a device's key never waits for a writer."""
+    if connection.get_execution_options().get("homeroom_read_only"):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, for_server: bool = False) -> Engine:
+    """`for_server`: lock waits of a few seconds (then 503), and a statement time limit on PostgreSQL;
+    otherwise the longer waits suited to a command run by IT."""
+    lock_timeout = SERVER_LOCK_TIMEOUT_SECONDS if for_server else COMMAND_LOCK_TIMEOUT_SECONDS
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -47,18 +70,29 @@ def make_engine(url: str) -> Engine:
         # for the pool wake as soon as it is free, where SQLite's busy handler would sleep and poll.
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": lock_timeout},
             pool_size=1,
             max_overflow=0,
-            pool_timeout=60,
+            # Waiting for this process's one connection is waiting for the lock, too.
+            pool_timeout=lock_timeout + 2,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-        return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+        options = f"-c lock_timeout={int(lock_timeout * 1000)}"
+        if for_server:
+            options += f" -c statement_timeout={int(SERVER_STATEMENT_TIMEOUT_SECONDS * 1000)}"
+        return create_engine(
+            url,
+            pool_size=20,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_timeout=lock_timeout + 2,
+            connect_args={"options": options},
+        )
     raise DatabaseError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -129,19 +129,36 @@ def enrol(session: Session, request: EnrolIn) -> Enrolled:
     return Enrolled(device.id, token.group_name, replaced)
 
 
+def report_time(claimed: datetime, received: datetime) -> datetime:
+    """When a report counts as made: never after it arrived.
+
+    A laptop whose clock ran ahead (or a forged date) must not pin the device's status:
+    a report dated 9999-12-31 would otherwise beat every genuine report after it. The
+    report is clamped, not refused: what it says was observed is real, only its date is
+    wrong, and a refusal would lose it. Its body keeps the date the laptop claimed.
+    """
+    claimed = utc(claimed)
+    return min(claimed, received)
+
+
 def store_report(
     connection: Connection,
     device: KnownDevice,
     report: ReportIn,
+    clock_ahead: timedelta,
     requirements: RequirementsCache | None = None,
 ) -> ReportOut:
     """Stored once per report id; the current status only moves forward in time.
 
-    The device record carries every requirement enabled for the group (`requirements`, the
-    published copy; none published means all): one the report left out is `unknown`.
+    A report dated more than `clock_ahead` (the clock-skew window) in the future is noted in
+    the audit log. The device record carries every requirement enabled for the group
+    (`requirements`, the published copy; none published means all): one the report left
+    out is `unknown`.
     """
     now = now_utc()
-    reported_at = utc(report.reported_at)
+    reported_at = report_time(report.reported_at, now)
+    if utc(report.reported_at) > now + clock_ahead:
+        note_clock_ahead(connection, device.id, utc(report.reported_at), now)
     published = requirements.get(connection, device.group_name) if requirements is not None else None
     results = complete_results([r.model_dump(mode="json") for r in report.results], enabled_checks(published))
     overall = overall_status([r["status"] for r in results])
@@ -242,6 +259,18 @@ def note_refused_answers(connection: Connection, device_id: str, refused: Refuse
             actor=f"device:{device_id}",
             action="device.answers_refused",
             detail=refused.model_dump(mode="json"),
+        )
+    )
+
+
+def note_clock_ahead(connection: Connection, device_id: str, claimed: datetime, now: datetime) -> None:
+    """IT sees a laptop whose reports are dated in the future (its clock, or someone forging them)."""
+    connection.execute(
+        insert(AUDIT).values(
+            at=now,
+            actor=f"device:{device_id}",
+            action="device.report_dated_ahead",
+            detail={"claimed": claimed.isoformat()[:40], "received": now.isoformat()},
         )
     )
 

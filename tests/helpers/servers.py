@@ -97,7 +97,15 @@ def start_postgres() -> Iterator[PostgresCluster]:
 class ServerProcess:
     """`homeroom-server serve` as a real process; `kill()` is kill -9, `start()` starts it again."""
 
-    def __init__(self, database_url: str, data_dir: Path, workers: int = 1, port: int | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        data_dir: Path,
+        workers: int = 1,
+        port: int | None = None,
+        serve_args: tuple[str, ...] = (),
+    ) -> None:
+        self.serve_args = serve_args
         self.database_url = database_url
         self.data_dir = data_dir
         self.workers = workers
@@ -153,6 +161,7 @@ class ServerProcess:
                 str(self.data_dir),
                 "--workers",
                 str(self.workers),
+                *self.serve_args,
             ],
             cwd=ROOT,
             stdout=log,
