@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from contract import __version__
 from contract.wire import MAX_BODY_BYTES
 from server.api import enrolment, heartbeat, reports, signoffs
+from server.api.enrolment import rekey_rule
 from server.auth import DeviceAuthenticator, make_session_factory
 from server.console import home
 from server.db.engine import make_engine
@@ -24,7 +25,9 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        authenticator=DeviceAuthenticator(settings.max_clock_skew_seconds, settings.device_cache_seconds),
+        authenticator=DeviceAuthenticator(
+            settings.max_clock_skew_seconds, settings.device_cache_seconds, rekey=rekey_rule(settings)
+        ),
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
     )

@@ -9,17 +9,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, delete, select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, Engine, Row, Table, delete, select
 from sqlalchemy.orm import Session
 
 from contract.wire import load_public_key, signature_valid, signing_string
-from server.db.models import Device, SeenRequest
+from server.db.models import SeenRequest
 from server.db.statements import insert_if_new
+from server.db.tables import DEVICES
 from server.errors import RequestRefused
+from server.fleet.claims import accept_claim, refuse_waiting_claims, undo_takeover, waiting_claims
+from server.fleet.rekey import RekeyRule, claim_ripe
 
 SEEN_REQUESTS: Table = SeenRequest.__table__  # type: ignore[assignment]
 
@@ -67,6 +71,17 @@ class KnownDevice:
     id: str
     group_name: str
     public_key: Ed25519PublicKey
+    # Enrolment claims wait on this record: the current key's next request refuses them.
+    claims_pending: bool = False
+
+
+# Unknown device and wrong key get the same answer (and the same work: a signature check), so the
+# API does not tell a stranger which device ids exist.
+NOT_ACCEPTED = (
+    "signature not accepted for this device: if the laptop was re-installed, enrol it again with "
+    "`homeroom-agent enroll`; if its enrolment claim is waiting, it is accepted or refused soon"
+)
+_NO_SUCH_KEY = Ed25519PrivateKey.generate().public_key()
 
 
 class DeviceAuthenticator:
@@ -78,8 +93,13 @@ class DeviceAuthenticator:
     """
 
     def __init__(
-        self, max_skew_seconds: int, cache_seconds: float, clock: Callable[[], float] = time.time
+        self,
+        max_skew_seconds: int,
+        cache_seconds: float,
+        clock: Callable[[], float] = time.time,
+        rekey: RekeyRule | None = None,
     ) -> None:
+        self.rekey = rekey or RekeyRule()
         self.max_skew = max_skew_seconds
         self.cache_seconds = cache_seconds
         self.clock = clock
@@ -92,14 +112,17 @@ class DeviceAuthenticator:
             self._cache.pop(device_id, None)
 
     def _load(self, connection: Connection, device_id: str) -> KnownDevice | None:
-        row = connection.execute(
-            select(Device.id, Device.group_name, Device.public_key).where(Device.id == device_id)
-        ).first()
-        if row is None:
-            return None
-        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key))
+        row = self._row(connection, device_id)
+        return None if row is None else self._remember(row)
+
+    @staticmethod
+    def _row(connection: Connection, device_id: str) -> Row[Any] | None:
+        return connection.execute(select(DEVICES).where(DEVICES.c.id == device_id)).first()
+
+    def _remember(self, row: Row[Any]) -> KnownDevice:
+        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key), bool(row.claims_pending))
         with self._lock:
-            self._cache[device_id] = (self.clock(), known)
+            self._cache[row.id] = (self.clock(), known)
         return known
 
     def _cached(self, device_id: str) -> KnownDevice | None:
@@ -127,16 +150,57 @@ class DeviceAuthenticator:
         message = signing_string(signed.method, signed.path, timestamp, signed.request_id, signed.body)
         device = self._cached(signed.device_id)
         if device is None or not signature_valid(device.public_key, signed.signature, message):
-            device = self._load(connection, signed.device_id)
-            if device is None:
-                raise RequestRefused(401, "unknown device: enrol it again with `homeroom-agent enroll`")
+            row = self._row(connection, signed.device_id)
+            if row is None:
+                signature_valid(_NO_SUCH_KEY, signed.signature, message)
+                raise RequestRefused(401, NOT_ACCEPTED)
+            device = self._remember(row)
             if not signature_valid(device.public_key, signed.signature, message):
-                raise RequestRefused(401, "bad signature: the request was altered or signed with another key")
+                device = self._other_key(connection, row, signed.signature, message)
+        if device.claims_pending:
+            refuse_waiting_claims(connection, device.id)
+            self.forget(device.id)
         seen = {"request_id": signed.request_id, "device_id": device.id, "seen_at": _now()}
         if not insert_if_new(connection, SEEN_REQUESTS, seen):
             raise RequestRefused(409, "request id already used: a request cannot be replayed")
         self._prune(connection, now)
         return device
+
+    def _other_key(
+        self, connection: Connection, row: Row[Any], signature: str, message: bytes
+    ) -> KnownDevice:
+        """A signature by the key an automatic re-key replaced undoes the re-key; one by a claim's key
+        that has waited out the quiet period takes the record (`server.fleet.rekey`)."""
+        now = _now()
+        previous_until = utc(row.previous_key_until) if row.previous_key_until else None
+        if (
+            row.previous_public_key
+            and previous_until is not None
+            and previous_until > now
+            and signature_valid(load_public_key(row.previous_public_key), signature, message)
+        ):
+            undo_takeover(connection, row)
+            self.forget(row.id)
+            return KnownDevice(row.id, row.group_name, load_public_key(row.previous_public_key))
+        if row.claims_pending:
+            for claim in waiting_claims(connection, row.id):
+                if claim.waits_for != "quiet" or not signature_valid(
+                    load_public_key(claim.public_key), signature, message
+                ):
+                    continue
+                if not claim_ripe(utc(claim.created_at), _maybe_utc(row.last_seen_at), now, self.rekey):
+                    break
+                accept_claim(
+                    connection,
+                    claim,
+                    row,
+                    actor=f"device:{row.id}",
+                    reason=f"claim {claim.id}: the old key stayed silent after the claim",
+                    keep_old_until=now + self.rekey.keep,
+                )
+                self.forget(row.id)
+                return KnownDevice(row.id, claim.group_name, load_public_key(claim.public_key))
+        raise RequestRefused(401, NOT_ACCEPTED)
 
     def _prune(self, connection: Connection, now: float) -> None:
         """Forget request ids older than twice the skew window: their timestamps are refused anyway."""
@@ -149,6 +213,10 @@ class DeviceAuthenticator:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _maybe_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else utc(moment)
 
 
 def make_session_factory(engine: Engine) -> Callable[[], Session]:

@@ -16,6 +16,11 @@ class Settings:
     # re-enrolment elsewhere is seen after this at the latest (and at once on a signature mismatch).
     device_cache_seconds: float = 30.0
     requirements_cache_seconds: float = 5.0
+    # An enrolment may re-key a known laptop's record by itself only once the old key has been
+    # silent this long (above the agent's 15-minute heartbeat); the old key is kept for the second
+    # figure so that, if it signs again, the re-key is undone (docs/architecture.md).
+    rekey_quiet_minutes: int = 60
+    previous_key_keep_days: int = 30
 
 
 def default_data_dir() -> Path:

@@ -56,6 +56,17 @@ class EnrolOut(BaseModel):
     server_time: datetime
 
 
+class ClaimWaitingOut(BaseModel):
+    """202: the identity names a known laptop whose record this enrolment may not take over yet."""
+
+    claim_id: int
+    device_id: str
+    group: str
+    waits_for: Literal["quiet", "it"]
+    detail: str
+    server_time: datetime
+
+
 class CheckResultIn(Strict):
     id: CheckId
     title: Annotated[str, StringConstraints(max_length=100)]
