@@ -228,8 +228,12 @@ def command_enroll(args: argparse.Namespace) -> int:
         state_dir,
         EnrolmentRecord(server, enrolment.device_id, enrolment.group, datetime.now(timezone.utc).isoformat()),
     )
-    again = " again (same device record, new key)" if enrolment.replaced_key else ""
-    print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
+    if enrolment.waiting:
+        print(f"Claim sent to {server} for device {enrolment.device_id}: {enrolment.waiting}")
+        print("The service keeps trying; `homeroom-agent status` shows when the server accepts this laptop.")
+    else:
+        again = " again (same device record, new key)" if enrolment.replaced_key else ""
+        print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
     print(f"Device key: {keys.description}")
     return 0
 

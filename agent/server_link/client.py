@@ -32,6 +32,9 @@ class Enrolment:
     device_id: str
     group: str
     replaced_key: bool
+    # The server's words when the laptop's record is enrolled with another key and this claim waits
+    # (202): for the old key to fall silent, or for IT. The key is kept: it works once accepted.
+    waiting: str | None = None
 
 
 def _message(response: requests.Response) -> str:
@@ -66,6 +69,9 @@ class ServerClient:
             )
         except requests.RequestException as exc:
             raise EnrolmentError(f"cannot reach {self.base_url}: {exc}") from None
+        if response.status_code == 202:
+            waiting = response.json()
+            return Enrolment(waiting["device_id"], waiting["group"], False, waiting=_message(response))
         if response.status_code != 200:
             raise EnrolmentError(
                 f"the server refused enrolment ({response.status_code}): {_message(response)}"
