@@ -173,7 +173,13 @@ def test_a_planted_serial_is_flagged_never_merged(server: ServerProcess) -> None
     assert victim.enrol(token).status_code == 200
     planter = Device(
         server,
-        {**IDENTITY, "serial": None, "hardware_uuid": None, "machine_id": "f" * 32, "hostname": "attacker-pc"},
+        {
+            **IDENTITY,
+            "serial": None,
+            "hardware_uuid": None,
+            "machine_id": "f" * 32,
+            "hostname": "attacker-pc",
+        },
     )
     assert planter.enrol(token).status_code == 200
     # Its "service" reports the victim's serial and UUID (report() carries IDENTITY).
