@@ -1,4 +1,4 @@
-"""What `homeroom-server` prints: device text escaped, spreadsheet-safe CSV, and only `init` makes a database."""
+"""What `homeroom-server` prints: device text escaped, spreadsheet-safe CSV; only `init` makes a database."""
 
 from __future__ import annotations
 
