@@ -186,13 +186,13 @@ def _wait(
     now: datetime,
 ) -> ClaimWaiting:
     waiting = connection.execute(
-        select(CLAIMS.c.id, CLAIMS.c.public_key).where(
+        select(CLAIMS.c.id, CLAIMS.c.public_key, CLAIMS.c.waits_for, CLAIMS.c.reason).where(
             CLAIMS.c.device_id == device_id, CLAIMS.c.state == "pending"
         )
     ).all()
     for claim in waiting:
         if claim.public_key == request.public_key:  # the same agent asking again
-            return ClaimWaiting(claim.id, device_id, group, decision.waits_for, decision.reason)
+            return ClaimWaiting(claim.id, device_id, group, claim.waits_for, claim.reason)
     if len(waiting) >= rule.max_pending_claims:
         raise RequestRefused(
             409, f"{len(waiting)} claims on this laptop's record already wait for IT: ask IT to review them"
@@ -244,8 +244,24 @@ def rekey(
     actor: str,
     reason: str,
 ) -> None:
-    """The record takes the new key; the old one is kept until `keep_old_until` (None: dropped)."""
+    """The record takes the new key; the old one is kept until `keep_old_until` (None: dropped).
+
+    When an earlier automatic re-key's replaced key is still kept, that one stays: a taker who re-keys
+    twice must not push the real laptop's key out, so that laptop can still undo both.
+    """
     now = now_utc()
+    kept_key: str | None = None
+    if keep_old_until is not None:
+        earlier = connection.execute(
+            select(DEVICES.c.previous_public_key, DEVICES.c.previous_key_until).where(
+                DEVICES.c.id == device_id
+            )
+        ).first()
+        earlier_until = utc(earlier.previous_key_until) if earlier else None
+        if earlier is not None and earlier.previous_public_key and earlier_until and earlier_until > now:
+            kept_key = earlier.previous_public_key
+        else:
+            kept_key = old_key
     values: dict[str, Any] = {name: identity.get(name) for name in IDENTITY_COLUMNS}
     values["macs"] = list(identity.get("macs") or [])
     values["hostname"] = values["hostname"] or "unknown"
@@ -254,7 +270,7 @@ def rekey(
         .where(DEVICES.c.id == device_id)
         .values(
             public_key=new_key,
-            previous_public_key=old_key if keep_old_until else None,
+            previous_public_key=kept_key,
             previous_key_until=keep_old_until,
             group_name=new_group,
             agent_version=agent_version,

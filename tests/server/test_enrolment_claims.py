@@ -127,9 +127,14 @@ def test_a_takeover_while_the_laptop_was_off_is_undone_when_it_returns(server: S
     taken = attacker.enrol(token)
     assert taken.status_code == 200 and taken.json()["replaced_key"] is True
     assert attacker.post("/reports", report(status="pass")).status_code == 200
+    # Re-keying again (after keeping quiet) does not push the real laptop's key out.
+    silence(server, victim.device_id, 120)
+    second = Device(server, {**IDENTITY, "hostname": "attacker-pc"})
+    assert second.enrol(token).status_code == 200
     # In the morning the real laptop signs with the key the re-key replaced: it gets its record back.
     assert victim.post("/heartbeat", heartbeat()).status_code == 200
     assert attacker.post("/heartbeat", heartbeat()).status_code == 401
+    assert second.post("/heartbeat", heartbeat()).status_code == 401
     assert victim.post("/reports", report(status="fail")).status_code == 200
     listed = the_device(server)
     assert listed["overall"] == "fail"
