@@ -250,8 +250,12 @@ def command_enroll(args: argparse.Namespace) -> int:
         ),
     )
     _forget_the_previous_server(state_dir)
-    again = " again (same device record, new key)" if enrolment.replaced_key else ""
-    print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
+    if enrolment.waiting:
+        print(f"Claim sent to {server} for device {enrolment.device_id}: {enrolment.waiting}")
+        print("The service keeps trying; `homeroom-agent status` shows when the server accepts this laptop.")
+    else:
+        again = " again (same device record, new key)" if enrolment.replaced_key else ""
+        print(f"Enrolled{again} with {server} as device {enrolment.device_id} in group {enrolment.group}.")
     print(f"Device key: {keys.description}")
     print(
         f"Server signing key: {key_fingerprint(enrolment.server_public_key)} (pinned: only its answers count)"

@@ -61,9 +61,17 @@ class Requirements:
     signoff_ask_again_after_hours: int = 0
 
 
+# The longest each month can be: 29 February is a real date (every fourth year; the agent keeps
+# it as the 28th in other years), 30 February or 31 April never is.
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _month_day(value: Any) -> str | None:
     if not isinstance(value, str) or not re.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", value):
         return 'must be a month and day in quotes, like "08-15"'
+    month, day = int(value[:2]), int(value[3:])
+    if day > DAYS_IN_MONTH[month - 1]:
+        return f"is {value!r}, a day that month never has (it has {DAYS_IN_MONTH[month - 1]} days)"
     return None
 
 

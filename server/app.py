@@ -11,6 +11,7 @@ from server.answer_signing import AnswerSigner
 from server.api import enrolment, heartbeat, reports, signoffs
 from server.api.bodies import add_body_schemas, add_validation_answers
 from server.api.busy import add_busy_answers
+from server.api.enrolment import rekey_rule
 from server.api.schemas import EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.console import home
@@ -28,7 +29,9 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        authenticator=DeviceAuthenticator(settings.max_clock_skew_seconds, settings.device_cache_seconds),
+        authenticator=DeviceAuthenticator(
+            settings.max_clock_skew_seconds, settings.device_cache_seconds, rekey=rekey_rule(settings)
+        ),
         device_lookup=device_lookup(engine),
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),

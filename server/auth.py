@@ -7,24 +7,26 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from contract.wire import load_public_key, signature_valid, signing_string
-from server.db.models import Device, SeenRequest
+from server.db.models import SeenRequest
 from server.db.statements import insert_if_new
+from server.db.tables import DEVICES
 from server.errors import RequestRefused
+from server.fleet.claims import accept_claim, refuse_waiting_claims, undo_takeover, waiting_claims
+from server.fleet.rekey import RekeyRule, claim_ripe
 
 SEEN_REQUESTS: Table = SeenRequest.__table__  # type: ignore[assignment]
-_DEVICE_KEY = select(Device.id, Device.group_name, Device.public_key).where(
-    Device.id == bindparam("device_id")
-)
 
 _hasher = PasswordHasher()
 
@@ -65,17 +67,31 @@ class SignedRequest:
     body: bytes
 
 
-# A device id to (id, group name, public key text), or None for an unknown device.
-DeviceLookup = Callable[[str], tuple[str, str, str] | None]
+_DEVICE_ROW = select(DEVICES).where(DEVICES.c.id == bindparam("device_id"))
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A device's row and, when claims wait on it, those claims: all a signature check needs."""
+
+    row: Row[Any]
+    claims: tuple[Row[Any], ...] = ()
+
+
+# A device id to its record, or None for an unknown device.
+DeviceLookup = Callable[[str], DeviceRecord | None]
 
 
 def device_lookup(engine: Engine) -> DeviceLookup:
-    """Reads one device's key in a short read-only transaction of its own (no write lock on SQLite)."""
+    """Reads one device in a short read-only transaction of its own (no write lock on SQLite)."""
 
-    def lookup(device_id: str) -> tuple[str, str, str] | None:
+    def lookup(device_id: str) -> DeviceRecord | None:
         with engine.connect().execution_options(homeroom_read_only=True) as connection:
-            row = connection.execute(_DEVICE_KEY, {"device_id": device_id}).first()
-        return (row.id, row.group_name, row.public_key) if row else None
+            row = connection.execute(_DEVICE_ROW, {"device_id": device_id}).first()
+            if row is None:
+                return None
+            claims = tuple(waiting_claims(connection, device_id)) if row.claims_pending else ()
+        return DeviceRecord(row, claims)
 
     return lookup
 
@@ -85,6 +101,20 @@ class KnownDevice:
     id: str
     group_name: str
     public_key: Ed25519PublicKey
+    # Enrolment claims wait on this record: the current key's next request refuses them.
+    claims_pending: bool = False
+    # What a signature by another key than the current one changes (undo a re-key, accept a
+    # claim), done in the request's transaction by `record`, never before the body is trusted.
+    change: Callable[[Connection], None] | None = field(default=None, compare=False)
+
+
+# Unknown device and wrong key get the same answer (and the same work: a signature check), so the
+# API does not tell a stranger which device ids exist.
+NOT_ACCEPTED = (
+    "signature not accepted for this device: if the laptop was re-installed, enrol it again with "
+    "`homeroom-agent enroll`; if its enrolment claim is waiting, it is accepted or refused soon"
+)
+_NO_SUCH_KEY = Ed25519PrivateKey.generate().public_key()
 
 
 class DeviceAuthenticator:
@@ -96,8 +126,13 @@ class DeviceAuthenticator:
     """
 
     def __init__(
-        self, max_skew_seconds: int, cache_seconds: float, clock: Callable[[], float] = time.time
+        self,
+        max_skew_seconds: int,
+        cache_seconds: float,
+        clock: Callable[[], float] = time.time,
+        rekey: RekeyRule | None = None,
     ) -> None:
+        self.rekey = rekey or RekeyRule()
         self.max_skew = max_skew_seconds
         self.cache_seconds = cache_seconds
         self.clock = clock
@@ -109,13 +144,10 @@ class DeviceAuthenticator:
         with self._lock:
             self._cache.pop(device_id, None)
 
-    def _load(self, lookup: DeviceLookup, device_id: str) -> KnownDevice | None:
-        row = lookup(device_id)
-        if row is None:
-            return None
-        known = KnownDevice(row[0], row[1], load_public_key(row[2]))
+    def _remember(self, row: Row[Any]) -> KnownDevice:
+        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key), bool(row.claims_pending))
         with self._lock:
-            self._cache[device_id] = (self.clock(), known)
+            self._cache[row.id] = (self.clock(), known)
         return known
 
     def _cached(self, device_id: str) -> KnownDevice | None:
@@ -128,8 +160,9 @@ class DeviceAuthenticator:
     def verify(self, signed: SignedRequest, lookup: DeviceLookup) -> KnownDevice:
         """Clock and signature, before anything parses the body; raises RequestRefused with the reason.
 
-        `lookup` reads a device's key from the database, and is called only when the
-        key is not cached or the cached one does not verify (it may have been replaced).
+        `lookup` reads a device from the database, and is called only when the key is not
+        cached or the cached one does not verify (it may have been replaced). An unknown
+        device and a wrong key get the same answer after the same work (`NOT_ACCEPTED`).
         """
         try:
             timestamp = int(signed.timestamp)
@@ -146,20 +179,70 @@ class DeviceAuthenticator:
         message = signing_string(signed.method, signed.path, timestamp, signed.request_id, signed.body)
         device = self._cached(signed.device_id)
         if device is None or not signature_valid(device.public_key, signed.signature, message):
-            device = self._load(lookup, signed.device_id)
-            if device is None:
-                raise RequestRefused(401, "unknown device: enrol it again with `homeroom-agent enroll`")
+            found = lookup(signed.device_id)
+            if found is None:
+                signature_valid(_NO_SUCH_KEY, signed.signature, message)
+                raise RequestRefused(401, NOT_ACCEPTED)
+            device = self._remember(found.row)
             if not signature_valid(device.public_key, signed.signature, message):
-                raise RequestRefused(401, "bad signature: the request was altered or signed with another key")
+                device = self._other_key(found, signed.signature, message)
         return device
 
     def record(self, connection: Connection, signed: SignedRequest, device: KnownDevice) -> None:
         """Records the request id in `connection`'s transaction, so it is kept exactly when the work the
-        request asked for is kept; a request id seen before is refused (409)."""
+        request asked for is kept; a request id seen before is refused (409). What the signing key
+        changes (a re-key undone, a claim accepted, waiting claims refused) happens here too."""
+        if device.change is not None:
+            device.change(connection)
+            self.forget(device.id)
+        if device.claims_pending:
+            refuse_waiting_claims(connection, device.id)
+            self.forget(device.id)
         seen = {"request_id": signed.request_id, "device_id": device.id, "seen_at": _now()}
         if not insert_if_new(connection, SEEN_REQUESTS, seen):
             raise RequestRefused(409, "request id already used: a request cannot be replayed")
         self._prune(connection, self.clock())
+
+    def _other_key(self, found: DeviceRecord, signature: str, message: bytes) -> KnownDevice:
+        """A signature by the key an automatic re-key replaced undoes the re-key; one by a claim's key
+        that has waited out the quiet period takes the record (`server.fleet.rekey`). Only decided
+        here; the change is made by `record`, in the request's transaction."""
+        row = found.row
+        now = _now()
+        previous_until = utc(row.previous_key_until) if row.previous_key_until else None
+        if (
+            row.previous_public_key
+            and previous_until is not None
+            and previous_until > now
+            and signature_valid(load_public_key(row.previous_public_key), signature, message)
+        ):
+            return KnownDevice(
+                row.id,
+                row.group_name,
+                load_public_key(row.previous_public_key),
+                change=lambda connection: undo_takeover(connection, row),
+            )
+        for claim in found.claims:
+            if claim.waits_for != "quiet" or not signature_valid(
+                load_public_key(claim.public_key), signature, message
+            ):
+                continue
+            if not claim_ripe(utc(claim.created_at), _maybe_utc(row.last_seen_at), now, self.rekey):
+                break
+            return KnownDevice(
+                row.id,
+                claim.group_name,
+                load_public_key(claim.public_key),
+                change=partial(
+                    accept_claim,
+                    claim=claim,
+                    device=row,
+                    actor=f"device:{row.id}",
+                    reason=f"claim {claim.id}: the old key stayed silent after the claim",
+                    keep_old_until=now + self.rekey.keep,
+                ),
+            )
+        raise RequestRefused(401, NOT_ACCEPTED)
 
     def _prune(self, connection: Connection, now: float) -> None:
         """Forget request ids older than twice the skew window: their timestamps are refused anyway."""
@@ -172,6 +255,10 @@ class DeviceAuthenticator:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _maybe_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else utc(moment)
 
 
 def make_session_factory(engine: Engine) -> Callable[[], Session]:

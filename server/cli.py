@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,15 @@ from server.settings import (
     Settings,
     default_data_dir,
     resolve_database_url,
+)
+from server.terminal import cell, printable
+from server.trail import (
+    approve_claim,
+    audit_entries,
+    claims_by_device,
+    device_flags,
+    print_audit,
+    print_waiting_claims,
 )
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
@@ -86,8 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("token")
 
-    devices = commands.add_parser("devices", parents=[db], help="list devices and their current status")
+    devices = commands.add_parser(
+        "devices", parents=[db], help="list devices, their status, re-keys, waiting claims and collisions"
+    )
     devices.add_argument("--json", action="store_true")
+    add_device_actions(devices)
+
+    audit = commands.add_parser("audit", parents=[db], help="list the audit log, oldest first")
+    audit.add_argument("--json", action="store_true")
+    audit.add_argument("--limit", type=int, default=200, help="the newest N entries (default: 200)")
+    audit.add_argument("--device", metavar="ID", help="only entries by or about this device")
 
     command = commands.add_parser("command", parents=[db], help="ask a device to act at its next heartbeat")
     command.add_argument("name", choices=DEVICE_COMMANDS, help="check_now: run the checks and report")
@@ -113,13 +131,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_device_actions(devices: argparse.ArgumentParser) -> None:
+    """`devices approve-claim ID`. Its own copy of the database options leaves values given before the
+    action alone (argparse's sub-parser defaults would overwrite them)."""
+    db_after = argparse.ArgumentParser(add_help=False)
+    db_after.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="as for devices")
+    db_after.add_argument(
+        "--data-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="as for devices"
+    )
+    actions = devices.add_subparsers(dest="devices_command", metavar="ACTION")
+    approve = actions.add_parser(
+        "approve-claim",
+        parents=[db_after],
+        help="let a waiting enrolment claim take over its device record (the laptop's new key)",
+    )
+    approve.add_argument("claim", type=int, help="the claim's id, from `homeroom-server devices`")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     data_dir = args.data_dir or default_data_dir()
     return Settings(database_url=resolve_database_url(args.database, data_dir), data_dir=data_dir)
 
 
+def _where_the_database_was_looked_for(args: argparse.Namespace) -> str:
+    if args.database:
+        return "from --database"
+    if os.environ.get("HOMEROOM_DATABASE_URL"):
+        return "from HOMEROOM_DATABASE_URL"
+    if args.data_dir:
+        return f"under --data-dir {args.data_dir}"
+    if os.environ.get("HOMEROOM_DATA_DIR"):
+        return f"under HOMEROOM_DATA_DIR={os.environ['HOMEROOM_DATA_DIR']}"
+    return f"under the current directory {Path.cwd()} (no --data-dir, HOMEROOM_DATA_DIR or --database given)"
+
+
+def _refuse_missing_sqlite_file(args: argparse.Namespace, url: str) -> None:
+    """Only `init` creates a database: any other command run in the wrong directory would otherwise
+    make an empty one there and report on a fleet of nothing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    if not path.is_file():
+        raise CommandError(
+            f"no database at {path} (looked {_where_the_database_was_looked_for(args)}): run the command "
+            "in the server's data directory, or pass --data-dir DIR (or set HOMEROOM_DATA_DIR), or "
+            "--database URL (or HOMEROOM_DATABASE_URL); `homeroom-server init` creates a new database"
+        )
+
+
 def _engine(args: argparse.Namespace, must_be_current: bool = True) -> Engine:
-    engine = make_engine(settings_from(args).database_url)
+    url = settings_from(args).database_url
+    if must_be_current:
+        _refuse_missing_sqlite_file(args, url)
+    engine = make_engine(url)
     if must_be_current:
         try:
             current = is_current(engine)
@@ -249,12 +314,16 @@ def command_token(args: argparse.Namespace) -> int:
 
 def command_devices(args: argparse.Namespace) -> int:
     engine = _engine(args)
+    if args.devices_command == "approve-claim":
+        print(approve_claim(engine, args.claim))
+        return 0
     with Session(engine) as session:
         rows = session.execute(
             select(Device, DeviceStatus)
             .outerjoin(DeviceStatus, DeviceStatus.device_id == Device.id)
             .order_by(Device.group_name, Device.hostname)
         ).all()
+        claims = claims_by_device(session.connection())
     listed: list[dict[str, Any]] = []
     for device, status in rows:
         checks = {r["id"]: r["status"] for r in (status.results if status else [])}
@@ -268,6 +337,11 @@ def command_devices(args: argparse.Namespace) -> int:
                 "last_seen": utc(device.last_seen_at).isoformat() if device.last_seen_at else None,
                 "overall": status.overall if status else None,
                 "checks": checks,
+                "key_replaced_at": utc(device.key_replaced_at).isoformat()
+                if device.key_replaced_at
+                else None,
+                "identity_collision": device.identity_collision,
+                "claims": claims.get(device.id, []),
             }
         )
     if args.json:
@@ -287,12 +361,26 @@ def command_devices(args: argparse.Namespace) -> int:
     header = f"{'HOSTNAME':<24} {'GROUP':<16} {'LAST SEEN':<20} {'OVERALL':<8} " + " ".join(
         f"{short[c]:<7}" for c in CHECK_IDS
     )
-    print(header)
+    print(header + " FLAGS")
     for item in listed:
         seen = (item["last_seen"] or "never")[:19].replace("T", " ")
         cells = " ".join(f"{item['checks'].get(c, '-'):<7}" for c in CHECK_IDS)
-        name, group, overall = item["hostname"][:24], item["group"][:16], item["overall"] or "-"
-        print(f"{name:<24} {group:<16} {seen:<20} {overall:<8} {cells}")
+        name, group, overall = cell(item["hostname"], 24), cell(item["group"], 16), item["overall"] or "-"
+        print(f"{name} {group} {seen:<20} {overall:<8} {cells} {device_flags(item)}")
+    print_waiting_claims(listed)
+    return 0
+
+
+def command_audit(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    engine = _engine(args)
+    with engine.connect() as connection:
+        entries = audit_entries(connection, args.limit, args.device)
+    if args.json:
+        print(json.dumps({"audit": entries}, indent=2))
+        return 0
+    print_audit(entries)
     return 0
 
 
@@ -312,7 +400,7 @@ def command_command(args: argparse.Namespace) -> int:
         device.commands_pending = True
         _audit(session, "device.command", {"device": device.id, "command": args.name})
         hostname = device.hostname
-    print(f"{hostname} will {args.name.replace('_', ' ')} at its next heartbeat.")
+    print(f"{printable(hostname)} will {args.name.replace('_', ' ')} at its next heartbeat.")
     return 0
 
 
@@ -369,8 +457,8 @@ def command_signoffs(args: argparse.Namespace) -> int:
     for row in rows:
         when = (row.decided_at or "")[:16].replace("T", " ")
         print(
-            f"{row.group[:16]:<16} {row.hostname[:20]:<20} {row.user[:16]:<16} {row.status:<15} "
-            f"{(row.full_name or row.note)[:24]:<24} {when}"
+            f"{cell(row.group, 16)} {cell(row.hostname, 20)} {cell(row.user, 16)} {row.status:<15} "
+            f"{cell(row.full_name or row.note, 24)} {printable(when)}"
         )
     counts = {
         status: sum(r.status == status for r in rows)
@@ -401,6 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": command_serve,
         "token": command_token,
         "devices": command_devices,
+        "audit": command_audit,
         "requirements": command_requirements,
         "command": command_command,
         "policy": command_policy,

@@ -21,6 +21,11 @@ class Settings:
     # A 1 MB report at 30 s is 35 kB/s, far below any school network.
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    # An enrolment may re-key a known laptop's record by itself only once the old key has been
+    # silent this long (above the agent's 15-minute heartbeat); the old key is kept for the second
+    # figure so that, if it signs again, the re-key is undone (docs/architecture.md).
+    rekey_quiet_minutes: int = 60
+    previous_key_keep_days: int = 30
 
 
 def default_data_dir() -> Path:

@@ -36,6 +36,9 @@ class Enrolment:
     group: str
     replaced_key: bool
     server_public_key: str  # pinned by the caller: later answers must be signed by it
+    # The server's words when the laptop's record is enrolled with another key and this claim waits
+    # (202): for the old key to fall silent, or for IT. The key is kept: it works once accepted.
+    waiting: str | None = None
 
 
 def _message(response: requests.Response) -> str:
@@ -82,15 +85,21 @@ class ServerClient:
             )
         except requests.RequestException as exc:
             raise EnrolmentError(unreachable(self.base_url, exc)) from None
-        if response.status_code != 200:
+        if response.status_code not in (200, 202):
             raise EnrolmentError(
                 f"the server refused enrolment ({response.status_code}): {_message(response)}"
             )
         try:
             data = response.json()
             server_key = str(data.get("server_public_key") or "")
+            # 202: the laptop's record is enrolled with another key and this claim waits.
+            waiting = _message(response) if response.status_code == 202 else None
             enrolment = Enrolment(
-                str(data["device_id"]), str(data["group"]), bool(data["replaced_key"]), server_key
+                str(data["device_id"]),
+                str(data["group"]),
+                bool(data.get("replaced_key", False)),
+                server_key,
+                waiting=waiting,
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise EnrolmentError(

@@ -86,6 +86,19 @@ class EnrolOut(BaseModel):
     server_public_key: str
 
 
+class ClaimWaitingOut(BaseModel):
+    """202: the identity names a known laptop whose record this enrolment may not take over yet."""
+
+    claim_id: int
+    device_id: str
+    group: str
+    waits_for: Literal["quiet", "it"]
+    detail: str
+    server_time: datetime
+    # Pinned now, as with EnrolOut: the claim's key works once accepted, and its answers must be ours.
+    server_public_key: str
+
+
 class CheckResultIn(Strict):
     id: CheckId
     title: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -62,6 +62,14 @@ class Device(Base):
     commands_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     # Which policy its users sign: district laptops are issued to staff or to students.
     audience: Mapped[str] = mapped_column(String(20), default="student", server_default="student")
+    # After an automatic re-key the old key is kept for a while: if it signs again, the laptop it
+    # belongs to is alive and the re-key was a takeover (docs/architecture.md, "Re-keying a record").
+    previous_public_key: Mapped[str | None] = mapped_column(String(64))
+    previous_key_until: Mapped[datetime | None]
+    # Read with the key on every signed request: an answer from the old key refuses waiting claims.
+    claims_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Another device whose serial, SMBIOS UUID or machine id this one also claimed: never merged.
+    identity_collision: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),)
 
@@ -182,3 +190,25 @@ class ServerKey(Base):
     private_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32-byte Ed25519 seed
     public_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class EnrolmentClaim(Base):
+    """An enrolment that matched an existing record but was not allowed to re-key it at once.
+
+    `waits_for` is "quiet" (re-keyed automatically once the old key has been silent long enough)
+    or "it" (only an administrator's `homeroom-server devices approve-claim` re-keys it).
+    """
+
+    __tablename__ = "enrolment_claims"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    group_name: Mapped[str] = mapped_column(String(100))
+    identity: Mapped[dict[str, Any]]
+    agent_version: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20))  # pending | approved | refused | contested
+    waits_for: Mapped[str] = mapped_column(String(10))  # quiet | it
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(100))

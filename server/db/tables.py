@@ -13,6 +13,8 @@ from server.db.models import (
     DeviceCommand,
     DeviceStatus,
     DeviceUser,
+    EnrolmentClaim,
+    EnrolmentToken,
     Policy,
     Report,
     RequirementsDocument,
@@ -45,3 +47,9 @@ SIGNOFFS: Table = SignOffRecord.__table__  # type: ignore[assignment]
 
 
 DEVICE_USERS: Table = DeviceUser.__table__  # type: ignore[assignment]
+
+
+CLAIMS: Table = EnrolmentClaim.__table__  # type: ignore[assignment]
+
+
+ENROLMENT_TOKENS: Table = EnrolmentToken.__table__  # type: ignore[assignment]

@@ -1,4 +1,4 @@
-"""What the server does with what devices send: enrolment, reports, heartbeats.
+"""What the server does with what devices send: reports and heartbeats (enrolment: `claims`).
 
 Each function runs inside one transaction given by the caller, together with
 the request-id record, so a crash at any point leaves all of it or none of it.
@@ -6,17 +6,12 @@ the request-id record, so a crash at any point leaves all of it or none of it.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 
-from contract.wire import load_public_key
 from server.api.schemas import (
     CommandOut,
-    EnrolIn,
     HeartbeatIn,
     HeartbeatOut,
     IdentityIn,
@@ -24,12 +19,7 @@ from server.api.schemas import (
     ReportIn,
     ReportOut,
 )
-from server.auth import KnownDevice, token_hash, utc
-from server.db.models import (
-    AuditEntry,
-    Device,
-    EnrolmentToken,
-)
+from server.auth import KnownDevice, utc
 from server.db.statements import insert_if_new
 from server.db.tables import (
     AUDIT,
@@ -39,7 +29,6 @@ from server.db.tables import (
     DEVICES,
     REPORTS,
 )
-from server.errors import RequestRefused
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache
 
@@ -56,77 +45,6 @@ def overall_status(statuses: list[str]) -> str:
         return "unknown"
     worst = max(statuses, key=lambda s: SEVERITY.get(s, 1))
     return "unknown" if worst == "error" else worst
-
-
-@dataclass(frozen=True)
-class Enrolled:
-    device_id: str
-    group: str
-    replaced_key: bool
-
-
-def enrol(session: Session, request: EnrolIn) -> Enrolled:
-    try:
-        load_public_key(request.public_key)
-    except ValueError as exc:
-        raise RequestRefused(400, str(exc)) from None
-    token = session.scalars(
-        select(EnrolmentToken).where(EnrolmentToken.token_hash == token_hash(request.token))
-    ).first()
-    now = now_utc()
-    if token is None:
-        raise RequestRefused(403, "enrolment token not recognised: ask IT for a current token")
-    if token.revoked_at is not None:
-        raise RequestRefused(403, "enrolment token was revoked: ask IT for a current token")
-    if token.expires_at is not None and utc(token.expires_at) <= now:
-        raise RequestRefused(
-            403, f"enrolment token expired on {utc(token.expires_at):%Y-%m-%d}: ask IT for a new one"
-        )
-    identity = request.identity
-    existing = None
-    match: tuple[ColumnElement[bool], ...]
-    if identity.serial or identity.hardware_uuid:
-        # The same hardware re-installed maps to the same record: both facts must agree where known.
-        match = (Device.serial == identity.serial, Device.hardware_uuid == identity.hardware_uuid)
-    elif identity.machine_id:
-        # No firmware identity (virtual machines, unprivileged runs): the OS install's id is all there is.
-        match = (
-            Device.serial.is_(None),
-            Device.hardware_uuid.is_(None),
-            Device.machine_id == identity.machine_id,
-        )
-    else:
-        match = ()
-    if match:
-        existing = session.scalars(select(Device).where(*match).order_by(Device.enrolled_at)).first()
-    replaced = existing is not None
-    device = existing or Device(id=uuid.uuid4().hex, enrolled_at=now, commands_pending=False)
-    device.group_name = token.group_name
-    device.serial = identity.serial
-    device.hardware_uuid = identity.hardware_uuid
-    device.hostname = identity.hostname
-    device.manufacturer = identity.manufacturer
-    device.model = identity.model
-    device.os = identity.os
-    device.os_version = identity.os_version
-    device.machine_id = identity.machine_id
-    device.macs = list(identity.macs)
-    device.identity_unreadable = dict(identity.unreadable)
-    device.public_key = request.public_key
-    device.agent_version = request.agent_version
-    device.last_seen_at = now
-    if replaced:
-        device.key_replaced_at = now
-    session.add(device)
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=f"device:{device.id}",
-            action="device.re-enrolled" if replaced else "device.enrolled",
-            detail={"group": token.group_name, "hostname": identity.hostname, "serial": identity.serial},
-        )
-    )
-    return Enrolled(device.id, token.group_name, replaced)
 
 
 def report_time(claimed: datetime, received: datetime) -> datetime:
@@ -213,21 +131,80 @@ def store_report(
 
 
 FILLABLE = ("serial", "hardware_uuid", "manufacturer", "model", "machine_id")
+# The facts enrolment matches records by: filling one in must not make this record another's twin.
+IDENTIFYING = ("serial", "hardware_uuid", "machine_id")
 
 
 def fill_in_identity(connection: Connection, device_id: str, identity: IdentityIn) -> None:
     """Facts an unprivileged enrolment could not read are filled in once the service (root/SYSTEM) reports.
 
     Only empty fields are filled: a serial that changes under a known device is not silently rewritten.
+    A fill-in that would give this record another device's identity (a serial and SMBIOS UUID pair, or
+    a machine id) is not made: both records are flagged and the audit log says so, because a device
+    planting another laptop's serial in its own record would otherwise catch that laptop's next
+    re-install.
     """
-    for name in FILLABLE:
-        value = getattr(identity, name)
-        if value:
-            connection.execute(
-                update(DEVICES)
-                .where(DEVICES.c.id == device_id, DEVICES.c[name].is_(None))
-                .values({name: value})
-            )
+    row = connection.execute(
+        select(*(DEVICES.c[name] for name in FILLABLE), DEVICES.c.identity_collision).where(
+            DEVICES.c.id == device_id
+        )
+    ).first()
+    if row is None:
+        return
+    current = {name: getattr(row, name) for name in FILLABLE}
+    filled = {
+        name: getattr(identity, name)
+        for name in FILLABLE
+        if current[name] is None and getattr(identity, name)
+    }
+    if not filled:
+        return
+    if any(name in filled for name in IDENTIFYING):
+        after = {**current, **filled}
+        twin = _identity_twin(connection, device_id, after)
+        if twin is not None:
+            for name in IDENTIFYING:
+                filled.pop(name, None)
+            if row.identity_collision is None:
+                connection.execute(
+                    update(DEVICES).where(DEVICES.c.id == device_id).values(identity_collision=twin)
+                )
+                connection.execute(
+                    update(DEVICES).where(DEVICES.c.id == twin).values(identity_collision=device_id)
+                )
+                connection.execute(
+                    insert(AUDIT).values(
+                        at=now_utc(),
+                        actor=f"device:{device_id}",
+                        action="device.identity_collision",
+                        detail={
+                            "device": device_id,
+                            "other": twin,
+                            "serial": after["serial"],
+                            "hardware_uuid": after["hardware_uuid"],
+                            "machine_id": after["machine_id"],
+                        },
+                    )
+                )
+    if filled:
+        connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(filled))
+
+
+def _identity_twin(connection: Connection, device_id: str, identity: dict[str, str | None]) -> str | None:
+    """Another record enrolment would confuse with this one, or None."""
+    same: list[ColumnElement[bool]] = []
+    if identity["serial"] and identity["hardware_uuid"]:
+        same.append(
+            (DEVICES.c.serial == identity["serial"]) & (DEVICES.c.hardware_uuid == identity["hardware_uuid"])
+        )
+    if identity["machine_id"]:
+        same.append(DEVICES.c.machine_id == identity["machine_id"])
+    if not same:
+        return None
+    found = connection.execute(
+        select(DEVICES.c.id).where(DEVICES.c.id != device_id, or_(*same)).limit(1)
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def note_user(connection: Connection, device_id: str, user: str, now: datetime) -> None:

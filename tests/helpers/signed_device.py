@@ -46,7 +46,7 @@ class Device:
             },
             timeout=30,
         )
-        if response.status_code == 200:
+        if response.status_code in (200, 202):  # 202: a claim on a known record, waiting
             self.device_id = response.json()["device_id"]
         return response
 

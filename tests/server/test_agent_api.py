@@ -42,20 +42,6 @@ def test_same_report_twice_is_stored_once(server: ServerProcess) -> None:
     assert second.json() == {"report_id": body["report_id"], "stored": False, "duplicate": True}
 
 
-def test_reinstall_on_same_hardware_keeps_the_record_and_replaces_the_key(server: ServerProcess) -> None:
-    token = server.token()
-    first = Device(server)
-    first.enrol(token)
-    again = Device(server)
-    response = again.enrol(token)
-    assert response.json()["device_id"] == first.device_id
-    assert response.json()["replaced_key"] is True
-    assert again.post("/heartbeat", heartbeat()).status_code == 200
-    old_key = first.post("/heartbeat", heartbeat())
-    assert old_key.status_code == 401 and "bad signature" in old_key.json()["detail"]
-    assert len(devices(server)) == 1
-
-
 def test_revoked_and_expired_and_unknown_tokens_are_refused(server: ServerProcess) -> None:
     token = server.token()
     assert server.cli("token", "revoke", token).returncode == 0
@@ -71,7 +57,7 @@ def test_tampered_body_bad_key_replay_skew_and_unknown_device(server: ServerProc
     device.enrol(server.token())
     body = report()
     tampered = device.post("/reports", body, tamper=json.dumps({**body, "agent_version": "6.6.6"}).encode())
-    assert tampered.status_code == 401 and "bad signature" in tampered.json()["detail"]
+    assert tampered.status_code == 401 and "signature not accepted" in tampered.json()["detail"]
     other_key = device.post("/heartbeat", heartbeat(), key=Ed25519PrivateKey.generate())
     assert other_key.status_code == 401
     request_id = uuid.uuid4().hex
@@ -84,7 +70,9 @@ def test_tampered_body_bad_key_replay_skew_and_unknown_device(server: ServerProc
     assert ahead.status_code == 401 and "ahead of" in ahead.json()["detail"]
     stranger = Device(server)
     stranger.device_id = uuid.uuid4().hex
-    assert stranger.post("/heartbeat", heartbeat()).status_code == 401
+    unknown = stranger.post("/heartbeat", heartbeat())
+    # The same answer as a wrong key: the API does not say which device ids exist.
+    assert (unknown.status_code, unknown.json()) == (other_key.status_code, other_key.json())
 
 
 def test_bad_input_gets_a_4xx_that_says_what_is_wrong(server: ServerProcess) -> None:

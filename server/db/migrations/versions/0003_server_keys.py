@@ -1,6 +1,6 @@
 """the server's signing key, for the answers agents verify
 
-Revision ID: 0003_hardening_trust
+Revision ID: 0003
 Revises: 0002
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_hardening_trust"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
