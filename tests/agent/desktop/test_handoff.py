@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from agent.desktop.handoff import check_entry, ensure_inbox, read_inbox, write_entry
+from agent.desktop.inbox_entries import json_depth
 from tests.helpers.need import need
 from tests.helpers.paths import ROOT
 
@@ -21,26 +22,85 @@ def uid_table(user: str) -> int | None:
     return {"ada": 1001, "grace": 1002}.get(user)
 
 
+SIGNOFF = {
+    "kind": "signoff",
+    "user": "ada",
+    "record_id": "0123456789abcdef",
+    "full_name": "Ada Lovelace",
+    "device_id": None,
+    "policy_id": "aup-secondary",
+    "policy_version": "ab" * 32,
+    "decision": "agree",
+    "decided_at": "2026-11-23T09:00:00+00:00",
+}
+
+
+def check(name: str, data: object, owner: int = 1001, mode: int = REGULAR, links: int = 1) -> object:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return check_entry(name, mode, len(raw), links, owner, raw, uid_table)
+
+
 def test_an_entry_must_be_owned_by_the_account_it_speaks_for() -> None:
-    text = json.dumps({"kind": "signoff", "user": "ada", "decision": "agree"})
-    accepted = check_entry("signoff-1.json", REGULAR, len(text), 1001, text, uid_table)
+    accepted = check("signoff-1.json", SIGNOFF)
     assert not isinstance(accepted, str) and accepted.user == "ada"
-    forged = check_entry("signoff-1.json", REGULAR, len(text), 1002, text, uid_table)
-    assert forged == "written by uid 1002, but speaks for 'ada'"
-    assert not isinstance(check_entry("signoff-1.json", REGULAR, len(text), 0, text, uid_table), str)
+    assert check("signoff-1.json", SIGNOFF, owner=1002) == "written by uid 1002, but speaks for 'ada'"
+    assert not isinstance(check("signoff-1.json", SIGNOFF, owner=0), str)
 
 
 def test_malformed_entries_are_refused_with_a_reason() -> None:
-    def check(name: str, text: str, mode: int = REGULAR, size: int | None = None) -> object:
-        return check_entry(name, mode, len(text) if size is None else size, 1001, text, uid_table)
+    assert check("signoff-1.json", b"{") == "not JSON"
+    assert check("signoff-1.json", [1]) == "not a JSON object"
+    assert check("signoff-1.json", {"kind": "wipe_disk", "user": "ada"}) == "its kind does not match its name"
+    assert check("check_now-1.json", {"kind": "signoff", "user": "ada"}) == "its kind does not match its name"
+    assert check("wipe_disk-1.json", {"kind": "wipe_disk", "user": "ada"}) == "not named kind-id.json"
+    assert check("signoff-1.json", {"kind": "signoff"}) == "no valid user"
+    assert check("signoff-1.json", {}, mode=stat.S_IFLNK | 0o777) == "not a regular file"
+    assert check("signoff-1.json", {}, mode=stat.S_IFIFO | 0o644) == "not a regular file"
+    assert check("signoff-1.json", SIGNOFF, links=2) == "a hard link to another file"
+    big = check_entry("signoff-1.json", REGULAR, 3 * 2**30, 1, 1001, b"", uid_table)
+    assert isinstance(big, str) and big.startswith("larger than")
 
-    assert check("signoff-1.json", "{") == "not JSON"
-    assert check("signoff-1.json", "[1]") == "not a JSON object"
-    assert check("signoff-1.json", '{"kind": "wipe_disk", "user": "ada"}').startswith("unknown or mismatched")
-    assert check("check_now-1.json", '{"kind": "signoff", "user": "ada"}').startswith("unknown or mismatched")
-    assert check("signoff-1.json", '{"kind": "signoff"}') == "no user"
-    assert check("signoff-1.json", "{}", mode=stat.S_IFLNK | 0o777) == "not a regular file"
-    assert check("signoff-1.json", "{}", size=10_000_000).startswith("larger than")
+
+def test_every_field_is_checked_before_the_service_queues_or_logs_it() -> None:
+    def signoff(**fields: object) -> object:
+        return check("signoff-1.json", {**SIGNOFF, **fields})
+
+    assert signoff(record_id="\ud800") == "record_id is not valid Unicode"
+    assert signoff(full_name="Ada \udc80") == "full_name is not valid Unicode"
+    assert signoff(full_name="Ada\x00") == "full_name holds a NUL character"
+    assert signoff(full_name="x" * 201) == "full_name must be 0-200 characters"
+    assert signoff(record_id="../../etc") == "record_id must be letters, digits, '-' or '_'"
+    assert signoff(policy_version=["not", "text"]) == "policy_version is not a string"
+    assert signoff(decision="maybe") == "decision must be 'agree' or 'decline'"
+    assert signoff(decided_at="yesterday") == "decided_at is not an ISO 8601 time"
+    assert signoff(decided_at="2026-11-23T09:00:00") == "decided_at has no time zone"
+    assert check("signoff-1.json", {**SIGNOFF, "user": "ada\ud800"}) == "user is not valid Unicode"
+    assert check("signoff-1.json", b'{"kind": "signoff", "user": "\xff"}') == "not UTF-8"
+    accepted = signoff(extra="ignored")
+    assert not isinstance(accepted, str) and "extra" not in accepted.data
+
+
+def test_user_results_are_rebuilt_from_checked_fields_and_bounded_in_depth() -> None:
+    lock = {"id": "screen_lock", "title": "Screen lock", "status": "pass", "summary": "5 min", "evidence": {}}
+
+    def results(*items: object) -> object:
+        return check("user_results-1.json", {"kind": "user_results", "user": "ada", "results": list(items)})
+
+    accepted = results(lock)
+    assert not isinstance(accepted, str) and accepted.data["results"][0]["duration_ms"] == 0
+    assert results({**lock, "id": "firewall"}) == "results[0] is not a check the user's session runs"
+    assert results({**lock, "status": "green"}) == "results[0].status is not a status"
+    assert results({**lock, "evidence": {"k": "\ud800"}}) == "results[0].evidence is not valid Unicode"
+    assert results({**lock, "evidence": {str(i): i for i in range(101)}}).startswith("results[0].evidence must")
+    assert results({**lock, "duration_ms": True}) == "results[0].duration_ms must be 0-3600000"
+    nested: object = "deep"
+    for _ in range(300):
+        nested = {"n": nested}
+    assert results({**lock, "evidence": {"n": nested}}) == "nested deeper than 10 levels"
+    # Deep enough that the JSON parser itself would raise RecursionError, well inside the size limit.
+    parser_breaker = b'{"kind": "user_results", "user": "ada", "results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert check("user_results-1.json", parser_breaker) == "nested deeper than 10 levels"
+    assert json_depth('{"a": "[[[[{{{{"}') == 1, "brackets inside strings do not count"
 
 
 def test_a_real_user_can_hand_in_only_as_themselves() -> None:
@@ -78,7 +138,11 @@ def _hand_in_as_nobody(state: Path) -> None:
             entries[0].path.unlink()
         else:
             assert entries == [] and "speaks for 'root'" in refused[0][1]
-            assert not refused[0][0].exists(), "a refused file is removed"
+            assert not refused[0][0].exists(), "a refused file leaves the inbox"
+            assert [p.name.split("-", 1)[1] for p in (state / "inbox-refused").iterdir()] == [
+                "check_now-a1b2c3d4.json"
+            ], "and is kept for IT where no user can reach it"
+            assert stat.S_IMODE((state / "inbox-refused").stat().st_mode) == 0o700
 
 
 def test_write_entry_is_atomic_and_readable(tmp_path: Path) -> None:
