@@ -230,7 +230,7 @@ def check_entry(
     except Refused as exc:
         return str(exc)
     if owner_uid is not None and owner_uid != 0 and uid_of(user) != owner_uid:
-        return f"written by uid {owner_uid}, but speaks for {ascii(user)}"
+        return f"written by uid {owner_uid}, but speaks for {user!a}"
     try:
         fields = BUILDERS[kind](data)
     except Refused as exc:

@@ -8,6 +8,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from agent.desktop.handoff import check_entry, ensure_inbox, read_inbox, write_entry
@@ -91,14 +93,18 @@ def test_user_results_are_rebuilt_from_checked_fields_and_bounded_in_depth() -> 
     assert results({**lock, "id": "firewall"}) == "results[0] is not a check the user's session runs"
     assert results({**lock, "status": "green"}) == "results[0].status is not a status"
     assert results({**lock, "evidence": {"k": "\ud800"}}) == "results[0].evidence is not valid Unicode"
-    assert results({**lock, "evidence": {str(i): i for i in range(101)}}).startswith("results[0].evidence must")
+    assert results({**lock, "evidence": {str(i): i for i in range(101)}}).startswith(
+        "results[0].evidence must"
+    )
     assert results({**lock, "duration_ms": True}) == "results[0].duration_ms must be 0-3600000"
     nested: object = "deep"
     for _ in range(300):
         nested = {"n": nested}
     assert results({**lock, "evidence": {"n": nested}}) == "nested deeper than 10 levels"
     # Deep enough that the JSON parser itself would raise RecursionError, well inside the size limit.
-    parser_breaker = b'{"kind": "user_results", "user": "ada", "results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    parser_breaker = (
+        b'{"kind": "user_results", "user": "ada", "results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    )
     assert check("user_results-1.json", parser_breaker) == "nested deeper than 10 levels"
     assert json_depth('{"a": "[[[[{{{{"}') == 1, "brackets inside strings do not count"
 
@@ -151,3 +157,73 @@ def test_write_entry_is_atomic_and_readable(tmp_path: Path) -> None:
     assert path.name == "user_results-ffee0011.json"
     assert [p.name for p in inbox.iterdir()] == [path.name], "no temp file is left behind"
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+SWAPPER = """
+import os, sys, time
+inbox, fifo, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+os.mkfifo(fifo)
+entry = inbox + '/signoff-race.json'
+end = time.time() + seconds
+i = 0
+while time.time() < end:
+    i += 1
+    with open(f'{inbox}/.f{i}', 'w') as out:
+        out.write('{}')
+    os.rename(f'{inbox}/.f{i}', entry)
+    os.symlink(fifo, f'{inbox}/.l{i}')
+    os.rename(f'{inbox}/.l{i}', entry)
+"""
+
+
+def test_a_symlink_to_a_fifo_swapped_in_at_any_moment_never_blocks_the_reader() -> None:
+    """A real user swaps a regular file and a symlink to a FIFO as fast as they can, while the
+    service's reader takes the inbox over and over: whichever it finds at open time, it never
+    waits for a FIFO writer (checking with lstat and then opening the path lost this race)."""
+    need(
+        os.geteuid() == 0 and shutil.which("runuser") is not None, "needs root to add and act as a real user"
+    )
+    user = f"hrinbox{os.urandom(4).hex()}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
+    base = Path(tempfile.mkdtemp(prefix="homeroom-race-"))
+    base.chmod(0o755)
+    fifo = Path(f"/tmp/{user}.fifo")
+    swapper: subprocess.Popen[bytes] | None = None
+    try:
+        (base / "state").mkdir()
+        inbox = ensure_inbox(base / "state")
+        swapper = subprocess.Popen(
+            ["runuser", "-u", user, "--", "/usr/bin/python3", "-c", SWAPPER, str(inbox), str(fifo), "6"]
+        )
+        passes = [0]
+        progress = [time.monotonic()]
+        done = threading.Event()
+
+        def take_over_and_over() -> None:
+            while not done.is_set():
+                read_inbox(inbox)
+                passes[0] += 1
+                progress[0] = time.monotonic()
+
+        reader = threading.Thread(target=take_over_and_over, daemon=True)
+        reader.start()
+        stalled = 0.0
+        while swapper.poll() is None:
+            stalled = max(stalled, time.monotonic() - progress[0])
+            if stalled > 2:
+                break
+            time.sleep(0.05)
+        done.set()
+        if stalled > 2 and fifo.exists():  # release a blocked reader so the test can end
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        swapper.wait(30)
+        reader.join(10)
+        assert stalled <= 2, f"the reader blocked on the FIFO after {passes[0]} passes"
+        assert passes[0] > 100, "the race was run many times"
+    finally:
+        if swapper is not None and swapper.poll() is None:
+            swapper.kill()
+            swapper.wait(10)
+        subprocess.run(["userdel", user], check=False, capture_output=True)
+        fifo.unlink(missing_ok=True)
+        shutil.rmtree(base, ignore_errors=True)
