@@ -32,6 +32,7 @@ CONTAINER_INHERIT = "CI"
 INHERIT_ONLY = "IO"
 
 SE_FILE_OBJECT = 1
+OWNER_SECURITY_INFORMATION = 0x00000001
 DACL_SECURITY_INFORMATION = 0x00000004
 PROTECTED_DACL_SECURITY_INFORMATION = 0x80000000
 SDDL_REVISION_1 = 1
@@ -125,5 +126,83 @@ def apply(path: Path, aces: tuple[Ace, ...]) -> None:
         )
         if error:
             raise OSError(error, f"Windows refused to set the ACL of {path}")
+    finally:
+        kernel32.LocalFree(descriptor)
+
+
+# Owners that may speak for any account, as root may on POSIX: the service itself and administrators.
+# By SID, because their names are translated ("Administrateurs" on a French Windows).
+TRUSTED_OWNER_SIDS = frozenset({"S-1-5-18", "S-1-5-32-544"})
+
+
+@dataclass(frozen=True)
+class Owner:
+    sid: str
+    account: str  # the name without its domain, as getpass.getuser() gives it to the tray
+
+
+def may_speak_for(owner: Owner | None, user: str) -> bool:
+    """Whether a file with this owner may carry records for `user` (Windows names ignore case)."""
+    if owner is None:
+        return False
+    return owner.sid in TRUSTED_OWNER_SIDS or owner.account.casefold() == user.casefold()
+
+
+def owner_of_handle(handle: int) -> Owner:
+    """The owner of an open file (its C runtime descriptor), as Windows records it. Windows only."""
+    import ctypes
+    import msvcrt  # type: ignore[import-not-found,unused-ignore]
+    from ctypes import wintypes
+
+    advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    advapi32.GetSecurityInfo.argtypes = [
+        wintypes.HANDLE,
+        ctypes.c_int,
+        wintypes.DWORD,
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_void_p),
+    ]
+    advapi32.GetSecurityInfo.restype = wintypes.DWORD
+    advapi32.ConvertSidToStringSidW.argtypes = [ctypes.c_void_p, ctypes.POINTER(wintypes.LPWSTR)]
+    advapi32.LookupAccountSidW.argtypes = [
+        wintypes.LPCWSTR,
+        ctypes.c_void_p,
+        wintypes.LPWSTR,
+        ctypes.POINTER(wintypes.DWORD),
+        wintypes.LPWSTR,
+        ctypes.POINTER(wintypes.DWORD),
+        ctypes.POINTER(wintypes.DWORD),
+    ]
+    kernel32.LocalFree.argtypes = [ctypes.c_void_p]
+    sid, descriptor = ctypes.c_void_p(), ctypes.c_void_p()
+    error = advapi32.GetSecurityInfo(
+        msvcrt.get_osfhandle(handle),  # type: ignore[attr-defined,unused-ignore]
+        SE_FILE_OBJECT,
+        OWNER_SECURITY_INFORMATION,
+        ctypes.byref(sid),
+        None,
+        None,
+        None,
+        ctypes.byref(descriptor),
+    )
+    if error:
+        raise OSError(error, "Windows would not say who owns an inbox entry")
+    try:
+        text = wintypes.LPWSTR()
+        if not advapi32.ConvertSidToStringSidW(sid, ctypes.byref(text)):
+            raise OSError(ctypes.get_last_error(), "cannot write the owner's SID")  # type: ignore[attr-defined,unused-ignore]
+        sid_string = str(text.value)
+        kernel32.LocalFree(text)
+        name, domain = ctypes.create_unicode_buffer(256), ctypes.create_unicode_buffer(256)
+        name_size, domain_size, use = wintypes.DWORD(256), wintypes.DWORD(256), wintypes.DWORD()
+        if not advapi32.LookupAccountSidW(
+            None, sid, name, ctypes.byref(name_size), domain, ctypes.byref(domain_size), ctypes.byref(use)
+        ):
+            return Owner(sid_string, "")  # a deleted account: it speaks for nobody
+        return Owner(sid_string, name.value)
     finally:
         kernel32.LocalFree(descriptor)

@@ -143,17 +143,28 @@ def _read_entry(path: Path, name: str) -> InboxEntry | str:
         if exc.errno == errno.ELOOP:
             return "a symbolic link"
         return f"cannot be opened ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
+    windows_owner: windows_acl.Owner | None = None
     try:
         info = os.fstat(handle)
         raw = b""
         if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_ENTRY_BYTES:
             raw = _read_at_most(handle, MAX_ENTRY_BYTES + 1)
+            if ON_WINDOWS:  # no uids there: the owner the file system recorded, by SID and name
+                windows_owner = windows_acl.owner_of_handle(handle)
     except OSError as exc:
         return f"cannot be read ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
     finally:
         os.close(handle)
     owner = None if ON_WINDOWS else info.st_uid
-    return check_entry(name, info.st_mode, info.st_size, info.st_nlink, owner, raw, uid_of_account)
+    checked = check_entry(name, info.st_mode, info.st_size, info.st_nlink, owner, raw, uid_of_account)
+    if (
+        ON_WINDOWS
+        and not isinstance(checked, str)
+        and not windows_acl.may_speak_for(windows_owner, checked.user)
+    ):
+        account = windows_owner.account if windows_owner else "nobody"
+        return f"written by {account!a}, but speaks for {checked.user!a}"
+    return checked
 
 
 def _read_at_most(handle: int, limit: int) -> bytes:

@@ -42,9 +42,21 @@ POSIX_ONLY = ("fchmod", "pread", "pwrite", "getuid", "geteuid", "fchown", "chown
 POSIX_FLAGS = ("O_NOFOLLOW", "O_NONBLOCK", "O_CLOEXEC")
 
 
+ADA = windows_acl.Owner("S-1-5-21-1004336348-1177238915-682003330-1001", "Ada")
+
+
 @dataclass
 class AclRequests:
+    """What the service asks Windows for, and the owner Windows would report for each open file."""
+
     calls: list[tuple[Path, tuple[windows_acl.Ace, ...]]] = field(default_factory=list)
+    owner: windows_acl.Owner = ADA
+    owners_asked: int = 0
+
+    def owner_of_handle(self, handle: int) -> windows_acl.Owner:
+        os.fstat(handle)  # a real open descriptor is asked about
+        self.owners_asked += 1
+        return self.owner
 
     def __call__(self, path: Path, aces: tuple[windows_acl.Ace, ...]) -> None:
         assert path.exists(), "an ACL is asked for an existing path"
@@ -62,6 +74,7 @@ def windows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AclRequ
     monkeypatch.setattr(handoff, "_OPEN_FLAGS", os.O_RDONLY)  # what Windows' os module offers
     requests = AclRequests()
     monkeypatch.setattr(windows_acl, "apply", requests)
+    monkeypatch.setattr(windows_acl, "owner_of_handle", requests.owner_of_handle)
     yield requests
 
 
@@ -109,6 +122,31 @@ def test_bad_entries_are_set_aside_on_the_windows_path_too(windows: AclRequests,
     assert list(inbox.iterdir()) == []
 
 
+def test_on_windows_an_entry_speaks_only_for_its_owner(windows: AclRequests, tmp_path: Path) -> None:
+    inbox = handoff.ensure_inbox(tmp_path)
+    handoff.write_entry(inbox, "check_now", "forged", {"user": "grace"})
+    handoff.write_entry(inbox, "check_now", "own", {"user": "ada"})  # Windows names ignore case
+    accepted, refused = handoff.read_inbox(inbox)
+    assert [(e.path.name, e.user) for e in accepted] == [("check_now-own.json", "ada")]
+    assert [why for _, why in refused] == ["written by 'Ada', but speaks for 'grace'"]
+    assert windows.owners_asked == 2
+    windows.owner = windows_acl.Owner("S-1-5-18", "SYSTEM")  # the service's own account may
+    handoff.write_entry(inbox, "check_now", "system", {"user": "grace"})
+    accepted, _ = handoff.read_inbox(inbox)
+    assert [e.path.name for e in accepted if e.user == "grace"] == ["check_now-system.json"]
+
+
+def test_who_may_speak_for_whom_on_windows() -> None:
+    assert windows_acl.may_speak_for(ADA, "ada") and windows_acl.may_speak_for(ADA, "ADA")
+    assert not windows_acl.may_speak_for(ADA, "grace")
+    assert not windows_acl.may_speak_for(None, "ada")
+    assert not windows_acl.may_speak_for(windows_acl.Owner("S-1-5-21-9-9-9-1002", ""), "ada"), (
+        "deleted account"
+    )
+    administrators = windows_acl.Owner("S-1-5-32-544", "Administrateurs")  # a French Windows
+    assert windows_acl.may_speak_for(administrators, "grace")
+
+
 def test_the_key_file_gets_its_acl_before_the_key_is_written(windows: AclRequests, tmp_path: Path) -> None:
     store = keys.KeyStore(tmp_path, "file", "file")
     key = Ed25519PrivateKey.generate()
@@ -141,3 +179,5 @@ def test_the_windows_call_is_made_only_on_windows(tmp_path: Path) -> None:
     """ctypes' WinDLL exists only there: elsewhere `apply` fails loudly instead of doing nothing."""
     with pytest.raises(AttributeError):
         windows_acl.apply(tmp_path, KEY_FILE_ACL)
+    with pytest.raises(ImportError):  # msvcrt is Windows' C runtime
+        windows_acl.owner_of_handle(0)
