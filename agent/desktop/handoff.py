@@ -95,7 +95,7 @@ def fsync_directory(path: Path) -> None:
 def uid_of_account(user: str) -> int | None:
     try:
         import pwd
-    except ImportError:  # Windows: the inbox's ACL does this job
+    except ImportError:  # Windows: the owner's SID is checked instead (windows_acl.may_speak_for)
         return None
     try:
         return pwd.getpwnam(user).pw_uid
@@ -120,6 +120,8 @@ def read_inbox(inbox: Path) -> tuple[list[InboxEntry], list[tuple[Path, str]]]:
     for name, _ in sorted(found, key=lambda pair: pair[1]):
         path = inbox / name
         checked = _read_entry(path, name)
+        if checked is None:
+            continue  # gone since the listing (its writer replaced or removed it): nothing to judge
         if isinstance(checked, str):
             refused.append((path, checked))
             set_aside(path)
@@ -135,13 +137,15 @@ def _mtime(item: os.DirEntry[str]) -> float:
         return 0.0
 
 
-def _read_entry(path: Path, name: str) -> InboxEntry | str:
+def _read_entry(path: Path, name: str) -> InboxEntry | str | None:
     """Open without following links and without blocking, judge the open file, read a bounded amount."""
     try:
         handle = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return "a symbolic link"
+        if exc.errno == errno.ENOENT:
+            return None
         return f"cannot be opened ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
     windows_owner: windows_acl.Owner | None = None
     try:

@@ -227,3 +227,17 @@ def test_a_symlink_to_a_fifo_swapped_in_at_any_moment_never_blocks_the_reader() 
         subprocess.run(["userdel", user], check=False, capture_output=True)
         fifo.unlink(missing_ok=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_what_the_tray_really_hands_over_passes_the_checks(tmp_path: Path) -> None:
+    """The checks must not refuse honest entries: the tray's own user-context results, for real."""
+    from agent.desktop.tray import run_user_checks
+
+    inbox = ensure_inbox(tmp_path)
+    results = run_user_checks(tmp_path)
+    assert [r["id"] for r in results] == ["screen_lock"]
+    write_entry(inbox, "user_results", "real1", {"user": "root", "results": results})
+    write_entry(inbox, "check_now", "real2", {"user": "root"})
+    accepted, refused = read_inbox(inbox)
+    assert refused == [] and [e.kind for e in accepted] == ["user_results", "check_now"]
+    assert accepted[0].data["results"] == results
