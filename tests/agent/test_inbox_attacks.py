@@ -69,10 +69,10 @@ with open(sys.argv[1] + '/signoff-sparse.json', 'wb') as out:
 """
 FIFOS = """
 import os
-inbox, user = sys.argv[1:3]
+inbox, elsewhere = sys.argv[1:3]
 os.mkfifo(inbox + '/signoff-fifo.json')
-os.mkfifo('/tmp/' + user + '.fifo')
-os.symlink('/tmp/' + user + '.fifo', inbox + '/signoff-link.json')
+os.mkfifo(elsewhere)
+os.symlink(elsewhere, inbox + '/signoff-link.json')
 """
 # The forged entry lands after the genuine screen-lock result, so it is the one the old code kept.
 NESTED = """
@@ -264,11 +264,11 @@ def test_a_3_gb_sparse_file(laptop: Laptop) -> None:
 
 def test_a_fifo_and_a_symlink_to_a_fifo(laptop: Laptop) -> None:
     user = laptop.new_user()
-    as_user(user, FIFOS, str(laptop.inbox), user)
-    try:
-        laptop.wait_for_signoff(laptop.sign(user))
-    finally:
-        Path(f"/tmp/{user}.fifo").unlink(missing_ok=True)
+    elsewhere = laptop.base / f"{user}-home"  # somewhere of the user's own, outside the inbox
+    elsewhere.mkdir()
+    shutil.chown(elsewhere, user)
+    as_user(user, FIFOS, str(laptop.inbox), str(elsewhere / "target.fifo"))
+    laptop.wait_for_signoff(laptop.sign(user))
     assert len(laptop.refusals("signoff-fifo.json")) == 1
     assert len(laptop.refusals("signoff-link.json")) == 1
 

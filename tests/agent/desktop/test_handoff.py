@@ -187,11 +187,13 @@ def test_a_symlink_to_a_fifo_swapped_in_at_any_moment_never_blocks_the_reader() 
     subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
     base = Path(tempfile.mkdtemp(prefix="homeroom-race-"))
     base.chmod(0o755)
-    fifo = Path(f"/tmp/{user}.fifo")
+    fifo = base / "elsewhere" / "target.fifo"  # the user's own place, outside the inbox
     swapper: subprocess.Popen[bytes] | None = None
     try:
         (base / "state").mkdir()
         inbox = ensure_inbox(base / "state")
+        fifo.parent.mkdir()
+        shutil.chown(fifo.parent, user)
         swapper = subprocess.Popen(
             ["runuser", "-u", user, "--", "/usr/bin/python3", "-c", SWAPPER, str(inbox), str(fifo), "6"]
         )
@@ -225,7 +227,6 @@ def test_a_symlink_to_a_fifo_swapped_in_at_any_moment_never_blocks_the_reader() 
             swapper.kill()
             swapper.wait(10)
         subprocess.run(["userdel", user], check=False, capture_output=True)
-        fifo.unlink(missing_ok=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
