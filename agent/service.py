@@ -27,11 +27,12 @@ from agent.checks.context import CheckContext
 from agent.checks.results import CheckResult, Status
 from agent.checks.runner import run_checks
 from agent.config import AgentConfig
-from agent.desktop.handoff import ensure_inbox, read_inbox
+from agent.desktop.handoff import InboxEntry, ensure_inbox, printable, read_inbox, set_aside
 from agent.errors import InsecureServerAddress, NotEnrolled
 from agent.identity import local_macs, read_identity
 from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts
+from agent.request_limit import PerUserLimit
 from agent.server_link.address import transport_of
 from agent.server_link.answers import RefusedAnswers
 from agent.server_link.client import ServerClient, make_transport
@@ -202,6 +203,7 @@ class AgentService:
         self.inbox = ensure_inbox(state_dir)
         self._status_written_at = float("-inf")
         self._address_refused = ""
+        self.check_now_limit = PerUserLimit(clock)
 
     # --- requirements ------------------------------------------------------------------
 
@@ -247,31 +249,41 @@ class AgentService:
     # --- what users' processes hand over ---------------------------------------------------
 
     def take_inbox(self) -> None:
+        """Each entry on its own: a bad one is set aside and logged once, and the rest are still taken."""
         accepted, refused = read_inbox(self.inbox)
         for path, why in refused:
-            log.warning("refused %s from the inbox: %s", path.name, why)
+            log.warning("refused %s from the inbox (set aside): %s", printable(path.name), why)
         for entry in accepted:
-            if entry.kind == "signoff":
-                body = {key: entry.data.get(key) for key in SIGNOFF_FIELDS}
-                if any(body[key] in (None, "") for key in SIGNOFF_FIELDS if key != "full_name"):
-                    log.warning("refused %s from the inbox: incomplete sign-off", entry.path.name)
-                else:
-                    self.outbox.put("signoff", body, record_id=str(body["record_id"]))
-                    self.note_user(entry.user)
-            elif entry.kind == "user_results":
-                before = self.user_results()
-                write_atomically(
-                    self.state_dir / USER_RESULTS_FILE,
-                    json.dumps(
-                        {"user": entry.user, "at": self.clock(), "results": entry.data.get("results", [])}
-                    ),
-                )
-                self.note_user(entry.user)
-                self._report_if_user_results_changed(before)
-            elif entry.kind == "check_now":
+            try:
+                self._take_entry(entry)
+            except ValueError as exc:  # the entry's fault (say, too large to queue); a disk fault is not
+                log.warning("refused %s from the inbox (set aside): %s", printable(entry.path.name), exc)
+                set_aside(entry.path)
+                continue
+            entry.path.unlink(missing_ok=True)
+
+    def _take_entry(self, entry: InboxEntry) -> None:
+        if entry.kind == "signoff":
+            body = {key: entry.data.get(key) for key in SIGNOFF_FIELDS}
+            self.outbox.put("signoff", body, record_id=str(body["record_id"]))
+            self.note_user(entry.user)
+        elif entry.kind == "user_results":
+            before = self.user_results()
+            write_atomically(
+                self.state_dir / USER_RESULTS_FILE,
+                json.dumps({"user": entry.user, "at": self.clock(), "results": entry.data["results"]}),
+            )
+            self.note_user(entry.user)
+            self._report_if_user_results_changed(before)
+        elif entry.kind == "check_now":
+            if self.check_now_limit.allow(entry.user):
                 self.schedule.check_now = True
                 self.schedule.save(self.schedule_path)
-            entry.path.unlink(missing_ok=True)
+            elif self.check_now_limit.first_refusal(entry.user):
+                log.warning(
+                    "dropped 'Check now' from %s: at most one a minute per user is honoured",
+                    printable(entry.user),
+                )
 
     def note_user(self, user: str) -> None:
         users = self.users_seen()

@@ -9,32 +9,43 @@ for somebody else.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import shutil
 import stat
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
 
+from agent import windows_acl
+from agent.desktop.inbox_entries import KINDS, MAX_ENTRY_BYTES, InboxEntry, check_entry
+
+__all__ = ["InboxEntry", "check_entry", "ensure_inbox", "read_inbox", "set_aside", "write_entry"]
+
 INBOX_DIR = "inbox"
-KINDS = frozenset({"signoff", "user_results", "check_now"})
-MAX_ENTRY_BYTES = 256 * 1024
-
-
-@dataclass(frozen=True)
-class InboxEntry:
-    path: Path
-    kind: str
-    user: str
-    data: dict[str, Any]
+REFUSED_DIR = "inbox-refused"  # beside the inbox, root only: what was refused, kept for IT
+REFUSED_KEPT = 100
+# Windows has no fchmod, pread, owners as uids or pwd before Python 3.13: its path uses none of them.
+ON_WINDOWS = os.name == "nt"
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)  # a symlink is refused by the open itself (ELOOP): no lstat race
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO opens at once instead of waiting for a writer
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 
 def ensure_inbox(state_dir: Path) -> Path:
     inbox = state_dir / INBOX_DIR
     inbox.mkdir(parents=True, exist_ok=True)
-    if os.name == "posix":
+    if ON_WINDOWS:
+        # SYSTEM and Administrators full control; users may add files and read only their own.
+        windows_acl.apply(inbox, windows_acl.INBOX_ACL)
+    else:
         inbox.chmod(0o1733)  # sticky, writable by all, listable by the service only
         state_dir.chmod(state_dir.stat().st_mode | 0o055)  # users must reach the inbox and status.json
     return inbox
@@ -56,7 +67,8 @@ def write_entry(inbox: Path, kind: str, record_id: str, data: dict[str, Any], mo
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump({**data, "kind": kind}, out, ensure_ascii=False, sort_keys=True)
             out.flush()
-            os.fchmod(out.fileno(), mode)
+            if not ON_WINDOWS:  # on Windows the inbox's inherited ACL decides who reads the file
+                os.fchmod(out.fileno(), mode)
             os.fsync(out.fileno())
         os.replace(temporary, final)
     except BaseException:
@@ -80,35 +92,10 @@ def fsync_directory(path: Path) -> None:
         os.close(handle)
 
 
-def check_entry(
-    name: str, mode: int, size: int, owner_uid: int | None, text: str, uid_of: Callable[[str], int | None]
-) -> InboxEntry | str:
-    """The entry, or why it is refused. Pure: the caller did the stat and the read."""
-    if not stat.S_ISREG(mode):
-        return "not a regular file"
-    if size > MAX_ENTRY_BYTES:
-        return f"larger than {MAX_ENTRY_BYTES} bytes"
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return "not JSON"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    kind = data.get("kind")
-    if kind not in KINDS or not name.startswith(f"{kind}-"):
-        return f"unknown or mismatched kind {kind!r}"
-    user = data.get("user")
-    if not isinstance(user, str) or not user:
-        return "no user"
-    if owner_uid is not None and owner_uid != 0 and uid_of(user) != owner_uid:
-        return f"written by uid {owner_uid}, but speaks for {user!r}"
-    return InboxEntry(Path(name), str(kind), user, data)
-
-
 def uid_of_account(user: str) -> int | None:
     try:
         import pwd
-    except ImportError:  # Windows: the inbox's ACL does this job
+    except ImportError:  # Windows: the owner's SID is checked instead (windows_acl.may_speak_for)
         return None
     try:
         return pwd.getpwnam(user).pw_uid
@@ -117,31 +104,119 @@ def uid_of_account(user: str) -> int | None:
 
 
 def read_inbox(inbox: Path) -> tuple[list[InboxEntry], list[tuple[Path, str]]]:
-    """Accepted entries (oldest first) and refused files with reasons. Refused files are removed."""
-    accepted: list[InboxEntry] = []
-    refused: list[tuple[Path, str]] = []
+    """Accepted entries (oldest first) and refused ones with reasons; refused ones are set aside.
+
+    Each entry is handled on its own: nothing one user puts here (a directory, a FIFO, a symlink
+    swapped in at any moment, a sparse file of gigabytes, bytes that are not UTF-8) can raise out
+    of here, block, or stop the entries behind it from being taken.
+    """
     try:
-        names = sorted(
-            os.listdir(inbox), key=lambda n: (inbox / n).stat().st_mtime if (inbox / n).exists() else 0
-        )
+        with os.scandir(inbox) as listing:
+            found = [(item.name, _mtime(item)) for item in listing if not item.name.startswith(".")]
     except FileNotFoundError:
         return [], []
-    for name in names:
-        if name.startswith("."):
-            continue
+    accepted: list[InboxEntry] = []
+    refused: list[tuple[Path, str]] = []
+    for name, _ in sorted(found, key=lambda pair: pair[1]):
         path = inbox / name
-        try:
-            info = path.lstat()
-            text = path.read_text(encoding="utf-8") if stat.S_ISREG(info.st_mode) else ""
-        except (OSError, UnicodeDecodeError) as exc:
-            refused.append((path, f"unreadable: {exc}"))
-            path.unlink(missing_ok=True)
-            continue
-        owner = info.st_uid if os.name == "posix" else None
-        checked = check_entry(name, info.st_mode, info.st_size, owner, text, uid_of_account)
+        checked = _read_entry(path, name)
+        if checked is None:
+            continue  # gone since the listing (its writer replaced or removed it): nothing to judge
         if isinstance(checked, str):
             refused.append((path, checked))
-            path.unlink(missing_ok=True)
+            set_aside(path)
         else:
             accepted.append(InboxEntry(path, checked.kind, checked.user, checked.data))
     return accepted, refused
+
+
+def _mtime(item: os.DirEntry[str]) -> float:
+    try:
+        return item.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _read_entry(path: Path, name: str) -> InboxEntry | str | None:
+    """Open without following links and without blocking, judge the open file, read a bounded amount."""
+    try:
+        handle = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link"
+        if exc.errno == errno.ENOENT:
+            return None
+        return f"cannot be opened ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
+    windows_owner: windows_acl.Owner | None = None
+    try:
+        info = os.fstat(handle)
+        raw = b""
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_ENTRY_BYTES:
+            raw = _read_at_most(handle, MAX_ENTRY_BYTES + 1)
+            if ON_WINDOWS:  # no uids there: the owner the file system recorded, by SID and name
+                windows_owner = windows_acl.owner_of_handle(handle)
+    except OSError as exc:
+        return f"cannot be read ({errno.errorcode.get(exc.errno or 0, exc.errno)})"
+    finally:
+        os.close(handle)
+    owner = None if ON_WINDOWS else info.st_uid
+    checked = check_entry(name, info.st_mode, info.st_size, info.st_nlink, owner, raw, uid_of_account)
+    if (
+        ON_WINDOWS
+        and not isinstance(checked, str)
+        and not windows_acl.may_speak_for(windows_owner, checked.user)
+    ):
+        account = windows_owner.account if windows_owner else "nobody"
+        return f"written by {account!a}, but speaks for {checked.user!a}"
+    return checked
+
+
+def _read_at_most(handle: int, limit: int) -> bytes:
+    """A file can grow while it is read: stop at the limit whatever its size said."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(handle, min(remaining, 64 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def printable(name: str) -> str:
+    """A file name as a log line may show it: a user chose it, so no control characters, no newlines."""
+    return ascii(name)
+
+
+def set_aside(path: Path) -> None:
+    """Move a refused entry out of the inbox into the root-only folder beside it, so it is judged
+    (and logged) once, and IT can still look at it; only the newest REFUSED_KEPT are kept."""
+    refused_dir = path.parent.parent / REFUSED_DIR
+    try:
+        refused_dir.mkdir(mode=0o700, exist_ok=True)
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)[:100]
+        os.replace(path, refused_dir / f"{time.time_ns()}-{safe}")
+    except OSError:
+        _remove(path)
+        return
+    _prune(refused_dir)
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)  # fd-based on Linux: never follows a planted link
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _prune(refused_dir: Path) -> None:
+    try:
+        kept = sorted(os.listdir(refused_dir))
+    except OSError:
+        return
+    for name in kept[:-REFUSED_KEPT]:
+        _remove(refused_dir / name)

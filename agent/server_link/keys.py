@@ -21,10 +21,12 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from agent import windows_acl
 from agent.errors import KeyStoreError
 
 KEYRING_SERVICE = "homeroom-agent"
 KEY_FILE = "device-key.pem"
+ON_WINDOWS = os.name == "nt"
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,14 @@ class KeyStore:
         temporary = path.with_suffix(".tmp")
         temporary.unlink(missing_ok=True)
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        if ON_WINDOWS:  # the mode means nothing there: an ACL before the key is written
+            try:
+                windows_acl.apply(temporary, windows_acl.KEY_FILE_ACL)
+            except BaseException:
+                os.close(handle)
+                temporary.unlink(missing_ok=True)
+                raise
         with os.fdopen(handle, "wb") as out:
             out.write(pem)
             out.flush()

@@ -93,10 +93,12 @@ class SignOffLog:
         _private_dir(self.path.parent)
         line = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
         created = not self.path.exists()
-        handle = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        # O_BINARY: Windows would otherwise write "\r\n". lseek + read, not pread, which Windows
+        # lacks before Python 3.13; O_APPEND still sends the write to the end.
+        handle = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
         try:
             size = os.fstat(handle).st_size
-            if size and os.pread(handle, 1, size - 1) != b"\n":
+            if size and _byte_at(handle, size - 1) != b"\n":
                 line = "\n" + line  # the torn fragment stays on its own line, where reading skips it
             os.write(handle, line.encode("utf-8"))
             os.fsync(handle)
@@ -104,6 +106,11 @@ class SignOffLog:
             os.close(handle)
         if created:
             fsync_directory(self.path.parent)
+
+
+def _byte_at(handle: int, offset: int) -> bytes:
+    os.lseek(handle, offset, os.SEEK_SET)
+    return os.read(handle, 1)
 
 
 def inbox_name(record: SignOff) -> str:
