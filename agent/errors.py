@@ -27,3 +27,12 @@ class KeyStoreError(AgentError):
 
 class OutboxError(AgentError):
     """The outbox file cannot be used; the message names the file and what to do."""
+
+
+class OutboxNotUsable(OutboxError):
+    """The outbox file is there but is not one this agent can use (damaged, foreign, from a newer agent):
+    the service moves it aside for IT and starts a new one. `detail` is what is wrong, in short."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
