@@ -266,13 +266,16 @@ def _take_problems(db: sqlite3.Connection, now: float) -> list[str]:
     return texts
 
 
-def _count_dropped(db: sqlite3.Connection, kind: str, count: int, now: float) -> None:
+def _count_dropped(db: sqlite3.Connection, kind: str, count: int, now: float, new: bool = True) -> None:
+    """`new` False: counts coming back from a dropped carrier, to be sent again but already in the totals."""
     if count <= 0:
         return
     db.execute(
         "INSERT INTO dropped (kind, count) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET count = count + ?",
         (kind, count, count),
     )
+    if not new:
+        return
     db.execute(
         "INSERT INTO dropped_total (kind, count, last_at) VALUES (?, ?, ?)"
         " ON CONFLICT (kind) DO UPDATE SET count = count + ?, last_at = ?",
@@ -500,7 +503,7 @@ class Outbox:
                 db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
                 _count_dropped(db, kind, 1, now)
                 for carried_kind, count in _carried_counts(body).items():
-                    _count_dropped(db, carried_kind, count, now)
+                    _count_dropped(db, carried_kind, count, now, new=False)
             if excess <= 0:
                 return
         log.warning(
