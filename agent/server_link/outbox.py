@@ -360,6 +360,7 @@ class Outbox:
             check = [row[0] for row in self._db.execute("PRAGMA quick_check")]
             if check != ["ok"]:
                 raise self._damaged(" ".join(str(line) for line in check)[:300])
+            self._check_is_ours()
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")
         except sqlite3.OperationalError as exc:  # cannot open, read-only, locked past the timeout
@@ -373,20 +374,24 @@ class Outbox:
             raise OutboxError(f"the outbox {self.path} cannot use a write-ahead log (journal mode {mode})")
         restrict_to_owner(self.path)  # the -wal and -shm exist from here on
         with self._transaction():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise OutboxNotUsable(
-                    f"the outbox {self.path} was written by a newer Homeroom (schema {version}, this agent "
-                    f"knows {SCHEMA_VERSION}); update the agent",
-                    f"written by a newer Homeroom (schema {version})",
-                )
-            if version == 0 and self._has_foreign_tables():
-                raise self._damaged("it is an SQLite database, but not a Homeroom outbox")
-            wrong = self._wrong_columns()
-            if wrong:
-                raise self._damaged(f"its tables are not an outbox's ({wrong})")
+            self._check_is_ours()  # again under the write lock: another process may have been first
             self._create_schema()
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_is_ours(self) -> None:
+        """Before anything is written (even the switch to WAL), so a file that is not ours stays as found."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise OutboxNotUsable(
+                f"the outbox {self.path} was written by a newer Homeroom (schema {version}, this agent "
+                f"knows {SCHEMA_VERSION}); update the agent",
+                f"written by a newer Homeroom (schema {version})",
+            )
+        if version == 0 and self._has_foreign_tables():
+            raise self._damaged("it is an SQLite database, but not a Homeroom outbox")
+        wrong = self._wrong_columns()
+        if wrong:
+            raise self._damaged(f"its tables are not an outbox's ({wrong})")
 
     def _has_foreign_tables(self) -> bool:
         names = {
