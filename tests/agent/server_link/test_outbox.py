@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.errors import OutboxError
+from agent.errors import OutboxError, OutboxNotUsable
 from agent.server_link.outbox import KIND_RULES, OUTBOX_FILE, SCHEMA_VERSION, KindRule, Outbox, encode_body
 from tests.helpers.paths import ROOT
 
@@ -525,3 +525,110 @@ def test_two_processes_putting_at_once_lose_nothing(path: Path) -> None:
     with sqlite3.connect(path) as db:
         writers_seen = {row[0] for row in db.execute("SELECT json_extract(body, '$.writer') FROM outbox")}
     assert writers_seen == {"service", "tray"}
+
+
+# ---- who may read it, and what it says about itself ------------------------------------------------------
+
+
+def file_modes(path: Path) -> dict[str, int]:
+    import stat
+
+    return {
+        candidate.name: stat.S_IMODE(candidate.stat().st_mode)
+        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if candidate.exists()
+    }
+
+
+def test_the_outbox_and_its_wal_and_shm_are_readable_by_root_only(path: Path, clock: FakeClock) -> None:
+    import os
+
+    old_umask = os.umask(0o022)  # the service's usual umask, which gave 0644 before
+    try:
+        with Outbox(path, clock=clock) as outbox:
+            outbox.put("signoff", {"serial": "5CG1234XYZ"})
+            modes = file_modes(path)
+    finally:
+        os.umask(old_umask)
+    assert set(modes) == {OUTBOX_FILE, f"{OUTBOX_FILE}-wal", f"{OUTBOX_FILE}-shm"}
+    assert set(modes.values()) == {0o600}
+
+
+def test_an_outbox_left_world_readable_is_made_owner_only_when_opened(path: Path, clock: FakeClock) -> None:
+    with Outbox(path, clock=clock) as outbox:
+        outbox.put("signoff", {"serial": "5CG1234XYZ"})
+        for name in file_modes(path):
+            (path.parent / name).chmod(0o644)  # as an older agent left them, while it is open
+    assert set(file_modes(path).values()) == {0o644}
+    with Outbox(path, clock=clock):
+        assert set(file_modes(path).values()) == {0o600}
+
+
+def test_an_outbox_whose_tables_are_wrong_is_not_usable_and_left_as_found(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY, payload BLOB)")
+        db.execute("PRAGMA user_version = 1")
+    before = path.read_bytes()
+    with pytest.raises(OutboxNotUsable, match="tables are not an outbox's") as raised:
+        Outbox(path)
+    assert "outbox has payload, seq" in raised.value.detail
+    assert path.read_bytes() == before
+
+
+def test_a_version_1_outbox_is_upgraded_in_place_keeping_what_it_holds(path: Path, clock: FakeClock) -> None:
+    with Outbox(path, clock=clock) as outbox:
+        kept = outbox.put("signoff", {"n": 1})
+    with sqlite3.connect(path) as db:
+        for table in ("dropped_total", "problems", "link"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("PRAGMA user_version = 1")
+    with Outbox(path, clock=clock) as outbox:
+        assert stored_ids(path) == [kept]
+        outbox.note_problem("k", "text")
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_a_local_problem_rides_once_in_the_next_carrier_and_again_only_when_it_changes(
+    outbox: Outbox, clock: FakeClock
+) -> None:
+    outbox.note_problem("local-requirements", "requirements.toml:2: broken\x1b[2J")
+    outbox.note_problem("local-requirements", "requirements.toml:2: broken\x1b[2J")  # the same: once
+    first = outbox.put("heartbeat", {"n": 1}, carry_dropped=True)
+    second = outbox.put("heartbeat", {"n": 2}, carry_dropped=True)
+    outbox.note_problem("local-requirements", "requirements.toml:3: broken")
+    third = outbox.put("heartbeat", {"n": 3}, carry_dropped=True)
+    bodies = {item.record_id: item.body for item in _all(outbox)}
+    assert bodies[first]["local_problems"] == ["requirements.toml:2: broken [2J"], "no control characters"
+    assert "local_problems" not in bodies[second]
+    assert bodies[third]["local_problems"] == ["requirements.toml:3: broken"]
+    (problem,) = outbox.problems()
+    assert problem.reported_at == clock.now
+    outbox.clear_problem("local-requirements")
+    assert outbox.problems() == []
+
+
+def _all(outbox: Outbox) -> list:
+    items = []
+    while batch := outbox.next_batch():
+        for item in batch:
+            items.append(item)
+            outbox.delivered(item.seq)
+    return items
+
+
+def test_refused_signoffs_are_kept_aside_beyond_the_limit_others_are_not(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.server_link.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "REJECTED_KEPT", 2)
+    for number in range(3):
+        outbox.put("signoff", {"n": number})
+        outbox.put("report", {"n": number})
+    while batch := outbox.next_batch():
+        for item in batch:
+            outbox.reject(item.seq, "422: no")
+    kinds = [item.kind for item in outbox.rejected_items()]
+    assert kinds.count("signoff") == 3 and kinds.count("report") <= 2
