@@ -180,7 +180,7 @@ def test_when_full_superseded_reports_go_first_then_heartbeats_and_sign_offs_nev
         assert outbox.stats().total_bytes == 800
 
         r3 = outbox.put("report", padded(300, n=3))  # 1100: r1, superseded, goes before any heartbeat
-        assert stored_ids(path) == [h1, s1, h2, r2, r3]
+        assert stored_ids(path) == [h1, s1, h2, r2, r3] and r1 not in stored_ids(path)
         h3 = outbox.put("heartbeat", padded(200, n=3))  # 1100: r2 is superseded by r3 too
         assert stored_ids(path) == [h1, s1, h2, r3, h3]
         assert outbox.stats().dropped == {"report": 2}
