@@ -83,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="the service loop: check, report, send")
     run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
 
-    commands.add_parser("status", parents=[common], help="enrolment, last report, queued items, key storage")
+    commands.add_parser(
+        "status",
+        parents=[common],
+        help="enrolment, last report, queued, dropped and refused records, local problems",
+    )
 
     consent = commands.add_parser("consent", parents=[common], help="the Acceptable Use Policy sign-off")
     action = consent.add_mutually_exclusive_group(required=True)

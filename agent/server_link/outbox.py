@@ -175,6 +175,16 @@ ORDER BY o.seq
 LIMIT ?
 """
 
+# The kinds queued, by the same index walk.
+_KINDS = """
+WITH RECURSIVE kinds(kind) AS (
+    SELECT MIN(kind) FROM outbox
+    UNION ALL
+    SELECT (SELECT MIN(kind) FROM outbox WHERE kind > kinds.kind) FROM kinds WHERE kinds.kind IS NOT NULL
+)
+SELECT kind FROM kinds WHERE kind IS NOT NULL
+"""
+
 _INSERT = """
 INSERT OR IGNORE INTO outbox (record_id, kind, body, size, created_at, attempts, next_attempt_at)
 VALUES (?, ?, ?, ?, ?, 0, ?)
@@ -496,13 +506,15 @@ class Outbox:
         if excess <= 0:
             return
         now = self._clock()
-        for tier in self._drop_tiers(db):
+        for query, params in self._drop_tiers(db):
+            rows = db.execute(query, params)  # lazily: a full queue may hold 100,000s of heartbeats
             victims: list[tuple[int, str]] = []
-            for seq, kind, size in tier:
-                if excess <= 0:
-                    break
+            for seq, kind, size in rows:
                 victims.append((seq, kind))
                 excess -= size
+                if excess <= 0:
+                    break
+            rows.close()
             for seq, kind in victims:
                 (body,) = db.execute("SELECT body FROM outbox WHERE seq = ?", (seq,)).fetchone()
                 db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
@@ -518,26 +530,23 @@ class Outbox:
             ", ".join(never_dropped_kinds()),
         )
 
-    def _drop_tiers(self, db: sqlite3.Connection) -> list[list[tuple[int, str, int]]]:
-        kinds = [row[0] for row in db.execute("SELECT DISTINCT kind FROM outbox")]
-        superseded: list[tuple[int, str, int]] = []
-        heartbeats: list[tuple[int, str, int]] = []
-        others: list[tuple[int, str, int]] = []
-        for kind in kinds:
-            rule = rule_for(kind)
-            if not rule.droppable:
-                continue
-            rows = db.execute(
-                "SELECT seq, kind, size FROM outbox WHERE kind = ? ORDER BY seq", (kind,)
-            ).fetchall()
-            if rule.superseded_by_newer:
-                superseded += rows[:-1]
-                others += rows[-1:]
-            elif kind == HEARTBEAT:
-                heartbeats += rows
-            else:
-                others += rows
-        return [sorted(tier) for tier in (superseded, heartbeats, others)]
+    def _drop_tiers(self, db: sqlite3.Connection) -> list[tuple[str, tuple[str, ...]]]:
+        """The queries, in drop order, that list candidates oldest first: superseded records of every
+        superseding kind, then heartbeats, then the rest of every droppable kind."""
+        droppable = [kind for (kind,) in db.execute(_KINDS) if rule_for(kind).droppable]
+        superseding = [kind for kind in droppable if rule_for(kind).superseded_by_newer]
+        by_kind = "SELECT seq, kind, size FROM outbox WHERE kind = ? ORDER BY seq"
+        tiers: list[tuple[str, tuple[str, ...]]] = [
+            (
+                "SELECT seq, kind, size FROM outbox WHERE kind = ?"
+                " AND seq < (SELECT MAX(seq) FROM outbox WHERE kind = ?) ORDER BY seq",
+                (kind, kind),
+            )
+            for kind in superseding
+        ]
+        tiers += [(by_kind, (HEARTBEAT,))] if HEARTBEAT in droppable else []
+        tiers += [(by_kind, (kind,)) for kind in droppable if kind != HEARTBEAT]
+        return tiers
 
     def next_batch(self, limit: int = 50) -> list[OutboxItem]:
         """Due items in order, at most the head of each kind that is waiting: an item is only returned if no
