@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
     run.add_argument("--now", action="store_true", help="with --once: check and report now, whatever is due")
 
-    commands.add_parser("status", parents=[common], help="enrolment, last report, queued items, key storage")
+    commands.add_parser(
+        "status",
+        parents=[common],
+        help="enrolment, last report, queued, dropped and refused records, local problems",
+    )
 
     consent = commands.add_parser("consent", parents=[common], help="the Acceptable Use Policy sign-off")
     action = consent.add_mutually_exclusive_group(required=True)
@@ -324,8 +328,25 @@ def _service(args: argparse.Namespace) -> AgentService:
     from agent.service import AgentService
 
     state_dir, config, platform = _state_and_config(args)
-    requirements = _requirements(args.requirements)
-    return AgentService(state_dir, config, platform, requirements)
+    requirements, problem = _service_requirements(args, state_dir)
+    service = AgentService(state_dir, config, platform, requirements)
+    _note_requirements_problem(service, problem)
+    return service
+
+
+def _service_requirements(
+    args: argparse.Namespace, state_dir: Path
+) -> tuple[tuple[Requirements, str], str | None]:
+    """A broken local requirements.toml does not stop the service while a good server copy is in effect."""
+    from agent.recovery import service_requirements
+
+    return service_requirements(state_dir, lambda: _requirements(args.requirements))
+
+
+def _note_requirements_problem(service: AgentService, problem: str | None) -> None:
+    from agent.recovery import note_requirements_problem
+
+    note_requirements_problem(service.outbox, problem)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -454,14 +475,50 @@ def command_status(args: argparse.Namespace) -> int:
     _print_server_problem(service.state_dir, sys.stdout, "Last problem:    ")
     queued = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.queued.items())) or "nothing"
     print(f"Queued to send:  {queued} ({stats.total_bytes} bytes)")
-    if any(stats.dropped.values()):
-        print(f"Dropped (outbox full): {stats.dropped}")
-    if stats.rejected:
-        print(f"Refused by the server (kept for IT): {stats.rejected}")
-        for item in service.outbox.rejected_items()[:5]:
-            print(f"  {item.kind} {item.record_id}: {item.reason}")
+    _print_outbox_health(service)
     service.outbox.close()
     return 0
+
+
+def _when(timestamp: float) -> str:
+    return f"{datetime.fromtimestamp(timestamp, timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _print_outbox_health(service: AgentService) -> None:
+    """What was dropped, refused or set aside, why the last send failed, and what is wrong locally."""
+    from agent.server_link.outbox import never_dropped_kinds
+
+    outbox = service.outbox
+    stats = outbox.stats()
+    if stats.over_bound:
+        print(
+            f"Outbox over its bound: {stats.total_bytes} of {stats.max_bytes} bytes; only records that are "
+            f"never dropped ({', '.join(never_dropped_kinds())}) are left, so none was dropped"
+        )
+    if stats.dropped_total:
+        dropped = ", ".join(f"{count} {kind}" for kind, count in stats.dropped_total.items())
+        waiting = ", ".join(f"{count} {kind}" for kind, count in stats.dropped.items())
+        told = f"; not yet reported to the server: {waiting}" if waiting else "; all reported to the server"
+        print(f"Dropped (outbox full): {dropped}{told}")
+    if stats.rejected:
+        print(f"Refused by the server (kept for IT): {stats.rejected}")
+        for item in outbox.rejected_items()[-5:]:
+            print(f"  {item.kind} {item.record_id} at {_when(item.rejected_at)}: {_printable(item.reason)}")
+    link = outbox.link_state()
+    if link.last_failure_at is not None:
+        since = link.last_delivered_at is not None and link.last_delivered_at > link.last_failure_at
+        later = f" (delivered since, at {_when(link.last_delivered_at or 0)})" if since else ""
+        print(
+            f"Last send failure: {_when(link.last_failure_at)}: {_printable(link.last_failure or '')}{later}"
+        )
+    for problem in outbox.problems():
+        told = f"reported {_when(problem.reported_at)}" if problem.reported_at else "not yet reported"
+        print(f"Local problem ({told}): {_printable(problem.text)}")
+
+
+def _printable(text: str) -> str:
+    """Reasons come from the server: no control character reaches the terminal as itself."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def command_consent(args: argparse.Namespace) -> int:

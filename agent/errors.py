@@ -31,3 +31,12 @@ class OutboxError(AgentError):
 
 class InsecureServerAddress(AgentError):
     """The server address would let the network read and answer for the server (plain http elsewhere)."""
+
+
+class OutboxNotUsable(OutboxError):
+    """The outbox file is there but is not one this agent can use (damaged, foreign, from a newer agent):
+    the service moves it aside for IT and starts a new one. `detail` is what is wrong, in short."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail

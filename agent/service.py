@@ -32,13 +32,14 @@ from agent.errors import InsecureServerAddress, NotEnrolled
 from agent.identity import local_macs, read_identity
 from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts
+from agent.recovery import open_outbox
 from agent.request_limit import PerUserLimit
 from agent.server_link.address import transport_of
 from agent.server_link.answers import RefusedAnswers
 from agent.server_link.client import ServerClient, make_transport
 from agent.server_link.keys import KeyStore, open_key_store
 from agent.server_link.link_state import LinkState, watched
-from agent.server_link.outbox import Outbox, OutboxItem
+from agent.server_link.outbox import OutboxItem
 from agent.server_link.sender import DrainResult, drain
 from agent.state import (
     ENROLMENT_FILE,
@@ -149,7 +150,14 @@ class Schedule:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def save(self, path: Path) -> None:
-        write_atomically(path, json.dumps(asdict(self), indent=1))
+        """Written (and fsynced) only when it changed: the loop calls this every few seconds."""
+        text = json.dumps(asdict(self), indent=1)
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return
+        except (OSError, ValueError):
+            pass
+        write_atomically(path, text)
 
 
 def results_digest(results: list[CheckResult]) -> str:
@@ -196,9 +204,7 @@ class AgentService:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.schedule_path = state_dir / SCHEDULE_FILE
         self.schedule = Schedule.load(self.schedule_path)
-        self.outbox = Outbox(
-            state_dir / OUTBOX_FILE, max_bytes=config.outbox_max_mb * 1024 * 1024, clock=clock
-        )
+        self.outbox = open_outbox(state_dir / OUTBOX_FILE, config.outbox_max_mb * 1024 * 1024, clock)
         self.keys: KeyStore = open_key_store(state_dir)
         self.inbox = ensure_inbox(state_dir)
         self._status_written_at = float("-inf")

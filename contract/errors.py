@@ -9,6 +9,7 @@
     │   ├── NotEnrolled                a command needs an enrolment that is not there
     │   ├── KeyStoreError              the device key cannot be stored or read
     │   └── OutboxError                the outbox cannot take a record
+    │       └── OutboxNotUsable        the file is damaged, foreign or newer: set aside, start anew
     └── ServerError                    the server cannot do what was asked (server.errors)
         ├── CommandError               a `homeroom-server` command was given something wrong
         ├── DatabaseError              the database is missing, behind, or unreachable

@@ -17,33 +17,85 @@ JSON). It does not count SQLite's own overhead (page slack, indexes, the WAL),
 the ids and timestamps, or the bodies kept aside in the `rejected` table (which
 holds at most `REJECTED_KEPT` records), so the file on disk runs somewhat larger.
 
+What is dropped when full is a property of each kind (`KIND_RULES`): a full
+report that a newer report supersedes goes first, heartbeats next, then other
+droppable kinds; a kind declared never-droppable (sign-offs, lost-device
+reports) is never dropped, and when only such records remain the bound is
+exceeded instead (`OutboxStats.over_bound` says so). Counts of what was dropped
+are carried to the server inside the next report or heartbeat, and kept as
+running totals for `status`.
+
+The file holds queued sign-offs and the laptop's serial and hardware UUID, so
+it (and its -wal and -shm) is made readable by its owner (root) only, also
+when an older agent left it world-readable.
+
 A damaged or foreign file is never reset: that would silently lose what it
-holds. Opening it raises `OutboxError` naming the file and what to do.
+holds. Opening it raises `OutboxNotUsable` naming the file, so the service can
+move it aside for IT and start a new one (`agent.recovery`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.errors import OutboxError
+from agent.errors import OutboxError, OutboxNotUsable
+
+log = logging.getLogger("homeroom.agent")
 
 OUTBOX_FILE = "outbox.sqlite3"
-SCHEMA_VERSION = 1
+# 2: the tables `dropped_total`, `problems` and `link` (all added by CREATE ... IF NOT EXISTS, so a
+# version-1 file is upgraded in place).
+SCHEMA_VERSION = 2
+FILE_MODE = 0o600
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 HEARTBEAT = "heartbeat"
 REJECTED_KEPT = 1000
 BUSY_TIMEOUT_MS = 30_000
+PROBLEM_TEXT_MAX = 300
 
 Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """How the bound treats one kind of record.
+
+    `droppable`: False means the record is never dropped to make room (the bound is exceeded
+    instead). `superseded_by_newer`: every record of this kind carries the whole state, so an older
+    one is worth nothing once a newer one is queued, and it goes first.
+    """
+
+    droppable: bool = True
+    superseded_by_newer: bool = False
+
+
+KIND_RULES: dict[str, KindRule] = {
+    "report": KindRule(droppable=True, superseded_by_newer=True),
+    HEARTBEAT: KindRule(droppable=True),
+    "signoff": KindRule(droppable=False),
+    "lost_report": KindRule(droppable=False),
+}
+DEFAULT_RULE = KindRule()
+
+
+def rule_for(kind: str) -> KindRule:
+    return KIND_RULES.get(kind, DEFAULT_RULE)
+
+
+def never_dropped_kinds() -> list[str]:
+    return sorted(kind for kind, rule in KIND_RULES.items() if not rule.droppable)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -82,6 +134,23 @@ CREATE TABLE IF NOT EXISTS dropped (
     kind TEXT PRIMARY KEY,
     count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dropped_total (
+    kind TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    last_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS problems (
+    key TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    noted_at REAL NOT NULL,
+    reported_at REAL
+);
+CREATE TABLE IF NOT EXISTS link (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    last_delivered_at REAL,
+    last_failure_at REAL,
+    last_failure TEXT
+);
 """
 
 # `usage` keeps the running total the bound is checked against, updated by triggers in the same
@@ -104,6 +173,16 @@ FROM kinds JOIN outbox AS o
 WHERE kinds.kind IS NOT NULL AND o.next_attempt_at <= ?
 ORDER BY o.seq
 LIMIT ?
+"""
+
+# The kinds queued, by the same index walk.
+_KINDS = """
+WITH RECURSIVE kinds(kind) AS (
+    SELECT MIN(kind) FROM outbox
+    UNION ALL
+    SELECT (SELECT MIN(kind) FROM outbox WHERE kind > kinds.kind) FROM kinds WHERE kinds.kind IS NOT NULL
+)
+SELECT kind FROM kinds WHERE kind IS NOT NULL
 """
 
 _INSERT = """
@@ -144,6 +223,32 @@ class OutboxStats:
     oldest_created_at: float | None
     rejected: int
     dropped: dict[str, int]
+    dropped_total: dict[str, int] = field(default_factory=dict)
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    @property
+    def over_bound(self) -> bool:
+        """Only never-droppable records are left and they need more than the bound."""
+        return self.total_bytes > self.max_bytes
+
+
+@dataclass(frozen=True)
+class LocalProblem:
+    """Something wrong with the agent's own files, for `status` and (once) for the server."""
+
+    key: str
+    text: str
+    noted_at: float
+    reported_at: float | None
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """The last delivery and the last failure to send, and why: for `status`."""
+
+    last_delivered_at: float | None
+    last_failure_at: float | None
+    last_failure: str | None
 
 
 def encode_body(body: dict[str, Any]) -> str:
@@ -164,6 +269,74 @@ def _take_dropped(db: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
+def _take_problems(db: sqlite3.Connection, now: float) -> list[str]:
+    """Problems not yet reported, marked reported inside the caller's transaction."""
+    texts = [row[0] for row in db.execute("SELECT text FROM problems WHERE reported_at IS NULL ORDER BY key")]
+    db.execute("UPDATE problems SET reported_at = ? WHERE reported_at IS NULL", (now,))
+    return texts
+
+
+def _count_dropped(db: sqlite3.Connection, kind: str, count: int, now: float, new: bool = True) -> None:
+    """`new` False: counts coming back from a dropped carrier, to be sent again but already in the totals."""
+    if count <= 0:
+        return
+    db.execute(
+        "INSERT INTO dropped (kind, count) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET count = count + ?",
+        (kind, count, count),
+    )
+    if not new:
+        return
+    db.execute(
+        "INSERT INTO dropped_total (kind, count, last_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (kind) DO UPDATE SET count = count + ?, last_at = ?",
+        (kind, count, now, count, now),
+    )
+
+
+def _carried_counts(body: str) -> dict[str, int]:
+    """Counts a dropped record was carrying to the server: they must not vanish with it."""
+    if '"dropped":' not in body:
+        return {}
+    carried = json.loads(body).get("dropped")
+    if not isinstance(carried, dict):
+        return {}
+    return {str(kind): count for kind, count in carried.items() if isinstance(count, int) and count > 0}
+
+
+def _expected_columns() -> dict[str, set[str]]:
+    """The columns of each table as this agent creates them, read back from a scratch database."""
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.executescript(_SCHEMA)
+        tables = [row[0] for row in scratch.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            table: {row[1] for row in scratch.execute(f"PRAGMA table_info({table})")}
+            for table in tables
+            if not table.startswith("sqlite_")
+        }
+    finally:
+        scratch.close()
+
+
+def restrict_to_owner(path: Path) -> None:
+    """The outbox and its -wal and -shm: owner only, whatever mode they were left with."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if candidate.stat().st_mode & 0o777 != FILE_MODE:
+                candidate.chmod(FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
+def _create_owner_only(path: Path) -> None:
+    """Made 0600 before SQLite opens it: SQLite gives the -wal and -shm the database file's mode."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(handle)
+
+
 class Outbox:
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES, clock: Clock = time.time) -> None:
         if max_bytes <= 0:
@@ -173,6 +346,11 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _create_owner_only(path)
+            restrict_to_owner(path)
+        except OSError as exc:
+            raise OutboxError(f"cannot open the outbox {path}: {exc}") from exc
         try:
             self._db = sqlite3.connect(
                 str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -192,6 +370,7 @@ class Outbox:
             check = [row[0] for row in self._db.execute("PRAGMA quick_check")]
             if check != ["ok"]:
                 raise self._damaged(" ".join(str(line) for line in check)[:300])
+            self._check_is_ours()
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")
         except sqlite3.OperationalError as exc:  # cannot open, read-only, locked past the timeout
@@ -203,17 +382,26 @@ class Outbox:
             raise self._damaged(str(exc)) from exc
         if str(mode).lower() != "wal":
             raise OutboxError(f"the outbox {self.path} cannot use a write-ahead log (journal mode {mode})")
+        restrict_to_owner(self.path)  # the -wal and -shm exist from here on
         with self._transaction():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise OutboxError(
-                    f"the outbox {self.path} was written by a newer Homeroom (schema {version}, this agent "
-                    f"knows {SCHEMA_VERSION}); update the agent"
-                )
-            if version == 0 and self._has_foreign_tables():
-                raise self._damaged("it is an SQLite database, but not a Homeroom outbox")
+            self._check_is_ours()  # again under the write lock: another process may have been first
             self._create_schema()
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_is_ours(self) -> None:
+        """Before anything is written (even the switch to WAL), so a file that is not ours stays as found."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise OutboxNotUsable(
+                f"the outbox {self.path} was written by a newer Homeroom (schema {version}, this agent "
+                f"knows {SCHEMA_VERSION}); update the agent",
+                f"written by a newer Homeroom (schema {version})",
+            )
+        if version == 0 and self._has_foreign_tables():
+            raise self._damaged("it is an SQLite database, but not a Homeroom outbox")
+        wrong = self._wrong_columns()
+        if wrong:
+            raise self._damaged(f"its tables are not an outbox's ({wrong})")
 
     def _has_foreign_tables(self) -> bool:
         names = {
@@ -221,7 +409,16 @@ class Outbox:
             for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             if not str(row[0]).startswith("sqlite_")
         }
-        return bool(names - {"outbox", "rejected", "dropped", "usage"})
+        return bool(names - set(_expected_columns()))
+
+    def _wrong_columns(self) -> str:
+        """A table of ours whose columns differ: a file every later put or send would fail on."""
+        expected = _expected_columns()
+        for table, columns in expected.items():
+            found = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if found and found != columns:
+                return f"{table} has {', '.join(sorted(found))}"
+        return ""
 
     def _create_schema(self) -> None:
         # executescript() would COMMIT the open transaction; run the statements one by one inside it.
@@ -232,10 +429,11 @@ class Outbox:
                 self._db.execute(statement)
                 statement = ""
 
-    def _damaged(self, detail: str) -> OutboxError:
-        return OutboxError(
+    def _damaged(self, detail: str) -> OutboxNotUsable:
+        return OutboxNotUsable(
             f"the outbox {self.path} is damaged or not an outbox ({detail}). Nothing was changed: "
-            f"move it aside so a new outbox can be started, and keep it for IT: it may hold unsent reports"
+            f"move it aside so a new outbox can be started, and keep it for IT: it may hold unsent reports",
+            detail,
         )
 
     @contextmanager
@@ -278,7 +476,8 @@ class Outbox:
         rather than emptying the outbox for it.
 
         `carry_dropped` moves the counts of what was dropped into this record's `dropped` field in the
-        same transaction, so a crash can neither lose the counts nor report them twice.
+        same transaction, so a crash can neither lose the counts nor report them twice; local problems
+        not yet reported ride along the same way, in `local_problems` (only when there are some).
         """
         if not kind:
             raise ValueError("an outbox record needs a kind")
@@ -287,6 +486,9 @@ class Outbox:
         with self._transaction() as db:
             if carry_dropped:
                 body = {**body, "dropped": _take_dropped(db)}
+                problems = _take_problems(db, now)
+                if problems:
+                    body["local_problems"] = problems
             encoded = encode_body(body)
             size = body_size(encoded)
             if size > self.max_bytes:
@@ -298,16 +500,14 @@ class Outbox:
         return record_id
 
     def _enforce_bound(self, db: sqlite3.Connection) -> None:
+        """Drops in tiers until under the bound: superseded reports, heartbeats, other droppable kinds
+        (oldest first in each); never a never-droppable kind, whatever that leaves over the bound."""
         excess = db.execute("SELECT bytes FROM usage").fetchone()[0] - self.max_bytes
-        for only_heartbeats in (True, False):
-            if excess <= 0:
-                return
-            if only_heartbeats:
-                rows = db.execute(
-                    "SELECT seq, kind, size FROM outbox WHERE kind = ? ORDER BY seq", (HEARTBEAT,)
-                )
-            else:
-                rows = db.execute("SELECT seq, kind, size FROM outbox ORDER BY seq")
+        if excess <= 0:
+            return
+        now = self._clock()
+        for query, params in self._drop_tiers(db):
+            rows = db.execute(query, params)  # lazily: a full queue may hold 100,000s of heartbeats
             victims: list[tuple[int, str]] = []
             for seq, kind, size in rows:
                 victims.append((seq, kind))
@@ -316,12 +516,37 @@ class Outbox:
                     break
             rows.close()
             for seq, kind in victims:
+                (body,) = db.execute("SELECT body FROM outbox WHERE seq = ?", (seq,)).fetchone()
                 db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-                db.execute(
-                    "INSERT INTO dropped (kind, count) VALUES (?, 1)"
-                    " ON CONFLICT (kind) DO UPDATE SET count = count + 1",
-                    (kind,),
-                )
+                _count_dropped(db, kind, 1, now)
+                for carried_kind, count in _carried_counts(body).items():
+                    _count_dropped(db, carried_kind, count, now, new=False)
+            if excess <= 0:
+                return
+        log.warning(
+            "the outbox is %d bytes over its bound of %d: only records that are never dropped (%s) are left",
+            excess,
+            self.max_bytes,
+            ", ".join(never_dropped_kinds()),
+        )
+
+    def _drop_tiers(self, db: sqlite3.Connection) -> list[tuple[str, tuple[str, ...]]]:
+        """The queries, in drop order, that list candidates oldest first: superseded records of every
+        superseding kind, then heartbeats, then the rest of every droppable kind."""
+        droppable = [kind for (kind,) in db.execute(_KINDS) if rule_for(kind).droppable]
+        superseding = [kind for kind in droppable if rule_for(kind).superseded_by_newer]
+        by_kind = "SELECT seq, kind, size FROM outbox WHERE kind = ? ORDER BY seq"
+        tiers: list[tuple[str, tuple[str, ...]]] = [
+            (
+                "SELECT seq, kind, size FROM outbox WHERE kind = ?"
+                " AND seq < (SELECT MAX(seq) FROM outbox WHERE kind = ?) ORDER BY seq",
+                (kind, kind),
+            )
+            for kind in superseding
+        ]
+        tiers += [(by_kind, (HEARTBEAT,))] if HEARTBEAT in droppable else []
+        tiers += [(by_kind, (kind,)) for kind in droppable if kind != HEARTBEAT]
+        return tiers
 
     def next_batch(self, limit: int = 50) -> list[OutboxItem]:
         """Due items in order, at most the head of each kind that is waiting: an item is only returned if no
@@ -345,11 +570,23 @@ class Outbox:
         """The server has it. An unknown seq (already dropped to make room) is not an error."""
         with self._transaction() as db:
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            db.execute(
+                "INSERT INTO link (only_row, last_delivered_at) VALUES (1, ?)"
+                " ON CONFLICT (only_row) DO UPDATE SET last_delivered_at = excluded.last_delivered_at",
+                (self._clock(),),
+            )
 
-    def postpone(self, seq: int, until: float) -> None:
+    def postpone(self, seq: int, until: float, reason: str = "") -> None:
+        """Tried later; `reason` (why this attempt failed) is kept as the last failure for `status`."""
         with self._transaction() as db:
             db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE seq = ?", (until, seq)
+            )
+            db.execute(
+                "INSERT INTO link (only_row, last_failure_at, last_failure) VALUES (1, ?, ?)"
+                " ON CONFLICT (only_row) DO UPDATE SET last_failure_at = excluded.last_failure_at,"
+                " last_failure = excluded.last_failure",
+                (self._clock(), reason[:PROBLEM_TEXT_MAX] or "no reason given"),
             )
 
     def due_now(self) -> int:
@@ -375,9 +612,11 @@ class Outbox:
                 (self._clock(), reason, seq),
             )
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            # Refused sign-offs are kept whatever their number: they are what IT must see.
             db.execute(
-                "DELETE FROM rejected WHERE seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
-                (REJECTED_KEPT,),
+                "DELETE FROM rejected WHERE kind NOT IN (SELECT value FROM json_each(?))"
+                " AND seq NOT IN (SELECT seq FROM rejected ORDER BY seq DESC LIMIT ?)",
+                (json.dumps(never_dropped_kinds()), REJECTED_KEPT),
             )
 
     def take_dropped(self) -> dict[str, int]:
@@ -399,7 +638,40 @@ class Outbox:
             dropped = {
                 kind: count for kind, count in db.execute("SELECT kind, count FROM dropped ORDER BY kind")
             }
-        return OutboxStats(queued, total_bytes, oldest, rejected, dropped)
+            dropped_total = {
+                kind: count
+                for kind, count in db.execute("SELECT kind, count FROM dropped_total ORDER BY kind")
+            }
+        return OutboxStats(queued, total_bytes, oldest, rejected, dropped, dropped_total, self.max_bytes)
+
+    # --- the agent's own problems, and the link's last failure ------------------------------------
+
+    def note_problem(self, key: str, text: str) -> None:
+        """Kept for `status`, and carried (once per new text) to the server in the next report or
+        heartbeat. Noting the same text again changes nothing."""
+        text = "".join(ch if ch.isprintable() else " " for ch in text)[:PROBLEM_TEXT_MAX] or key
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO problems (key, text, noted_at, reported_at) VALUES (?, ?, ?, NULL)"
+                " ON CONFLICT (key) DO UPDATE SET text = excluded.text, noted_at = excluded.noted_at,"
+                " reported_at = NULL WHERE problems.text != excluded.text",
+                (key, text, self._clock()),
+            )
+
+    def clear_problem(self, key: str) -> None:
+        """The problem is gone: if it comes back, it is reported again."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM problems WHERE key = ?", (key,))
+
+    def problems(self) -> list[LocalProblem]:
+        with self._reading() as db:
+            rows = db.execute("SELECT key, text, noted_at, reported_at FROM problems ORDER BY key").fetchall()
+        return [LocalProblem(key, text, noted_at, reported_at) for key, text, noted_at, reported_at in rows]
+
+    def link_state(self) -> LinkState:
+        with self._reading() as db:
+            row = db.execute("SELECT last_delivered_at, last_failure_at, last_failure FROM link").fetchone()
+        return LinkState(*row) if row else LinkState(None, None, None)
 
     def rejected_items(self) -> list[RejectedItem]:
         """What the server refused, oldest first, with its reason: for `status` and IT."""

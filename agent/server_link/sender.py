@@ -9,11 +9,13 @@ postponing does not hold back heartbeats.
 
 The transport (HTTP, later) answers for one record: delivered, try later, or
 refused for good. Anything it raises counts as "try later": a network error
-must never lose a record.
+must never lose a record. Every "try later" says why: the reason is logged and
+kept in the outbox as the last failure, which `homeroom-agent status` shows.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Callable
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from agent.server_link.outbox import Outbox, OutboxItem
+
+log = logging.getLogger("homeroom.agent")
 
 Clock = Callable[[], float]
 
@@ -104,7 +108,12 @@ def drain(
                 outbox.reject(item.seq, outcome.reason)
                 rejected += 1
             else:
-                outbox.postpone(item.seq, clock() + retry_delay(item, outcome, rng))
+                delay = retry_delay(item, outcome, rng)
+                reason = outcome.reason or "no reason given"
+                log.warning(
+                    "%s %s not sent (%s); trying again in %.0f s", item.kind, item.record_id, reason, delay
+                )
+                outbox.postpone(item.seq, clock() + delay, f"{item.kind}: {reason}")
                 held_back.add(item.kind)
                 postponed += 1
     remaining = sum(outbox.stats().queued.values())
@@ -114,8 +123,9 @@ def drain(
 def _send(transport: Transport, item: OutboxItem) -> Outcome:
     try:
         return transport(item)
-    except Exception:  # noqa: BLE001 - a failed send is retried, never lost
-        return RetryLater()
+    except Exception as exc:  # a failed send is retried, never lost
+        log.exception("sending %s %s failed unexpectedly", item.kind, item.record_id)
+        return RetryLater(None, f"{type(exc).__name__}: {exc}"[:300])
 
 
 _MONTHS = {

@@ -124,6 +124,10 @@ Dropped = dict[Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)],
 
 Account = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 
+# What is wrong with the agent's own files (a damaged outbox set aside, a broken local requirements.toml):
+# sent once per new problem, kept in the audit log. No NUL: PostgreSQL cannot store it.
+LocalProblems = list[Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^[^\x00]*$")]]
+
 
 class ReportIn(Strict):
     report_id: RecordId
@@ -133,6 +137,7 @@ class ReportIn(Strict):
     results: list[CheckResultIn] = Field(max_length=len(CHECK_IDS))
     software: list[SoftwareItemIn] = Field(default_factory=list, max_length=10_000)
     dropped: Dropped = Field(default_factory=dict, max_length=20)
+    local_problems: LocalProblems = Field(default_factory=list, max_length=20)
     # Accounts that have logged in on this laptop: who ought to have signed the policy.
     users: list[Account] = Field(default_factory=list, max_length=100)
     audience: Literal["staff", "student"] | None = None
@@ -163,6 +168,7 @@ class HeartbeatIn(Strict):
     policies_etag: Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)] | None = None
     refused_answers: RefusedAnswersIn | None = None
     dropped: Dropped = Field(default_factory=dict, max_length=20)
+    local_problems: LocalProblems = Field(default_factory=list, max_length=20)
 
 
 class RequirementsOut(BaseModel):

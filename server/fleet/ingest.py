@@ -127,6 +127,8 @@ def store_report(
         connection.execute(update(DEVICES).where(DEVICES.c.id == device.id).values(audience=report.audience))
     if report.dropped:
         note_dropped(connection, device.id, report.dropped)
+    if report.local_problems:
+        note_local_problems(connection, device.id, report.local_problems)
     return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
 
 
@@ -252,6 +254,19 @@ def note_clock_ahead(connection: Connection, device_id: str, claimed: datetime, 
     )
 
 
+def note_local_problems(connection: Connection, device_id: str, problems: list[str]) -> None:
+    """A laptop kept running on bad local state (a damaged outbox set aside, a broken local file): IT must
+    know, since what the outbox held may be lost and the file needs fixing."""
+    connection.execute(
+        insert(AUDIT).values(
+            at=now_utc(),
+            actor=f"device:{device_id}",
+            action="device.local_problem",
+            detail={"problems": list(problems)},
+        )
+    )
+
+
 SEEN_NOW = (
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
@@ -276,6 +291,8 @@ def record_heartbeat(
         note_dropped(connection, device.id, heartbeat.dropped)
     if heartbeat.refused_answers:
         note_refused_answers(connection, device.id, heartbeat.refused_answers)
+    if heartbeat.local_problems:
+        note_local_problems(connection, device.id, heartbeat.local_problems)
     doc = requirements.get(connection, device.group_name)
     commands: list[CommandOut] = []
     if pending:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -156,3 +157,20 @@ def test_signoff_and_screen_lock_from_the_users_session_reach_the_server(
     assert (row["user"], row["status"], row["full_name"]) == ("root", "signed", "Ada Lovelace")
     (device,) = json.loads(server.cli("devices", "--json").stdout)["devices"]
     assert device["checks"]["screen_lock"] == "pass"
+
+
+def test_schedule_json_is_written_only_when_it_changes(state_dir: Path) -> None:
+    clock = Clock()
+    loop = service(state_dir, clock)
+    loop.cycle(send=False)
+    path = state_dir / "schedule.json"
+    # Every write is a new file renamed over the old one: the old one, held open here, loses its name.
+    with path.open("rb") as held:
+        for _ in range(20):  # 100 s of the loop's 5 s ticks with nothing due
+            clock.advance(5)
+            loop.cycle(send=False)
+        assert os.fstat(held.fileno()).st_nlink == 1, "an idle tick must not rewrite (and fsync) it"
+        clock.advance(15 * 60)
+        assert loop.cycle(send=False).heartbeat
+        assert os.fstat(held.fileno()).st_nlink == 0, "a change is written"
+    assert json.loads(path.read_text())["last_heartbeat_at"] == clock.now

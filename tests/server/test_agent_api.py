@@ -201,3 +201,25 @@ def test_what_a_full_outbox_dropped_reaches_the_audit_log(server: ServerProcess)
         (f"device:{device.device_id}", {"heartbeat": 3}),
         (f"device:{device.device_id}", {"heartbeat": 1}),
     ]
+
+
+def test_local_problems_a_laptop_reports_reach_the_audit_log_and_a_nul_is_refused(
+    server: ServerProcess,
+) -> None:
+    from tests.helpers.audit import audit_details
+
+    device = Device(server)
+    device.enrol(server.token())
+    problem = "the outbox was not usable (file is not a database); it was moved to outbox.sqlite3.unusable-x"
+    assert device.post("/heartbeat", {**heartbeat(), "local_problems": [problem]}).status_code == 200
+    assert (
+        device.post("/reports", {**report(), "local_problems": ["requirements.toml:2: broken"]}).status_code
+        == 200
+    )
+    assert device.post("/heartbeat", heartbeat()).status_code == 200  # none: nothing logged
+    refused = device.post("/heartbeat", {**heartbeat(), "local_problems": ["bad\x00byte"]})
+    assert refused.status_code == 422, refused.text
+    assert audit_details(server, "device.local_problem") == [
+        {"problems": [problem]},
+        {"problems": ["requirements.toml:2: broken"]},
+    ]

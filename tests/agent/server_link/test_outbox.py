@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.errors import OutboxError
-from agent.server_link.outbox import OUTBOX_FILE, SCHEMA_VERSION, Outbox, encode_body
+from agent.errors import OutboxError, OutboxNotUsable
+from agent.server_link.outbox import KIND_RULES, OUTBOX_FILE, SCHEMA_VERSION, KindRule, Outbox, encode_body
 from tests.helpers.paths import ROOT
 
 PUT_LOOP = ROOT / "tests" / "helpers" / "put_loop.py"
@@ -168,41 +168,67 @@ def test_reject_moves_the_item_aside_and_the_next_of_its_kind_becomes_head(outbo
 # ---- the bound ------------------------------------------------------------------------------------------
 
 
-def test_when_full_the_oldest_heartbeats_go_first_and_are_counted(path: Path, clock: FakeClock) -> None:
+def test_when_full_superseded_reports_go_first_then_heartbeats_and_sign_offs_never(
+    path: Path, clock: FakeClock
+) -> None:
     with Outbox(path, max_bytes=1000, clock=clock) as outbox:
-        h1 = outbox.put("heartbeat", padded(200, n=1))
-        r1 = outbox.put("report", padded(200, n=1))
-        h2 = outbox.put("heartbeat", padded(200, n=2))
-        r2 = outbox.put("report", padded(200, n=2))
-        h3 = outbox.put("heartbeat", padded(200, n=3))
-        assert outbox.stats().total_bytes == 1000  # exactly full is not over
-
-        r3 = outbox.put("report", padded(300, n=3))  # 1300: two heartbeats must go
-
-        assert stored_ids(path) == [r1, r2, h3, r3]
-        stats = outbox.stats()
-        assert stats.total_bytes == 900
-        assert stats.dropped == {"heartbeat": 2}
-        assert h1 not in stored_ids(path) and h2 not in stored_ids(path)
-
-        assert outbox.take_dropped() == {"heartbeat": 2}
-        assert outbox.take_dropped() == {}
-        assert outbox.stats().dropped == {}
-
-
-def test_only_when_no_heartbeat_is_left_do_the_oldest_of_other_kinds_go(path: Path, clock: FakeClock) -> None:
-    with Outbox(path, max_bytes=1000, clock=clock) as outbox:
-        r1 = outbox.put("report", padded(300, n=1))
         h1 = outbox.put("heartbeat", padded(100, n=1))
-        s1 = outbox.put("signoff", padded(300, n=1))
-        r2 = outbox.put("report", padded(300, n=2))
+        r1 = outbox.put("report", padded(200, n=1))
+        s1 = outbox.put("signoff", padded(200, n=1))
+        h2 = outbox.put("heartbeat", padded(100, n=2))
+        r2 = outbox.put("report", padded(200, n=2))
+        assert outbox.stats().total_bytes == 800
 
-        r3 = outbox.put("report", padded(400, n=3))  # 1400: the heartbeat (100) is not enough
+        r3 = outbox.put("report", padded(300, n=3))  # 1100: r1, superseded, goes before any heartbeat
+        assert stored_ids(path) == [h1, s1, h2, r2, r3] and r1 not in stored_ids(path)
+        h3 = outbox.put("heartbeat", padded(200, n=3))  # 1100: r2 is superseded by r3 too
+        assert stored_ids(path) == [h1, s1, h2, r3, h3]
+        assert outbox.stats().dropped == {"report": 2}
 
-        assert stored_ids(path) == [s1, r2, r3]  # the oldest report went, and nothing more than needed
-        assert h1 not in stored_ids(path) and r1 not in stored_ids(path)
-        assert outbox.take_dropped() == {"heartbeat": 1, "report": 1}
-        assert outbox.stats().total_bytes == 1000
+        s2 = outbox.put("signoff", padded(300, n=2))  # 1200: no superseded report left; heartbeats go
+        assert stored_ids(path) == [s1, r3, h3, s2]
+        s3 = outbox.put("signoff", padded(300, n=3))  # 1300: the last heartbeat, then the newest report
+        assert stored_ids(path) == [s1, s2, s3]
+        assert outbox.stats().dropped == {"heartbeat": 3, "report": 3}
+        assert not outbox.stats().over_bound
+
+        s4 = outbox.put("signoff", padded(300, n=4))  # 1100: only sign-offs left: the bound gives way
+        s5 = outbox.put("signoff", padded(300, n=5))
+        assert stored_ids(path) == [s1, s2, s3, s4, s5]
+        stats = outbox.stats()
+        assert stats.over_bound and stats.total_bytes == 1400 and stats.max_bytes == 1000
+        assert stats.dropped == {"heartbeat": 3, "report": 3}
+
+        assert outbox.take_dropped() == {"heartbeat": 3, "report": 3}
+        assert outbox.stats().dropped == {}
+        assert outbox.stats().dropped_total == {"heartbeat": 3, "report": 3}, "status keeps the totals"
+
+
+def test_a_kind_declared_never_droppable_is_kept_and_an_undeclared_kind_is_not(
+    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(KIND_RULES, "lost_report", KindRule(droppable=False))
+    with Outbox(path, max_bytes=500, clock=clock) as outbox:
+        lost = outbox.put("lost_report", padded(200, n=1))
+        other = outbox.put("inventory", padded(200, n=1))
+        newer = outbox.put("inventory", padded(200, n=2))  # 600: an undeclared kind is droppable
+        assert stored_ids(path) == [lost, newer] and other not in stored_ids(path)
+        again = outbox.put("lost_report", padded(400, n=2))  # 800: the inventory goes, then the bound gives
+        assert stored_ids(path) == [lost, again]
+        assert outbox.stats().over_bound
+
+
+def test_counts_carried_by_a_dropped_record_are_not_lost_with_it(path: Path, clock: FakeClock) -> None:
+    with Outbox(path, max_bytes=600, clock=clock) as outbox:
+        for n in range(4):
+            outbox.put("heartbeat", padded(180, n=n))
+        assert outbox.stats().dropped == {"heartbeat": 1}
+        outbox.put("report", {"n": 1}, carry_dropped=True)  # carries {"heartbeat": 1}
+        assert outbox.stats().dropped == {}
+        outbox.put("report", padded(590, n=2))  # drops the carrier (superseded) and more
+        dropped = outbox.take_dropped()
+    assert dropped["report"] == 1
+    assert dropped["heartbeat"] == 1 + 3, "the carried count comes back, with the heartbeats dropped now"
 
 
 def test_a_body_larger_than_the_whole_bound_is_refused_without_touching_the_queue(
@@ -234,7 +260,7 @@ def test_dropped_counts_survive_a_restart_until_taken(path: Path, clock: FakeClo
 
 def test_dropped_counts_travel_inside_the_next_record_in_one_step(path: Path, clock: FakeClock) -> None:
     with Outbox(path, max_bytes=300, clock=clock) as outbox:
-        first = outbox.put("report", {"n": 0}, carry_dropped=True)
+        first = outbox.put("signoff", {"n": 0}, carry_dropped=True)  # never dropped: still there to read
         for n in range(6):
             outbox.put("heartbeat", padded(90, n=n))
         before = outbox.stats().dropped
@@ -265,7 +291,8 @@ def test_every_record_put_is_accounted_for_and_the_bound_holds(
     operations: list[tuple[str, str, int]],
 ) -> None:
     """Queued + delivered + rejected + dropped = put, per kind; the running size total never drifts;
-    other kinds are dropped only when no heartbeat is left."""
+    sign-offs are never dropped; heartbeats go only once no superseded report is left, the newest report
+    only once no heartbeat is left; the bound gives way only to sign-offs."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / OUTBOX_FILE
         put: dict[str, int] = {}
@@ -289,11 +316,15 @@ def test_every_record_put_is_accounted_for_and_the_bound_holds(
                 for dropped_kind, count in just_dropped.items():
                     dropped[dropped_kind] = dropped.get(dropped_kind, 0) + count
                 stats = outbox.stats()
-                if set(just_dropped) - {"heartbeat"}:
-                    assert "heartbeat" not in stats.queued  # others go only once no heartbeat is left
+                assert "signoff" not in just_dropped
+                if "heartbeat" in just_dropped:
+                    assert stats.queued.get("report", 0) <= 1  # superseded reports went first
+                if just_dropped.get("report") and not stats.queued.get("report"):
+                    assert "heartbeat" not in stats.queued  # the newest report goes after the heartbeats
                 with sqlite3.connect(path) as db:
                     actual = db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox").fetchone()[0]
-                assert stats.total_bytes == actual <= 1000
+                assert stats.total_bytes == actual
+                assert actual <= 1000 or set(stats.queued) == {"signoff"}
             for kind, count in put.items():
                 assert stats.queued.get(kind, 0) + gone.get(kind, 0) + dropped.get(kind, 0) == count
 
@@ -494,3 +525,110 @@ def test_two_processes_putting_at_once_lose_nothing(path: Path) -> None:
     with sqlite3.connect(path) as db:
         writers_seen = {row[0] for row in db.execute("SELECT json_extract(body, '$.writer') FROM outbox")}
     assert writers_seen == {"service", "tray"}
+
+
+# ---- who may read it, and what it says about itself ------------------------------------------------------
+
+
+def file_modes(path: Path) -> dict[str, int]:
+    import stat
+
+    return {
+        candidate.name: stat.S_IMODE(candidate.stat().st_mode)
+        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if candidate.exists()
+    }
+
+
+def test_the_outbox_and_its_wal_and_shm_are_readable_by_root_only(path: Path, clock: FakeClock) -> None:
+    import os
+
+    old_umask = os.umask(0o022)  # the service's usual umask, which gave 0644 before
+    try:
+        with Outbox(path, clock=clock) as outbox:
+            outbox.put("signoff", {"serial": "5CG1234XYZ"})
+            modes = file_modes(path)
+    finally:
+        os.umask(old_umask)
+    assert set(modes) == {OUTBOX_FILE, f"{OUTBOX_FILE}-wal", f"{OUTBOX_FILE}-shm"}
+    assert set(modes.values()) == {0o600}
+
+
+def test_an_outbox_left_world_readable_is_made_owner_only_when_opened(path: Path, clock: FakeClock) -> None:
+    with Outbox(path, clock=clock) as outbox:
+        outbox.put("signoff", {"serial": "5CG1234XYZ"})
+        for name in file_modes(path):
+            (path.parent / name).chmod(0o644)  # as an older agent left them, while it is open
+    assert set(file_modes(path).values()) == {0o644}
+    with Outbox(path, clock=clock):
+        assert set(file_modes(path).values()) == {0o600}
+
+
+def test_an_outbox_whose_tables_are_wrong_is_not_usable_and_left_as_found(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY, payload BLOB)")
+        db.execute("PRAGMA user_version = 1")
+    before = path.read_bytes()
+    with pytest.raises(OutboxNotUsable, match="tables are not an outbox's") as raised:
+        Outbox(path)
+    assert "outbox has payload, seq" in raised.value.detail
+    assert path.read_bytes() == before
+
+
+def test_a_version_1_outbox_is_upgraded_in_place_keeping_what_it_holds(path: Path, clock: FakeClock) -> None:
+    with Outbox(path, clock=clock) as outbox:
+        kept = outbox.put("signoff", {"n": 1})
+    with sqlite3.connect(path) as db:
+        for table in ("dropped_total", "problems", "link"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("PRAGMA user_version = 1")
+    with Outbox(path, clock=clock) as outbox:
+        assert stored_ids(path) == [kept]
+        outbox.note_problem("k", "text")
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_a_local_problem_rides_once_in_the_next_carrier_and_again_only_when_it_changes(
+    outbox: Outbox, clock: FakeClock
+) -> None:
+    outbox.note_problem("local-requirements", "requirements.toml:2: broken\x1b[2J")
+    outbox.note_problem("local-requirements", "requirements.toml:2: broken\x1b[2J")  # the same: once
+    first = outbox.put("heartbeat", {"n": 1}, carry_dropped=True)
+    second = outbox.put("heartbeat", {"n": 2}, carry_dropped=True)
+    outbox.note_problem("local-requirements", "requirements.toml:3: broken")
+    third = outbox.put("heartbeat", {"n": 3}, carry_dropped=True)
+    bodies = {item.record_id: item.body for item in _all(outbox)}
+    assert bodies[first]["local_problems"] == ["requirements.toml:2: broken [2J"], "no control characters"
+    assert "local_problems" not in bodies[second]
+    assert bodies[third]["local_problems"] == ["requirements.toml:3: broken"]
+    (problem,) = outbox.problems()
+    assert problem.reported_at == clock.now
+    outbox.clear_problem("local-requirements")
+    assert outbox.problems() == []
+
+
+def _all(outbox: Outbox) -> list:
+    items = []
+    while batch := outbox.next_batch():
+        for item in batch:
+            items.append(item)
+            outbox.delivered(item.seq)
+    return items
+
+
+def test_refused_signoffs_are_kept_aside_beyond_the_limit_others_are_not(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.server_link.outbox as outbox_module
+
+    monkeypatch.setattr(outbox_module, "REJECTED_KEPT", 2)
+    for number in range(3):
+        outbox.put("signoff", {"n": number})
+        outbox.put("report", {"n": number})
+    while batch := outbox.next_batch():
+        for item in batch:
+            outbox.reject(item.seq, "422: no")
+    kinds = [item.kind for item in outbox.rejected_items()]
+    assert kinds.count("signoff") == 3 and kinds.count("report") <= 2

@@ -8,6 +8,7 @@ with a space); the dates below are written to match those forms exactly.
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import datetime, timezone
 from pathlib import Path
@@ -348,3 +349,27 @@ def test_a_crash_between_sending_and_marking_delivered_resends_the_same_record_i
         server = Server()
         drain(second_run, server, clock, random.Random(0))
     assert sent_ids + server.stored == [record_id, record_id]  # same id both times: the server deduplicates
+
+
+def test_a_transport_exception_is_logged_with_its_reason_and_kept_for_status(
+    outbox: Outbox, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    put(outbox, ("report", 1))
+
+    def broken(item: OutboxItem) -> Outcome:
+        raise KeyError("requirements")  # a bug, not the network: it must not vanish silently
+
+    with caplog.at_level(logging.WARNING, logger="homeroom.agent"):
+        result = drain(outbox, broken, clock, NoJitter())
+    assert result.postponed == 1 and result.remaining == 1
+    assert "KeyError: 'requirements'" in caplog.text
+    link = outbox.link_state()
+    assert link.last_failure == "report: KeyError: 'requirements'" and link.last_failure_at == clock.now
+    assert link.last_delivered_at is None
+
+    def refusing(item: OutboxItem) -> Outcome:
+        return RetryLater(30.0, "503: database is locked")
+
+    clock.now += 3600
+    drain(outbox, refusing, clock, NoJitter())
+    assert outbox.link_state().last_failure == "report: 503: database is locked"
