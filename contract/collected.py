@@ -304,6 +304,12 @@ KINDS: dict[str, RecordKind] = {
                 "counts per kind, for the audit log",
                 "agent",
             ),
+            Field(
+                "local_problems",
+                "after the agent found its own files damaged or broken (and kept running)",
+                "short descriptions (at most 20), so IT can fix the laptop's files",
+                "agent",
+            ),
         ),
     ),
     "heartbeat": RecordKind(
@@ -326,6 +332,12 @@ KINDS: dict[str, RecordKind] = {
                 "dropped",
                 "after the outbox had to drop records",
                 "counts per kind, for the audit log",
+                "agent",
+            ),
+            Field(
+                "local_problems",
+                "after the agent found its own files damaged or broken (and kept running)",
+                "short descriptions (at most 20), so IT can fix the laptop's files",
                 "agent",
             ),
             Field(
