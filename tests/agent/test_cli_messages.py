@@ -60,15 +60,19 @@ def test_a_device_the_server_refuses_is_told_what_to_do(server: ServerProcess, t
     (state / "enrolment.json").write_text(json.dumps({**record, "device_id": uuid.uuid4().hex}))
     once = agent("run", "--once", "--state-dir", str(state))
     assert once.returncode == 3
-    assert "the server does not accept this laptop (401: unknown device" in once.stderr
+    assert "the server does not accept this laptop (401: signature not accepted" in once.stderr
     assert "enrol it again: homeroom-agent enroll --server URL --token TOKEN" in once.stderr
     status = agent("status", "--state-dir", str(state))
     assert "Last report:     none delivered yet (one queued at" in status.stdout
-    assert "Last problem:" in status.stdout and "unknown device" in status.stdout
+    assert "Last problem:" in status.stdout and "signature not accepted" in status.stdout
     assert len([line for line in (status.stdout + status.stderr).splitlines() if "evice key" in line]) == 1
-    # Enrolled properly again, the report goes through and status says when.
+    # Enrolled again: the record still holds the old key, so the claim waits until IT approves it
+    # (docs/architecture.md, "Re-keying a record"); then the report goes through and status says when.
     again = agent("enroll", "--server", server.url, "--token", server.token(), "--state-dir", str(state))
     assert again.returncode == 0, again.stderr
+    for listed in json.loads(server.cli("devices", "--json").stdout)["devices"]:
+        for claim in listed["claims"]:
+            assert server.cli("devices", "approve-claim", str(claim["claim_id"])).returncode == 0
     assert agent("run", "--once", "--state-dir", str(state)).returncode == 0
     after = agent("status", "--state-dir", str(state))
     assert "Last report:     20" in after.stdout and "Last problem" not in after.stdout

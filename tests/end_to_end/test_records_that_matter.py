@@ -11,6 +11,7 @@ from pathlib import Path
 
 from agent.desktop.handoff import ensure_inbox, write_entry
 from agent.server_link.outbox import OUTBOX_FILE, Outbox
+from agent.service import EnrolmentRecord, write_enrolment
 from contract.policy import load_policy
 from tests.helpers.agent_process import agent
 from tests.helpers.audit import audit_details, stored_report_count
@@ -101,6 +102,11 @@ def reached_it(server: ServerProcess) -> int:
 
 def test_status_says_when_only_signoffs_are_left_and_the_bound_gives_way(tmp_path: Path) -> None:
     state, config = tmp_path / "state", small_outbox_config(tmp_path)
+    state.mkdir()
+    # An enrolled laptop (status on one never enrolled says only that); the server is never asked.
+    write_enrolment(
+        state, EnrolmentRecord("https://homeroom.invalid", uuid.uuid4().hex, "Lincoln High", "now")
+    )
     with Outbox(state / OUTBOX_FILE, max_bytes=MB) as outbox:
         for _ in range(6):
             outbox.put("signoff", {**signoff_record(), "pad": "x" * (MB // 4)})
