@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -36,6 +38,9 @@ def create_app(settings: Settings) -> FastAPI:
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
         answer_signer=AnswerSigner(engine),
+        database_threads=ThreadPoolExecutor(
+            max_workers=1 if engine.dialect.name == "sqlite" else 8, thread_name_prefix="database"
+        ),
     )
 
     app = FastAPI(title="Homeroom server", version=__version__)

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from contract.wire import API_PREFIX
 from server.api.bodies import documented, parse
@@ -41,7 +40,7 @@ def rekey_rule(settings: Settings) -> RekeyRule:
 )
 async def enrol_device(request: Request, services: ServicesDep) -> EnrolOut | JSONResponse:
     raw = await request.body()
-    return await run_in_threadpool(_enrol, services, raw)
+    return await services.in_database_thread(_enrol, services, raw)
 
 
 def _enrol(services: Services, raw: bytes) -> EnrolOut | JSONResponse:

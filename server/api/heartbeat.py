@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from contract.wire import API_PREFIX
 from server.api.bodies import documented
@@ -17,7 +16,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 @router.post("/heartbeat", response_model=HeartbeatOut, openapi_extra=documented(HeartbeatIn))
 async def heartbeat(signed: SignedDep, services: ServicesDep) -> Response:
-    return await run_in_threadpool(
+    return await services.in_database_thread(
         answer,
         services,
         signed,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from contract.wire import API_PREFIX
 from server.api.bodies import documented
@@ -20,7 +19,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 @router.post("/reports", response_model=ReportOut, openapi_extra=documented(ReportIn))
 async def report(signed: SignedDep, services: ServicesDep) -> Response:
     clock_ahead = timedelta(seconds=services.settings.max_clock_skew_seconds)
-    return await run_in_threadpool(
+    return await services.in_database_thread(
         answer,
         services,
         signed,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from contract.wire import API_PREFIX
 from server.api.bodies import documented
@@ -17,4 +16,4 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 @router.post("/signoffs", response_model=SignOffOut, openapi_extra=documented(SignOffIn))
 async def signoff(signed: SignedDep, services: ServicesDep) -> Response:
-    return await run_in_threadpool(answer, services, signed, SignOffIn, store_signoff)
+    return await services.in_database_thread(answer, services, signed, SignOffIn, store_signoff)
