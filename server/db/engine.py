@@ -89,7 +89,9 @@ def make_engine(url: str, for_server: bool = False) -> Engine:
             url,
             pool_size=20,
             max_overflow=20,
-            pool_pre_ping=True,
+            # No ping before each use: it is a round trip per request. A connection broken by a
+            # database restart fails once, is answered 503 + Retry-After, and the agent resends.
+            pool_pre_ping=False,
             pool_timeout=lock_timeout + 2,
             connect_args={"options": options},
         )
