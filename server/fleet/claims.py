@@ -298,18 +298,20 @@ def _refuse_other_claims(connection: Connection, device_id: str, kept_key: str |
     for claim in waiting:
         if claim.public_key == kept_key:
             continue
-        connection.execute(
-            update(CLAIMS)
-            .where(CLAIMS.c.id == claim.id)
-            .values(state="refused", decided_at=now, decided_by="server", reason=why)
-        )
-        audit(
-            connection,
-            "server",
-            "device.claim_refused",
-            {"device": device_id, "claim": claim.id, "reason": why},
-        )
+        _refuse_claim(connection, device_id, claim.id, why, now)
     connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(claims_pending=False))
+
+
+def _refuse_claim(connection: Connection, device_id: str, claim_id: int, why: str, now: datetime) -> None:
+    """One claim refused by the server itself, and the audit line that says why."""
+    connection.execute(
+        update(CLAIMS)
+        .where(CLAIMS.c.id == claim_id)
+        .values(state="refused", decided_at=now, decided_by="server", reason=why)
+    )
+    audit(
+        connection, "server", "device.claim_refused", {"device": device_id, "claim": claim_id, "reason": why}
+    )
 
 
 def refuse_waiting_claims(connection: Connection, device_id: str) -> None:
@@ -323,17 +325,7 @@ def refuse_waiting_claims(connection: Connection, device_id: str) -> None:
         )
     ).all()
     for claim in waiting:
-        connection.execute(
-            update(CLAIMS)
-            .where(CLAIMS.c.id == claim.id)
-            .values(state="refused", decided_at=now, decided_by="server", reason=why)
-        )
-        audit(
-            connection,
-            "server",
-            "device.claim_refused",
-            {"device": device_id, "claim": claim.id, "reason": why},
-        )
+        _refuse_claim(connection, device_id, claim.id, why, now)
     still = connection.execute(
         select(func.count())
         .select_from(CLAIMS)
