@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psutil
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -145,6 +146,20 @@ def heartbeat_lines(fleet: list[tuple[str, Ed25519PrivateKey]], count: int) -> l
     return lines
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server and its worker processes: a figure that, unlike throughput,
+    barely moves when other work shares the machine."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def parse_wrk(output: str) -> dict[str, float]:
     def latency_ms(label: str) -> float:
         match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)", output, re.M)
@@ -196,6 +211,8 @@ def run(database: str, devices: int, seconds: int, connections: int, workers: in
             script = scratch_dir / "heartbeats.lua"
             threads = 2
             script.write_text(WRK_SCRIPT % {"file": requests_file, "threads": threads}, encoding="utf-8")
+            assert server.process is not None
+            cpu_before = server_cpu_seconds(server.process.pid)
             done = subprocess.run(
                 [
                     "wrk",
@@ -216,6 +233,9 @@ def run(database: str, devices: int, seconds: int, connections: int, workers: in
                 check=True,
             )
             figures = parse_wrk(done.stdout)
+            figures["cpu_ms"] = (
+                1000 * (server_cpu_seconds(server.process.pid) - cpu_before) / max(figures["requests"], 1)
+            )
         finally:
             server.stop()
             if cluster is not None:
@@ -233,6 +253,7 @@ def run(database: str, devices: int, seconds: int, connections: int, workers: in
         f"latency: p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms"
         + (" (target p99 <= 100 ms)" if database == "postgresql" else "")
     )
+    print(f"server CPU per request: {figures['cpu_ms']:.2f} ms (all server processes, user + system)")
     print(f"non-2xx answers: {figures['non_2xx']:.0f}")
     return 0
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -21,6 +19,7 @@ from server.db.engine import make_engine
 from server.deps import Services
 from server.errors import RequestRefused
 from server.fleet.published import PoliciesCache, RequirementsCache, load_policies, load_requirements
+from server.group_commit import GroupCommitter
 from server.middleware import BodyDeadline, BodyLimit
 from server.settings import Settings
 
@@ -38,12 +37,16 @@ def create_app(settings: Settings) -> FastAPI:
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
         answer_signer=AnswerSigner(engine),
-        database_threads=ThreadPoolExecutor(
-            max_workers=1 if engine.dialect.name == "sqlite" else 8, thread_name_prefix="database"
-        ),
+        database=GroupCommitter(engine, threads=1 if engine.dialect.name == "sqlite" else 8),
     )
 
-    app = FastAPI(title="Homeroom server", version=__version__)
+    # Homeroom sends no telemetry anywhere; with OpenTelemetry installed (a dependency of a test
+    # tool), FastAPI would otherwise look up the global providers on every request.
+    app = FastAPI(
+        title="Homeroom server",
+        version=__version__,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.services = services
     for resource in (enrolment, reports, heartbeat, signoffs):
         app.include_router(resource.router)

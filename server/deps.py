@@ -6,9 +6,7 @@ so a test builds a whole app on its own temporary database.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session
 from server.answer_signing import AnswerSigner
 from server.auth import DeviceAuthenticator, DeviceLookup, SignedRequest
 from server.fleet.published import PoliciesCache, RequirementsCache
+from server.group_commit import GroupCommitter
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -37,16 +36,19 @@ class Services:
     requirements: RequirementsCache
     policies: PoliciesCache
     answer_signer: AnswerSigner
-    # Where database work runs: off the event loop, on a few threads of its own. SQLite has one
-    # connection per process, so one thread: requests queue in order instead of forty threads
-    # contending for the connection and the GIL.
-    database_threads: ThreadPoolExecutor
+    # Where database work runs: off the event loop, on a few threads of its own that commit many
+    # requests at once. SQLite has one connection per process, so one thread: requests queue in
+    # order instead of forty threads contending for the connection and the GIL.
+    database: GroupCommitter
 
     async def in_database_thread(self, work: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.database_threads, partial(work, *args))
+        """Blocking work with transactions of its own (enrolment), on the same database threads."""
+        return await self.database.call(partial(work, *args))
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """Async, though it awaits nothing: FastAPI runs a plain `def` dependency in its thread pool,
+    a thread hop on every request for one attribute read."""
     found: Services = request.app.state.services
     return found
 

@@ -16,8 +16,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 @router.post("/heartbeat", response_model=HeartbeatOut, openapi_extra=documented(HeartbeatIn))
 async def heartbeat(signed: SignedDep, services: ServicesDep) -> Response:
-    return await services.in_database_thread(
-        answer,
+    return await answer(
         services,
         signed,
         HeartbeatIn,

@@ -19,8 +19,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 @router.post("/reports", response_model=ReportOut, openapi_extra=documented(ReportIn))
 async def report(signed: SignedDep, services: ServicesDep) -> Response:
     clock_ahead = timedelta(seconds=services.settings.max_clock_skew_seconds)
-    return await services.in_database_thread(
-        answer,
+    return await answer(
         services,
         signed,
         ReportIn,

@@ -28,29 +28,35 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def answer(
+async def answer(
     services: Services,
     signed: SignedRequest,
     body_model: type[Body],
     work: Callable[[Connection, KnownDevice, Body], BaseModel],
 ) -> Response:
-    """Signature first, then the body, then one transaction: the request id is recorded together
-    with the work, or neither is.
+    """Signature first, then the body, then the work in a transaction: the request id is recorded
+    together with the work, or neither is, and the answer leaves only after the commit.
 
-    Nothing is parsed before the signature verifies, so a stranger's large body costs
-    a hash. This is blocking work (the database, and a key lookup on a cache miss):
-    the routes run it in the thread pool, so a locked or slow database holds a thread,
-    never the event loop. The answer is serialised once here rather than validated
-    again by FastAPI.
-    The answer is signed with the server's key (server.answer_signing) so the agent can
-    tell it came from its own server.
+    Nothing is parsed before the signature verifies, so a stranger's large body costs a hash.
+    All of it is blocking work (a key lookup on a cache miss, the database), run on the database
+    threads (`server.group_commit`), which commit many requests at once; the event loop never
+    waits for the database. The answer is serialised once here rather than validated again by
+    FastAPI, and signed with the server's key (server.answer_signing) so the agent can tell it
+    came from its own server.
     """
-    device = services.authenticator.verify(signed, services.device_lookup)
-    body = parse(body_model, signed.body)
-    with services.engine.begin() as connection:
+
+    def prepare() -> tuple[KnownDevice, Body]:
+        return services.authenticator.verify(signed, services.device_lookup), parse(body_model, signed.body)
+
+    def in_transaction(connection: Connection, prepared: tuple[KnownDevice, Body]) -> BaseModel:
+        device, body = prepared
         services.authenticator.record(connection, signed, device)
-        result = work(connection, device, body)
-    encoded = result.model_dump_json().encode()
-    return Response(
-        encoded, media_type="application/json", headers=services.answer_signer.headers(signed, encoded)
-    )
+        return work(connection, device, body)
+
+    def signed_answer(result: BaseModel) -> Response:
+        encoded = result.model_dump_json().encode()
+        return Response(
+            encoded, media_type="application/json", headers=services.answer_signer.headers(signed, encoded)
+        )
+
+    return await services.database.run(prepare, in_transaction, signed_answer)

@@ -16,4 +16,4 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 @router.post("/signoffs", response_model=SignOffOut, openapi_extra=documented(SignOffIn))
 async def signoff(signed: SignedDep, services: ServicesDep) -> Response:
-    return await services.in_database_thread(answer, services, signed, SignOffIn, store_signoff)
+    return await answer(services, signed, SignOffIn, store_signoff)

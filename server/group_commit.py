@@ -1,0 +1,182 @@
+"""Many signed requests, one commit: the server's database threads and how they batch work.
+
+Every signed request must be committed before it is answered (a 2xx is a promise that a
+`kill -9` a moment later loses nothing). Committing each request on its own makes the commit
+the price of every heartbeat, and handing each request to a thread and back costs two
+wake-ups. So the database threads take whatever requests are waiting, check each one's
+signature and body, run all of them in one transaction with a savepoint each, commit once, and
+hand all the answers back to the event loop in one call.
+
+A request that fails (a replayed request id, a refused claim, a bad body) rolls back to its own
+savepoint and gets its own error; the others are kept. If the commit itself fails, every request
+of the batch gets that error (a 503 from `server.api.busy`) and none of them was kept, which is
+the truth: the agents keep the records in their outboxes and send them again.
+
+The event loop never waits for the database: `/healthz` and reading request bodies go on while
+every database thread waits for a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+T = TypeVar("T")
+Prepared = TypeVar("Prepared")
+Worked = TypeVar("Worked")
+
+# Enough to carry a burst in a few commits; few enough that one batch of large reports holds the
+# write lock for well under the lock timeout other processes wait.
+MAX_BATCH = 32
+
+
+@dataclass
+class _Job(Generic[Prepared, Worked, T]):
+    """One request's share of a batch: `prepare` before the transaction (signature, body), `work`
+    inside it, `finish` after the commit (the signed answer). `alone` is work with transactions of
+    its own (enrolment), run on the same threads but outside any batch."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[T]
+    prepare: Callable[[], Prepared]
+    work: Callable[[Connection, Prepared], Worked] | None
+    finish: Callable[[Worked], T]
+    prepared: Any = None
+    worked: Any = None
+    error: BaseException | None = None
+    value: Any = None
+    finished: bool = False
+
+
+class GroupCommitter:
+    """A few database threads (one on SQLite, which has one writer) fed by one queue."""
+
+    def __init__(self, engine: Engine, threads: int, max_batch: int = MAX_BATCH) -> None:
+        self.engine = engine
+        self.thread_count = threads
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job[Any, Any, Any]] = queue.SimpleQueue()
+        # Started on first use, in the process that serves (a worker process may be forked after the
+        # app is built, and threads do not survive a fork).
+        self._threads: list[threading.Thread] = []
+        self._start_lock = threading.Lock()
+
+    async def run(
+        self,
+        prepare: Callable[[], Prepared],
+        work: Callable[[Connection, Prepared], Worked],
+        finish: Callable[[Worked], T],
+    ) -> T:
+        """`prepare()`, then `work(connection, prepared)` in a transaction shared with other requests,
+        then `finish(worked)` once that transaction is committed; any of them may raise, and that
+        request alone gets the error."""
+        return await self._submit(prepare, work, finish)
+
+    async def call(self, work: Callable[[], T]) -> T:
+        """Blocking work with transactions of its own, on the database threads."""
+        return await self._submit(work, None, lambda value: value)
+
+    async def _submit(
+        self,
+        prepare: Callable[[], Any],
+        work: Callable[[Connection, Any], Any] | None,
+        finish: Callable[[Any], T],
+    ) -> T:
+        self._start()
+        loop = asyncio.get_running_loop()
+        job: _Job[Any, Any, T] = _Job(loop, loop.create_future(), prepare, work, finish)
+        self._queue.put(job)
+        return await job.future
+
+    def _start(self) -> None:
+        if self._threads:
+            return
+        with self._start_lock:
+            while len(self._threads) < self.thread_count:
+                thread = threading.Thread(
+                    target=self._serve, name=f"database-{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _serve(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            while len(jobs) < self.max_batch:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._run_batch(jobs)
+            except BaseException as exc:  # noqa: BLE001 - never lose a thread, never leave a request hanging
+                for job in jobs:
+                    if job.error is None and not job.finished:
+                        job.error = exc
+            _hand_back(jobs)
+
+    def _run_batch(self, jobs: list[_Job[Any, Any, Any]]) -> None:
+        batched: list[_Job[Any, Any, Any]] = []
+        for job in jobs:
+            try:
+                job.prepared = job.prepare()
+            except Exception as exc:  # noqa: BLE001 - this request's own error (401, 400, ...)
+                job.error = exc
+                continue
+            if job.work is None:
+                job.value, job.finished = job.prepared, True
+            else:
+                batched.append(job)
+        if not batched:
+            return
+        try:
+            with self.engine.begin() as connection:
+                if len(batched) == 1:
+                    # Alone in its transaction: its error rolls the whole transaction back anyway.
+                    batched[0].worked = batched[0].work(connection, batched[0].prepared)  # type: ignore[misc]
+                else:
+                    for job in batched:
+                        try:
+                            with connection.begin_nested():
+                                job.worked = job.work(connection, job.prepared)  # type: ignore[misc]
+                        except Exception as exc:  # noqa: BLE001 - rolled back to its savepoint
+                            job.error = exc
+        except Exception as exc:  # noqa: BLE001 - begin or commit failed: nothing of the batch is kept
+            for job in batched:
+                if job.error is None:
+                    job.error = exc
+            return
+        for job in batched:
+            if job.error is None:
+                try:
+                    job.value, job.finished = job.finish(job.worked), True
+                except Exception as exc:  # noqa: BLE001
+                    job.error = exc
+
+
+def _hand_back(jobs: list[_Job[Any, Any, Any]]) -> None:
+    """One wake-up of each event loop per batch, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any, Any, Any]]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, own in by_loop.items():
+        # A loop that has closed (shutdown) has nobody waiting for these answers.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, own)
+
+
+def _resolve(jobs: list[_Job[Any, Any, Any]]) -> None:
+    for job in jobs:
+        if job.future.done():  # the client went away and the request was cancelled
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.value)
