@@ -135,11 +135,95 @@ def test_bitlocker_timeout_is_error() -> None:
     assert disk_encryption_windows.check(ctx).status is Status.ERROR
 
 
-def test_bitlocker_non_english_output_is_unknown() -> None:
-    german = fixture("windows/manage-bde-status-protected.txt").replace(
-        "Conversion Status", "Konvertierungsstatus"
+# Real manage-bde captures in each language the fallback reads (tests/fixtures/corpus/SOURCES.md).
+LOCALISED = {
+    "es": (
+        "corpus/windows/manage-bde-es-used-space-protected.txt",
+        "FullyEncrypted",
+        "On",
+        ("RecoveryPassword", "Tpm"),
+    ),
+    "fr": (
+        "corpus/windows/manage-bde-fr-used-space-protected.txt",
+        "FullyEncrypted",
+        "On",
+        ("RecoveryPassword", "Tpm"),
+    ),
+    "de": ("corpus/windows/manage-bde-de-never-on.txt", "FullyDecrypted", "Off", ()),
+    "en": (
+        "corpus/windows/manage-bde-en-encrypting-99.txt",
+        "EncryptionInProgress",
+        "Off",
+        ("RecoveryPassword", "Tpm"),
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(LOCALISED))
+def test_manage_bde_is_read_in_each_display_language(language: str) -> None:
+    path, volume_status, protection, protectors = LOCALISED[language]
+    volume = disk_encryption_windows.parse_manage_bde_status(fixture(path), "C:")
+    assert volume is not None, language
+    assert (volume.volume_status, volume.protection, volume.protectors) == (
+        volume_status,
+        protection,
+        protectors,
     )
-    assert bde(german).status is Status.UNKNOWN
+
+
+def test_german_percentage_with_a_decimal_comma_and_a_quoted_drive() -> None:
+    volume = disk_encryption_windows.parse_manage_bde_status(
+        fixture("corpus/windows/manage-bde-de-encrypting.txt"), "c:"
+    )
+    assert volume is not None and volume.percentage == 3.5 and volume.protectors == ("Tpm",)
+
+
+@pytest.mark.parametrize("code_page", ["cp850", "cp1252"])
+def test_manage_bde_read_through_the_oem_code_page_still_parses(code_page: str) -> None:
+    """manage-bde writes a pipe in the console's code page; decoded as UTF-8 the accents become U+FFFD."""
+    text = fixture("corpus/windows/manage-bde-fr-used-space-protected.txt")
+    garbled = text.encode(code_page, errors="replace").decode("utf-8", errors="replace")
+    assert "\ufffd" in garbled
+    volume = disk_encryption_windows.parse_manage_bde_status(garbled, "C:")
+    assert volume is not None and volume.fully_encrypted and volume.protection_on
+
+
+def test_spanish_locked_data_volume_reads_as_unknown_not_off() -> None:
+    """A locked volume prints "Desconocido" for its state: not a state Homeroom may turn into off."""
+    text = fixture("windows/manage-bde-es-data-volume-locked.txt")
+    volume = disk_encryption_windows.parse_manage_bde_status(text, "E:")
+    assert volume is not None
+    assert (volume.volume_status, volume.protection, volume.percentage) == ("", "Unknown", None)
+    assert volume.protectors == ("Password", "RecoveryPassword")
+    assert volume.printed["lock_status"] == "Bloqueado"
+    assert disk_encryption_windows.decide(volume).status is Status.UNKNOWN
+
+
+def test_bitlocker_in_a_language_not_in_the_table_is_unknown() -> None:
+    """Hand-written: the English capture with its labels in Italian, which the fallback does not read."""
+    italian = fixture("windows/manage-bde-status-protected.txt")
+    for english, other in (
+        ("Conversion Status", "Stato conversione"),
+        ("Protection Status", "Stato protezione"),
+    ):
+        italian = italian.replace(english, other)
+    finding = bde(italian)
+    assert finding.status is Status.UNKNOWN
+    assert "English, Spanish, French, German" in finding.summary
+
+
+def test_every_manage_bde_table_entry_has_its_own_skeleton() -> None:
+    """Folding drops accents; two entries that fold alike would make one language read as another."""
+    from agent.checks import manage_bde_languages as languages
+
+    for table in (languages.CONVERSIONS, languages.PROTECTION, languages.PROTECTORS):
+        folded = [languages.skeleton(text) for entries in table.values() for text, _ in entries]
+        assert len(folded) == len(set(folded)), table
+    labels = [languages.skeleton(t) for by in languages.LABELS.values() for ts in by.values() for t in ts]
+    assert len(labels) == len(set(labels))
+    for table in (languages.PROTECTION,):
+        keys = [languages.skeleton(text) for entries in table.values() for text, _ in entries]
+        assert not any(a != b and b.startswith(a) for a in keys for b in keys), "a prefix would misread"
 
 
 def test_bitlocker_asks_for_the_system_drive_from_the_registry() -> None:
