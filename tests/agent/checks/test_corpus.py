@@ -155,7 +155,11 @@ def test_a_student_reading_any_corpus_case_is_never_sent_to_a_terminal(
     case: dict[str, Any], tmp_path: Path
 ) -> None:
     bundle = built_bundle(case)
-    bundle["platform"]["is_admin"] = False
+    if case.get("root_only"):
+        # Read only by the root service (firmwarepasswd): what it finds is read by a student in the tray.
+        bundle["platform"]["user"] = "root"
+    else:
+        bundle["platform"]["is_admin"] = False
     path = tmp_path / "student.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     result = replay(path, case["check"])
