@@ -115,7 +115,7 @@ class BitLockerVolume:
 
 def system_drive(windows_nt: RegistryKey) -> str:
     """The drive Windows runs from, from SystemRoot (e.g. "C:\\WINDOWS"); C: when it cannot be read."""
-    root = windows_nt.values.get("SystemRoot")
+    root = windows_nt.value("SystemRoot")
     if isinstance(root, str) and re.match(r"^[A-Za-z]:", root):
         return root[:2].upper()
     return DEFAULT_SYSTEM_DRIVE

@@ -48,6 +48,7 @@ from agent.checks import (
 )
 from agent.checks.disk_encryption_windows import WINDOWS_NT_KEY
 from agent.checks.results import Finding, Status
+from agent.probes import RegistryKey
 from contract.requirements import Requirements, SoftwareRule
 from tests.helpers.recorded import Recorded, all_advice, fixture
 
@@ -591,6 +592,21 @@ def test_screen_saver_not_secure_fails() -> None:
     assert finding.status is Status.FAIL
     assert "password" in finding.summary
     assert "On resume, display logon screen" in all_advice(finding)
+
+
+def test_registry_value_names_are_read_whatever_their_spelling() -> None:
+    """`reg add ... /v ScreenSaveTimeout` (a real capture, corpus SOURCES.md) makes a value Windows reads."""
+    spelled = {k: v for k, v in SECURE_10_MIN.items() if k != "ScreenSaveTimeOut"} | {
+        "ScreenSaveTimeout": "600"
+    }
+    finding = screen_lock({k.lower() if k.startswith("ScreenSaveA") else k: v for k, v in spelled.items()})
+    assert finding.status is Status.PASS
+    assert finding.evidence["lock_after_seconds"] == 600
+
+
+def test_autologin_value_name_in_another_spelling_is_still_seen() -> None:
+    key = RegistryKey("HKLM\\x", values={"autoadminlogon": "1"})
+    assert power_on_password_windows.autologin_on(key)
 
 
 def test_no_timeout_fails() -> None:
