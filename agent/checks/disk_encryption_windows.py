@@ -10,9 +10,12 @@ source, not the first. In order:
    Source: Microsoft's Get-BitLockerVolume reference, example 3 (SOURCES.md).
 2. `Win32_EncryptableVolume` in root\\CIMV2\\Security\\MicrosoftVolumeEncryption:
    ProtectionStatus as a number (0 off, 1 on, 2 unknown; Microsoft's
-   GetProtectionStatus reference). 1 means fully encrypted with the key not in
-   the clear, which is a pass; 0 is a fail, but cannot say which of "never
-   turned on", "suspended" or "still encrypting" it is.
+   GetProtectionStatus reference) and, where Windows lists it, ConversionStatus
+   (0 decrypted, 1 encrypted, 2 encrypting, 3 decrypting, 4/5 paused). Protection
+   on with the conversion finished passes; protection on while still encrypting
+   does not (manage-bde shows that state too). Without ConversionStatus, 0 is a
+   fail that cannot say which of "never turned on", "suspended" or "still
+   encrypting" it is.
 3. `manage-bde -status C:`, for Windows without the BitLocker PowerShell
    module (or where PowerShell is locked down): read in English, Spanish,
    French and German from one table of labels and values
@@ -270,16 +273,67 @@ def decide(volume: BitLockerVolume) -> Finding:
 
 
 PROTECTION_STATUS = {0: "Off", 1: "On", 2: "Unknown"}
+# Win32_EncryptableVolume's ConversionStatus property (the numbers of its GetConversionStatus method;
+# a real Get-WmiObject capture lists it beside ProtectionStatus, tests/fixtures/corpus/SOURCES.md).
+CONVERSION_STATUS = {
+    0: FULLY_DECRYPTED,
+    1: FULLY_ENCRYPTED,
+    2: "EncryptionInProgress",
+    3: "DecryptionInProgress",
+    4: "EncryptionPaused",
+    5: "DecryptionPaused",
+}
+
+
+def _number(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def decide_protection_status(instances: list[dict[str, object]], drive: str) -> Finding | None:
-    """Win32_EncryptableVolume's ProtectionStatus for `drive`; None when the volume is not listed."""
+    """Win32_EncryptableVolume's numbers for `drive`; None when the volume is not listed.
+
+    ProtectionStatus alone cannot tell "never turned on" from "suspended" from
+    "still encrypting"; ConversionStatus, where Windows gives it, can (all but
+    suspended from waiting for activation, which needs the key protectors).
+    """
     for item in instances:
         if str(item.get("DriveLetter") or "").upper() != drive.upper():
             continue
         raw = item.get("ProtectionStatus")
-        status = PROTECTION_STATUS.get(raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
-        evidence = {"drive": drive, "source": ENCRYPTABLE_VOLUME, "ProtectionStatus": raw}
+        number = _number(raw)
+        status = PROTECTION_STATUS.get(number) if number is not None else None
+        conversion_number = _number(item.get("ConversionStatus"))
+        conversion = CONVERSION_STATUS.get(conversion_number) if conversion_number is not None else None
+        evidence: dict[str, object] = {"drive": drive, "source": ENCRYPTABLE_VOLUME, "ProtectionStatus": raw}
+        if "ConversionStatus" in item:
+            evidence["ConversionStatus"] = item.get("ConversionStatus")
+        if status in ("On", "Off") and conversion is not None:
+            evidence["volume_status"] = conversion
+            if conversion in ENCRYPTING:
+                return failed(
+                    f"BitLocker is still encrypting {drive} (Win32_EncryptableVolume: {conversion})",
+                    LET_ENCRYPTION_FINISH,
+                    **evidence,
+                )
+            if conversion in DECRYPTING:
+                return failed(
+                    f"BitLocker is off: {drive} is being decrypted",
+                    _advice(TURN_ON_BITLOCKER, drive),
+                    **evidence,
+                )
+            if conversion == FULLY_DECRYPTED:
+                return failed(
+                    f"BitLocker is off: {drive} is not encrypted",
+                    _advice(TURN_ON_BITLOCKER, drive),
+                    **evidence,
+                )
+            if status == "Off":
+                return failed(
+                    f"{drive} is encrypted but its key is stored in the clear: BitLocker protection is "
+                    "suspended or waiting for activation (Windows did not say which)",
+                    _advice(RESUME_BITLOCKER, drive),
+                    **evidence,
+                )
         if status == "On":
             return passed(f"BitLocker protects {drive} (Win32_EncryptableVolume: protection on)", **evidence)
         if status == "Off":

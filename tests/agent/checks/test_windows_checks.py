@@ -249,6 +249,51 @@ def test_parser_picks_the_asked_volume_among_several() -> None:
     assert disk_encryption_windows.parse_manage_bde_status(text, "F:") is None
 
 
+def _encryptable_volume(protection: int, conversion: int | None) -> Finding:
+    """Win32_EncryptableVolume with the property set a real Get-WmiObject capture shows (SOURCES.md)."""
+    item = {
+        "ConversionStatus": conversion,
+        "DeviceID": "\\\\?\\Volume{90dc9ab6-791d-46f6-ade8-e6d3201baf52}\\",
+        "DriveLetter": "C:",
+        "EncryptionMethod": 6 if conversion else 0,
+        "IsVolumeInitializedForProtection": bool(conversion),
+        "PersistentVolumeID": "",
+        "ProtectionStatus": protection,
+        "VolumeType": 0,
+    }
+    ctx = (
+        Recorded()
+        .command(disk_encryption_windows.volume_command("C:"), stderr="not recognized", exit_code=1)
+        .cim(
+            disk_encryption_windows.ENCRYPTION_NAMESPACE,
+            disk_encryption_windows.ENCRYPTABLE_VOLUME,
+            stdout=json.dumps([item]),
+        )
+        .command(BDE_C, exit_code=None, error="timed out after 30 s")
+        .context("windows")
+    )
+    return disk_encryption_windows.check(ctx)
+
+
+def test_encryptable_volume_protected_but_still_encrypting_is_not_a_pass() -> None:
+    """ProtectionStatus 1 while ConversionStatus 2: the German capture shows manage-bde in that state too."""
+    finding = _encryptable_volume(protection=1, conversion=2)
+    assert finding.status is Status.FAIL and "still encrypting" in finding.summary
+
+
+def test_encryptable_volume_conversion_status_tells_never_on_from_suspended() -> None:
+    never = _encryptable_volume(protection=0, conversion=0)
+    suspended = _encryptable_volume(protection=0, conversion=1)
+    assert never.status is suspended.status is Status.FAIL
+    assert "not encrypted" in never.summary
+    assert "in the clear" in suspended.summary and "suspended" in suspended.summary
+    assert _encryptable_volume(protection=1, conversion=1).status is Status.PASS
+
+
+def test_encryptable_volume_without_conversion_status_keeps_the_old_reading() -> None:
+    assert _encryptable_volume(protection=1, conversion=None).status is Status.PASS
+
+
 # --- firewall ----------------------------------------------------------------------------------
 
 
