@@ -285,8 +285,8 @@ def test_encryptable_volume_conversion_status_tells_never_on_from_suspended() ->
     never = _encryptable_volume(protection=0, conversion=0)
     suspended = _encryptable_volume(protection=0, conversion=1)
     assert never.status is suspended.status is Status.FAIL
-    assert "not encrypted" in never.summary
-    assert "in the clear" in suspended.summary and "suspended" in suspended.summary
+    assert "not encrypted" in never.summary and "suspended" not in never.summary
+    assert "in the clear" in suspended.summary and "not encrypted" not in suspended.summary
     assert _encryptable_volume(protection=1, conversion=1).status is Status.PASS
 
 
