@@ -4,7 +4,10 @@ tests/fixtures/corpus/manifest.json lists every case: the bundle (a real
 `diagnose` capture, under corpus/linux/) or the probe answers to build one
 from (fixture files), the check, the verdict a person reading the output
 expects, what kind of recording it is (capture, vendor-doc, public-capture,
-hand-written) and its source. tests/fixtures/corpus/SOURCES.md says more.
+public-test-data, hand-written) and its source. Only the first four count as
+real; at least 60 must be. Where a case needs answers the real recording did
+not include, `filler` says which and `decided_by` names the real answer the
+verdict rests on. tests/fixtures/corpus/SOURCES.md says more.
 """
 
 from __future__ import annotations
