@@ -172,7 +172,13 @@ def test_a_student_reading_any_corpus_case_is_never_sent_to_a_terminal(
 
 
 @pytest.mark.parametrize(
-    "name", ["windows-bitlocker-suspended", "macos-filevault-restart-to-finish", "linux/host.firewall.json"]
+    "name",
+    [
+        "windows-bitlocker-suspended",
+        "windows-manage-bde-fr-used-space-protected",
+        "macos-filevault-restart-to-finish",
+        "linux/host.firewall.json",
+    ],
 )
 def test_the_real_command_replays_corpus_bundles(name: str, tmp_path: Path) -> None:
     case = next(c for c in MANIFEST if case_id(c) == name)
