@@ -213,6 +213,25 @@ def test_bitlocker_in_a_language_not_in_the_table_is_unknown() -> None:
     assert "English, Spanish, French, German" in finding.summary
 
 
+def test_a_reader_without_rights_is_unknown_whatever_language_manage_bde_refuses_in() -> None:
+    """The PowerShell sources say "refused" by HRESULT in every language; manage-bde's words (here a
+    hand-written German refusal) need not be read for the verdict."""
+    ctx = (
+        Recorded()
+        .command(disk_encryption_windows.volume_command("C:"), stderr=MP_ACCESS_DENIED, exit_code=1)
+        .cim(
+            disk_encryption_windows.ENCRYPTION_NAMESPACE,
+            disk_encryption_windows.ENCRYPTABLE_VOLUME,
+            stderr=CIM_ACCESS_DENIED,
+            exit_code=1,
+        )
+        .command(BDE_C, stdout="FEHLER: Der Zugriff wurde verweigert.\r\n", exit_code=-1)
+        .context("windows")
+    )
+    finding = disk_encryption_windows.check(ctx)
+    assert finding.status is Status.UNKNOWN and "administrator rights" in finding.summary
+
+
 def test_every_manage_bde_table_entry_has_its_own_skeleton() -> None:
     """Folding drops accents; two entries that fold alike would make one language read as another."""
     from agent.checks import manage_bde_languages as languages
