@@ -10,11 +10,17 @@ source, not the first. In order:
    Source: Microsoft's Get-BitLockerVolume reference, example 3 (SOURCES.md).
 2. `Win32_EncryptableVolume` in root\\CIMV2\\Security\\MicrosoftVolumeEncryption:
    ProtectionStatus as a number (0 off, 1 on, 2 unknown; Microsoft's
-   GetProtectionStatus reference). 1 means fully encrypted with the key not in
-   the clear, which is a pass; 0 is a fail, but cannot say which of "never
-   turned on", "suspended" or "still encrypting" it is.
-3. `manage-bde -status C:` in English, for Windows without the BitLocker
-   PowerShell module. Other languages are `unknown`, never guessed.
+   GetProtectionStatus reference) and, where Windows lists it, ConversionStatus
+   (0 decrypted, 1 encrypted, 2 encrypting, 3 decrypting, 4/5 paused). Protection
+   on with the conversion finished passes; protection on while still encrypting
+   does not (manage-bde shows that state too). Without ConversionStatus, 0 is a
+   fail that cannot say which of "never turned on", "suspended" or "still
+   encrypting" it is.
+3. `manage-bde -status C:`, for Windows without the BitLocker PowerShell
+   module (or where PowerShell is locked down): read in English, Spanish,
+   French and German from one table of labels and values
+   (manage_bde_languages.py), tolerant of the OEM code page it writes in.
+   Other languages are `unknown`, never guessed.
 
 All of them need administrator rights, which the Homeroom service (SYSTEM) has.
 The states seen in the wild are told apart: never turned on (FullyDecrypted,
@@ -29,6 +35,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from agent.checks import manage_bde_languages as languages
 from agent.checks.context import CheckContext
 from agent.checks.results import Advice, Finding, broken, failed, passed, unknown
 from agent.probes import CommandOutput, RegistryKey, cim_instances
@@ -45,29 +52,6 @@ FULLY_ENCRYPTED = "FullyEncrypted"
 FULLY_DECRYPTED = "FullyDecrypted"
 ENCRYPTING = frozenset({"EncryptionInProgress", "EncryptionSuspended", "EncryptionPaused"})
 DECRYPTING = frozenset({"DecryptionInProgress", "DecryptionSuspended", "DecryptionPaused"})
-
-# manage-bde's English Conversion Status -> Get-BitLockerVolume's VolumeStatus name.
-# "Used Space Only Encrypted" is Windows' default on new devices: all written data is encrypted.
-MANAGE_BDE_CONVERSIONS = {
-    "fully encrypted": FULLY_ENCRYPTED,
-    "used space only encrypted": FULLY_ENCRYPTED,
-    "fully decrypted": FULLY_DECRYPTED,
-    "encryption in progress": "EncryptionInProgress",
-    "encryption paused": "EncryptionSuspended",
-    "decryption in progress": "DecryptionInProgress",
-    "decryption paused": "DecryptionSuspended",
-}
-# manage-bde's English protector names -> KeyProtectorType names.
-MANAGE_BDE_PROTECTORS = {
-    "tpm": "Tpm",
-    "tpm and pin": "TpmPin",
-    "tpm and pin and startup key": "TpmPinStartupKey",
-    "tpm and startup key": "TpmStartupKey",
-    "numerical password": "RecoveryPassword",
-    "password": "Password",
-    "external key": "ExternalKey",
-    "external key (required for automatic unlock)": "ExternalKey",
-}
 
 _DO_IT_IN_CONTROL_PANEL = "Control Panel → System and Security → BitLocker Drive Encryption"
 TURN_ON_BITLOCKER = Advice(
@@ -134,7 +118,7 @@ class BitLockerVolume:
 
 def system_drive(windows_nt: RegistryKey) -> str:
     """The drive Windows runs from, from SystemRoot (e.g. "C:\\WINDOWS"); C: when it cannot be read."""
-    root = windows_nt.values.get("SystemRoot")
+    root = windows_nt.value("SystemRoot")
     if isinstance(root, str) and re.match(r"^[A-Za-z]:", root):
         return root[:2].upper()
     return DEFAULT_SYSTEM_DRIVE
@@ -182,14 +166,23 @@ def parse_bitlocker_volume_list(text: str, drive: str) -> BitLockerVolume | None
     return None
 
 
-_VOLUME_HEADER = re.compile(r"^Volume ([A-Za-z]:)")
-_FIELD = re.compile(r"^\s+([A-Za-z][A-Za-z ]*?):\s*(.*?)\s*$")
+# "Volume C: [OS]", 'Volume "C:" []' (German), "Volumen C: [OS]" (Spanish): a word at the line's
+# start, then the drive letter, maybe quoted.
+_VOLUME_HEADER = re.compile(r'^[^\s:"]+\s+"?([A-Za-z]:)"?(?:\s|$)')
+# "    Conversion Status:    Fully Encrypted", "    Taille :      475.59 Go" (French spaces before
+# the colon), "Campo de identificación:Desconocido" (no space after it).
+_FIELD = re.compile(r"^\s+([^:]+?)\s*:\s*(.*?)\s*$")
 
 
 def parse_manage_bde_status(text: str, drive: str) -> BitLockerVolume | None:
-    """The block for `drive` in English `manage-bde -status` output, or None (absent, or another language)."""
+    """The block for `drive` in `manage-bde -status` output, or None (absent, or a language not read).
+
+    The labels and values are read in English, Spanish, French and German
+    (agent/checks/manage_bde_languages.py); a value in no table becomes an
+    unrecognised state (`unknown`), never a guess.
+    """
     fields: dict[str, str] = {}
-    protectors: list[str] = []
+    printed_protectors: list[str] = []
     in_volume = False
     in_protectors = False
     for line in text.splitlines():
@@ -202,36 +195,29 @@ def parse_manage_bde_status(text: str, drive: str) -> BitLockerVolume | None:
         if not in_volume or not line.strip():
             continue
         match = _FIELD.match(line)
-        if match and (match.group(2) or match.group(1) == "Key Protectors"):
-            in_protectors = match.group(1) == "Key Protectors"
-            if not in_protectors:
-                fields[match.group(1)] = match.group(2)
+        name = languages.field_of(match.group(1)) if match else None
+        if match and (match.group(2) or name == "protectors"):
+            in_protectors = name == "protectors"
+            if name is not None and not in_protectors:
+                fields[name] = match.group(2)
+            # A value on the protectors' own line is "None Found" / "Keine gefunden": there are none.
             continue
-        if in_protectors:
-            protectors.append(line.strip())
-    if not in_volume or "Conversion Status" not in fields or "Protection Status" not in fields:
+        if in_protectors and not match:
+            printed_protectors.append(line.strip())
+    if not in_volume or "conversion" not in fields or "protection" not in fields:
         return None
-    printed_protectors = [p for p in protectors if p.casefold() != "none found"]
-    conversion = fields["Conversion Status"]
-    protection_text = fields["Protection Status"].casefold()
-    protection = (
-        "On"
-        if protection_text.startswith("protection on")
-        else "Off"
-        if protection_text.startswith("protection off")
-        else "Unknown"
-    )
+    conversion = fields["conversion"]
     return BitLockerVolume(
         drive=drive.upper(),
-        volume_status=MANAGE_BDE_CONVERSIONS.get(conversion.casefold(), ""),
-        protection=protection,
-        percentage=_percent(fields.get("Percentage Encrypted", "")),
-        protectors=tuple(MANAGE_BDE_PROTECTORS.get(p.casefold(), p) for p in printed_protectors),
+        volume_status=languages.conversion_name(conversion),
+        protection=languages.protection_name(fields["protection"]),
+        percentage=_percent(fields.get("percentage", "")),
+        protectors=tuple(languages.protector_name(p) for p in printed_protectors),
         source="manage-bde",
         printed={
             "conversion_status": conversion,
-            "protection_status": fields["Protection Status"],
-            "lock_status": fields.get("Lock Status") or None,
+            "protection_status": fields["protection"],
+            "lock_status": fields.get("lock") or None,
             "printed_key_protectors": printed_protectors,
         },
     )
@@ -267,11 +253,11 @@ def decide(volume: BitLockerVolume) -> Finding:
             " (paused)" if "Suspended" in volume.volume_status or "Paused" in volume.volume_status else ""
         )
         return failed(
-            f"BitLocker is still encrypting {drive}{paused}: {done}", LET_ENCRYPTION_FINISH, **evidence
+            f"BitLocker is still encrypting {drive}{paused} ({done})", LET_ENCRYPTION_FINISH, **evidence
         )
     if volume.volume_status == FULLY_DECRYPTED and not volume.protectors:
         return failed(
-            f"BitLocker has never been turned on for {drive}: it is not encrypted",
+            f"BitLocker has never been turned on for {drive}, so it is not encrypted",
             _advice(TURN_ON_BITLOCKER, drive),
             **evidence,
         )
@@ -287,16 +273,67 @@ def decide(volume: BitLockerVolume) -> Finding:
 
 
 PROTECTION_STATUS = {0: "Off", 1: "On", 2: "Unknown"}
+# Win32_EncryptableVolume's ConversionStatus property (the numbers of its GetConversionStatus method;
+# a real Get-WmiObject capture lists it beside ProtectionStatus, tests/fixtures/corpus/SOURCES.md).
+CONVERSION_STATUS = {
+    0: FULLY_DECRYPTED,
+    1: FULLY_ENCRYPTED,
+    2: "EncryptionInProgress",
+    3: "DecryptionInProgress",
+    4: "EncryptionPaused",
+    5: "DecryptionPaused",
+}
+
+
+def _number(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def decide_protection_status(instances: list[dict[str, object]], drive: str) -> Finding | None:
-    """Win32_EncryptableVolume's ProtectionStatus for `drive`; None when the volume is not listed."""
+    """Win32_EncryptableVolume's numbers for `drive`; None when the volume is not listed.
+
+    ProtectionStatus alone cannot tell "never turned on" from "suspended" from
+    "still encrypting"; ConversionStatus, where Windows gives it, can (all but
+    suspended from waiting for activation, which needs the key protectors).
+    """
     for item in instances:
         if str(item.get("DriveLetter") or "").upper() != drive.upper():
             continue
         raw = item.get("ProtectionStatus")
-        status = PROTECTION_STATUS.get(raw) if isinstance(raw, int) and not isinstance(raw, bool) else None
-        evidence = {"drive": drive, "source": ENCRYPTABLE_VOLUME, "ProtectionStatus": raw}
+        number = _number(raw)
+        status = PROTECTION_STATUS.get(number) if number is not None else None
+        conversion_number = _number(item.get("ConversionStatus"))
+        conversion = CONVERSION_STATUS.get(conversion_number) if conversion_number is not None else None
+        evidence: dict[str, object] = {"drive": drive, "source": ENCRYPTABLE_VOLUME, "ProtectionStatus": raw}
+        if "ConversionStatus" in item:
+            evidence["ConversionStatus"] = item.get("ConversionStatus")
+        if status in ("On", "Off") and conversion is not None:
+            evidence["volume_status"] = conversion
+            if conversion in ENCRYPTING:
+                return failed(
+                    f"BitLocker is still encrypting {drive} (Win32_EncryptableVolume: {conversion})",
+                    LET_ENCRYPTION_FINISH,
+                    **evidence,
+                )
+            if conversion in DECRYPTING:
+                return failed(
+                    f"BitLocker is off: {drive} is being decrypted",
+                    _advice(TURN_ON_BITLOCKER, drive),
+                    **evidence,
+                )
+            if conversion == FULLY_DECRYPTED:
+                return failed(
+                    f"BitLocker is off: {drive} is not encrypted",
+                    _advice(TURN_ON_BITLOCKER, drive),
+                    **evidence,
+                )
+            if status == "Off":
+                return failed(
+                    f"{drive} is encrypted but its key is stored in the clear: BitLocker protection is "
+                    "suspended or waiting for activation (Windows did not say which)",
+                    _advice(RESUME_BITLOCKER, drive),
+                    **evidence,
+                )
         if status == "On":
             return passed(f"BitLocker protects {drive} (Win32_EncryptableVolume: protection on)", **evidence)
         if status == "Off":
@@ -315,7 +352,7 @@ def decide_protection_status(instances: list[dict[str, object]], drive: str) -> 
 
 
 def read_volume(ctx: CheckContext, drive: str) -> tuple[BitLockerVolume | None, CommandOutput]:
-    """The volume with its key protectors (Get-BitLockerVolume, else English manage-bde), and the last answer.
+    """The volume with its key protectors (Get-BitLockerVolume, else manage-bde), and the last answer.
 
     Shared with the power-on password check, which needs the protectors.
     """
@@ -366,7 +403,8 @@ def check(ctx: CheckContext) -> Finding:
             return decide(volume)
         return unknown(
             f"manage-bde gave no readable status for {drive} (it may not be a BitLocker-capable volume, or "
-            "Windows' display language is not English), and the language-neutral sources did not answer",
+            "Windows' display language is not one Homeroom reads: English, Spanish, French, German), and "
+            "the language-neutral sources did not answer",
             ASK_IT,
             drive=drive,
             tried=tried,

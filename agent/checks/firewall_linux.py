@@ -18,7 +18,11 @@ from agent.checks.results import Advice, Finding, failed, passed, unknown
 from agent.probes import PERMISSION_DENIED, CommandOutput
 
 State = Literal["on", "off", "absent", "denied", "error"]
-UFW_STATUS = ["ufw", "status"]
+# `verbose` adds "Default: deny (incoming), ...": an active ufw whose incoming default is allow lets
+# everything in, yet plain `ufw status` says only "Status: active" (seen in the corpus capture
+# netns-ufw-allow-incoming). Older recordings without the Default line read as before.
+UFW_STATUS = ["ufw", "status", "verbose"]
+UFW_ALLOWS_INCOMING = "but its default lets every incoming connection in"
 FIREWALLD_STATE = ["firewall-cmd", "--state"]
 NFT_RULESET = ["nft", "-j", "list", "ruleset"]
 IPTABLES_INPUT = ["iptables", "-S", "INPUT"]
@@ -59,6 +63,9 @@ def parse_ufw(out: CommandOutput) -> Source:
     match = re.search(r"^Status:\s*(\w+)", out.stdout, re.M)
     if not match:
         return Source("ufw", "error", out.describe())
+    incoming = re.search(r"^Default:.*?\b(\w+) \(incoming\)", out.stdout, re.M)
+    if match.group(1) == "active" and incoming and incoming.group(1) == "allow":
+        return Source("ufw", "off", f"Status: active, {UFW_ALLOWS_INCOMING} (Default: allow (incoming))")
     return Source("ufw", "on" if match.group(1) == "active" else "off", f"Status: {match.group(1)}")
 
 
@@ -131,6 +138,12 @@ def remedy(sources: list[Source]) -> Advice:
             "Turn on the firewall: open Firewall Configuration (firewall-config) and start the firewall.",
             ASK_IT_FIREWALL,
             "sudo systemctl enable --now firewalld",
+        )
+    if any(source.name == "ufw" and UFW_ALLOWS_INCOMING in source.detail for source in sources):
+        return Advice(
+            "Block incoming connections: open Firewall Configuration (Gufw) and set Incoming to Deny.",
+            ASK_IT_FIREWALL,
+            "sudo ufw default deny incoming",
         )
     if "ufw" in present:
         return Advice(

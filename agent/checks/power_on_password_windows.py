@@ -83,7 +83,7 @@ def autologin_on(winlogon: RegistryKey) -> bool | None:
     """None when Winlogon could not be read (a missing value means off)."""
     if winlogon.error:
         return None
-    return str(winlogon.values.get("AutoAdminLogon", "0")).strip() == "1"
+    return str(winlogon.value("AutoAdminLogon", "0")).strip() == "1"
 
 
 def maker(instances: list[dict[str, Any]]) -> str:

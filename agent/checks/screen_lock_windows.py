@@ -31,6 +31,7 @@ USER_DESKTOP_KEY = "HKCU\\Control Panel\\Desktop"
 POLICY_DESKTOP_KEY = "HKCU\\Software\\Policies\\Microsoft\\Windows\\Control Panel\\Desktop"
 MACHINE_POLICY_KEY = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System"
 SCREEN_SAVER_VALUES = ("ScreenSaveActive", "ScreenSaverIsSecure", "ScreenSaveTimeOut", "SCRNSAVE.EXE")
+INACTIVITY_LIMIT = "InactivityTimeoutSecs"
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def parse_settings(
         screen_saver_secure=str(values.get("ScreenSaverIsSecure", "")).strip() == "1",
         screen_saver_chosen=bool(str(values.get("SCRNSAVE.EXE", "")).strip()),
         screen_saver_seconds=_seconds(values.get("ScreenSaveTimeOut")),
-        inactivity_limit_seconds=_seconds(machine.get("InactivityTimeoutSecs")),
+        inactivity_limit_seconds=_seconds(machine.get(INACTIVITY_LIMIT)),
     )
 
 
@@ -128,20 +129,21 @@ def decide(settings: ScreenLockSettings, max_minutes: int) -> Finding:
     return failed(f"the screen never locks by itself: {why}", remedy(max_minutes), **evidence)
 
 
-def _values(key: RegistryKey) -> dict[str, Any] | None:
-    """The key's values; {} when the key does not exist; None when it could not be read."""
+def _values(key: RegistryKey, names: tuple[str, ...]) -> dict[str, Any] | None:
+    """The key's values among `names` (any spelling); {} when the key does not exist; None when unread."""
     if key.missing:
         return {}
     if key.error:
         return None
-    return key.values
+    return key.values_named(names)
 
 
 def check(ctx: CheckContext) -> Finding:
     keys = [
         ctx.probes.registry_key(path) for path in (USER_DESKTOP_KEY, POLICY_DESKTOP_KEY, MACHINE_POLICY_KEY)
     ]
-    values = [_values(key) for key in keys]
+    wanted = (SCREEN_SAVER_VALUES, SCREEN_SAVER_VALUES, (INACTIVITY_LIMIT,))
+    values = [_values(key, names) for key, names in zip(keys, wanted, strict=True)]
     max_minutes = ctx.requirements.screen_lock_max_idle_minutes
     user, policy, machine = (v if v is not None else {} for v in values)
     settings = parse_settings(user, policy, machine)

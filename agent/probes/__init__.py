@@ -99,6 +99,25 @@ class RegistryKey:
     def missing(self) -> bool:
         return self.error == NOT_FOUND
 
+    def value(self, name: str, default: Any = None) -> Any:
+        """The value `name`, its spelling ignored as Windows ignores it.
+
+        `reg add ... /v ScreenSaveTimeout` creates a value Windows reads as
+        ScreenSaveTimeOut (seen in a public capture, tests/fixtures/corpus/SOURCES.md).
+        """
+        if name in self.values:
+            return self.values[name]
+        folded = name.casefold()
+        return next((data for key, data in self.values.items() if key.casefold() == folded), default)
+
+    def values_named(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The values among `names` that the key holds, under those spellings."""
+        found = {name: self.value(name, _ABSENT) for name in names}
+        return {name: data for name, data in found.items() if data is not _ABSENT}
+
+
+_ABSENT = object()
+
 
 @dataclass(frozen=True)
 class ProcessInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from agent.checks import CHECKS_BY_ID
@@ -10,6 +11,7 @@ from agent.checks.results import IT_REMEDIATION, Advice
 from agent.checks.runner import run_checks
 from agent.probes import CommandOutput
 from server.api.schemas import CheckResultIn
+from tests.helpers.paths import FIXTURES
 from tests.helpers.recorded import Recorded
 
 
@@ -52,6 +54,23 @@ def test_ufw_laptops_get_ufw_enable_for_it() -> None:
         _firewall(ufw=CommandOutput(("ufw",), 0, "Status: inactive\n"), nft=EMPTY_NFT).context("linux")
     )
     assert isinstance(finding.remediation, Advice) and finding.remediation.it == "sudo ufw enable"
+
+
+def test_an_active_ufw_that_allows_all_incoming_is_told_to_deny_by_default() -> None:
+    """The real `ufw status verbose` of the corpus capture netns-ufw-allow-incoming."""
+    capture = json.loads((FIXTURES / "corpus/linux/netns-ufw-allow-incoming.firewall.json").read_text())
+    answers = {key: value for key, value in capture["probes"].items()}
+    ufw = answers["linux.firewall.ufw"]
+    finding = fw.check(
+        _firewall(ufw=CommandOutput(("ufw",), ufw["exit_code"], ufw["stdout"]), nft=EMPTY_NFT).context(
+            "linux"
+        )
+    )
+    assert finding.status.value == "fail"
+    assert (
+        isinstance(finding.remediation, Advice) and finding.remediation.it == "sudo ufw default deny incoming"
+    )
+    assert "Deny" in finding.remediation.yourself
 
 
 def test_the_runner_gives_each_reader_their_words_and_it_the_command() -> None:

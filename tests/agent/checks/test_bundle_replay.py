@@ -123,7 +123,7 @@ def test_diagnose_keys_commands_by_probe_id(tmp_path: Path) -> None:
     done = agent("diagnose", "-o", str(out))
     assert done.returncode == 0, done.stderr
     probes = json.loads(out.read_text(encoding="utf-8"))["probes"]
-    assert probes["linux.firewall.ufw"]["command"] == "ufw status"
+    assert probes["linux.firewall.ufw"]["command"] == "ufw status verbose"
     assert probes["linux.findmnt.root"]["probe"] == "linux.findmnt.root"
     assert not any(key.startswith("cmd ufw") for key in probes)
 

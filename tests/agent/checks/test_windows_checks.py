@@ -48,6 +48,7 @@ from agent.checks import (
 )
 from agent.checks.disk_encryption_windows import WINDOWS_NT_KEY
 from agent.checks.results import Finding, Status
+from agent.probes import RegistryKey
 from contract.requirements import Requirements, SoftwareRule
 from tests.helpers.recorded import Recorded, all_advice, fixture
 
@@ -135,11 +136,114 @@ def test_bitlocker_timeout_is_error() -> None:
     assert disk_encryption_windows.check(ctx).status is Status.ERROR
 
 
-def test_bitlocker_non_english_output_is_unknown() -> None:
-    german = fixture("windows/manage-bde-status-protected.txt").replace(
-        "Conversion Status", "Konvertierungsstatus"
+# Real manage-bde captures in each language the fallback reads (tests/fixtures/corpus/SOURCES.md).
+LOCALISED = {
+    "es": (
+        "corpus/windows/manage-bde-es-used-space-protected.txt",
+        "FullyEncrypted",
+        "On",
+        ("RecoveryPassword", "Tpm"),
+    ),
+    "fr": (
+        "corpus/windows/manage-bde-fr-used-space-protected.txt",
+        "FullyEncrypted",
+        "On",
+        ("RecoveryPassword", "Tpm"),
+    ),
+    "de": ("corpus/windows/manage-bde-de-never-on.txt", "FullyDecrypted", "Off", ()),
+    "en": (
+        "corpus/windows/manage-bde-en-encrypting-99.txt",
+        "EncryptionInProgress",
+        "Off",
+        ("RecoveryPassword", "Tpm"),
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(LOCALISED))
+def test_manage_bde_is_read_in_each_display_language(language: str) -> None:
+    path, volume_status, protection, protectors = LOCALISED[language]
+    volume = disk_encryption_windows.parse_manage_bde_status(fixture(path), "C:")
+    assert volume is not None, language
+    assert (volume.volume_status, volume.protection, volume.protectors) == (
+        volume_status,
+        protection,
+        protectors,
     )
-    assert bde(german).status is Status.UNKNOWN
+
+
+def test_german_percentage_with_a_decimal_comma_and_a_quoted_drive() -> None:
+    volume = disk_encryption_windows.parse_manage_bde_status(
+        fixture("corpus/windows/manage-bde-de-encrypting.txt"), "c:"
+    )
+    assert volume is not None and volume.percentage == 3.5 and volume.protectors == ("Tpm",)
+
+
+@pytest.mark.parametrize("code_page", ["cp850", "cp1252"])
+def test_manage_bde_read_through_the_oem_code_page_still_parses(code_page: str) -> None:
+    """manage-bde writes a pipe in the console's code page; decoded as UTF-8 the accents become U+FFFD."""
+    text = fixture("corpus/windows/manage-bde-fr-used-space-protected.txt")
+    garbled = text.encode(code_page, errors="replace").decode("utf-8", errors="replace")
+    assert "\ufffd" in garbled
+    volume = disk_encryption_windows.parse_manage_bde_status(garbled, "C:")
+    assert volume is not None and volume.fully_encrypted and volume.protection_on
+
+
+def test_spanish_locked_data_volume_reads_as_unknown_not_off() -> None:
+    """A locked volume prints "Desconocido" for its state: not a state Homeroom may turn into off."""
+    text = fixture("windows/manage-bde-es-data-volume-locked.txt")
+    volume = disk_encryption_windows.parse_manage_bde_status(text, "E:")
+    assert volume is not None
+    assert (volume.volume_status, volume.protection, volume.percentage) == ("", "Unknown", None)
+    assert volume.protectors == ("Password", "RecoveryPassword")
+    assert volume.printed["lock_status"] == "Bloqueado"
+    assert disk_encryption_windows.decide(volume).status is Status.UNKNOWN
+
+
+def test_bitlocker_in_a_language_not_in_the_table_is_unknown() -> None:
+    """Hand-written: the English capture with its labels in Italian, which the fallback does not read."""
+    italian = fixture("windows/manage-bde-status-protected.txt")
+    for english, other in (
+        ("Conversion Status", "Stato conversione"),
+        ("Protection Status", "Stato protezione"),
+    ):
+        italian = italian.replace(english, other)
+    finding = bde(italian)
+    assert finding.status is Status.UNKNOWN
+    assert "English, Spanish, French, German" in finding.summary
+
+
+def test_a_reader_without_rights_is_unknown_whatever_language_manage_bde_refuses_in() -> None:
+    """The PowerShell sources say "refused" by HRESULT in every language; manage-bde's words (here a
+    hand-written German refusal) need not be read for the verdict."""
+    ctx = (
+        Recorded()
+        .command(disk_encryption_windows.volume_command("C:"), stderr=MP_ACCESS_DENIED, exit_code=1)
+        .cim(
+            disk_encryption_windows.ENCRYPTION_NAMESPACE,
+            disk_encryption_windows.ENCRYPTABLE_VOLUME,
+            stderr=CIM_ACCESS_DENIED,
+            exit_code=1,
+        )
+        .command(BDE_C, stdout="FEHLER: Der Zugriff wurde verweigert.\r\n", exit_code=-1)
+        .context("windows")
+    )
+    finding = disk_encryption_windows.check(ctx)
+    assert finding.status is Status.UNKNOWN and "administrator rights" in finding.summary
+
+
+def test_every_manage_bde_table_entry_has_its_own_skeleton() -> None:
+    """Folding drops accents; two entries that fold alike would make one language read as another."""
+    from agent.checks import manage_bde_languages as languages
+
+    for table in (languages.CONVERSIONS, languages.PROTECTION, languages.PROTECTORS):
+        folded = [languages.skeleton(text) for entries in table.values() for text, _ in entries]
+        assert len(folded) == len(set(folded)), table
+    labels = [languages.skeleton(t) for by in languages.LABELS.values() for ts in by.values() for t in ts]
+    assert len(labels) == len(set(labels))
+    for table in (languages.PROTECTION,):
+        keys = [languages.skeleton(text) for entries in table.values() for text, _ in entries]
+        assert not any(a != b and b.startswith(a) for a in keys for b in keys), "a prefix would misread"
 
 
 def test_bitlocker_asks_for_the_system_drive_from_the_registry() -> None:
@@ -162,6 +266,51 @@ def test_parser_picks_the_asked_volume_among_several() -> None:
     assert c is not None and c.protection_on and c.key_protectors == ("RecoveryPassword", "TpmPin")
     assert d is not None and not d.protection_on and d.key_protectors == ()
     assert disk_encryption_windows.parse_manage_bde_status(text, "F:") is None
+
+
+def _encryptable_volume(protection: int, conversion: int | None) -> Finding:
+    """Win32_EncryptableVolume with the property set a real Get-WmiObject capture shows (SOURCES.md)."""
+    item = {
+        "ConversionStatus": conversion,
+        "DeviceID": "\\\\?\\Volume{90dc9ab6-791d-46f6-ade8-e6d3201baf52}\\",
+        "DriveLetter": "C:",
+        "EncryptionMethod": 6 if conversion else 0,
+        "IsVolumeInitializedForProtection": bool(conversion),
+        "PersistentVolumeID": "",
+        "ProtectionStatus": protection,
+        "VolumeType": 0,
+    }
+    ctx = (
+        Recorded()
+        .command(disk_encryption_windows.volume_command("C:"), stderr="not recognized", exit_code=1)
+        .cim(
+            disk_encryption_windows.ENCRYPTION_NAMESPACE,
+            disk_encryption_windows.ENCRYPTABLE_VOLUME,
+            stdout=json.dumps([item]),
+        )
+        .command(BDE_C, exit_code=None, error="timed out after 30 s")
+        .context("windows")
+    )
+    return disk_encryption_windows.check(ctx)
+
+
+def test_encryptable_volume_protected_but_still_encrypting_is_not_a_pass() -> None:
+    """ProtectionStatus 1 while ConversionStatus 2: the German capture shows manage-bde in that state too."""
+    finding = _encryptable_volume(protection=1, conversion=2)
+    assert finding.status is Status.FAIL and "still encrypting" in finding.summary
+
+
+def test_encryptable_volume_conversion_status_tells_never_on_from_suspended() -> None:
+    never = _encryptable_volume(protection=0, conversion=0)
+    suspended = _encryptable_volume(protection=0, conversion=1)
+    assert never.status is suspended.status is Status.FAIL
+    assert "not encrypted" in never.summary and "suspended" not in never.summary
+    assert "in the clear" in suspended.summary and "not encrypted" not in suspended.summary
+    assert _encryptable_volume(protection=1, conversion=1).status is Status.PASS
+
+
+def test_encryptable_volume_without_conversion_status_keeps_the_old_reading() -> None:
+    assert _encryptable_volume(protection=1, conversion=None).status is Status.PASS
 
 
 # --- firewall ----------------------------------------------------------------------------------
@@ -507,6 +656,21 @@ def test_screen_saver_not_secure_fails() -> None:
     assert finding.status is Status.FAIL
     assert "password" in finding.summary
     assert "On resume, display logon screen" in all_advice(finding)
+
+
+def test_registry_value_names_are_read_whatever_their_spelling() -> None:
+    """`reg add ... /v ScreenSaveTimeout` (a real capture, corpus SOURCES.md) makes a value Windows reads."""
+    spelled = {k: v for k, v in SECURE_10_MIN.items() if k != "ScreenSaveTimeOut"} | {
+        "ScreenSaveTimeout": "600"
+    }
+    finding = screen_lock({k.lower() if k.startswith("ScreenSaveA") else k: v for k, v in spelled.items()})
+    assert finding.status is Status.PASS
+    assert finding.evidence["lock_after_seconds"] == 600
+
+
+def test_autologin_value_name_in_another_spelling_is_still_seen() -> None:
+    key = RegistryKey("HKLM\\x", values={"autoadminlogon": "1"})
+    assert power_on_password_windows.autologin_on(key)
 
 
 def test_no_timeout_fails() -> None:
