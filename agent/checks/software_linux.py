@@ -206,7 +206,9 @@ def judge_dpkg(
         elif item.name in desktop_owners and not users:
             judged.append(replace(item, judged=True, basis=DESKTOP_ENTRY, needs=needs))
         else:
-            basis = f"{DEPENDENCY} of {', '.join(users[:3])}" if users else f"{DEPENDENCY} (apt marks it auto)"
+            basis = (
+                f"{DEPENDENCY} of {', '.join(users[:3])}" if users else f"{DEPENDENCY} (apt marks it auto)"
+            )
             judged.append(replace(item, judged=False, basis=basis, needs=needs))
     return judged
 
@@ -251,7 +253,10 @@ def parse_rpm(text: str) -> list[SoftwareItem]:
 
 
 def parse_dnf_userinstalled(text: str) -> frozenset[str]:
-    """Package names from `dnf repoquery --userinstalled`: one NEVRA a line (`name-[epoch:]version-release.arch`)."""
+    """Package names from `dnf repoquery --userinstalled`: one NEVRA a line.
+
+    NEVRA is `name-[epoch:]version-release.arch`; a name may hold hyphens, version and release do not.
+    """
     names = set()
     for line in text.splitlines():
         nevra = line.strip()
@@ -266,8 +271,13 @@ def parse_dnf_userinstalled(text: str) -> frozenset[str]:
 def rpm_inventory(probes: Probes, packages: list[SoftwareItem], problems: list[str]) -> list[SoftwareItem]:
     out = probes.run(DNF_USERINSTALLED, timeout=60.0, probe_id=DNF_USERINSTALLED_ID)
     if not out.ok:
-        problems.append(f"dnf (which rpm packages a user installed): {out.describe()}; every rpm package is judged")
-        return [replace(item, judged=True, basis="judged: no record of what a user installed") for item in packages]
+        problems.append(
+            f"dnf (which rpm packages a user installed): {out.describe()}; every rpm package is judged"
+        )
+        return [
+            replace(item, judged=True, basis="judged: no record of what a user installed")
+            for item in packages
+        ]
     chosen = parse_dnf_userinstalled(out.stdout)
     return [
         replace(item, judged=True, basis="installed by a user (dnf)")
@@ -317,7 +327,9 @@ def parse_snap(text: str) -> list[SoftwareItem]:
             notes = set(fields[5].split(",")) if len(fields) > 5 else set()
             system = notes & SYSTEM_SNAP_NOTES
             if system:
-                items.append(SoftwareItem(fields[0], fields[1], publisher, "snap", False, f"{min(system)} snap"))
+                items.append(
+                    SoftwareItem(fields[0], fields[1], publisher, "snap", False, f"{min(system)} snap")
+                )
             else:
                 items.append(SoftwareItem(fields[0], fields[1], publisher, "snap", True, "snap"))
     return items

@@ -48,7 +48,7 @@ def is_listed_program(values: dict[str, Any]) -> bool:
 
 
 def why_not_judged(values: dict[str, Any]) -> str:
-    """"" for a program; else what the entry is (a hidden component, an update of another entry)."""
+    """ "" for a program; else what the entry is (a hidden component, an update of another entry)."""
     if str(values.get("SystemComponent", "0")).strip() == "1":
         return "system component (Windows hides it from Apps)"
     parent = _text(values.get("ParentKeyName"))
@@ -118,7 +118,9 @@ def inventory(ctx: CheckContext) -> Inventory:
     else:
         profiles = probes.registry_key(PROFILE_LIST)
         for sid in profiles_not_loaded(users, profiles):
-            notes.append(f"{USERS}\\{sid}: not loaded (the user is not signed in); their own installs are not read")
+            notes.append(
+                f"{USERS}\\{sid}: not loaded (the user is not signed in); their own installs are not read"
+            )
     paths = [*MACHINE_ROOTS, *user_uninstall_roots(users)]
     roots = [probes.registry_key(path) for path in paths]
     entries = {

@@ -525,7 +525,9 @@ def _software() -> Recorded:
         .command(sw.DPKG_RELATIONS, "")
         .command(sw.RPM_QUERY, exit_code=None, error="not found")
         .command(sw.FLATPAK_LIST, FLATPAK)
-        .command(sw.FLATPAK_RUNTIMES, "org.gnome.Platform\tGNOME Application Platform version 45\t\tflathub\n")
+        .command(
+            sw.FLATPAK_RUNTIMES, "org.gnome.Platform\tGNOME Application Platform version 45\t\tflathub\n"
+        )
         .command(sw.SNAP_LIST, SNAP)
     )
 

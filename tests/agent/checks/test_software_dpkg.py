@@ -73,7 +73,9 @@ def _build(root: Path, name: str, depends: str = "", desktop_entry: bool = False
             f"[Desktop Entry]\nType=Application\nName={name}\nExec=/bin/true\n"
         )
     deb = root / f"{name}_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(tree), str(deb)], check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(tree), str(deb)], check=True, capture_output=True
+    )
     return deb
 
 
@@ -201,8 +203,12 @@ def test_a_library_installed_by_hand_is_judged_until_marked_auto(packages: Packa
 
 def test_dpkg_i_without_apt_is_a_manual_install(packages: Packages) -> None:
     """dpkg alone leaves no apt mark: apt-mark showmanual lists it, and so is it judged."""
-    subprocess.run(["dpkg", "-i", str(packages.repo / f"{packages.lib}_1.0_all.deb")], check=True, capture_output=True)
-    shown = subprocess.run(["apt-mark", "showmanual"], check=True, capture_output=True, text=True).stdout.split()
+    subprocess.run(
+        ["dpkg", "-i", str(packages.repo / f"{packages.lib}_1.0_all.deb")], check=True, capture_output=True
+    )
+    shown = subprocess.run(
+        ["apt-mark", "showmanual"], check=True, capture_output=True, text=True
+    ).stdout.split()
     assert packages.lib in shown
     assert item(packages.lib).judged and item(packages.lib).basis == sw.MANUAL
 
@@ -228,7 +234,9 @@ def test_advice_never_removes_an_approved_app(packages: Packages) -> None:
     assert unapproved(finding) == [packages.other]
     assert finding.evidence["covered_by_approved_apps"] == [{"name": packages.lib, "needed_by": packages.app}]
     assert packages.lib not in all_advice(finding)
-    command = finding.remediation.it if finding.remediation and not isinstance(finding.remediation, str) else None
+    command = (
+        finding.remediation.it if finding.remediation and not isinstance(finding.remediation, str) else None
+    )
     assert command and command.startswith(f"sudo apt-get remove {packages.other}")
     argv = command.split(" (")[0].split()[1:]
     simulated = subprocess.run([argv[0], "-s", *argv[1:]], check=True, capture_output=True, text=True).stdout
@@ -238,6 +246,8 @@ def test_advice_never_removes_an_approved_app(packages: Packages) -> None:
 
 def test_reading_the_marks_file_agrees_with_apt_mark() -> None:
     """This machine's real extended_states, read by the agent, says what `apt-mark showmanual` says."""
-    shown = set(subprocess.run(["apt-mark", "showmanual"], check=True, capture_output=True, text=True).stdout.split())
+    shown = set(
+        subprocess.run(["apt-mark", "showmanual"], check=True, capture_output=True, text=True).stdout.split()
+    )
     judged_manual = {i.name for i in sw.inventory(context(Requirements())).items if i.basis == sw.MANUAL}
     assert judged_manual == shown

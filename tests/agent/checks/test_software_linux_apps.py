@@ -13,14 +13,13 @@ import json
 from dataclasses import replace
 
 from agent.checks import software_linux as sw
+from agent.checks.context import CheckContext
 from agent.checks.results import Status
 from agent.checks.software import SoftwareItem
 from agent.probes import ReplayProbes
+from agent.probes.facts import PlatformFacts
 from contract.requirements import Requirements, SoftwareRule
 from tests.helpers.recorded import FIXED_NOW, Recorded, all_advice, fixture
-
-from agent.checks.context import CheckContext
-from agent.probes.facts import PlatformFacts
 
 CHROMIUM_LIBRARIES = ("libasyncns0", "libdouble-conversion3", "libflac12", "chromium-common")
 
@@ -37,7 +36,11 @@ def _captured(requirements: Requirements, baseline: frozenset[str] | None = None
     records = json.loads(fixture("linux/software-debian12-chromium.json"))
     platform = PlatformFacts("linux", "Debian GNU/Linux 12", "", "x86_64", "build", "root", True, "", "/root")
     return CheckContext(
-        ReplayProbes(records), platform, requirements, FIXED_NOW, None if baseline is None else _Baseline(baseline)
+        ReplayProbes(records),
+        platform,
+        requirements,
+        FIXED_NOW,
+        None if baseline is None else _Baseline(baseline),
     )
 
 
@@ -111,7 +114,10 @@ def _dpkg(*names: str) -> list[SoftwareItem]:
 def test_judging_dpkg_packages() -> None:
     relations = sw.DpkgRelations({"app": ("lib",), "lib": (), "game": (), "orphan": ()}, {})
     marks = frozenset({("lib", "amd64"), ("game", "amd64"), ("orphan", "amd64")})
-    judged = {i.name: i for i in sw.judge_dpkg(_dpkg("app", "lib", "game", "orphan"), marks, {"game": ["/g"]}, relations)}
+    judged = {
+        i.name: i
+        for i in sw.judge_dpkg(_dpkg("app", "lib", "game", "orphan"), marks, {"game": ["/g"]}, relations)
+    }
     assert judged["app"].judged and judged["app"].basis == sw.MANUAL
     assert not judged["lib"].judged and judged["lib"].basis == f"{sw.DEPENDENCY} of app"
     assert judged["game"].judged and judged["game"].basis == sw.DESKTOP_ENTRY  # `apt-mark auto` hides no app
@@ -154,7 +160,10 @@ def test_rpm_judges_what_dnf_says_a_user_installed() -> None:
     inventory = sw.inventory(base.command(sw.DNF_USERINSTALLED, userinstalled).context("linux"))
     assert [(i.name, i.judged) for i in inventory.items] == [("firefox", True), ("libogg", False)]
     no_dnf = sw.inventory(
-        Recorded().command(sw.RPM_QUERY, rpm).command(sw.DNF_USERINSTALLED, exit_code=None, error="not found").context("linux")
+        Recorded()
+        .command(sw.RPM_QUERY, rpm)
+        .command(sw.DNF_USERINSTALLED, exit_code=None, error="not found")
+        .context("linux")
     )
     assert all(item.judged for item in no_dnf.items)
     assert any("every rpm package is judged" in problem for problem in no_dnf.problems)
@@ -167,8 +176,19 @@ def test_flatpak_runtimes_and_system_snaps_are_inventory_only() -> None:
         "firefox            122.0-2          3728   latest/stable/…  mozilla✓    -\n"
         "snapd              2.61.1           20671  latest/stable    canonical✓  snapd\n"
     )
-    assert [(i.name, i.judged) for i in sw.parse_snap(snap)] == [("core22", False), ("firefox", True), ("snapd", False)]
+    assert [(i.name, i.judged) for i in sw.parse_snap(snap)] == [
+        ("core22", False),
+        ("firefox", True),
+        ("snapd", False),
+    ]
     runtimes = sw.flatpak_runtimes("org.gnome.Platform\tGNOME Application Platform version 45\t\tflathub\n")
     assert [replace(i, needs=()) for i in runtimes] == [
-        SoftwareItem("GNOME Application Platform version 45", "", "flathub", "flatpak:org.gnome.Platform", False, "flatpak runtime")
+        SoftwareItem(
+            "GNOME Application Platform version 45",
+            "",
+            "flathub",
+            "flatpak:org.gnome.Platform",
+            False,
+            "flatpak runtime",
+        )
     ]

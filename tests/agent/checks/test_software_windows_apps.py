@@ -19,7 +19,18 @@ from agent.checks.results import Status
 from contract.requirements import Requirements, SoftwareRule
 from tests.helpers.recorded import Recorded, fixture
 
-POSIX_ONLY = ("fchmod", "pread", "pwrite", "getuid", "geteuid", "fchown", "chown", "lchown", "getpwnam", "uname")
+POSIX_ONLY = (
+    "fchmod",
+    "pread",
+    "pwrite",
+    "getuid",
+    "geteuid",
+    "fchown",
+    "chown",
+    "lchown",
+    "getpwnam",
+    "uname",
+)
 STUDENT = "S-1-5-21-3623811015-3361044348-30300820-1001"
 ENTRA = "S-1-12-1-1234567890-1122334455-2233445566-3344556677"
 AWAY = "S-1-5-21-3623811015-3361044348-30300820-1002"
@@ -50,7 +61,7 @@ def test_every_signed_in_users_hive_is_read_and_only_programs_are_judged() -> No
         "Spotify",
         "Zoom",
     ]
-    # Inventory only, each with why: the runtime's hidden MSI part, the patch; the nameless entry is not listed.
+    # Inventory only, each with why: the runtime's hidden MSI part, the patch. The nameless entry: not at all.
     runtime = by_name["Microsoft Visual C++ 2022 X64 Minimum Runtime - 14.38.33130"]
     assert not runtime.judged and runtime.basis == "system component (Windows hides it from Apps)"
     patch = by_name["Security Update for Adobe Acrobat"]
@@ -58,8 +69,12 @@ def test_every_signed_in_users_hive_is_read_and_only_programs_are_judged() -> No
     assert len(inventory.items) == 8
     assert by_name["Spotify"].source == f"HKU\\{STUDENT}\\{sw.UNINSTALL}\\Spotify"
     assert by_name["Discord"].source.startswith(f"HKU\\{ENTRA}\\")  # an Entra ID account
-    # Not read: .DEFAULT, the service accounts, the _Classes hives; the profile that is not signed in is named.
-    assert inventory.sources == (*sw.MACHINE_ROOTS, f"HKU\\{STUDENT}\\{sw.UNINSTALL}", f"HKU\\{ENTRA}\\{sw.UNINSTALL}")
+    # Not read: .DEFAULT, the service accounts, the _Classes hives. The profile not signed in is named.
+    assert inventory.sources == (
+        *sw.MACHINE_ROOTS,
+        f"HKU\\{STUDENT}\\{sw.UNINSTALL}",
+        f"HKU\\{ENTRA}\\{sw.UNINSTALL}",
+    )
     assert inventory.problems == (
         f"HKU\\{AWAY}: not loaded (the user is not signed in); their own installs are not read",
     )
@@ -68,14 +83,17 @@ def test_every_signed_in_users_hive_is_read_and_only_programs_are_judged() -> No
 def test_a_per_user_install_of_another_student_fails_the_check() -> None:
     """Before, only HKCU was read: as SYSTEM that is the service's own hive, and Discord was never seen."""
     approved = tuple(
-        SoftwareRule(name) for name in ("7-Zip*", "Adobe Acrobat*", "Microsoft Visual C++*", "Spotify", "Zoom")
+        SoftwareRule(name)
+        for name in ("7-Zip*", "Adobe Acrobat*", "Microsoft Visual C++*", "Spotify", "Zoom")
     )
     requirements = Requirements(software_baseline=False, software_approved=approved)
     finding = sw.check(laptop().context("windows", requirements=requirements))
     assert finding.status is Status.FAIL
     assert [entry["name"] for entry in finding.evidence["unapproved"]] == ["Discord"]
     assert finding.evidence["items_seen"] == 8 and finding.evidence["apps_judged"] == 6
-    with_discord = Requirements(software_baseline=False, software_approved=(*approved, SoftwareRule("Discord")))
+    with_discord = Requirements(
+        software_baseline=False, software_approved=(*approved, SoftwareRule("Discord"))
+    )
     assert sw.check(laptop().context("windows", requirements=with_discord)).status is Status.PASS
 
 
