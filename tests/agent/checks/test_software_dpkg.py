@@ -24,6 +24,7 @@ import pytest
 from agent.checks import software_linux as sw
 from agent.checks.context import CheckContext
 from agent.checks.results import Finding, Status
+from agent.checks.software import Inventory, decide
 from agent.probes import LiveProbes
 from agent.probes.facts import detect
 from agent.state import FixedBaseline
@@ -79,8 +80,10 @@ def _build(root: Path, name: str, depends: str = "", desktop_entry: bool = False
     return deb
 
 
-@pytest.fixture
-def packages(tmp_path: Path) -> Iterator[Packages]:
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Packages:
+    """Built once per module: three packages, their index, apt's lists for them."""
+    tmp_path = tmp_path_factory.mktemp("apt")
     tag = uuid.uuid4().hex[:8]
     app, other, lib = f"hr-swapps-app-{tag}", f"hr-swapps-other-{tag}", f"hr-swapps-lib{tag}"
     repo = tmp_path / "repo"
@@ -105,15 +108,25 @@ def packages(tmp_path: Path) -> Iterator[Packages]:
         "-oAPT::Install-Recommends=false",
     )
     subprocess.run(["apt-get", *options, "update", "-qq"], check=True, capture_output=True)
+    return Packages(app, other, lib, repo, options)
+
+
+@pytest.fixture
+def packages(repository: Packages) -> Iterator[Packages]:
+    """The repository, with whatever a test installed purged afterwards (and checked gone)."""
+    names = (repository.app, repository.other, repository.lib)
     try:
-        yield Packages(app, other, lib, repo, options)
+        yield repository
     finally:
-        subprocess.run(
-            ["apt-get", *options, "purge", "-y", "-qq", app, other, lib],
-            capture_output=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        left = subprocess.run(["dpkg-query", "-W", app, other, lib], capture_output=True, text=True)
+        installed = subprocess.run(["dpkg-query", "-W", *names], capture_output=True, text=True).stdout
+        present = [line.split()[0] for line in installed.splitlines() if len(line.split()) > 1]
+        if present:  # apt's purge also forgets apt's marks for them
+            subprocess.run(
+                ["apt-get", *repository.apt_options, "purge", "-y", "-qq", *present],
+                capture_output=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
+        left = subprocess.run(["dpkg-query", "-W", *names], capture_output=True, text=True)
         assert "1.0" not in left.stdout, f"test packages left installed: {left.stdout}"
 
 
@@ -132,8 +145,7 @@ def mark(how: str, name: str) -> None:
 
 def everything_here_now() -> frozenset[str]:
     """The baseline an enrolment would take on this machine now (before the test installs)."""
-    inventory = sw.inventory(context(Requirements()))
-    return frozenset(item.identity for item in inventory.items)
+    return frozenset(item.identity for item in look().inventory.items)
 
 
 def context(requirements: Requirements, baseline: frozenset[str] | None = None) -> CheckContext:
@@ -154,9 +166,22 @@ def allowlist(*approved: str) -> Requirements:
     )
 
 
-def item(name: str) -> sw.SoftwareItem:
-    [found] = [i for i in sw.inventory(context(Requirements())).items if i.name == name]
-    return found
+@dataclass(frozen=True)
+class Seen:
+    """One real inventory of the machine as it is now, judged as often as a test likes."""
+
+    inventory: Inventory
+
+    def item(self, name: str) -> sw.SoftwareItem:
+        [found] = [i for i in self.inventory.items if i.name == name]
+        return found
+
+    def check(self, requirements: Requirements, baseline: frozenset[str]) -> Finding:
+        return decide(self.inventory, context(requirements, baseline), sw.REMEDY, sw.apt_remove_command)
+
+
+def look() -> Seen:
+    return Seen(sw.inventory(context(Requirements())))
 
 
 def unapproved(finding: Finding) -> list[str]:
@@ -167,38 +192,40 @@ def test_an_app_and_the_library_it_pulled_in(packages: Packages) -> None:
     """`apt-get install APP`: APP is judged (manual, desktop entry), its library is not (auto)."""
     baseline = everything_here_now()
     apt(packages, "install", packages.app)
-    app, lib = item(packages.app), item(packages.lib)
+    seen = look()
+    app, lib = seen.item(packages.app), seen.item(packages.lib)
     assert app.judged and app.basis == sw.MANUAL
     assert not lib.judged and lib.basis == f"{sw.DEPENDENCY} of {packages.app}"
     assert packages.lib in app.needs
 
     # Approved app + its dependency: green (before, the library alone turned the laptop red).
-    approved = sw.check(context(allowlist("hr-swapps-app-*"), baseline))
+    approved = sw.check(context(allowlist("hr-swapps-app-*"), baseline))  # the check itself, end to end
     assert approved.status is Status.PASS, approved.summary
     # Not approved: only the app is named; the library is never listed on its own.
-    finding = sw.check(context(allowlist(), baseline))
+    finding = seen.check(allowlist(), baseline)
     assert finding.status is Status.FAIL
     assert unapproved(finding) == [packages.app]
     assert packages.lib not in all_advice(finding)
     # The full inventory still carries the library, marked as not judged, for IT.
-    inventory = sw.inventory(context(Requirements()))
-    sent = {entry["name"]: entry for entry in (i.to_json() for i in inventory.items)}
+    sent = {entry["name"]: entry for entry in (i.to_json() for i in seen.inventory.items)}
     assert sent[packages.lib]["judged"] is False and sent[packages.app]["judged"] is True
 
 
 def test_a_library_installed_by_hand_is_judged_until_marked_auto(packages: Packages) -> None:
     baseline = everything_here_now()
     apt(packages, "install", packages.lib)
-    assert item(packages.lib).judged  # a person chose it
-    finding = sw.check(context(allowlist(), baseline))
+    seen = look()
+    assert seen.item(packages.lib).judged  # a person chose it
+    finding = seen.check(allowlist(), baseline)
     assert finding.status is Status.FAIL and unapproved(finding) == [packages.lib]
 
     mark("auto", packages.lib)  # the same package, now apt's "installed as a dependency"
-    assert not item(packages.lib).judged
-    assert sw.check(context(allowlist(), baseline)).status is Status.PASS
+    seen = look()
+    assert not seen.item(packages.lib).judged
+    assert seen.check(allowlist(), baseline).status is Status.PASS
 
     mark("manual", packages.lib)
-    assert sw.check(context(allowlist(), baseline)).status is Status.FAIL
+    assert look().check(allowlist(), baseline).status is Status.FAIL
 
 
 def test_dpkg_i_without_apt_is_a_manual_install(packages: Packages) -> None:
@@ -210,7 +237,8 @@ def test_dpkg_i_without_apt_is_a_manual_install(packages: Packages) -> None:
         ["apt-mark", "showmanual"], check=True, capture_output=True, text=True
     ).stdout.split()
     assert packages.lib in shown
-    assert item(packages.lib).judged and item(packages.lib).basis == sw.MANUAL
+    lib = look().item(packages.lib)
+    assert lib.judged and lib.basis == sw.MANUAL
 
 
 def test_an_app_marked_auto_is_still_judged_by_its_desktop_entry(packages: Packages) -> None:
@@ -218,8 +246,9 @@ def test_an_app_marked_auto_is_still_judged_by_its_desktop_entry(packages: Packa
     baseline = everything_here_now()
     apt(packages, "install", packages.other)
     mark("auto", packages.other)
-    assert item(packages.other).judged and item(packages.other).basis == sw.DESKTOP_ENTRY
-    assert unapproved(sw.check(context(allowlist(), baseline))) == [packages.other]
+    seen = look()
+    assert seen.item(packages.other).judged and seen.item(packages.other).basis == sw.DESKTOP_ENTRY
+    assert unapproved(seen.check(allowlist(), baseline)) == [packages.other]
 
 
 def test_advice_never_removes_an_approved_app(packages: Packages) -> None:
@@ -228,8 +257,9 @@ def test_advice_never_removes_an_approved_app(packages: Packages) -> None:
     baseline = everything_here_now()
     apt(packages, "install", packages.lib)
     apt(packages, "install", packages.app, packages.other)
-    assert item(packages.lib).judged  # still manual
-    finding = sw.check(context(allowlist("hr-swapps-app-*"), baseline))
+    seen = look()
+    assert seen.item(packages.lib).judged  # still manual
+    finding = seen.check(allowlist("hr-swapps-app-*"), baseline)
     assert finding.status is Status.FAIL
     assert unapproved(finding) == [packages.other]
     assert finding.evidence["covered_by_approved_apps"] == [{"name": packages.lib, "needed_by": packages.app}]
@@ -249,5 +279,5 @@ def test_reading_the_marks_file_agrees_with_apt_mark() -> None:
     shown = set(
         subprocess.run(["apt-mark", "showmanual"], check=True, capture_output=True, text=True).stdout.split()
     )
-    judged_manual = {i.name for i in sw.inventory(context(Requirements())).items if i.basis == sw.MANUAL}
+    judged_manual = {i.name for i in look().inventory.items if i.basis == sw.MANUAL}
     assert judged_manual == shown
