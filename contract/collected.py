@@ -301,7 +301,7 @@ KINDS: dict[str, RecordKind] = {
             Field(
                 "software[].basis",
                 "with software",
-                "why it is judged or not, e.g. 'manually installed', 'a dependency of chromium'",
+                "why it is judged or not, e.g. 'manually installed', 'installed as a dependency'",
                 "software",
             ),
             Field(

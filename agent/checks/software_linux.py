@@ -66,7 +66,10 @@ REMEDY = "Remove it with the Software app (GNOME Software, Discover or the Softw
 MANUAL = "manually installed (apt marks it manual)"
 NO_MARKS = "judged: apt's auto/manual marks could not be read"
 DESKTOP_ENTRY = "ships a desktop entry and nothing installed needs it"
-DEPENDENCY = "installed as a dependency"
+# The same words for every dependency, not "of X, Y": a basis that named who needs a library would
+# change whenever another package came to need it, and every such change is a change in the
+# inventory IT stores (libc6 would change with every install).
+DEPENDENCY = "installed as a dependency (apt marks it auto)"
 
 
 # --- dpkg ------------------------------------------------------------------------------
@@ -200,16 +203,13 @@ def judge_dpkg(
         # By name: apt records arch:all packages under the native architecture, and one package
         # installed for two architectures with different marks is too rare to split hairs over.
         auto = item.name in auto_names
-        users = sorted(needed_by.get(item.name, []))
+        needed = bool(needed_by.get(item.name))
         if not auto:
             judged.append(replace(item, judged=True, basis=MANUAL, needs=needs))
-        elif item.name in desktop_owners and not users:
+        elif item.name in desktop_owners and not needed:
             judged.append(replace(item, judged=True, basis=DESKTOP_ENTRY, needs=needs))
         else:
-            basis = (
-                f"{DEPENDENCY} of {', '.join(users[:3])}" if users else f"{DEPENDENCY} (apt marks it auto)"
-            )
-            judged.append(replace(item, judged=False, basis=basis, needs=needs))
+            judged.append(replace(item, judged=False, basis=DEPENDENCY, needs=needs))
     return judged
 
 
