@@ -378,7 +378,7 @@ class AgentService:
                 self.schedule.check_now = True
                 self.schedule.save(self.schedule_path)
 
-    def run_checks(self) -> tuple[list[CheckResult], dict[str, Any], list[dict[str, str]]]:
+    def run_checks(self) -> tuple[list[CheckResult], dict[str, Any], list[dict[str, str | bool]]]:
         requirements = self.requirements()
         # The service runs as root/SYSTEM: per-user settings (screen lock) are the tray's to read.
         where = "system" if self.platform.is_admin and not self.platform.desktop else None
@@ -397,7 +397,8 @@ class AgentService:
         order = {check_id: index for index, check_id in enumerate(CHECKS_BY_ID)}
         results.sort(key=lambda r: order.get(r.id, len(order)))
         replay = CheckContext(ReplayProbes(recorder.records), self.platform, requirements, ctx.now, None)
-        software: list[dict[str, str]] = []
+        # The full inventory, each item marked `judged` (an app) or not: IT gets everything.
+        software: list[dict[str, str | bool]] = []
         if "software" in requirements.enabled:
             software = [item.to_json() for item in software_inventory(replay).items]
         identity = read_identity(LiveProbes(), self.platform, local_macs()).to_json()
@@ -440,7 +441,7 @@ class AgentService:
         return result
 
     def _report_body(
-        self, results: list[CheckResult], identity: dict[str, Any], software: list[dict[str, str]]
+        self, results: list[CheckResult], identity: dict[str, Any], software: list[dict[str, str | bool]]
     ) -> dict[str, Any]:
         return {
             "report_id": uuid.uuid4().hex,

@@ -230,9 +230,10 @@ CHECK_EVIDENCE: dict[str, str] = {
     ),
     "screen_lock": "the idle delay, whether a password is asked on waking, and the limit the district set",
     "software": (
-        "how many programs are installed, the mode and baseline in use, the programs blocked or not on "
-        "the approved list (name, version, publisher, where found) and any part of the inventory that "
-        "could not be read"
+        "how many items the inventory holds and how many of them are apps judged, the mode and baseline "
+        "in use, the apps blocked or not on the approved list (name, version, publisher, where found, "
+        "why judged), items a person installed that an approved app needs, and any part of the "
+        "inventory that could not be read"
     ),
 }
 
@@ -288,6 +289,19 @@ KINDS: dict[str, RecordKind] = {
                 "software[].source",
                 "with software",
                 "where it was found (dpkg, an uninstall registry key, /Applications)",
+                "software",
+            ),
+            Field(
+                "software[].judged",
+                "with software",
+                "whether it is an app the check judges (false: a library, runtime or update an app "
+                "brought with it, kept so IT has the full inventory)",
+                "software",
+            ),
+            Field(
+                "software[].basis",
+                "with software",
+                "why it is judged or not, e.g. 'manually installed', 'installed as a dependency'",
                 "software",
             ),
             Field(

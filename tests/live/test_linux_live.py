@@ -206,6 +206,8 @@ def test_installing_an_unapproved_package_is_flagged(tmp_path: Path, state_dir: 
                 "version": "1.0-1",
                 "publisher": "Homeroom Tests <tests@homeroom.invalid>",
                 "source": "dpkg",
+                "judged": True,  # dpkg -i without apt: no auto mark, a person's own install
+                "basis": "manually installed (apt marks it manual)",
                 "reason": "not approved",
             }
         ]

@@ -510,12 +510,24 @@ SNAP = (
 FLATPAK = "org.gimp.GIMP\tGNU Image Manipulation Program\t2.10.36\tflathub\n"
 
 
+# apt marks nothing automatic here (all three installed packages were asked for by name), as a
+# machine where /var/lib/apt/extended_states does not exist yet; dpkg-query -S finds no entry.
 def _software() -> Recorded:
     return (
         Recorded()
         .command(sw.DPKG_QUERY, DPKG)
+        .file(sw.APT_EXTENDED_STATES, None, "not found")
+        .command(
+            sw.DPKG_DESKTOP_ENTRIES,
+            stderr="dpkg-query: no path found matching pattern /usr/share/applications/*.desktop\n",
+            exit_code=1,
+        )
+        .command(sw.DPKG_RELATIONS, "")
         .command(sw.RPM_QUERY, exit_code=None, error="not found")
         .command(sw.FLATPAK_LIST, FLATPAK)
+        .command(
+            sw.FLATPAK_RUNTIMES, "org.gnome.Platform\tGNOME Application Platform version 45\t\tflathub\n"
+        )
         .command(sw.SNAP_LIST, SNAP)
     )
 
@@ -541,6 +553,8 @@ def test_blocked_software_fails_and_lists_each_item() -> None:
             "version": "4.5.2-3+deb12u1",
             "publisher": "Christian Marillat <marillat@debian.org>",
             "source": "dpkg",
+            "judged": True,
+            "basis": sw.MANUAL,
             "reason": "blocked",
         }
     ]

@@ -728,12 +728,16 @@ def test_unreadable_user_key_is_unknown() -> None:
 
 # --- software ----------------------------------------------------------------------------------
 
-HKLM64, HKLM32, HKCU = software_windows.UNINSTALL_ROOTS
+HKLM64, HKLM32 = software_windows.MACHINE_ROOTS
+SID = "S-1-5-21-3623811015-3361044348-30300820-1001"
+HKCU = f"HKU\\{SID}\\{software_windows.UNINSTALL}"  # the signed-in student's own hive
 
 
 def software(requirements: Requirements, hkcu_error: str | None = None) -> Finding:
     recorded = (
         Recorded()
+        .registry("HKU", subkeys=[".DEFAULT", "S-1-5-18", SID, f"{SID}_Classes"])
+        .registry(software_windows.PROFILE_LIST, subkeys=["S-1-5-18", SID])
         .registry(HKLM64, subkeys=["{AC76BA86-7AD7-1033-7B44-AC0F074E4100}", "KB5031356", "Hidden", "Empty"])
         .registry(
             f"{HKLM64}\\{{AC76BA86-7AD7-1033-7B44-AC0F074E4100}}",
@@ -768,7 +772,8 @@ def software(requirements: Requirements, hkcu_error: str | None = None) -> Findi
 def test_inventory_skips_updates_system_components_and_nameless_entries() -> None:
     finding = software(Requirements(software_mode="blocklist"))
     assert finding.status is Status.PASS
-    assert finding.evidence["items_seen"] == 3
+    assert finding.evidence["apps_judged"] == 3
+    assert finding.evidence["items_seen"] == 5  # the update and the component are inventory only
     assert finding.evidence["inventory_sources"] == [HKLM64, HKLM32, HKCU]
 
 
@@ -796,7 +801,7 @@ def test_allowlist_flags_what_is_not_approved() -> None:
 def test_missing_per_user_key_is_read_as_empty() -> None:
     finding = software(Requirements(software_mode="blocklist"), hkcu_error="not found")
     assert finding.status is Status.PASS
-    assert finding.evidence["items_seen"] == 2
+    assert finding.evidence["apps_judged"] == 2
     assert HKCU in finding.evidence["inventory_sources"]
 
 
