@@ -291,6 +291,12 @@ KINDS: dict[str, RecordKind] = {
                 "software",
             ),
             Field(
+                "software[].app",
+                "with software",
+                "whether it is an app the check judges, or only part of the full inventory (a library)",
+                "software",
+            ),
+            Field(
                 "users",
                 _RESULTS,
                 "account names that have signed in on the laptop (sessions now, and sign-ins the tray saw): "
