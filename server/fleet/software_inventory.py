@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from server.auth import utc
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_INVENTORY, DEVICE_SOFTWARE, SOFTWARE_CHANGES
 from server.fleet.software_diff import Change, Installed, ReportedItem, diff, inventory_digest, inventory_from
@@ -51,12 +52,12 @@ LOCK_STATE = (
 )
 MOVE_STATE = (
     update(DEVICE_INVENTORY)
-    .where(DEVICE_INVENTORY.c.device_id == bindparam("device_id"))
+    .where(DEVICE_INVENTORY.c.device_id == bindparam("b_device_id"))
     .values(
-        report_id=bindparam("report_id"),
-        reported_at=bindparam("reported_at"),
-        digest=bindparam("digest"),
-        items=bindparam("items"),
+        report_id=bindparam("b_report_id"),
+        reported_at=bindparam("b_reported_at"),
+        digest=bindparam("b_digest"),
+        items=bindparam("b_items"),
     )
 )
 REWRITE_ITEM = (
@@ -98,9 +99,9 @@ def store_inventory(
             return _apply(connection, device_id, report_id, reported_at, {}, reported.items)
         # Another process stored this device's first inventory a moment ago: take turns with it.
         state = connection.execute(LOCK_STATE, {"device_id": device_id}).one()
-    if reported_at < state.reported_at:
+    if reported_at < utc(state.reported_at):  # SQLite gives back naive UTC
         return 0
-    connection.execute(MOVE_STATE, state_values)
+    connection.execute(MOVE_STATE, {f"b_{name}": value for name, value in state_values.items()})
     if state.digest == reported.digest:
         return 0
     return _apply(
