@@ -291,9 +291,15 @@ KINDS: dict[str, RecordKind] = {
                 "software",
             ),
             Field(
-                "software[].app",
+                "software[].judged",
                 "with software",
                 "whether it is an app the check judges, or only part of the full inventory (a library)",
+                "software",
+            ),
+            Field(
+                "software[].basis",
+                "with software",
+                "why it is judged or not, in a few words (installed by hand, needed by another app)",
                 "software",
             ),
             Field(

@@ -119,7 +119,9 @@ class SoftwareItemIn(Strict):
     source: Annotated[str, StringConstraints(max_length=600, pattern=NO_NUL)] = ""
     # True: an app the software check judges; False: only part of the full inventory (a library
     # pulled in by an app). Absent (None) from agents that do not say: the server keeps what it is told.
-    app: bool | None = None
+    judged: bool | None = None
+    # Why it is judged or not, in a few words ("manually installed (apt)", "a dependency of vlc").
+    basis: Annotated[str, StringConstraints(max_length=300, pattern=NO_NUL)] = ""
 
 
 Dropped = dict[Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)], Annotated[int, Field(ge=0)]]

@@ -244,7 +244,8 @@ class InstalledSoftware(Base):
     version: Mapped[str] = mapped_column(String(200))
     publisher: Mapped[str] = mapped_column(String(300))
     # True: an app the check judges; False: only part of the inventory; None: the agent did not say.
-    app: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    basis: Mapped[str] = mapped_column(String(300), default="", server_default="")
     since: Mapped[datetime]
 
 
@@ -265,7 +266,7 @@ class SoftwareChange(Base):
     source: Mapped[str] = mapped_column(String(600))
     version: Mapped[str] = mapped_column(String(200))
     publisher: Mapped[str] = mapped_column(String(300))
-    app: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     previous_version: Mapped[str | None] = mapped_column(String(200))
     previous_publisher: Mapped[str | None] = mapped_column(String(300))
-    previous_app: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    previous_judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -29,7 +29,9 @@ class ReportedItem(Protocol):
     @property
     def source(self) -> str: ...
     @property
-    def app(self) -> bool | None: ...
+    def judged(self) -> bool | None: ...
+    @property
+    def basis(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,15 @@ class Installed:
     source: str
     version: str
     publisher: str
-    app: bool | None = None
+    judged: bool | None = None
+    basis: str = ""  # why the agent judges it or not: kept for IT, never a change on its own
 
     @property
     def key(self) -> str:
         return item_key(self.name, self.source)
 
-    def _rank(self) -> tuple[str, str, int]:
-        return (self.version, self.publisher, {None: 0, False: 1, True: 2}[self.app])
+    def _rank(self) -> tuple[str, str, int, str]:
+        return (self.version, self.publisher, {None: 0, False: 1, True: 2}[self.judged], self.basis)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,14 @@ def inventory_from(items: Iterable[ReportedItem]) -> dict[str, Installed]:
     """The report's items by key, one per (name, source), the same whatever their order."""
     chosen: dict[str, Installed] = {}
     for reported in items:
-        item = Installed(reported.name, reported.source, reported.version, reported.publisher, reported.app)
+        item = Installed(
+            reported.name,
+            reported.source,
+            reported.version,
+            reported.publisher,
+            reported.judged,
+            reported.basis,
+        )
         key = item.key
         kept = chosen.get(key)
         if kept is None or item._rank() > kept._rank():
@@ -78,7 +88,7 @@ def inventory_digest(inventory: dict[str, Installed]) -> str:
     for key in sorted(inventory):
         item = inventory[key]
         # Lengths first, so no choice of strings can make two inventories hash alike by shifting text.
-        fields = (item.name, item.source, item.version, item.publisher, repr(item.app))
+        fields = (item.name, item.source, item.version, item.publisher, repr(item.judged), item.basis)
         digest.update(repr(tuple(len(f) for f in fields)).encode())
         digest.update("\x00".join(fields).encode())
     return digest.hexdigest()
@@ -89,8 +99,8 @@ def diff(current: dict[str, Installed], new: dict[str, Installed]) -> tuple[list
 
     A set difference of keys gives what was added and removed; items under both keys are compared
     by version, publisher and the app flag. An agent that starts saying which items are apps (the
-    flag was unknown) tells the server something it did not know, not that the laptop changed: such
-    items are rewritten without history.
+    flag was unknown) tells the server something it did not know, not that the laptop changed; so does
+    a new wording of why (`basis`): such items are rewritten without history.
     """
     changes: list[Change] = []
     quiet: list[Installed] = []
@@ -105,7 +115,7 @@ def diff(current: dict[str, Installed], new: dict[str, Installed]) -> tuple[list
         if (
             before.version == after.version
             and before.publisher == after.publisher
-            and (before.app is None or after.app is None)
+            and (before.judged is None or after.judged is None or before.judged == after.judged)
         ):
             quiet.append(after)
         else:

@@ -68,7 +68,8 @@ REWRITE_ITEM = (
     .values(
         version=bindparam("b_version"),
         publisher=bindparam("b_publisher"),
-        app=bindparam("b_app"),
+        judged=bindparam("b_judged"),
+        basis=bindparam("b_basis"),
         since=bindparam("b_since"),
     )
 )
@@ -117,11 +118,13 @@ def _current(connection: Connection, device_id: str) -> dict[str, Installed]:
             DEVICE_SOFTWARE.c.source,
             DEVICE_SOFTWARE.c.version,
             DEVICE_SOFTWARE.c.publisher,
-            DEVICE_SOFTWARE.c.app,
+            DEVICE_SOFTWARE.c.judged,
+            DEVICE_SOFTWARE.c.basis,
         ).where(DEVICE_SOFTWARE.c.device_id == device_id)
     )
     return {
-        row.item_key: Installed(row.name, row.source, row.version, row.publisher, row.app) for row in rows
+        row.item_key: Installed(row.name, row.source, row.version, row.publisher, row.judged, row.basis)
+        for row in rows
     }
 
 
@@ -142,7 +145,13 @@ def _apply(
             )
         )
     added = [
-        {"device_id": device_id, "item_key": change.item.key, **_columns(change.item), "since": reported_at}
+        {
+            "device_id": device_id,
+            "item_key": change.item.key,
+            **_columns(change.item),
+            "basis": change.item.basis,
+            "since": reported_at,
+        }
         for change in changes
         if change.kind == "added"
     ]
@@ -155,7 +164,8 @@ def _apply(
             "b_key": item.key,
             "b_version": item.version,
             "b_publisher": item.publisher,
-            "b_app": item.app,
+            "b_judged": item.judged,
+            "b_basis": item.basis,
             "b_since": reported_at,
         }
         for item in rewritten
@@ -174,7 +184,7 @@ def _columns(item: Installed) -> dict[str, Any]:
         "source": item.source,
         "version": item.version,
         "publisher": item.publisher,
-        "app": item.app,
+        "judged": item.judged,
     }
 
 
@@ -188,7 +198,7 @@ def _history_row(device_id: str, report_id: str, reported_at: datetime, change: 
         **_columns(change.item),
         "previous_version": previous.version if previous else None,
         "previous_publisher": previous.publisher if previous else None,
-        "previous_app": previous.app if previous else None,
+        "previous_judged": previous.judged if previous else None,
     }
 
 

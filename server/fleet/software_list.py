@@ -87,7 +87,7 @@ def app_list(connection: Connection, group: str | None = None, unapproved: bool 
                 "`homeroom-server token create --group NAME`"
             )
     requirements, whose = judging_requirements(connection, group)
-    is_app = or_(DEVICE_SOFTWARE.c.app.is_(None), DEVICE_SOFTWARE.c.app.is_(True))
+    is_app = or_(DEVICE_SOFTWARE.c.judged.is_(None), DEVICE_SOFTWARE.c.judged.is_(True))
     where = [is_app]
     if group is not None:
         where.append(

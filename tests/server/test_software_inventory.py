@@ -17,15 +17,15 @@ from tests.helpers.servers import ServerProcess
 from tests.helpers.signed_device import IDENTITY, Device, report
 
 
-def package(name: str, version: str = "1.0-1", app: bool | None = None) -> dict[str, Any]:
+def package(name: str, version: str = "1.0-1", judged: bool | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {
         "name": name,
         "version": version,
         "publisher": "Debian Maintainers <pkg@debian.org>",
         "source": "dpkg",
     }
-    if app is not None:
-        item["app"] = app
+    if judged is not None:
+        item["judged"] = judged
     return item
 
 
@@ -129,14 +129,29 @@ def test_the_app_flag_is_kept_and_its_first_appearance_is_not_a_change(server: S
     device = enrolled(server)
     assert send(device, [package("chromium"), package("libflac12")]).status_code == 200
     # An upgraded agent starts saying which items are apps: learned, not a change on the laptop.
-    assert send(device, [package("chromium", app=True), package("libflac12", app=False)]).status_code == 200
+    assert (
+        send(device, [package("chromium", judged=True), package("libflac12", judged=False)]).status_code
+        == 200
+    )
     assert len(history(server)) == 2
-    flags = {row.name: row.app for row in query(server, "SELECT name, app FROM device_software")}
+    # A new wording of why it is judged is kept, and is not a change either.
+    reworded = [
+        package("chromium", judged=True) | {"basis": "manually installed (apt)"},
+        package("libflac12", judged=False),
+    ]
+    assert send(device, reworded).status_code == 200
+    assert len(history(server)) == 2
+    (basis,) = query(server, "SELECT basis FROM device_software WHERE name = 'chromium'")
+    assert basis.basis == "manually installed (apt)"
+    flags = {row.name: row.judged for row in query(server, "SELECT name, judged FROM device_software")}
     assert flags == {"chromium": True, "libflac12": False}
     # `apt-mark auto chromium`: no longer an app the check judges. That is a change.
-    assert send(device, [package("chromium", app=False), package("libflac12", app=False)]).status_code == 200
+    assert (
+        send(device, [package("chromium", judged=False), package("libflac12", judged=False)]).status_code
+        == 200
+    )
     (row,) = query(server, "SELECT * FROM software_changes WHERE change = 'changed'")
-    assert (row.name, bool(row.app), bool(row.previous_app)) == ("chromium", False, True)
+    assert (row.name, bool(row.judged), bool(row.previous_judged)) == ("chromium", False, True)
 
 
 def test_bytes_stored_per_report_grow_by_changes_only(server: ServerProcess) -> None:
