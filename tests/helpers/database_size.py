@@ -16,11 +16,11 @@ from sqlalchemy.engine import make_url
 def stored_bytes(database_url: str) -> int:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        connection = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
+        database = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
         try:
-            return int(connection.execute("SELECT coalesce(sum(pgsize), 0) FROM dbstat").fetchone()[0])
+            return int(database.execute("SELECT coalesce(sum(pgsize), 0) FROM dbstat").fetchone()[0])
         finally:
-            connection.close()
+            database.close()
     engine = create_engine(url.set(drivername="postgresql+psycopg"))
     try:
         with engine.connect() as connection:

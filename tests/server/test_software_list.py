@@ -1,4 +1,4 @@
-"""`homeroom-server software`: the district's apps from real reports, each format and filter, both databases."""
+"""`homeroom-server software`: the district's apps from real reports, each format and filter."""
 
 from __future__ import annotations
 
