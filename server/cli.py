@@ -33,7 +33,7 @@ from server.db.models import (
     RequirementsDocument,
 )
 from server.errors import CommandError, DatabaseError
-from server.fleet import software_list
+from server.fleet import software_history, software_list
 from server.fleet.ingest import now_utc
 from server.fleet.published import requirements_etag
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
@@ -160,6 +160,12 @@ def add_software_command(commands: Any, db: argparse.ArgumentParser) -> None:
     software.add_argument(
         "--unapproved", action="store_true", help="only apps not approved (blocked or neither)"
     )
+    software.add_argument(
+        "--device",
+        metavar="ID",
+        help="instead: this laptop's software changes, newest first (id or hostname)",
+    )
+    software.add_argument("--limit", type=int, default=200, help="with --device: the newest N (default: 200)")
     output = software.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true", help="spreadsheet-safe CSV")
@@ -167,14 +173,16 @@ def add_software_command(commands: Any, db: argparse.ArgumentParser) -> None:
 
 def command_software(args: argparse.Namespace) -> int:
     engine = _engine(args)
+    output = "json" if args.json else "csv" if args.csv else "table"
     with engine.connect() as connection:
-        listed = software_list.app_list(connection, args.group, args.unapproved)
-    if args.json:
-        print(json.dumps(software_list.as_json(listed), indent=2))
-    elif args.csv:
-        sys.stdout.write(software_list.as_csv(listed))
-    else:
-        sys.stdout.write(software_list.as_table(listed))
+        if args.device is not None:
+            if args.group is not None or args.unapproved:
+                raise CommandError("--device lists one laptop's changes: leave out --group and --unapproved")
+            history = software_history.device_history(connection, args.device, args.limit)
+            sys.stdout.write(software_history.render(history, output))
+        else:
+            listed = software_list.app_list(connection, args.group, args.unapproved)
+            sys.stdout.write(software_list.render(listed, output))
     return 0
 
 

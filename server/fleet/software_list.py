@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import Connection, distinct, func, or_, select, union
@@ -152,3 +153,10 @@ def as_table(listed: AppList) -> str:
         f"{neither} neither (judged by {listed.judged_by})."
     )
     return "\n".join(lines) + "\n"
+
+
+def render(shown: AppList, output: str) -> str:
+    """As `output` says: "json", "csv" (spreadsheet-safe) or "table" (terminal-safe)."""
+    if output == "json":
+        return json.dumps(as_json(shown), indent=2) + "\n"
+    return as_csv(shown) if output == "csv" else as_table(shown)

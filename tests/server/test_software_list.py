@@ -106,3 +106,32 @@ def test_device_text_cannot_drive_the_terminal(server: ServerProcess) -> None:
     assert "\x1b" not in table and "\u202e" not in table
     assert "evil\\x1b]0;owned\\x07\\nforged" in table
     assert "No apps" not in table
+
+
+def test_one_laptops_history_of_changes(server: ServerProcess) -> None:
+    device = enrolled(server, 1)
+    enrolled(server, 2)
+    assert send(device, [package("firefox-esr", "115.12"), package("libreoffice", "7.4")]).ok
+    assert send(device, [package("firefox-esr", "128.3"), package('=HYPERLINK("x")', "1")]).ok
+    history = listing(server, "--device", "lt001", "--json")
+    assert history["hostname"] == "lt001" and history["device_id"] == device.device_id
+    changes = [(c["change"], c["name"], c["version"], c["previous_version"]) for c in history["changes"]]
+    assert sorted(changes[:3]) == [
+        ("added", '=HYPERLINK("x")', "1", None),
+        ("changed", "firefox-esr", "128.3", "115.12"),
+        ("removed", "libreoffice", "7.4", None),
+    ]
+    assert sorted(changes[3:]) == [
+        ("added", "firefox-esr", "115.12", None),
+        ("added", "libreoffice", "7.4", None),
+    ]
+    assert len({c["report_id"] for c in history["changes"][:3]}) == 1  # the report that showed them
+    table = listing(server, "--device", device.device_id)
+    assert "115.12 -> 128.3" in table and "removed" in table
+    rows = list(csv.reader(io.StringIO(listing(server, "--device", "lt001", "--csv", "--limit", "3"))))
+    assert len(rows) == 4 and '\'=HYPERLINK("x")' in [row[3] for row in rows]
+    assert "No software changes recorded for lt002" in listing(server, "--device", "lt002")
+    unknown = server.cli("software", "--device", "lt999")
+    assert unknown.returncode == 2 and "no device with id or hostname 'lt999'" in unknown.stderr
+    mixed = server.cli("software", "--device", "lt001", "--unapproved")
+    assert mixed.returncode == 2 and "leave out --group and --unapproved" in mixed.stderr
