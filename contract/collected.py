@@ -293,13 +293,14 @@ KINDS: dict[str, RecordKind] = {
             Field(
                 "software[].judged",
                 "with software",
-                "whether it is an app the check judges, or only part of the full inventory (a library)",
+                "whether it is an app the check judges (false: a library, runtime or update an app "
+                "brought with it, kept so IT has the full inventory)",
                 "software",
             ),
             Field(
                 "software[].basis",
                 "with software",
-                "why it is judged or not, in a few words (installed by hand, needed by another app)",
+                "why it is judged or not, e.g. 'manually installed', 'installed as a dependency'",
                 "software",
             ),
             Field(

@@ -117,11 +117,10 @@ class SoftwareItemIn(Strict):
     version: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] = ""
     publisher: Annotated[str, StringConstraints(max_length=300, pattern=NO_NUL)] = ""
     source: Annotated[str, StringConstraints(max_length=600, pattern=NO_NUL)] = ""
-    # True: an app the software check judges; False: only part of the full inventory (a library
-    # pulled in by an app). Absent (None) from agents that do not say: the server keeps what it is told.
-    judged: bool | None = None
-    # Why it is judged or not, in a few words ("manually installed (apt)", "a dependency of vlc").
-    basis: Annotated[str, StringConstraints(max_length=300, pattern=NO_NUL)] = ""
+    # Whether the laptop judged it as an app (False: a library, runtime, update); agents before this
+    # field judged every item they sent. `basis` says why, in a few words.
+    judged: bool = True
+    basis: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)] = ""
 
 
 Dropped = dict[Annotated[str, StringConstraints(max_length=40, pattern=NO_NUL)], Annotated[int, Field(ge=0)]]

@@ -243,7 +243,7 @@ class InstalledSoftware(Base):
     source: Mapped[str] = mapped_column(String(600))
     version: Mapped[str] = mapped_column(String(200))
     publisher: Mapped[str] = mapped_column(String(300))
-    # True: an app the check judges; False: only part of the inventory; None: the agent did not say.
+    # True: an app the check judges; False: only part of the inventory (agents before the flag: True).
     judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     basis: Mapped[str] = mapped_column(String(300), default="", server_default="")
     since: Mapped[datetime]
@@ -269,4 +269,3 @@ class SoftwareChange(Base):
     judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     previous_version: Mapped[str | None] = mapped_column(String(200))
     previous_publisher: Mapped[str | None] = mapped_column(String(300))
-    previous_judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -97,10 +97,11 @@ def inventory_digest(inventory: dict[str, Installed]) -> str:
 def diff(current: dict[str, Installed], new: dict[str, Installed]) -> tuple[list[Change], list[Installed]]:
     """(the changes for the history, items to rewrite without a history row).
 
-    A set difference of keys gives what was added and removed; items under both keys are compared
-    by version, publisher and the app flag. An agent that starts saying which items are apps (the
-    flag was unknown) tells the server something it did not know, not that the laptop changed; so does
-    a new wording of why (`basis`): such items are rewritten without history.
+    A set difference of keys gives what was added and removed; items under both keys are changed
+    when their version or publisher differs. Whether the agent judges an item (`judged`, `basis`) is
+    its view of the item, not a change on the laptop: an agent upgrade that starts sending the flag
+    would otherwise add a history row for every library. Such items are rewritten without history
+    (the current inventory, and so `homeroom-server software`, shows the new flag).
     """
     changes: list[Change] = []
     quiet: list[Installed] = []
@@ -112,11 +113,7 @@ def diff(current: dict[str, Installed], new: dict[str, Installed]) -> tuple[list
         before, after = current[key], new[key]
         if before == after:
             continue
-        if (
-            before.version == after.version
-            and before.publisher == after.publisher
-            and (before.judged is None or after.judged is None or before.judged == after.judged)
-        ):
+        if before.version == after.version and before.publisher == after.publisher:
             quiet.append(after)
         else:
             changes.append(Change("changed", after, before))

@@ -198,7 +198,6 @@ def _history_row(device_id: str, report_id: str, reported_at: datetime, change: 
         **_columns(change.item),
         "previous_version": previous.version if previous else None,
         "previous_publisher": previous.publisher if previous else None,
-        "previous_judged": previous.judged if previous else None,
     }
 
 

@@ -3,8 +3,8 @@
 One row per app (name and publisher) across the laptops' current inventories: the versions seen,
 how many laptops have it, and where it stands under the published requirements, judged by the same
 rule the laptops apply (`contract.software_rules`). Items an agent marked as only part of the full
-inventory (`app` false: a library pulled in by an app) are not apps and are left out; items from
-agents that do not say are listed, since nothing tells them apart.
+inventory (`judged` false: a library, runtime or update an app brought with it) are not apps and
+are left out; agents from before the flag judged every item they sent, and so are listed.
 
 Without `--group` the district-wide requirements judge; with it, that group's laptops and the
 requirements its laptops receive (its own copy, else the district-wide one).

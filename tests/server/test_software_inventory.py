@@ -125,33 +125,31 @@ def test_history_holds_each_change_once(server: ServerProcess) -> None:
     assert last["software_items"] == 3
 
 
-def test_the_app_flag_is_kept_and_its_first_appearance_is_not_a_change(server: ServerProcess) -> None:
+def test_whether_an_item_is_judged_is_kept_but_is_no_change(server: ServerProcess) -> None:
     device = enrolled(server)
+    # An agent from before the flag: every item it sends counts as judged.
     assert send(device, [package("chromium"), package("libflac12")]).status_code == 200
-    # An upgraded agent starts saying which items are apps: learned, not a change on the laptop.
-    assert (
-        send(device, [package("chromium", judged=True), package("libflac12", judged=False)]).status_code
-        == 200
-    )
+    # An upgraded agent says which items are apps: its view of them, not a change on the laptop.
+    marked = [package("chromium", judged=True), package("libflac12", judged=False)]
+    assert send(device, marked).status_code == 200
     assert len(history(server)) == 2
     # A new wording of why it is judged is kept, and is not a change either.
-    reworded = [
-        package("chromium", judged=True) | {"basis": "manually installed (apt)"},
-        package("libflac12", judged=False),
-    ]
+    reworded = [marked[0] | {"basis": "manually installed (apt)"}, marked[1]]
     assert send(device, reworded).status_code == 200
     assert len(history(server)) == 2
-    (basis,) = query(server, "SELECT basis FROM device_software WHERE name = 'chromium'")
-    assert basis.basis == "manually installed (apt)"
+    (row,) = query(server, "SELECT basis FROM device_software WHERE name = 'chromium'")
+    assert row.basis == "manually installed (apt)"
     flags = {row.name: row.judged for row in query(server, "SELECT name, judged FROM device_software")}
     assert flags == {"chromium": True, "libflac12": False}
-    # `apt-mark auto chromium`: no longer an app the check judges. That is a change.
+    # An upgrade is a change, and its row says whether the item was judged then.
     assert (
-        send(device, [package("chromium", judged=False), package("libflac12", judged=False)]).status_code
-        == 200
+        send(device, [reworded[0] | {"version": "2.0"}, marked[1] | {"version": "1.4.2"}]).status_code == 200
     )
-    (row,) = query(server, "SELECT * FROM software_changes WHERE change = 'changed'")
-    assert (row.name, bool(row.judged), bool(row.previous_judged)) == ("chromium", False, True)
+    changed = {
+        row.name: bool(row.judged)
+        for row in query(server, "SELECT * FROM software_changes WHERE change = 'changed'")
+    }
+    assert changed == {"chromium": True, "libflac12": False}
 
 
 def test_bytes_stored_per_report_grow_by_changes_only(server: ServerProcess) -> None:

@@ -59,7 +59,6 @@ def upgrade() -> None:
         sa.Column("judged", sa.Boolean(), nullable=True),
         sa.Column("previous_version", sa.String(length=200), nullable=True),
         sa.Column("previous_publisher", sa.String(length=300), nullable=True),
-        sa.Column("previous_judged", sa.Boolean(), nullable=True),
         sa.ForeignKeyConstraint(["device_id"], ["devices.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
