@@ -160,6 +160,86 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
+def laptop_inventory() -> list[dict[str, object]]:
+    """This machine's dpkg inventory, read as the agent reads it (a real Debian list), else a made-up one."""
+    from agent.checks.software_linux import DPKG_QUERY, parse_dpkg
+
+    try:
+        listed = subprocess.run(DPKG_QUERY, capture_output=True, text=True, timeout=60, check=True).stdout
+        items: list[dict[str, object]] = [dict(item.to_json()) for item in parse_dpkg(listed)]
+    except (OSError, subprocess.SubprocessError):
+        items = []
+    if len(items) < 100:
+        items = [
+            {
+                "name": f"lib{uuid.uuid4().hex[:12]}",
+                "version": "1.0-1",
+                "publisher": "Debian",
+                "source": "dpkg",
+            }
+            for _ in range(2000)
+        ]
+    return items
+
+
+def bytes_per_report(server: ServerProcess, reports: int) -> dict[str, float]:
+    """How much the database grows per stored report: `reports` with the laptop's inventory unchanged,
+    then `reports` that each upgrade one package (what the history must keep)."""
+    from tests.helpers.database_size import stored_bytes
+
+    ((device_id, key),) = enrol_fleet(server, 1)
+    software = laptop_inventory()
+    path = f"{API_PREFIX}/reports"
+    result = {
+        "id": "firewall",
+        "title": "Firewall",
+        "status": "pass",
+        "summary": "firewall is on (ufw)",
+        "evidence": {"ufw": "on"},
+        "duration_ms": 12,
+    }
+
+    def send(items: list[dict[str, object]]) -> None:
+        body = {
+            "report_id": uuid.uuid4().hex,
+            "reported_at": datetime.now(timezone.utc).isoformat(),
+            "agent_version": "0.1.0",
+            "identity": {"hostname": "student-lt00000", "os": "linux", "os_version": "Debian GNU/Linux 12"},
+            "results": [result],
+            "software": items,
+        }
+        payload = json.dumps(body).encode()
+        headers = signed_headers(key, device_id, "POST", path, payload, time.time())
+        headers["Content-Type"] = "application/json"
+        requests.post(f"{server.url}{path}", data=payload, headers=headers, timeout=60).raise_for_status()
+
+    send(software)
+    before = stored_bytes(server.database_url)
+    for _ in range(reports):
+        send(software)
+    unchanged = stored_bytes(server.database_url)
+    for number in range(reports):
+        upgraded = dict(software[number % len(software)])
+        upgraded["version"] = f"{upgraded['version']}+bench{number}"
+        software[number % len(software)] = upgraded
+        send(software)
+    changed = stored_bytes(server.database_url)
+    return {
+        "items": len(software),
+        "list_bytes": len(json.dumps(software)),
+        "unchanged": (unchanged - before) / reports,
+        "one_upgrade": (changed - unchanged) / reports,
+    }
+
+
+def print_bytes_per_report(figures: dict[str, float], reports: int) -> None:
+    print(
+        f"bytes stored per report: {figures['unchanged']:.0f} with the inventory unchanged, "
+        f"{figures['one_upgrade']:.0f} with one package upgraded ({reports} reports each; the inventory is "
+        f"{figures['items']:.0f} items, {figures['list_bytes'] / 1024:.0f} KB as sent)"
+    )
+
+
 def parse_wrk(output: str) -> dict[str, float]:
     def latency_ms(label: str) -> float:
         match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)", output, re.M)
@@ -182,7 +262,9 @@ def parse_wrk(output: str) -> dict[str, float]:
     }
 
 
-def run(database: str, devices: int, seconds: int, connections: int, workers: int) -> int:
+def run(
+    database: str, devices: int, seconds: int, connections: int, workers: int, storage_reports: int = 50
+) -> int:
     if shutil.which("wrk") is None:
         print("needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
@@ -236,6 +318,8 @@ def run(database: str, devices: int, seconds: int, connections: int, workers: in
             figures["cpu_ms"] = (
                 1000 * (server_cpu_seconds(server.process.pid) - cpu_before) / max(figures["requests"], 1)
             )
+
+            storage = bytes_per_report(server, storage_reports) if storage_reports else None
         finally:
             server.stop()
             if cluster is not None:
@@ -255,6 +339,8 @@ def run(database: str, devices: int, seconds: int, connections: int, workers: in
     )
     print(f"server CPU per request: {figures['cpu_ms']:.2f} ms (all server processes, user + system)")
     print(f"non-2xx answers: {figures['non_2xx']:.0f}")
+    if storage is not None:
+        print_bytes_per_report(storage, storage_reports)
     return 0
 
 
@@ -271,9 +357,15 @@ def main() -> int:
         type=int,
         help="server processes (default: 1 for SQLite, whose writes are serial; 2 else)",
     )
+    parser.add_argument(
+        "--storage-reports",
+        type=int,
+        default=50,
+        help="reports sent to measure bytes stored per report (0: skip)",
+    )
     args = parser.parse_args()
     workers = args.workers or (1 if args.database == "sqlite" else 2)
-    return run(args.database, args.devices, args.seconds, args.connections, workers)
+    return run(args.database, args.devices, args.seconds, args.connections, workers, args.storage_reports)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from server.db.models import (
     RequirementsDocument,
 )
 from server.errors import CommandError, DatabaseError
+from server.fleet import software_history, software_list
 from server.fleet.ingest import now_utc
 from server.fleet.published import requirements_etag
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true", help="spreadsheet-safe CSV")
 
+    add_software_command(commands, db)
+
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
     publish = req_commands.add_parser("publish", parents=[db], help="publish a requirements.toml")
@@ -146,6 +149,41 @@ def add_device_actions(devices: argparse.ArgumentParser) -> None:
         help="let a waiting enrolment claim take over its device record (the laptop's new key)",
     )
     approve.add_argument("claim", type=int, help="the claim's id, from `homeroom-server devices`")
+
+
+def add_software_command(commands: Any, db: argparse.ArgumentParser) -> None:
+    """`software [--group NAME] [--unapproved] [--json | --csv]`: the apps, to build the approved list."""
+    software = commands.add_parser(
+        "software", parents=[db], help="the apps on the laptops: versions, how many, approved or not"
+    )
+    software.add_argument("--group", help="only this group's laptops, judged by its requirements")
+    software.add_argument(
+        "--unapproved", action="store_true", help="only apps not approved (blocked or neither)"
+    )
+    software.add_argument(
+        "--device",
+        metavar="ID",
+        help="instead: this laptop's software changes, newest first (id or hostname)",
+    )
+    software.add_argument("--limit", type=int, default=200, help="with --device: the newest N (default: 200)")
+    output = software.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true", help="spreadsheet-safe CSV")
+
+
+def command_software(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    output = "json" if args.json else "csv" if args.csv else "table"
+    with engine.connect() as connection:
+        if args.device is not None:
+            if args.group is not None or args.unapproved:
+                raise CommandError("--device lists one laptop's changes: leave out --group and --unapproved")
+            history = software_history.device_history(connection, args.device, args.limit)
+            sys.stdout.write(software_history.render(history, output))
+        else:
+            listed = software_list.app_list(connection, args.group, args.unapproved)
+            sys.stdout.write(software_list.render(listed, output))
+    return 0
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -494,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command_command,
         "policy": command_policy,
         "signoffs": command_signoffs,
+        "software": command_software,
     }
     try:
         return handlers[args.command](args)

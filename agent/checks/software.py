@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from agent.checks.context import CheckContext
 from agent.checks.results import Advice, Finding, broken, failed, passed
 from contract.requirements import Requirements, SoftwareRule
+from contract.software_rules import rule_matches
 
 MAX_LISTED = 200  # evidence stays readable and bounded on a laptop with thousands of packages
 
@@ -73,11 +73,7 @@ class Inventory:
 
 
 def matches(rule: SoftwareRule, item: SoftwareItem) -> bool:
-    if not fnmatchcase(item.name.casefold(), rule.name.casefold()):
-        return False
-    if rule.publisher is None:
-        return True
-    return fnmatchcase(item.publisher.casefold(), rule.publisher.casefold())
+    return rule_matches(rule, item.name, item.publisher)  # the server judges apps by the same rule
 
 
 def _approved(item: SoftwareItem, requirements: Requirements, baseline: frozenset[str]) -> bool:

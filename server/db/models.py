@@ -212,3 +212,60 @@ class EnrolmentClaim(Base):
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class DeviceInventory(Base):
+    """Which report each device's current inventory (`device_software`) comes from, and its digest.
+
+    A report whose inventory hashes to the stored digest costs one comparison and no diff; a report
+    dated before `reported_at` (delayed by an outage) does not move the inventory back in time.
+    """
+
+    __tablename__ = "device_inventory"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime]
+    digest: Mapped[str] = mapped_column(String(64))
+    items: Mapped[int] = mapped_column(Integer)
+
+
+class InstalledSoftware(Base):
+    """What is installed on each device now: one row per (name, source), replaced only when it changes.
+
+    Keyed by a hash of name and source rather than the two strings: together they may be longer than
+    PostgreSQL lets an index entry be (300 + 600 characters of up to 4 bytes each).
+    """
+
+    __tablename__ = "device_software"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(600))
+    version: Mapped[str] = mapped_column(String(200))
+    publisher: Mapped[str] = mapped_column(String(300))
+    # True: an app the check judges; False: only part of the inventory (agents before the flag: True).
+    judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    basis: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    since: Mapped[datetime]
+
+
+class SoftwareChange(Base):
+    """The history of each device's inventory: one row per item added, removed or changed, append-only.
+
+    `report_id` and `reported_at` say which report showed the change and when. For "removed" the item's
+    columns hold what was removed; for "changed" they hold the new values and `previous_*` the old.
+    """
+
+    __tablename__ = "software_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    report_id: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime]
+    change: Mapped[str] = mapped_column(String(10))  # added | removed | changed
+    name: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(600))
+    version: Mapped[str] = mapped_column(String(200))
+    publisher: Mapped[str] = mapped_column(String(300))
+    judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    previous_version: Mapped[str | None] = mapped_column(String(200))
+    previous_publisher: Mapped[str | None] = mapped_column(String(300))

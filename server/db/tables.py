@@ -11,14 +11,17 @@ from server.db.models import (
     AuditEntry,
     Device,
     DeviceCommand,
+    DeviceInventory,
     DeviceStatus,
     DeviceUser,
     EnrolmentClaim,
     EnrolmentToken,
+    InstalledSoftware,
     Policy,
     Report,
     RequirementsDocument,
     SignOffRecord,
+    SoftwareChange,
 )
 
 # The hot paths (every report and heartbeat) use Core statements on these tables, not ORM sessions.
@@ -53,3 +56,12 @@ CLAIMS: Table = EnrolmentClaim.__table__  # type: ignore[assignment]
 
 
 ENROLMENT_TOKENS: Table = EnrolmentToken.__table__  # type: ignore[assignment]
+
+
+DEVICE_INVENTORY: Table = DeviceInventory.__table__  # type: ignore[assignment]
+
+
+DEVICE_SOFTWARE: Table = InstalledSoftware.__table__  # type: ignore[assignment]
+
+
+SOFTWARE_CHANGES: Table = SoftwareChange.__table__  # type: ignore[assignment]

@@ -7,6 +7,7 @@ the request-id record, so a crash at any point leaves all of it or none of it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 
@@ -31,6 +32,7 @@ from server.db.tables import (
 )
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache
+from server.fleet.software_inventory import ReportedInventory, store_inventory
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
 
@@ -80,6 +82,7 @@ def store_report(
     published = requirements.get(connection, device.group_name) if requirements is not None else None
     results = complete_results([r.model_dump(mode="json") for r in report.results], enabled_checks(published))
     overall = overall_status([r["status"] for r in results])
+    inventory = ReportedInventory.of(report.software)
     new = insert_if_new(
         connection,
         REPORTS,
@@ -89,11 +92,12 @@ def store_report(
             "reported_at": reported_at,
             "received_at": now,
             "overall": overall,
-            "body": report.model_dump(mode="json"),
+            "body": stored_body(report, inventory),
         },
     )
     if not new:
         return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
+    store_inventory(connection, device.id, report.report_id, reported_at, inventory)
     status = {
         "report_id": report.report_id,
         "reported_at": reported_at,
@@ -130,6 +134,12 @@ def store_report(
     if report.local_problems:
         note_local_problems(connection, device.id, report.local_problems)
     return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
+
+
+def stored_body(report: ReportIn, inventory: ReportedInventory) -> dict[str, Any]:
+    """The report as stored: everything but the software list, which is kept once per device
+    (`software_inventory`), with its size and digest in its place."""
+    return {**report.model_dump(mode="json", exclude={"software"}), **inventory.summary()}
 
 
 FILLABLE = ("serial", "hardware_uuid", "manufacturer", "model", "machine_id")

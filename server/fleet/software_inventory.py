@@ -1,0 +1,206 @@
+"""Each device's current software inventory and its history, kept inside the report's transaction.
+
+A report used to be stored with its whole package list (about 56 KB on a Debian laptop, every
+report). Now the list is kept once per device (`device_software`) and the history
+(`software_changes`) grows by what changed: a report with the inventory already stored costs a
+digest comparison and one small update. The diff itself is `software_diff`, pure.
+
+Concurrent reports of one device (several server processes on PostgreSQL) take turns on the
+device's `device_inventory` row (SELECT … FOR UPDATE); on SQLite every write transaction already
+holds the database's one write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from server.auth import utc
+from server.db.statements import insert_if_new
+from server.db.tables import DEVICE_INVENTORY, DEVICE_SOFTWARE, SOFTWARE_CHANGES
+from server.fleet.software_diff import Change, Installed, ReportedItem, diff, inventory_digest, inventory_from
+
+# Rows per statement: well under SQLite's and psycopg's parameter limits for the widest rows.
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class ReportedInventory:
+    """A report's inventory, read before anything is stored (pure): its items by key and their digest."""
+
+    items: dict[str, Installed]
+    digest: str
+
+    @classmethod
+    def of(cls, items: Iterable[ReportedItem]) -> ReportedInventory:
+        chosen = inventory_from(items)
+        return cls(chosen, inventory_digest(chosen))
+
+    def summary(self) -> dict[str, Any]:
+        """What the stored report keeps instead of the list: enough to tie it to an inventory state."""
+        return {"software_items": len(self.items), "software_digest": self.digest if self.items else None}
+
+
+LOCK_STATE = (
+    select(DEVICE_INVENTORY.c.reported_at, DEVICE_INVENTORY.c.digest)
+    .where(DEVICE_INVENTORY.c.device_id == bindparam("device_id"))
+    .with_for_update()
+)
+MOVE_STATE = (
+    update(DEVICE_INVENTORY)
+    .where(DEVICE_INVENTORY.c.device_id == bindparam("b_device_id"))
+    .values(
+        report_id=bindparam("b_report_id"),
+        reported_at=bindparam("b_reported_at"),
+        digest=bindparam("b_digest"),
+        items=bindparam("b_items"),
+    )
+)
+REWRITE_ITEM = (
+    update(DEVICE_SOFTWARE)
+    .where(
+        DEVICE_SOFTWARE.c.device_id == bindparam("b_device"), DEVICE_SOFTWARE.c.item_key == bindparam("b_key")
+    )
+    .values(
+        version=bindparam("b_version"),
+        publisher=bindparam("b_publisher"),
+        judged=bindparam("b_judged"),
+        basis=bindparam("b_basis"),
+        since=bindparam("b_since"),
+    )
+)
+
+
+def store_inventory(
+    connection: Connection, device_id: str, report_id: str, reported_at: datetime, reported: ReportedInventory
+) -> int:
+    """Brings the device's inventory to the report's; returns how many history rows it added.
+
+    A report with no software list (the requirement is off, or every inventory failed to read)
+    leaves the inventory as it was: an empty list is not "everything was removed". A report dated
+    before the stored inventory's report (delayed by an outage, sent after a newer one) does not
+    take the inventory back in time.
+    """
+    if not reported.items:
+        return 0
+    state_values = {
+        "device_id": device_id,
+        "report_id": report_id,
+        "reported_at": reported_at,
+        "digest": reported.digest,
+        "items": len(reported.items),
+    }
+    state = connection.execute(LOCK_STATE, {"device_id": device_id}).first()
+    if state is None:
+        if insert_if_new(connection, DEVICE_INVENTORY, state_values):
+            return _apply(connection, device_id, report_id, reported_at, {}, reported.items)
+        # Another process stored this device's first inventory a moment ago: take turns with it.
+        state = connection.execute(LOCK_STATE, {"device_id": device_id}).one()
+    if reported_at < utc(state.reported_at):  # SQLite gives back naive UTC
+        return 0
+    connection.execute(MOVE_STATE, {f"b_{name}": value for name, value in state_values.items()})
+    if state.digest == reported.digest:
+        return 0
+    return _apply(
+        connection, device_id, report_id, reported_at, _current(connection, device_id), reported.items
+    )
+
+
+def _current(connection: Connection, device_id: str) -> dict[str, Installed]:
+    rows = connection.execute(
+        select(
+            DEVICE_SOFTWARE.c.item_key,
+            DEVICE_SOFTWARE.c.name,
+            DEVICE_SOFTWARE.c.source,
+            DEVICE_SOFTWARE.c.version,
+            DEVICE_SOFTWARE.c.publisher,
+            DEVICE_SOFTWARE.c.judged,
+            DEVICE_SOFTWARE.c.basis,
+        ).where(DEVICE_SOFTWARE.c.device_id == device_id)
+    )
+    return {
+        row.item_key: Installed(row.name, row.source, row.version, row.publisher, row.judged, row.basis)
+        for row in rows
+    }
+
+
+def _apply(
+    connection: Connection,
+    device_id: str,
+    report_id: str,
+    reported_at: datetime,
+    current: dict[str, Installed],
+    new: dict[str, Installed],
+) -> int:
+    changes, quiet = diff(current, new)
+    removed = [change.item.key for change in changes if change.kind == "removed"]
+    for batch in _batches(removed):
+        connection.execute(
+            delete(DEVICE_SOFTWARE).where(
+                DEVICE_SOFTWARE.c.device_id == device_id, DEVICE_SOFTWARE.c.item_key.in_(batch)
+            )
+        )
+    added = [
+        {
+            "device_id": device_id,
+            "item_key": change.item.key,
+            **_columns(change.item),
+            "basis": change.item.basis,
+            "since": reported_at,
+        }
+        for change in changes
+        if change.kind == "added"
+    ]
+    for batch in _batches(added):
+        connection.execute(insert(DEVICE_SOFTWARE), batch)
+    rewritten = [change.item for change in changes if change.kind == "changed"] + quiet
+    rewrites = [
+        {
+            "b_device": device_id,
+            "b_key": item.key,
+            "b_version": item.version,
+            "b_publisher": item.publisher,
+            "b_judged": item.judged,
+            "b_basis": item.basis,
+            "b_since": reported_at,
+        }
+        for item in rewritten
+    ]
+    for batch in _batches(rewrites):
+        connection.execute(REWRITE_ITEM, batch)
+    history = [_history_row(device_id, report_id, reported_at, change) for change in changes]
+    for batch in _batches(history):
+        connection.execute(insert(SOFTWARE_CHANGES), batch)
+    return len(history)
+
+
+def _columns(item: Installed) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "source": item.source,
+        "version": item.version,
+        "publisher": item.publisher,
+        "judged": item.judged,
+    }
+
+
+def _history_row(device_id: str, report_id: str, reported_at: datetime, change: Change) -> dict[str, Any]:
+    previous = change.previous
+    return {
+        "device_id": device_id,
+        "report_id": report_id,
+        "reported_at": reported_at,
+        "change": change.kind,
+        **_columns(change.item),
+        "previous_version": previous.version if previous else None,
+        "previous_publisher": previous.publisher if previous else None,
+    }
+
+
+def _batches(rows: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(rows), BATCH):
+        yield rows[start : start + BATCH]
