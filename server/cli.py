@@ -21,6 +21,8 @@ from contract.config_files import read_config_text
 from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, requirements_from_text
 from server.auth import hash_password, new_token, token_hash, utc
+from server.console import users_cli
+from server.console.accounts import normalised_email
 from server.db.engine import is_current, make_engine, migrate
 from server.db.models import (
     Admin,
@@ -55,6 +57,7 @@ from server.trail import (
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
 USAGE_ERROR = 2
+FIRST_ADMIN = "admin@localhost"
 DEVICE_COMMANDS = ("check_now",)
 
 
@@ -70,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser(
         "init", parents=[db], help="create or migrate the database and a first administrator"
     )
-    init.add_argument("--admin", default="admin", help="the first administrator's name (default: admin)")
+    init.add_argument(
+        "--admin",
+        default=FIRST_ADMIN,
+        metavar="EMAIL",
+        help=f"the first administrator's e-mail, their console sign-in (default: {FIRST_ADMIN})",
+    )
     init.add_argument(
         "--password-file", type=Path, metavar="FILE", help="read the password instead of making one"
     )
@@ -122,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     output = signoffs.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true", help="spreadsheet-safe CSV")
+
+    users_cli.add_parser(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -219,8 +229,9 @@ def command_init(args: argparse.Namespace) -> int:
     except OperationalError as exc:
         raise CommandError(f"cannot set up the database: {exc.orig}") from None
     password: str | None = None
+    admin = normalised_email(args.admin)
     with Session(engine) as session, session.begin():
-        if session.scalars(select(Admin).where(Admin.username == args.admin)).first() is None:
+        if session.scalars(select(Admin)).first() is None:
             if args.password_file:
                 password = args.password_file.read_text(encoding="utf-8").strip()
                 if len(password) < 12:
@@ -230,9 +241,14 @@ def command_init(args: argparse.Namespace) -> int:
                 password = secrets.token_urlsafe(12)
                 shown = True
             session.add(
-                Admin(username=args.admin, password_hash=hash_password(password), created_at=now_utc())
+                Admin(
+                    username=admin,
+                    password_hash=hash_password(password),
+                    created_at=now_utc(),
+                    role="district_admin",
+                )
             )
-            _audit(session, "admin.created", {"username": args.admin})
+            _audit(session, "admin.created", {"username": admin})
             if not shown:
                 password = None
         if session.get(RequirementsDocument, "") is None:
@@ -240,7 +256,7 @@ def command_init(args: argparse.Namespace) -> int:
     print(f"Database ready: {engine.url.render_as_string(hide_password=True)}")
     print(signing_key_line(engine))
     if password:
-        print(f"Administrator: {args.admin}")
+        print(f"Administrator: {admin}")
         print(f"One-time password: {password}")
         print("(shown once: write it down now)")
     return 0
@@ -482,6 +498,10 @@ def command_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_users(args: argparse.Namespace) -> int:
+    return users_cli.command(args, _engine)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
@@ -494,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command_command,
         "policy": command_policy,
         "signoffs": command_signoffs,
+        "users": command_users,
     }
     try:
         return handlers[args.command](args)

@@ -1,4 +1,6 @@
 """The IT web console: pages for people, over the same queries as the CLI.
 
-Today only the home page; the console issue builds sign-in, roles and the fleet pages here.
+Signing in (`sign_in`, `sessions`, `lockout`, `csrf`), who sees what (`roles`, `accounts`),
+the pages (`pages`: overview, audit), the headers every answer carries (`headers`) and the
+API documentation served without a CDN (`docs`). Templates are Jinja2 with autoescape on.
 """
