@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from contract.requirements import CHECK_IDS
+
 from tests.helpers.servers import ServerProcess
 from tests.helpers.signed_device import IDENTITY, Device, report
 
@@ -79,6 +81,13 @@ def reporting_device(
     assert device.enrol(token).status_code == 200
     body = report(status=status)
     body["identity"] = identity
+    firewall = body["results"][0]
+    # Every requirement passes but the firewall, which has the status asked for.
+    body["results"] = [
+        dict(firewall, id=check, title=check, status="pass", summary=f"{check} is fine")
+        for check in CHECK_IDS
+        if check != "firewall"
+    ] + [firewall]
     answer = device.post("/reports", body)
     assert answer.status_code == 200, answer.text
     return device
