@@ -9,7 +9,6 @@ from typing import Any
 import requests
 
 from contract.requirements import CHECK_IDS
-
 from tests.helpers.servers import ServerProcess
 from tests.helpers.signed_device import IDENTITY, Device, report
 
