@@ -120,7 +120,9 @@ def test_sign_in_overview_and_sign_out(
     page.goto(watched.base + "/")
     assert page.url.startswith(watched.base + "/sign-in")
     # The one error is the wrong password's 401, which Chromium logs as a failed load.
-    assert watched.errors == ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
+    assert watched.errors == [
+        "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
+    ]
     assert watched.outside == []
     watched.context.close()
 
