@@ -243,7 +243,13 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] 
 # ---- fleet pages ----
 
 
+def _clean(text: str) -> str:
+    """PostgreSQL refuses NUL in any string: a query parameter holding one must not become a 500."""
+    return text.replace("\x00", "")
+
+
 def _filters(signed: SignedIn, school: str, os: str, search: str = "") -> fleet_views.Filters:
+    school, os, search = _clean(school), _clean(os), _clean(search)
     if school and not signed.person.scope.allows(school):
         raise Refusal(403, "Not one of your schools", f"You are not assigned to {school!r}.")
     return fleet_views.Filters(school=school, os=os, search=search)
@@ -330,7 +336,7 @@ def devices_csv(
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
 def device(request: Request, signed: SignedInDep, device_id: str) -> HTMLResponse:
     with _console(request).engine.connect() as connection:
-        found = fleet_views.device_detail(connection, signed.person.scope, device_id[:64])
+        found = fleet_views.device_detail(connection, signed.person.scope, _clean(device_id)[:64])
     if found is None:
         raise Refusal(404, "No such device", "There is no device with that id among your schools.")
     return _page(request, "device.html", _person_context(signed, found.row.hostname) | {"device": found})
@@ -366,7 +372,7 @@ def audit(
 ) -> HTMLResponse:
     _audit_reader(signed)
     with _console(request).engine.connect() as connection:
-        rows, total = audit_log.audit_page(connection, q, page)
+        rows, total = audit_log.audit_page(connection, _clean(q), page)
     context = _person_context(signed, "Audit log") | {
         "rows": rows,
         "total": total,
@@ -394,7 +400,7 @@ def audit_csv(
 
     def rows() -> Iterator[str]:
         with engine.connect() as connection:
-            yield from audit_log.audit_csv(connection, q)
+            yield from audit_log.audit_csv(connection, _clean(q))
 
     return _csv(rows(), "homeroom-audit.csv")
 

@@ -29,8 +29,8 @@ class Outcome:
 
 
 def attempt(connection: Connection, email_text: str, password: str, address: str, now: datetime) -> Outcome:
-    email = email_text.strip().lower()[:100]
-    keys = [lockout.account_key(email), lockout.address_key(address)]
+    email = email_text.replace("\x00", "").strip().lower()[:100]
+    keys = [lockout.account_key(email), lockout.address_key(address.replace("\x00", ""))]
     locked = lockout.locked_for(connection, keys, now)
     if locked is not None:
         audit_log.record(connection, "anonymous", "console.sign_in_locked", {"email": email}, address)

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select, update
 
 from server.auth import hash_password
-from server.console import accounts, audit_log
+from server.console import accounts, audit_log, lockout
 from server.console.roles import ROLES
 from server.console.tables import ADMINS
 from server.errors import CommandError
@@ -111,6 +111,7 @@ def command(args: argparse.Namespace, engine_for: Callable[[argparse.Namespace],
                 update(ADMINS).where(ADMINS.c.id == found).values(password_hash=hash_password(password))
             )
             ended = accounts.revoke_sessions(connection, found)
+            lockout.clear(connection, lockout.account_key(target))  # the new password works at once
             audit_log.record(
                 connection, "cli", "user.password_set", {"user": target, "sessions_ended": ended}, None
             )
