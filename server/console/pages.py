@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from server.console import accounts, audit_log, fleet_views, sessions, sign_in
+from server.console import accounts, audit_log, fleet_views, sessions, sign_in, trend
 from server.console.form_secret import FormSecret
 from server.console.headers import is_https
 from server.console.roles import Person
@@ -262,10 +262,14 @@ def overview(
     school: Annotated[str, Query(max_length=100)] = "",
     os: Annotated[str, Query(max_length=20)] = "",
     days: Annotated[int, Query(ge=1, le=365)] = 7,
+    period: Annotated[int, Query(alias="trend")] = 30,
 ) -> HTMLResponse:
     filters = _filters(signed, school, os)
+    trend_days = 90 if period == 90 else 30
+    now = _now()
     with Session(_console(request).engine) as session:
-        counts = fleet_views.overview(session, signed.person.scope, filters, days, _now())
+        counts = fleet_views.overview(session, signed.person.scope, filters, days, now)
+        shares = trend.read_shares(session.connection(), signed.person.scope, filters, trend_days, now)
         schools = fleet_views.schools(session.connection(), signed.person.scope)
         systems = fleet_views.operating_systems(session.connection(), signed.person.scope)
     context = _person_context(signed, "Overview") | {
@@ -275,6 +279,9 @@ def overview(
         "schools": schools,
         "systems": systems,
         "check_titles": CHECK_TITLES,
+        "trend_days": trend_days,
+        "filter_query": urlencode({"school": filters.school, "os": filters.os, "days": days}),
+        "chart": trend.chart(shares, f"Fully compliant devices, last {trend_days} days"),
     }
     return _page(request, "overview.html", context)
 

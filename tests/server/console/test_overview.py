@@ -30,6 +30,9 @@ def test_counts_follow_the_filters_and_the_latest_reports(server: ServerProcess)
     page = person.get("/").text
     assert (figure(page, "total"), figure(page, "compliant"), figure(page, "not-seen")) == ("3", "33 %", "0")
     assert 'data-check="firewall">2<' in page and 'data-check="antivirus">0<' in page
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert f"33 % fully compliant on {today} (1 of 3)" in page and "<polyline" not in page  # one day so far
+    assert "last 90 days" in person.get("/?trend=90").text
     assert figure(person.get("/?os=windows").text, "total") == "1"
     assert figure(person.get("/?school=Adams+Middle&os=linux").text, "total") == "0"
     assert figure(person.get("/?school=Lincoln+High").text, "compliant") == "50 %"
