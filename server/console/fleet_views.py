@@ -28,6 +28,7 @@ class Filters:
     school: str = ""
     os: str = ""
     search: str = ""
+    audience: str = ""  # "staff" | "student" | "" (both)
 
     def where(self, scope: Scope) -> ColumnElement[bool]:
         clauses: list[ColumnElement[bool]] = [scope.where(DEVICES.c.group_name)]
@@ -35,6 +36,8 @@ class Filters:
             clauses.append(DEVICES.c.group_name == self.school)
         if self.os:
             clauses.append(DEVICES.c.os == self.os)
+        if self.audience:
+            clauses.append(DEVICES.c.audience == self.audience)
         if self.search:
             pattern = "%" + self.search.lower().replace("%", "").replace("_", "") + "%"
             clauses.append(

@@ -248,11 +248,17 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "")
 
 
-def _filters(signed: SignedIn, school: str, os: str, search: str = "") -> fleet_views.Filters:
+AUDIENCES = ("staff", "student")
+
+
+def _filters(
+    signed: SignedIn, school: str, os: str, search: str = "", audience: str = ""
+) -> fleet_views.Filters:
     school, os, search = _clean(school), _clean(os), _clean(search)
+    audience = audience if audience in AUDIENCES else ""
     if school and not signed.person.scope.allows(school):
         raise Refusal(403, "Not one of your schools", f"You are not assigned to {school!r}.")
-    return fleet_views.Filters(school=school, os=os, search=search)
+    return fleet_views.Filters(school=school, os=os, search=search, audience=audience)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -263,8 +269,9 @@ def overview(
     os: Annotated[str, Query(max_length=20)] = "",
     days: Annotated[int, Query(ge=1, le=365)] = 7,
     period: Annotated[int, Query(alias="trend")] = 30,
+    audience: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
-    filters = _filters(signed, school, os)
+    filters = _filters(signed, school, os, audience=audience)
     trend_days = 90 if period == 90 else 30
     now = _now()
     with Session(_console(request).engine) as session:
@@ -280,7 +287,10 @@ def overview(
         "systems": systems,
         "check_titles": CHECK_TITLES,
         "trend_days": trend_days,
-        "filter_query": urlencode({"school": filters.school, "os": filters.os, "days": days}),
+        "filter_query": urlencode(
+            {"school": filters.school, "os": filters.os, "audience": filters.audience, "days": days}
+        ),
+        "audiences": AUDIENCES,
         "chart": trend.chart(shares, f"Fully compliant devices, last {trend_days} days"),
     }
     return _page(request, "overview.html", context)

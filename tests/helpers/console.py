@@ -56,16 +56,6 @@ def password_of(cli_output: str) -> str:
     return found.group(1)
 
 
-def add_user(server: ServerProcess, email: str, *role: str) -> str:
-    done = server.cli("users", "add", email, *role)
-    assert done.returncode == 0, done.stderr
-    return password_of(done.stdout)
-
-
-def admin_password(init_output: str) -> str:
-    return password_of(init_output)
-
-
 def reporting_device(
     server: ServerProcess,
     token: str,
@@ -73,6 +63,7 @@ def reporting_device(
     serial: str,
     status: str = "pass",
     os_name: str = "linux",
+    audience: str = "student",
 ) -> Device:
     identity = dict(IDENTITY, hostname=hostname, serial=serial, hardware_uuid=str(uuid.uuid4()), os=os_name)
     identity["machine_id"] = uuid.uuid4().hex
@@ -80,6 +71,7 @@ def reporting_device(
     assert device.enrol(token).status_code == 200
     body = report(status=status)
     body["identity"] = identity
+    body["audience"] = audience
     firewall = body["results"][0]
     # Every requirement passes but the firewall, which has the status asked for.
     body["results"] = [

@@ -21,7 +21,7 @@ PASSWORD = "a long enough password"
 def test_counts_follow_the_filters_and_the_latest_reports(server: ServerProcess) -> None:
     token = server.token("Lincoln High")
     first = reporting_device(server, token, "lin-linux", "S1", "pass")
-    reporting_device(server, token, "lin-win", "S2", "fail", os_name="windows")
+    reporting_device(server, token, "lin-win", "S2", "fail", os_name="windows", audience="staff")
     reporting_device(server, server.token("Adams Middle"), "adams-mac", "S3", "fail", os_name="macos")
     create_user(server, "it@district.example", PASSWORD, "district_admin")
     person = ConsoleUser(server)
@@ -34,6 +34,8 @@ def test_counts_follow_the_filters_and_the_latest_reports(server: ServerProcess)
     assert f"33 % fully compliant on {today} (1 of 3)" in page and "<polyline" not in page  # one day so far
     assert "last 90 days" in person.get("/?trend=90").text
     assert figure(person.get("/?os=windows").text, "total") == "1"
+    assert figure(person.get("/?audience=staff").text, "total") == "1"
+    assert figure(person.get("/?audience=student").text, "total") == "2"
     assert figure(person.get("/?school=Adams+Middle&os=linux").text, "total") == "0"
     assert figure(person.get("/?school=Lincoln+High").text, "compliant") == "50 %"
 
