@@ -153,6 +153,35 @@ def test_no_inline_script_runs(browser: Any, console_server: ServerProcess) -> N
     watched.context.close()
 
 
+def test_pages_pass_axe(browser: Any, console_server: ServerProcess) -> None:
+    """No serious or critical axe-core violations on any console page (axe-core from the
+    axe-playwright-python package, run in the page through Playwright: no CDN)."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
+    watched = Watched(browser, console_server)
+    page = watched.page
+    page.goto(watched.base + "/sign-in")
+    pages = {"/sign-in": axe.run(page)}
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(watched.base + "/")
+    page.goto(watched.base + "/devices")
+    device_link = page.get_attribute("#devices a", "href")
+    for path in ("/", "/devices", device_link, "/audit", "/devices/nothing"):
+        page.goto(watched.base + str(path))
+        pages[str(path)] = axe.run(page)
+    serious = {
+        path: [
+            (v["id"], v["impact"], v["help"])
+            for v in result.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        for path, result in pages.items()
+    }
+    assert serious == {path: [] for path in pages}
+    watched.context.close()
+
+
 def test_screenshots_kept(screenshots: Path) -> None:
     kept = sorted(p.name for p in screenshots.iterdir())
     assert {"sign-in.png", "overview.png", "devices.png", "audit.png", "docs.png"} <= set(kept)
