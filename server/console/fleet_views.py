@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from contract.requirements import CHECK_IDS
 from server.console.roles import Scope
-from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
+from server.db.tables import COMMANDS, DEVICE_STATUS, DEVICE_USERS, DEVICES
 from server.fleet.signoffs import signoff_rows
 from server.fleet.spreadsheet import spreadsheet_safe
 
@@ -231,3 +231,13 @@ def device_detail(connection: Connection, scope: Scope, device_id: str) -> Devic
         enrolled_at=enrolled.isoformat(timespec="minutes") if enrolled else "",
         results=[r for r in (row.results or []) if isinstance(r, dict)],
     )
+
+
+def ask_check_now(connection: Connection, device_id: str) -> None:
+    """The command the next heartbeat carries (the same rows `homeroom-server command` writes)."""
+    connection.execute(
+        insert(COMMANDS).values(
+            device_id=device_id, command="check_now", created_at=datetime.now(timezone.utc)
+        )
+    )
+    connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(commands_pending=True))

@@ -351,12 +351,39 @@ def devices_csv(
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
-def device(request: Request, signed: SignedInDep, device_id: str) -> HTMLResponse:
+def device(request: Request, signed: SignedInDep, device_id: str, asked: int = 0) -> HTMLResponse:
     with _console(request).engine.connect() as connection:
         found = fleet_views.device_detail(connection, signed.person.scope, _clean(device_id)[:64])
     if found is None:
         raise Refusal(404, "No such device", "There is no device with that id among your schools.")
-    return _page(request, "device.html", _person_context(signed, found.row.hostname) | {"device": found})
+    context = _person_context(signed, found.row.hostname) | {"device": found, "asked": asked}
+    return _page(request, "device.html", context)
+
+
+@router.post("/devices/{device_id}/check-now")
+def check_now(
+    request: Request,
+    signed: SignedInDep,
+    device_id: str,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Asks the laptop to check and report at its next heartbeat (as `homeroom-server command`)."""
+    check_form(request, signed.csrf_token, csrf_token)
+    if not signed.person.acts_on_devices:
+        raise Refusal(403, "Read-only", "A viewer reads the console; a technician or administrator acts.")
+    with _console(request).engine.begin() as connection:
+        found = fleet_views.device_detail(connection, signed.person.scope, _clean(device_id)[:64])
+        if found is None:
+            raise Refusal(404, "No such device", "There is no device with that id among your schools.")
+        fleet_views.ask_check_now(connection, found.row.id)
+        audit_log.record(
+            connection,
+            audit_log.actor_for(signed.person.email),
+            "device.command",
+            {"device": found.row.id, "command": "check_now"},
+            address_of(request),
+        )
+    return RedirectResponse(f"/devices/{found.row.id}?asked=1", status_code=303)
 
 
 def _csv(rows: Iterator[str], name: str) -> StreamingResponse:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers.console import ConsoleUser, create_user, module_server, reporting_device
 from tests.helpers.servers import ServerProcess
+from tests.helpers.signed_device import Device, heartbeat
 
 PASSWORD = "a long enough password"
 LINCOLN, WASHINGTON = "Lincoln High", "Washington Elementary"
@@ -24,14 +25,16 @@ class Fleet:
     server: ServerProcess
     lincoln: list[str]  # device ids
     washington: list[str]
+    first_laptop: Device
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     for server in module_server(request, tmp_path_factory):
         lincoln_token, washington_token = server.token(LINCOLN), server.token(WASHINGTON)
+        first = reporting_device(server, lincoln_token, "lincoln-lt01", "LIN001", "pass")
         lincoln = [
-            reporting_device(server, lincoln_token, "lincoln-lt01", "LIN001", "pass").device_id,
+            first.device_id,
             reporting_device(server, lincoln_token, '=HYPERLINK("http://x")', "LIN002", "fail").device_id,
         ]
         washington = [
@@ -43,7 +46,7 @@ def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         create_user(server, "tech@lincoln.example", PASSWORD, "technician", (LINCOLN,))
         create_user(server, "principal@washington.example", PASSWORD, "viewer", (WASHINGTON,))
         create_user(server, "auditor@district.example", PASSWORD, "viewer", district_wide=True)
-        yield Fleet(server, lincoln, washington)
+        yield Fleet(server, lincoln, washington, first)
 
 
 def signed_in(fleet: Fleet, email: str) -> ConsoleUser:
@@ -141,3 +144,22 @@ def test_a_role_change_ends_the_sessions_it_changes(fleet: Fleet) -> None:
     assert person.get("/").status_code == 303  # signed out: the old scope is gone with the session
     again = signed_in(fleet, "moving@lincoln.example")
     assert figure(again.get("/").text, "total") == "1"
+
+
+def test_check_now_is_for_technicians_of_the_school_and_administrators(fleet: Fleet) -> None:
+    own, other = fleet.lincoln[0], fleet.washington[0]
+    tech = signed_in(fleet, "tech@lincoln.example")
+    page = tech.get(f"/devices/{own}").text
+    assert "Check now" in page
+    assert tech.post(f"/devices/{own}/check-now", {}).status_code == 403  # no CSRF token
+    assert tech.post(f"/devices/{other}/check-now", {"csrf_token": tech.csrf}).status_code == 404
+    asked = tech.post(f"/devices/{own}/check-now", {"csrf_token": tech.csrf})
+    assert asked.status_code == 303 and "next heartbeat" in tech.get(asked.headers["location"]).text
+    answer = fleet.first_laptop.post("/heartbeat", heartbeat())
+    assert [c["command"] for c in answer.json()["commands"]] == ["check_now"]
+
+    principal = signed_in(fleet, "principal@washington.example")
+    assert "Check now" not in principal.get(f"/devices/{other}").text
+    assert principal.post(f"/devices/{other}/check-now", {"csrf_token": principal.csrf}).status_code == 403
+    audit = signed_in(fleet, "admin@district.example").get("/audit?q=device.command").text
+    assert "user:tech@lincoln.example" in audit and own in audit
