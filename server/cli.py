@@ -23,6 +23,7 @@ from contract.requirements import CHECK_IDS, requirements_from_text
 from server.auth import hash_password, new_token, token_hash, utc
 from server.console import users_cli
 from server.console.accounts import normalised_email
+from server.console.audit_log import command_line_address
 from server.db.engine import is_current, make_engine, migrate
 from server.db.models import (
     Admin,
@@ -208,7 +209,9 @@ def _engine(args: argparse.Namespace, must_be_current: bool = True) -> Engine:
 
 
 def _audit(session: Session, action: str, detail: dict[str, Any]) -> None:
-    session.add(AuditEntry(at=now_utc(), actor="cli", action=action, detail=detail))
+    session.add(
+        AuditEntry(at=now_utc(), actor="cli", action=action, detail=detail, address=command_line_address())
+    )
 
 
 def publish_requirements(session: Session, content: str, group: str) -> str:

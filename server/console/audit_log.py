@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,18 @@ def record(
             at=datetime.now(timezone.utc), actor=actor, action=action, detail=detail, address=address
         )
     )
+
+
+def command_line_address() -> str:
+    """Where a `homeroom-server` command was run from: the account and machine (no network address)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"command line: {user}@{socket.gethostname()}"[:64]
 
 
 def actor_for(email: str) -> str:

@@ -73,11 +73,19 @@ def _password(path: Path | None) -> tuple[str, bool]:
 def command(args: argparse.Namespace, engine_for: Callable[[argparse.Namespace], Engine]) -> int:
     engine = engine_for(args)
     action = args.users_command
+    here = audit_log.command_line_address()
     with engine.begin() as connection:
         if action == "add":
             password, made = _password(args.password_file)
             email = accounts.add_user(
-                connection, args.email, password, args.role, args.school, args.district, actor="cli"
+                connection,
+                args.email,
+                password,
+                args.role,
+                args.school,
+                args.district,
+                actor="cli",
+                address=here,
             )
             print(f"Created {printable(email)} ({args.role}).")
             if made:
@@ -90,14 +98,18 @@ def command(args: argparse.Namespace, engine_for: Callable[[argparse.Namespace],
             else:
                 _print_users(rows)
         elif action in ("disable", "enable"):
-            ended = accounts.set_disabled(connection, args.email, action == "disable", actor="cli")
+            ended = accounts.set_disabled(
+                connection, args.email, action == "disable", actor="cli", address=here
+            )
             done = "Disabled" if action == "disable" else "Enabled"
             print(f"{done} {printable(args.email)}" + (f"; ended {ended} session(s)." if ended else "."))
         elif action == "sign-out":
-            ended = accounts.end_sessions(connection, args.email, actor="cli")
+            ended = accounts.end_sessions(connection, args.email, actor="cli", address=here)
             print(f"Ended {ended} session(s) of {printable(args.email)}.")
         elif action == "role":
-            accounts.set_role(connection, args.email, args.role, args.school, args.district, actor="cli")
+            accounts.set_role(
+                connection, args.email, args.role, args.school, args.district, actor="cli", address=here
+            )
             print(f"{printable(args.email)} is now a {args.role}; they sign in again to use it.")
         else:
             password, made = _password(args.password_file)
@@ -113,7 +125,7 @@ def command(args: argparse.Namespace, engine_for: Callable[[argparse.Namespace],
             ended = accounts.revoke_sessions(connection, found)
             lockout.clear(connection, lockout.account_key(target))  # the new password works at once
             audit_log.record(
-                connection, "cli", "user.password_set", {"user": target, "sessions_ended": ended}, None
+                connection, "cli", "user.password_set", {"user": target, "sessions_ended": ended}, here
             )
             print(f"New password set for {printable(target)}; ended {ended} session(s).")
             if made:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
 from pathlib import Path
 
 from tests.helpers.console import password_of
@@ -51,3 +53,8 @@ def test_users_add_list_disable_and_their_refusals(tmp_path: Path) -> None:
         "user.disabled",
     ]
     assert all(e["actor"] == "cli" for e in audit if e["action"].startswith("user."))
+    # Who ran the command, and on which machine: the account is the audit's "who" for the CLI.
+    me = f"command line: {getpass.getuser()}@{socket.gethostname()}"
+    assert server.token("Lincoln High")
+    audit = json.loads(server.cli("audit", "--json").stdout)["audit"]
+    assert {e["address"] for e in audit if e["action"].startswith(("user.", "token.", "admin."))} == {me}
