@@ -24,7 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from server.console import accounts, audit_log, fleet_views, sessions, sign_in, trend
 from server.console.form_secret import FormSecret
 from server.console.headers import is_https
-from server.console.roles import Person
+from server.console.roles import ROLE_NAMES, ROLES, Person
+from server.errors import CommandError
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "homeroom_session"
@@ -447,6 +448,113 @@ def audit_csv(
             yield from audit_log.audit_csv(connection, _clean(q))
 
     return _csv(rows(), "homeroom-audit.csv")
+
+
+# ---- users (district administrators) ----
+
+
+def _user_manager(signed: SignedIn) -> None:
+    if not signed.person.manages_users:
+        raise Refusal(403, "Users not available", "District administrators manage users.")
+
+
+def _users_page(request: Request, signed: SignedIn, status: int = 200, **shown: Any) -> HTMLResponse:
+    with _console(request).engine.connect() as connection:
+        users = accounts.list_users(connection)
+    context = _person_context(signed, "Users") | {
+        "users": users,
+        "roles": ROLES,
+        "role_names": ROLE_NAMES,
+        "message": "",
+        "failed": False,
+        "new_password": "",
+        "new_email": "",
+    }
+    return _page(request, "users.html", context | shown, status)
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users(request: Request, signed: SignedInDep) -> HTMLResponse:
+    _user_manager(signed)
+    return _users_page(request, signed)
+
+
+@router.post("/users", response_class=HTMLResponse)
+def save_user(
+    request: Request,
+    signed: SignedInDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=30)] = "",
+    schools: Annotated[str, Form(max_length=10_000)] = "",
+    district: Annotated[str, Form(max_length=5)] = "",
+) -> HTMLResponse:
+    """A new e-mail is a new user (a one-time password, shown once); a known one changes role."""
+    check_form(request, signed.csrf_token, csrf_token)
+    _user_manager(signed)
+    school_list = [_clean(line).strip()[:100] for line in schools.splitlines() if line.strip()]
+    actor, address = audit_log.actor_for(signed.person.email), address_of(request)
+    password = secrets.token_urlsafe(12)
+    try:
+        with _console(request).engine.begin() as connection:
+            known = email.strip().lower() in {u.email for u in accounts.list_users(connection)}
+            if known:
+                if email.strip().lower() == signed.person.email:
+                    raise CommandError("you cannot change your own role: ask another district administrator")
+                accounts.set_role(
+                    connection, email.strip(), role, school_list, bool(district), actor, address
+                )
+            else:
+                accounts.add_user(
+                    connection, _clean(email), password, role, school_list, bool(district), actor, address
+                )
+    except CommandError as exc:
+        return _users_page(request, signed, 400, message=f"Not saved: {exc}.", failed=True)
+    if known:
+        return _users_page(request, signed, message=f"{email.strip().lower()} is now a {ROLE_NAMES[role]}.")
+    return _users_page(request, signed, new_password=password, new_email=email.strip().lower())
+
+
+def _disable(request: Request, signed: SignedIn, email: str, csrf_token: str, disabled: bool) -> HTMLResponse:
+    check_form(request, signed.csrf_token, csrf_token)
+    _user_manager(signed)
+    if email.strip().lower() == signed.person.email:
+        return _users_page(
+            request, signed, 400, message="Not saved: you cannot disable yourself.", failed=True
+        )
+    try:
+        with _console(request).engine.begin() as connection:
+            accounts.set_disabled(
+                connection,
+                _clean(email),
+                disabled,
+                audit_log.actor_for(signed.person.email),
+                address_of(request),
+            )
+    except CommandError as exc:
+        return _users_page(request, signed, 400, message=f"Not saved: {exc}.", failed=True)
+    done = "disabled and signed out" if disabled else "enabled"
+    return _users_page(request, signed, message=f"{email.strip().lower()} is {done}.")
+
+
+@router.post("/users/disable", response_class=HTMLResponse)
+def disable_user(
+    request: Request,
+    signed: SignedInDep,
+    email: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    return _disable(request, signed, email, csrf_token, True)
+
+
+@router.post("/users/enable", response_class=HTMLResponse)
+def enable_user(
+    request: Request,
+    signed: SignedInDep,
+    email: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    return _disable(request, signed, email, csrf_token, False)
 
 
 def add_console(app: FastAPI, engine: Engine) -> None:

@@ -167,7 +167,7 @@ def test_pages_pass_axe(browser: Any, console_server: ServerProcess) -> None:
     page.wait_for_url(watched.base + "/")
     page.goto(watched.base + "/devices")
     device_link = page.get_attribute("#devices a", "href")
-    for path in ("/", "/devices", device_link, "/audit", "/devices/nothing"):
+    for path in ("/", "/devices", device_link, "/audit", "/users", "/devices/nothing"):
         page.goto(watched.base + str(path))
         pages[str(path)] = axe.run(page)
     serious = {

@@ -163,3 +163,51 @@ def test_check_now_is_for_technicians_of_the_school_and_administrators(fleet: Fl
     assert principal.post(f"/devices/{other}/check-now", {"csrf_token": principal.csrf}).status_code == 403
     audit = signed_in(fleet, "admin@district.example").get("/audit?q=device.command").text
     assert "user:tech@lincoln.example" in audit and own in audit
+
+
+def test_district_administrators_manage_users_in_the_console(fleet: Fleet) -> None:
+    tech = signed_in(fleet, "tech@lincoln.example")
+    assert tech.get("/users").status_code == 403
+    assert (
+        tech.post(
+            "/users", {"csrf_token": tech.csrf, "email": "x@y.example", "role": "district_admin"}
+        ).status_code
+        == 403
+    )
+
+    admin = signed_in(fleet, "admin@district.example")
+    assert "tech@lincoln.example" in admin.get("/users").text
+    assert (
+        admin.post("/users", {"email": "new@x.example", "role": "viewer", "district": "1"}).status_code == 403
+    )
+    refused = admin.post("/users", {"csrf_token": admin.csrf, "email": "v@x.example", "role": "viewer"})
+    assert refused.status_code == 400 and "either some schools" in refused.text
+    added = admin.post(
+        "/users",
+        {"csrf_token": admin.csrf, "email": "New.Viewer@x.example", "role": "viewer", "schools": LINCOLN},
+    )
+    assert added.status_code == 200
+    password = added.text.split('id="new-password">', 1)[1].split("<", 1)[0]
+    newcomer = ConsoleUser(fleet.server)
+    assert newcomer.sign_in("new.viewer@x.example", password).status_code == 303
+    assert figure(newcomer.get("/").text, "total") == "2"
+
+    changed = admin.post(
+        "/users",
+        {"csrf_token": admin.csrf, "email": "new.viewer@x.example", "role": "viewer", "schools": WASHINGTON},
+    )
+    assert changed.status_code == 200 and newcomer.get("/").status_code == 303  # signed out by the change
+    assert (
+        admin.post("/users/disable", {"csrf_token": admin.csrf, "email": "new.viewer@x.example"}).status_code
+        == 200
+    )
+    assert ConsoleUser(fleet.server).sign_in("new.viewer@x.example", password).status_code == 401
+    itself = admin.post("/users/disable", {"csrf_token": admin.csrf, "email": "admin@district.example"})
+    assert itself.status_code == 400
+
+    audit = admin.get("/audit.csv?q=user.").text
+    rows = [r for r in csv.DictReader(io.StringIO(audit)) if "new.viewer@x.example" in r["detail"]]
+    assert [(r["action"], r["actor"], r["address"]) for r in rows] == [
+        (action, "user:admin@district.example", "127.0.0.1")
+        for action in ("user.created", "user.role_changed", "user.disabled")
+    ]
