@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -83,16 +83,17 @@ def audit_page(connection: Connection, search: str, page: int) -> tuple[list[Aud
 CSV_FIELDS = ("id", "at", "actor", "action", "address", "detail")
 
 
-def audit_csv(connection: Connection, search: str) -> Iterator[str]:
-    """Oldest first, streamed in pieces of a thousand rows."""
+def audit_csv(connect: Callable[[], Connection], search: str) -> Iterator[str]:
+    """Oldest first, streamed in pieces of a thousand rows, each read on a connection of its own."""
     header = io.StringIO()
     csv.writer(header).writerow(CSV_FIELDS)
     yield header.getvalue()
     last = 0
     while True:
-        rows = connection.execute(
-            _filtered(search).where(AUDIT.c.id > last).order_by(AUDIT.c.id).limit(1000)
-        ).all()
+        with connect() as connection:
+            rows = connection.execute(
+                _filtered(search).where(AUDIT.c.id > last).order_by(AUDIT.c.id).limit(1000)
+            ).all()
         if not rows:
             return
         out = io.StringIO()

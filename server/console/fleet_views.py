@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -179,16 +179,19 @@ def device_page(
 CSV_FIELDS = ("hostname", "serial", "school", "os", "last_seen", "overall", *CHECK_IDS)
 
 
-def devices_csv(connection: Connection, scope: Scope, filters: Filters) -> Iterator[str]:
-    """The filtered list, streamed a thousand rows at a time, every cell spreadsheet-safe."""
+def devices_csv(connect: Callable[[], Connection], scope: Scope, filters: Filters) -> Iterator[str]:
+    """The filtered list, streamed a thousand rows at a time, every cell spreadsheet-safe. Each
+    batch has a connection of its own: on SQLite a process has one, and a long export must not
+    hold it between batches while reports wait."""
     header = io.StringIO()
     csv.writer(header).writerow(CSV_FIELDS)
     yield header.getvalue()
     last = ""
     while True:
-        rows = connection.execute(
-            _device_query(scope, filters).where(DEVICES.c.id > last).order_by(DEVICES.c.id).limit(1000)
-        ).all()
+        with connect() as connection:
+            rows = connection.execute(
+                _device_query(scope, filters).where(DEVICES.c.id > last).order_by(DEVICES.c.id).limit(1000)
+            ).all()
         if not rows:
             return
         out = io.StringIO()

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -17,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -74,6 +75,12 @@ def _console(request: Request) -> Console:
     return found
 
 
+def _reading(engine: Engine) -> Connection:
+    """A connection for pages that only read: on SQLite it begins deferred, so a page never takes
+    the write lock that reports and heartbeats wait for (server.db.engine)."""
+    return engine.connect().execution_options(homeroom_read_only=True)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -86,13 +93,17 @@ def _signed_in(request: Request) -> SignedIn | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None
-    with _console(request).engine.begin() as connection:
-        found = sessions.find(connection, token, _now())
+    engine, now = _console(request).engine, _now()
+    with _reading(engine) as connection:
+        found = sessions.find(connection, token, now)
         if found is None:
             return None
         who = accounts.person(connection, found.admin_id)
     if who is None:
         return None
+    if found.needs_touch:
+        with engine.begin() as connection:
+            sessions.touch(connection, found.id, now)
     return SignedIn(who, found.id, sessions.csrf_token(token))
 
 
@@ -275,7 +286,7 @@ def overview(
     filters = _filters(signed, school, os, audience=audience)
     trend_days = 90 if period == 90 else 30
     now = _now()
-    with Session(_console(request).engine) as session:
+    with _reading(_console(request).engine) as connection, Session(bind=connection) as session:
         counts = fleet_views.overview(session, signed.person.scope, filters, days, now)
         shares = trend.read_shares(session.connection(), signed.person.scope, filters, trend_days, now)
         schools = fleet_views.schools(session.connection(), signed.person.scope)
@@ -308,7 +319,7 @@ def devices(
 ) -> HTMLResponse:
     filters = _filters(signed, school, os, q)
     scope = signed.person.scope
-    with _console(request).engine.connect() as connection:
+    with _reading(_console(request).engine) as connection:
         rows, total = fleet_views.device_page(connection, scope, filters, page)
         schools = fleet_views.schools(connection, scope)
         systems = fleet_views.operating_systems(connection, scope)
@@ -344,16 +355,13 @@ def devices_csv(
             address_of(request),
         )
 
-    def rows() -> Iterator[str]:
-        with engine.connect() as connection:
-            yield from fleet_views.devices_csv(connection, signed.person.scope, filters)
-
-    return _csv(rows(), "homeroom-devices.csv")
+    rows = fleet_views.devices_csv(partial(_reading, engine), signed.person.scope, filters)
+    return _csv(rows, "homeroom-devices.csv")
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
 def device(request: Request, signed: SignedInDep, device_id: str, asked: int = 0) -> HTMLResponse:
-    with _console(request).engine.connect() as connection:
+    with _reading(_console(request).engine) as connection:
         found = fleet_views.device_detail(connection, signed.person.scope, _clean(device_id)[:64])
     if found is None:
         raise Refusal(404, "No such device", "There is no device with that id among your schools.")
@@ -416,7 +424,7 @@ def audit(
     page: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> HTMLResponse:
     _audit_reader(signed)
-    with _console(request).engine.connect() as connection:
+    with _reading(_console(request).engine) as connection:
         rows, total = audit_log.audit_page(connection, _clean(q), page)
     context = _person_context(signed, "Audit log") | {
         "rows": rows,
@@ -443,11 +451,7 @@ def audit_csv(
             address_of(request),
         )
 
-    def rows() -> Iterator[str]:
-        with engine.connect() as connection:
-            yield from audit_log.audit_csv(connection, _clean(q))
-
-    return _csv(rows(), "homeroom-audit.csv")
+    return _csv(audit_log.audit_csv(partial(_reading, engine), _clean(q)), "homeroom-audit.csv")
 
 
 # ---- users (district administrators) ----
@@ -459,7 +463,7 @@ def _user_manager(signed: SignedIn) -> None:
 
 
 def _users_page(request: Request, signed: SignedIn, status: int = 200, **shown: Any) -> HTMLResponse:
-    with _console(request).engine.connect() as connection:
+    with _reading(_console(request).engine) as connection:
         users = accounts.list_users(connection)
     context = _person_context(signed, "Users") | {
         "users": users,

@@ -42,6 +42,8 @@ def csrf_token(session_token: str) -> str:
 class OpenSession:
     id: int
     admin_id: int
+    # last_used_at is older than TOUCH_EVERY: `touch` it (a write, done only then).
+    needs_touch: bool = False
 
 
 def _utc(moment: datetime) -> datetime:
@@ -70,9 +72,11 @@ def find(connection: Connection, token: str, now: datetime) -> OpenSession | Non
         return None
     if now >= _utc(row.expires_at) or now - _utc(row.last_used_at) >= IDLE_TIMEOUT:
         return None
-    if now - _utc(row.last_used_at) >= TOUCH_EVERY:
-        connection.execute(update(SESSIONS).where(SESSIONS.c.id == row.id).values(last_used_at=now))
-    return OpenSession(row.id, row.admin_id)
+    return OpenSession(row.id, row.admin_id, now - _utc(row.last_used_at) >= TOUCH_EVERY)
+
+
+def touch(connection: Connection, session_id: int, now: datetime) -> None:
+    connection.execute(update(SESSIONS).where(SESSIONS.c.id == session_id).values(last_used_at=now))
 
 
 def revoke(connection: Connection, session_id: int, now: datetime) -> None:
