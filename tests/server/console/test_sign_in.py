@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, select, text, update
 
-from server.console.tables import FAILURES
+from server.console.sessions import token_hash
+from server.console.tables import FAILURES, SESSIONS
 from server.db.engine import make_engine
 from tests.helpers.console import ConsoleUser, create_user, csrf_of, module_server, set_password
 from tests.helpers.servers import ServerProcess
@@ -229,3 +230,20 @@ def test_next_never_leaves_the_server(admin: ServerProcess) -> None:
         },
     )
     assert answer.headers["location"] == "/"
+
+
+def test_an_idle_or_expired_session_is_refused(admin: ServerProcess) -> None:
+    idle, expired = ConsoleUser(admin), ConsoleUser(admin)
+    idle.sign_in(ADMIN, PASSWORD)
+    expired.sign_in(ADMIN, PASSWORD)
+    long_ago = datetime.now(timezone.utc) - timedelta(minutes=61)
+    engine = make_engine(admin.database_url)
+    with engine.begin() as connection:
+        for person, values in ((idle, {"last_used_at": long_ago}), (expired, {"expires_at": long_ago})):
+            token = person.http.cookies["homeroom_session"]
+            connection.execute(
+                update(SESSIONS).where(SESSIONS.c.token_hash == token_hash(token)).values(**values)
+            )
+    engine.dispose()
+    assert idle.get("/").status_code == 303
+    assert expired.get("/").status_code == 303
