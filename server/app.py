@@ -14,7 +14,9 @@ from server.api.busy import add_busy_answers
 from server.api.enrolment import rekey_rule
 from server.api.schemas import EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
-from server.console import home
+from server.console.docs import add_docs
+from server.console.headers import SecurityHeaders
+from server.console.pages import add_console
 from server.db.engine import make_engine
 from server.deps import Services
 from server.errors import RequestRefused
@@ -42,15 +44,19 @@ def create_app(settings: Settings) -> FastAPI:
 
     # Homeroom sends no telemetry anywhere; with OpenTelemetry installed (a dependency of a test
     # tool), FastAPI would otherwise look up the global providers on every request.
+    # /docs is served by server.console.docs from local files (FastAPI's own loads a CDN).
     app = FastAPI(
         title="Homeroom server",
         version=__version__,
+        docs_url=None,
+        redoc_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     for resource in (enrolment, reports, heartbeat, signoffs):
         app.include_router(resource.router)
-    app.include_router(home.router)
+    add_console(app, engine)
+    add_docs(app)
     add_body_schemas(app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn))
 
     @app.exception_handler(RequestRefused)
@@ -67,4 +73,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
+    app.add_middleware(SecurityHeaders)
     return app

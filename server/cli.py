@@ -21,6 +21,9 @@ from contract.config_files import read_config_text
 from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, requirements_from_text
 from server.auth import hash_password, new_token, token_hash, utc
+from server.console import users_cli
+from server.console.accounts import normalised_email
+from server.console.audit_log import command_line_address
 from server.db.engine import is_current, make_engine, migrate
 from server.db.models import (
     Admin,
@@ -56,6 +59,7 @@ from server.trail import (
 
 DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requirements.toml"
 USAGE_ERROR = 2
+FIRST_ADMIN = "admin@localhost"
 DEVICE_COMMANDS = ("check_now",)
 
 
@@ -71,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser(
         "init", parents=[db], help="create or migrate the database and a first administrator"
     )
-    init.add_argument("--admin", default="admin", help="the first administrator's name (default: admin)")
+    init.add_argument(
+        "--admin",
+        default=FIRST_ADMIN,
+        metavar="EMAIL",
+        help=f"the first administrator's e-mail, their console sign-in (default: {FIRST_ADMIN})",
+    )
     init.add_argument(
         "--password-file", type=Path, metavar="FILE", help="read the password instead of making one"
     )
@@ -125,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="spreadsheet-safe CSV")
 
     add_software_command(commands, db)
+    users_cli.add_parser(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -236,7 +246,9 @@ def _engine(args: argparse.Namespace, must_be_current: bool = True) -> Engine:
 
 
 def _audit(session: Session, action: str, detail: dict[str, Any]) -> None:
-    session.add(AuditEntry(at=now_utc(), actor="cli", action=action, detail=detail))
+    session.add(
+        AuditEntry(at=now_utc(), actor="cli", action=action, detail=detail, address=command_line_address())
+    )
 
 
 def publish_requirements(session: Session, content: str, group: str) -> str:
@@ -257,8 +269,9 @@ def command_init(args: argparse.Namespace) -> int:
     except OperationalError as exc:
         raise CommandError(f"cannot set up the database: {exc.orig}") from None
     password: str | None = None
+    admin = normalised_email(args.admin)
     with Session(engine) as session, session.begin():
-        if session.scalars(select(Admin).where(Admin.username == args.admin)).first() is None:
+        if session.scalars(select(Admin)).first() is None:
             if args.password_file:
                 password = args.password_file.read_text(encoding="utf-8").strip()
                 if len(password) < 12:
@@ -268,9 +281,14 @@ def command_init(args: argparse.Namespace) -> int:
                 password = secrets.token_urlsafe(12)
                 shown = True
             session.add(
-                Admin(username=args.admin, password_hash=hash_password(password), created_at=now_utc())
+                Admin(
+                    username=admin,
+                    password_hash=hash_password(password),
+                    created_at=now_utc(),
+                    role="district_admin",
+                )
             )
-            _audit(session, "admin.created", {"username": args.admin})
+            _audit(session, "admin.created", {"username": admin})
             if not shown:
                 password = None
         if session.get(RequirementsDocument, "") is None:
@@ -278,7 +296,7 @@ def command_init(args: argparse.Namespace) -> int:
     print(f"Database ready: {engine.url.render_as_string(hide_password=True)}")
     print(signing_key_line(engine))
     if password:
-        print(f"Administrator: {args.admin}")
+        print(f"Administrator: {admin}")
         print(f"One-time password: {password}")
         print("(shown once: write it down now)")
     return 0
@@ -520,6 +538,10 @@ def command_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_users(args: argparse.Namespace) -> int:
+    return users_cli.command(args, _engine)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
@@ -533,6 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "policy": command_policy,
         "signoffs": command_signoffs,
         "software": command_software,
+        "users": command_users,
     }
     try:
         return handlers[args.command](args)

@@ -135,7 +135,14 @@ def audit_entries(connection: Connection, limit: int, device: str | None) -> lis
     query = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit)
     rows = connection.execute(query).all() if device is None else _for_device(connection, device, limit)
     return [
-        {"id": row.id, "at": _iso(row.at), "actor": row.actor, "action": row.action, "detail": row.detail}
+        {
+            "id": row.id,
+            "at": _iso(row.at),
+            "actor": row.actor,
+            "action": row.action,
+            "address": row.address,
+            "detail": row.detail,
+        }
         for row in reversed(rows)
     ]
 

@@ -22,11 +22,52 @@ class Base(DeclarativeBase):
 
 
 class Admin(Base):
+    """A person who signs in to the console. `username` is the sign-in name: an e-mail address
+    (a database made before the console may still hold "admin")."""
+
     __tablename__ = "admins"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # district_admin | technician | viewer (server/console/roles.py)
+    role: Mapped[str] = mapped_column(String(20), default="district_admin", server_default="district_admin")
+    # A viewer who reads every school (an auditor); otherwise the schools in `admin_schools`.
+    district_wide: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disabled_at: Mapped[datetime | None]
+
+
+class AdminSchool(Base):
+    """A school (a device group) a technician or viewer is assigned to."""
+
+    __tablename__ = "admin_schools"
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's token is kept: the database alone
+    cannot sign anyone in. Revoked by sign-out, by disabling the user, or by expiry."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class SignInFailure(Base):
+    """Failed sign-ins in a row, per account ("account:EMAIL") and per address ("address:IP")."""
+
+    __tablename__ = "sign_in_failures"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
 
 
 class EnrolmentToken(Base):
@@ -134,6 +175,8 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]]
+    # Where a console action came from; None for the command line and for devices.
+    address: Mapped[str | None] = mapped_column(String(64))
 
 
 class Policy(Base):

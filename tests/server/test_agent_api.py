@@ -172,7 +172,9 @@ def test_init_reads_the_password_file_and_refuses_a_short_one(tmp_path: Any) -> 
 
     engine = make_engine(server.database_url)
     with engine.connect() as connection:
-        stored = connection.execute(select(Admin.password_hash).where(Admin.username == "admin")).scalar_one()
+        stored = connection.execute(
+            select(Admin.password_hash).where(Admin.username == "admin@localhost")
+        ).scalar_one()
     engine.dispose()
     assert password_matches(stored, "correct horse battery staple")
     assert not password_matches(stored, "hunter2")

@@ -1,0 +1,246 @@
+"""What the console's fleet pages read: the overview's counts and the device list, always
+narrowed by the reader's `Scope` and counted live from `devices` and `device_status` (one row
+per laptop), so a count is never older than the last report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from contract.requirements import CHECK_IDS
+from server.console.roles import Scope
+from server.db.tables import COMMANDS, DEVICE_STATUS, DEVICE_USERS, DEVICES
+from server.fleet.signoffs import signoff_rows
+from server.fleet.spreadsheet import spreadsheet_safe
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    school: str = ""
+    os: str = ""
+    search: str = ""
+    audience: str = ""  # "staff" | "student" | "" (both)
+
+    def where(self, scope: Scope) -> ColumnElement[bool]:
+        clauses: list[ColumnElement[bool]] = [scope.where(DEVICES.c.group_name)]
+        if self.school:
+            clauses.append(DEVICES.c.group_name == self.school)
+        if self.os:
+            clauses.append(DEVICES.c.os == self.os)
+        if self.audience:
+            clauses.append(DEVICES.c.audience == self.audience)
+        if self.search:
+            pattern = "%" + self.search.lower().replace("%", "").replace("_", "") + "%"
+            clauses.append(
+                or_(
+                    func.lower(DEVICES.c.hostname).like(pattern),
+                    func.lower(DEVICES.c.serial).like(pattern),
+                    exists().where(
+                        DEVICE_USERS.c.device_id == DEVICES.c.id,
+                        func.lower(DEVICE_USERS.c.user).like(pattern),
+                    ),
+                )
+            )
+        return and_(true(), *clauses)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class Overview:
+    total: int = 0
+    compliant: int = 0
+    not_seen: int = 0
+    never_reported: int = 0
+    failing: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECK_IDS, 0))
+    signoff_people: int = 0
+    signoff_signed: int = 0
+
+    @property
+    def compliant_share(self) -> float:
+        return self.compliant / self.total if self.total else 0.0
+
+    @property
+    def signoff_share(self) -> float:
+        return self.signoff_signed / self.signoff_people if self.signoff_people else 0.0
+
+
+def overview(session: Session, scope: Scope, filters: Filters, not_seen_days: int, now: datetime) -> Overview:
+    counted = Overview()
+    cutoff = now - timedelta(days=not_seen_days)
+    query = (
+        select(DEVICES.c.id, DEVICES.c.last_seen_at, DEVICE_STATUS.c.overall, DEVICE_STATUS.c.results)
+        .select_from(DEVICES.outerjoin(DEVICE_STATUS, DEVICE_STATUS.c.device_id == DEVICES.c.id))
+        .where(filters.where(scope))
+    )
+    device_ids: set[str] = set()
+    for row in session.connection().execute(query):
+        device_ids.add(row.id)
+        counted.total += 1
+        counted.compliant += row.overall == "pass"
+        seen = _utc(row.last_seen_at)
+        counted.not_seen += seen is None or seen < cutoff
+        counted.never_reported += row.overall is None
+        for result in row.results or []:
+            if (
+                isinstance(result, dict)
+                and result.get("status") == "fail"
+                and result.get("id") in counted.failing
+            ):
+                counted.failing[result["id"]] += 1
+    for signoff in signoff_rows(session, now=now):
+        if signoff.device_id in device_ids:
+            counted.signoff_people += 1
+            counted.signoff_signed += signoff.status == "signed"
+    return counted
+
+
+def schools(connection: Connection, scope: Scope) -> list[str]:
+    query = select(DEVICES.c.group_name).where(scope.where(DEVICES.c.group_name)).distinct()
+    found = set(connection.execute(query).scalars())
+    if scope.schools is not None:
+        found |= scope.schools
+    return sorted(found)
+
+
+def operating_systems(connection: Connection, scope: Scope) -> list[str]:
+    query = select(DEVICES.c.os).where(scope.where(DEVICES.c.group_name)).distinct()
+    return sorted(connection.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    id: str
+    hostname: str
+    serial: str
+    school: str
+    os: str
+    last_seen: str
+    overall: str
+    checks: dict[str, str]
+
+
+def _device_row(row: Any) -> DeviceRow:
+    seen = _utc(row.last_seen_at)
+    checks = {str(r.get("id")): str(r.get("status")) for r in (row.results or []) if isinstance(r, dict)}
+    return DeviceRow(
+        id=row.id,
+        hostname=row.hostname,
+        serial=row.serial or "",
+        school=row.group_name,
+        os=row.os,
+        last_seen=seen.isoformat(timespec="minutes") if seen else "never",
+        overall=row.overall or "not reported yet",
+        checks=checks,
+    )
+
+
+def _device_query(scope: Scope, filters: Filters) -> Any:
+    return (
+        select(
+            DEVICES.c.id,
+            DEVICES.c.hostname,
+            DEVICES.c.serial,
+            DEVICES.c.group_name,
+            DEVICES.c.os,
+            DEVICES.c.last_seen_at,
+            DEVICE_STATUS.c.overall,
+            DEVICE_STATUS.c.results,
+        )
+        .select_from(DEVICES.outerjoin(DEVICE_STATUS, DEVICE_STATUS.c.device_id == DEVICES.c.id))
+        .where(filters.where(scope))
+    )
+
+
+def device_page(
+    connection: Connection, scope: Scope, filters: Filters, page: int
+) -> tuple[list[DeviceRow], int]:
+    query = _device_query(scope, filters)
+    total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = connection.execute(
+        query.order_by(DEVICES.c.hostname, DEVICES.c.id).limit(PAGE_SIZE).offset(page * PAGE_SIZE)
+    )
+    return [_device_row(row) for row in rows], int(total)
+
+
+CSV_FIELDS = ("hostname", "serial", "school", "os", "last_seen", "overall", *CHECK_IDS)
+
+
+def devices_csv(connect: Callable[[], Connection], scope: Scope, filters: Filters) -> Iterator[str]:
+    """The filtered list, streamed a thousand rows at a time, every cell spreadsheet-safe. Each
+    batch has a connection of its own: on SQLite a process has one, and a long export must not
+    hold it between batches while reports wait."""
+    header = io.StringIO()
+    csv.writer(header).writerow(CSV_FIELDS)
+    yield header.getvalue()
+    last = ""
+    while True:
+        with connect() as connection:
+            rows = connection.execute(
+                _device_query(scope, filters).where(DEVICES.c.id > last).order_by(DEVICES.c.id).limit(1000)
+            ).all()
+        if not rows:
+            return
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for row in rows:
+            shown = _device_row(row)
+            values = [shown.hostname, shown.serial, shown.school, shown.os, shown.last_seen, shown.overall]
+            values += [shown.checks.get(check, "") for check in CHECK_IDS]
+            writer.writerow([spreadsheet_safe(value) for value in values])
+        last = rows[-1].id
+        yield out.getvalue()
+
+
+@dataclass(frozen=True)
+class DeviceDetail:
+    row: DeviceRow
+    manufacturer: str
+    model: str
+    os_version: str
+    enrolled_at: str
+    results: list[dict[str, Any]]
+
+
+def device_detail(connection: Connection, scope: Scope, device_id: str) -> DeviceDetail | None:
+    """None for a device that does not exist *and* for one outside the reader's schools: a guessed
+    id answers the same either way."""
+    row = connection.execute(
+        _device_query(scope, Filters())
+        .add_columns(DEVICES.c.manufacturer, DEVICES.c.model, DEVICES.c.os_version, DEVICES.c.enrolled_at)
+        .where(DEVICES.c.id == device_id)
+    ).first()
+    if row is None:
+        return None
+    enrolled = _utc(row.enrolled_at)
+    return DeviceDetail(
+        row=_device_row(row),
+        manufacturer=row.manufacturer or "",
+        model=row.model or "",
+        os_version=row.os_version,
+        enrolled_at=enrolled.isoformat(timespec="minutes") if enrolled else "",
+        results=[r for r in (row.results or []) if isinstance(r, dict)],
+    )
+
+
+def ask_check_now(connection: Connection, device_id: str) -> None:
+    """The command the next heartbeat carries (the same rows `homeroom-server command` writes)."""
+    connection.execute(
+        insert(COMMANDS).values(
+            device_id=device_id, command="check_now", created_at=datetime.now(timezone.utc)
+        )
+    )
+    connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(commands_pending=True))

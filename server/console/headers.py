@@ -1,0 +1,55 @@
+"""Security headers on every answer the server gives: console pages, the API and its docs.
+
+Hand-written rather than a package: it is a fixed list of headers added in one ASGI wrapper
+(the packages that do this, e.g. `secure`, add a dependency for the same dozen lines).
+The Content-Security-Policy allows no inline script anywhere: the console's pages and the
+API docs load their scripts from this server only. ReDoc injects its styles at run time, so
+the docs pages alone allow inline *styles* (never scripts).
+"""
+
+from __future__ import annotations
+
+from server.middleware import ASGIApp, Message, Receive, Scope, Send
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+DOCS_PATHS = ("/docs", "/redoc")
+
+COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+def is_https(scope: Scope) -> bool:
+    """uvicorn sets the scheme from X-Forwarded-Proto when the proxy is trusted (nginx on loopback)."""
+    return scope.get("scheme") == "https"
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else CSP
+        extra = [*COMMON, (b"content-security-policy", csp.encode())]
+        if is_https(scope):
+            extra.append((b"strict-transport-security", b"max-age=31536000"))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
