@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from contract import __version__
 from contract.wire import MAX_BODY_BYTES
 from server.answer_signing import AnswerSigner
-from server.api import enrolment, heartbeat, reports, signoffs
+from server.api import approvals, enrolment, heartbeat, reports, signoffs
 from server.api.bodies import add_body_schemas, add_validation_answers
 from server.api.busy import add_busy_answers
 from server.api.enrolment import rekey_rule
-from server.api.schemas import EnrolIn, HeartbeatIn, ReportIn, SignOffIn
+from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.console import home
 from server.db.engine import make_engine
@@ -45,10 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Homeroom server", version=__version__)
     app.state.services = services
-    for resource in (enrolment, reports, heartbeat, signoffs):
+    for resource in (enrolment, reports, heartbeat, signoffs, approvals):
         app.include_router(resource.router)
     app.include_router(home.router)
-    add_body_schemas(app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn))
+    add_body_schemas(app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn))
 
     @app.exception_handler(RequestRefused)
     async def refused(_request: Request, exc: RequestRefused) -> JSONResponse:

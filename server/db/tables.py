@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from server.db.models import (
+    ApprovalRequest,
     AuditEntry,
     Device,
     DeviceCommand,
@@ -53,3 +54,6 @@ CLAIMS: Table = EnrolmentClaim.__table__  # type: ignore[assignment]
 
 
 ENROLMENT_TOKENS: Table = EnrolmentToken.__table__  # type: ignore[assignment]
+
+
+APPROVALS: Table = ApprovalRequest.__table__  # type: ignore[assignment]
