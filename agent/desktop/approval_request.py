@@ -9,8 +9,10 @@ Homeroom (the message says whom to talk to instead).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent.checks.software import SoftwareItem, matches
@@ -116,3 +118,21 @@ def request_problems(request: Request, requirements: Requirements, contact: str 
     elif not is_acceptable_name(request.full_name):
         problems["full_name"] = "Please type your name (at least two letters)."
     return problems
+
+
+def form_command(state_dir: Path, account: str, results: Path) -> list[str]:
+    """The form as its own process (agent.desktop.approval_form), as the tray and the status window run it.
+
+    `results` is a JSON file whose "software" (or "results") list holds the last software result.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "agent.desktop.approval_form",
+        "--state-dir",
+        str(state_dir),
+        "--user",
+        account,
+        "--results",
+        str(results),
+    ]
