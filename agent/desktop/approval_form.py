@@ -32,7 +32,13 @@ from tkinter import ttk
 from typing import Any
 
 from agent.approval_status import RequestStatus, district_contact, read_statuses
-from agent.desktop.approval_request import Choice, choices_from_results, request_problems, tidy
+from agent.desktop.approval_request import (
+    Choice,
+    choices_from_results,
+    inbox_record,
+    request_problems,
+    tidy,
+)
 from agent.desktop.handoff import INBOX_DIR, write_entry
 from agent.state import requirements_in_effect
 from contract.errors import ConfigError
@@ -191,15 +197,7 @@ class ApprovalForm:
             self._schedule_state()
             return
         record_id = uuid.uuid4().hex
-        body = {
-            "record_id": record_id,
-            "user": self.user,
-            "app": request.app,
-            "publisher": request.publisher,
-            "reason": request.reason,
-            "full_name": request.full_name,
-            "requested_at": datetime.now(timezone.utc).isoformat(),
-        }
+        body = inbox_record(request, self.user, record_id, datetime.now(timezone.utc).isoformat())
         try:
             write_entry(self.state_dir / INBOX_DIR, "approval_request", record_id, body)
         except OSError as exc:

@@ -120,6 +120,19 @@ def request_problems(request: Request, requirements: Requirements, contact: str 
     return problems
 
 
+def inbox_record(request: Request, user: str, record_id: str, requested_at: str) -> dict[str, str]:
+    """The inbox entry the service takes (agent.desktop.inbox_entries checks it again)."""
+    return {
+        "record_id": record_id,
+        "user": user,
+        "app": request.app,
+        "publisher": request.publisher,
+        "reason": request.reason,
+        "full_name": request.full_name,
+        "requested_at": requested_at,
+    }
+
+
 def form_command(state_dir: Path, account: str, results: Path) -> list[str]:
     """The form as its own process (agent.desktop.approval_form), as the tray and the status window run it.
 
