@@ -451,6 +451,8 @@ class AgentService:
         schedule.save(self.schedule_path)
         if send:
             result.drained = self.drain()
+            if result.drained is not None and result.drained.rejected:
+                self.note_refused_requests()
         result.queued_after = sum(self.outbox.stats().queued.values())
         return result
 
@@ -539,6 +541,26 @@ class AgentService:
         decision = answer.get("decision")
         if decision in ("approved", "declined"):
             statuses = moved_to(statuses, record_id, decision, str(answer.get("message") or ""), now)
+        write_statuses(self.state_dir, statuses)
+
+    def note_refused_requests(self) -> None:
+        """A request the server refused for good (kept in the outbox's rejected table) is no longer
+        "waiting": the tray shows that it was not sent, and why."""
+        statuses = read_statuses(self.state_dir)
+        waiting = {s.record_id for s in statuses if s.state == "waiting"}
+        refused = [
+            item
+            for item in self.outbox.rejected_items()
+            if item.kind == "approval_request" and item.record_id in waiting
+        ]
+        if not refused:
+            return
+        now = datetime.now(timezone.utc).isoformat()
+        for item in refused:
+            message = (
+                f"the district's server refused it ({item.reason[:300]}); please tell your school's IT team."
+            )
+            statuses = moved_to(statuses, item.record_id, "refused", message, now)
         write_statuses(self.state_dir, statuses)
 
     def apply_approval_answers(self, answers: object) -> None:
