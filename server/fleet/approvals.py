@@ -161,7 +161,18 @@ def with_app_approved(content: str, app: str, publisher: str) -> str:
     return tomlkit.dumps(document)
 
 
-def _waiting_request(connection: Connection, request_id: int) -> Any:
+def _decide(connection: Connection, request_id: int, state: str, message: str, actor: str) -> Any:
+    """Takes the request from waiting to `state`, as the transaction's first statement.
+
+    An UPDATE that only matches a waiting request, first: two administrators deciding at once
+    cannot both succeed, and on SQLite the write lock is taken before anything is read, so the
+    requirements read next are the latest (no approval lost to a concurrent one).
+    """
+    decided = connection.execute(
+        update(APPROVALS)
+        .where(APPROVALS.c.id == request_id, APPROVALS.c.state == "waiting")
+        .values(state=state, message=message, decided_at=now_utc(), decided_by=actor)
+    ).rowcount
     row = connection.execute(
         select(APPROVALS, DEVICES.c.group_name, DEVICES.c.hostname)
         .join(DEVICES, DEVICES.c.id == APPROVALS.c.device_id)
@@ -169,27 +180,20 @@ def _waiting_request(connection: Connection, request_id: int) -> Any:
     ).first()
     if row is None:
         raise CommandError(f"no approval request {request_id}: `homeroom-server approvals` lists them")
-    if row.state != "waiting":
+    if not decided:
         raise CommandError(f"request {request_id} is already {row.state}")
-    return row
-
-
-def _decide(connection: Connection, row: Any, state: str, message: str, actor: str) -> None:
-    connection.execute(
-        update(APPROVALS)
-        .where(APPROVALS.c.id == row.id)
-        .values(state=state, message=message, decided_at=now_utc(), decided_by=actor)
-    )
     # The device's next heartbeat carries the answer (server.fleet.ingest.record_heartbeat).
     connection.execute(update(DEVICES).where(DEVICES.c.id == row.device_id).values(commands_pending=True))
+    return row
 
 
 def approve_request(engine: Engine, request_id: int, actor: str = "cli") -> str:
     with engine.begin() as connection:
-        row = _waiting_request(connection, request_id)
+        row = _decide(connection, request_id, "approved", "", actor)
         group = row.group_name
+        # PostgreSQL: the group's copy is locked until commit, so a concurrent approval waits for this one.
         published = connection.execute(
-            select(REQUIREMENTS.c.group_name).where(REQUIREMENTS.c.group_name == group)
+            select(REQUIREMENTS.c.group_name).where(REQUIREMENTS.c.group_name == group).with_for_update()
         ).first()
         current = load_requirements(connection, group)
         if current is None:
@@ -200,7 +204,6 @@ def approve_request(engine: Engine, request_id: int, actor: str = "cli") -> str:
         except ConfigError as exc:  # pragma: no cover - the rule added is a plain quoted string
             raise CommandError(str(exc)) from None
         etag = store_requirements(connection, content, group)
-        _decide(connection, row, "approved", "", actor)
         audit(
             connection,
             actor,
@@ -225,8 +228,7 @@ def decline_request(engine: Engine, request_id: int, message: str, actor: str = 
     if found:
         raise CommandError(f"--message holds a control character ({found})")
     with engine.begin() as connection:
-        row = _waiting_request(connection, request_id)
-        _decide(connection, row, "declined", message, actor)
+        row = _decide(connection, request_id, "declined", message, actor)
         audit(
             connection,
             actor,
