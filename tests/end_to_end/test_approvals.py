@@ -44,6 +44,7 @@ from tests.helpers.paths import ROOT
 from tests.helpers.servers import ServerProcess
 from tests.helpers.xdisplay import XDisplay
 
+ARTIFACTS = ROOT / "test-artifacts" / "approvals"
 GROUP = "Lincoln High"
 POLICY = ROOT / "config" / "policies" / "secondary.md"
 # Only the software check runs: the others are not what this test is about, and each costs time.
@@ -158,6 +159,15 @@ class Form:
     def xdotool(self, *args: str) -> None:
         subprocess.run(["xdotool", *args], env=self.env, check=True, timeout=20, capture_output=True)
 
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["import", "-window", "root", str(ARTIFACTS / f"{name}.png")],
+            env=self.env,
+            check=True,
+            timeout=30,
+        )
+
     def click(self, widget: str) -> None:
         box = self.state()["widgets"][widget]
         self.xdotool("mousemove", str(box["x"] + box["width"] // 2), str(box["y"] + box["height"] // 2))
@@ -231,6 +241,7 @@ def test_asked_offline_sent_later_approved_and_the_laptop_passes(
         "full_name": "Please type your name (at least two letters).",
     }
     assert refused["record_id"] is None and not list((state_dir / INBOX_DIR).glob("approval_request-*"))
+    form.screenshot("01-what-to-fix")
 
     form.type_into("reason", "Our robotics class programs the robots with it.")
     form.type_into("full_name", "Ada Lovelace")
@@ -242,6 +253,7 @@ def test_asked_offline_sent_later_approved_and_the_laptop_passes(
     loop.cycle()  # the service takes it from the inbox; the server is down, so it waits in the outbox
     waiting = form.wait(lambda s: s["result"].startswith("Saved. It is waiting to be sent"))
     assert "nothing is lost" in waiting["result"].lower()
+    form.screenshot("02-waiting-to-be-sent")
     assert [(s.record_id, s.state) for s in read_statuses(state_dir)] == [(record_id, "waiting")]
 
     server.start()
