@@ -4,7 +4,11 @@ refuses it for good."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import secrets
 import stat
+import subprocess
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +19,7 @@ from agent.desktop.handoff import write_entry
 from agent.server_link.outbox import KIND_RULES
 from agent.service import AgentService
 from tests.helpers.agent_service import Clock, service
+from tests.helpers.need import need
 
 USER = "root"
 
@@ -76,3 +81,23 @@ def test_a_request_the_server_refuses_for_good_is_shown_as_not_sent(tmp_path: Pa
     loop.note_refused_requests()
     (refused,) = read_statuses(loop.state_dir)
     assert (refused.record_id, refused.state) == (record_id, "refused") and "422: app" in refused.message
+
+
+def test_a_student_cannot_ask_in_another_users_name(tmp_path: Path) -> None:
+    """A real second account writes a request that speaks for root: refused, set aside, never queued."""
+    need(os.geteuid() == 0, "creating a second local user needs root")
+    name = f"hrapprovals{secrets.token_hex(3)}"
+    subprocess.run(["useradd", "--no-create-home", name], check=True, capture_output=True)
+    try:
+        loop = service(tmp_path / "state", Clock())
+        record_id = uuid.uuid4().hex
+        request = tidy("Krita", "", "Art class.", "Ada Lovelace")
+        body = inbox_record(request, USER, record_id, datetime.now(timezone.utc).isoformat())
+        written = write_entry(loop.inbox, "approval_request", record_id, body)
+        os.chown(written, pwd.getpwnam(name).pw_uid, -1)  # as if that account had written it
+        loop.take_inbox()
+        assert read_statuses(loop.state_dir) == []
+        assert not [item for item in loop.outbox.next_batch() if item.kind == "approval_request"]
+        assert [p for p in (loop.state_dir / "inbox-refused").iterdir() if record_id in p.name]
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
