@@ -22,11 +22,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from agent.approval_status import (
+    RequestStatus,
+    district_contact,
+    moved_to,
+    read_statuses,
+    with_status,
+    write_statuses,
+)
 from agent.checks import CHECKS_BY_ID, select, software_inventory
 from agent.checks.context import CheckContext
 from agent.checks.results import CheckResult, Status
 from agent.checks.runner import run_checks
 from agent.config import AgentConfig
+from agent.desktop.approval_request import Request, request_problems
 from agent.desktop.handoff import InboxEntry, ensure_inbox, printable, read_inbox, set_aside
 from agent.errors import InsecureServerAddress, NotEnrolled
 from agent.identity import local_macs, read_identity
@@ -66,6 +75,7 @@ USER_RESULTS_MAX_AGE = MAX_AGE_SECONDS
 # status.json is rewritten at least this often: the tray reads an older one as a stopped service.
 STATUS_REFRESH_SECONDS = 60.0
 SIGNOFF_FIELDS = ("record_id", "user", "full_name", "policy_id", "policy_version", "decision", "decided_at")
+APPROVAL_FIELDS = ("record_id", "user", "full_name", "app", "publisher", "reason", "requested_at")
 
 
 def result_from_json(item: Any) -> CheckResult | None:
@@ -281,6 +291,8 @@ class AgentService:
             )
             self.note_user(entry.user)
             self._report_if_user_results_changed(before)
+        elif entry.kind == "approval_request":
+            self.take_approval_request(entry)
         elif entry.kind == "check_now":
             if self.check_now_limit.allow(entry.user):
                 self.schedule.check_now = True
@@ -365,8 +377,11 @@ class AgentService:
     # --- one cycle -------------------------------------------------------------------------
 
     def _on_response(self, item: OutboxItem, data: dict[str, Any]) -> None:
+        if item.kind == "approval_request":
+            self.approval_sent(item.record_id, data)
         if item.kind != "heartbeat":
             return
+        self.apply_approval_answers(data.get("approvals"))
         requirements = data.get("requirements")
         if isinstance(requirements, dict) and {"etag", "content"} <= requirements.keys():
             self.apply_requirements(str(requirements["etag"]), str(requirements["content"]))
@@ -437,6 +452,8 @@ class AgentService:
         schedule.save(self.schedule_path)
         if send:
             result.drained = self.drain()
+            if result.drained is not None and result.drained.rejected:
+                self.note_refused_requests()
         result.queued_after = sum(self.outbox.stats().queued.values())
         return result
 
@@ -491,6 +508,76 @@ class AgentService:
             return drain(self.outbox, watched(transport, link, self.clock), self.clock, self.rng)
         finally:
             link.save(self.state_dir)
+
+    # --- asking IT to approve an app ------------------------------------------------------------
+
+    def take_approval_request(self, entry: InboxEntry) -> None:
+        """Checked again here (the form may have been skipped): a refusal is written where the tray
+        reads it, with the words the form would have shown; an accepted request is queued, never
+        dropped (outbox KIND_RULES), and shown as waiting until the server has it."""
+        data = entry.data
+        record_id = str(data["record_id"])
+        statuses = read_statuses(self.state_dir)
+        if any(status.record_id == record_id for status in statuses):
+            log.warning("ignored an approval request from %s: its id is taken", printable(entry.user))
+            return
+        request = Request(data["app"], data["publisher"], data["reason"], data["full_name"])
+        problems = request_problems(request, self.requirements(), district_contact(self.state_dir))
+        now = datetime.now(timezone.utc).isoformat()
+        if problems:
+            message = " ".join(problems.values())
+            status = RequestStatus(record_id, entry.user, request.app, "refused", message, now)
+            log.warning("refused an approval request from %s: %s", printable(entry.user), printable(message))
+        else:
+            body = {key: data[key] for key in APPROVAL_FIELDS}
+            self.outbox.put("approval_request", body, record_id=record_id)
+            status = RequestStatus(record_id, entry.user, request.app, "waiting", "", now)
+            self.note_user(entry.user)
+        write_statuses(self.state_dir, with_status(statuses, status))
+
+    def approval_sent(self, record_id: str, answer: dict[str, Any]) -> None:
+        """The server has the request; if IT had already answered it (a resend), that answer shows."""
+        now = datetime.now(timezone.utc).isoformat()
+        statuses = moved_to(read_statuses(self.state_dir), record_id, "sent", "", now)
+        decision = answer.get("decision")
+        if decision in ("approved", "declined"):
+            statuses = moved_to(statuses, record_id, decision, str(answer.get("message") or ""), now)
+        write_statuses(self.state_dir, statuses)
+
+    def note_refused_requests(self) -> None:
+        """A request the server refused for good (kept in the outbox's rejected table) is no longer
+        "waiting": the tray shows that it was not sent, and why."""
+        statuses = read_statuses(self.state_dir)
+        waiting = {s.record_id for s in statuses if s.state == "waiting"}
+        refused = [
+            item
+            for item in self.outbox.rejected_items()
+            if item.kind == "approval_request" and item.record_id in waiting
+        ]
+        if not refused:
+            return
+        now = datetime.now(timezone.utc).isoformat()
+        for item in refused:
+            message = (
+                f"the district's server refused it ({item.reason[:300]}); please tell your school's IT team."
+            )
+            statuses = moved_to(statuses, item.record_id, "refused", message, now)
+        write_statuses(self.state_dir, statuses)
+
+    def apply_approval_answers(self, answers: object) -> None:
+        """IT's answers, in a heartbeat's signed answer: each moves its request to approved or declined.
+        An approval arrives with the requirements that approve the app, applied in the same answer."""
+        if not isinstance(answers, list) or not answers:
+            return
+        statuses = read_statuses(self.state_dir)
+        now = datetime.now(timezone.utc).isoformat()
+        for answer in answers:
+            if not isinstance(answer, dict) or answer.get("decision") not in ("approved", "declined"):
+                continue
+            message = str(answer.get("message") or "")[:1000]
+            statuses = moved_to(statuses, str(answer.get("request_id")), answer["decision"], message, now)
+            log.info("IT %s the request %s", answer["decision"], printable(str(answer.get("request_id"))))
+        write_statuses(self.state_dir, statuses)
 
     # --- trusting only this district's server ------------------------------------------------------
 

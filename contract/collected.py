@@ -18,8 +18,8 @@ Two fields are open-ended and described by their documented contents instead of 
   the names of security programs found running, and the account set to log in automatically.
 - `dropped`: counts per record kind of what a full outbox had to drop (`{"heartbeat": 3}`).
 
-Future record kinds (a lost-device report, a software-approval request) get their own entry in
-KINDS, with their fields, before the agent sends them; the capture test then holds them to it.
+Future record kinds (a lost-device report) get their own entry in KINDS, with their fields, before
+the agent sends them; the capture test then holds them to it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Literal
 
 Level = Literal["adult", "secondary", "elementary"]
 LEVELS: tuple[Level, ...] = ("adult", "secondary", "elementary")
-Kind = Literal["enrol", "report", "heartbeat", "signoff"]
+Kind = Literal["enrol", "report", "heartbeat", "signoff", "approval_request"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,18 @@ TOPICS: tuple[Topic, ...] = (
         elementary=(
             "your answer to this promise: your account name, the name you type, your answer, and the time;"
         ),
+    ),
+    Topic(
+        "approval",
+        adult=(
+            "when you ask IT to approve an app: the app's name and publisher, why you need it, your "
+            "account name, the full name you type, and the time;"
+        ),
+        secondary=(
+            "when you ask IT to approve an app: the app's name and who made it, why you need it, your "
+            "account name, the name you type, and the time;"
+        ),
+        elementary="an app you ask for, why, your name, and the time;",
     ),
     Topic(
         "agent",
@@ -406,6 +418,29 @@ KINDS: dict[str, RecordKind] = {
             Field("policy_version", "every sign-off", "the SHA-256 of the exact text they read", "signoff"),
             Field("decision", "every sign-off", "agree or decline", "signoff"),
             Field("decided_at", "every sign-off", "the moment of the click", "signoff"),
+        ),
+    ),
+    "approval_request": RecordKind(
+        "approval_request",
+        "/approvals",
+        "once per request, when a user asks IT to approve an app from the tray",
+        (
+            Field("record_id", "every request", "unique id: a request sent twice is stored once", "approval"),
+            Field(
+                "user", "every request", "the account that asks, which IT's answer goes back to", "approval"
+            ),
+            Field("full_name", "every request", "the name they typed, so IT knows who asks", "approval"),
+            Field("app", "every request", "the app's name, as found installed or as typed", "approval"),
+            Field(
+                "publisher",
+                "every request (empty when typed)",
+                "who made it, as the software check found it: the approval names it",
+                "approval",
+            ),
+            Field(
+                "reason", "every request", "why it is needed for school work, for IT to decide", "approval"
+            ),
+            Field("requested_at", "every request", "when they asked", "approval"),
         ),
     ),
 }

@@ -8,11 +8,11 @@ from fastapi.responses import JSONResponse
 from contract import __version__
 from contract.wire import MAX_BODY_BYTES
 from server.answer_signing import AnswerSigner
-from server.api import enrolment, heartbeat, reports, signoffs
+from server.api import approvals, enrolment, heartbeat, reports, signoffs
 from server.api.bodies import add_body_schemas, add_validation_answers
 from server.api.busy import add_busy_answers
 from server.api.enrolment import rekey_rule
-from server.api.schemas import EnrolIn, HeartbeatIn, ReportIn, SignOffIn
+from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.console.docs import add_docs
 from server.console.headers import SecurityHeaders
@@ -53,11 +53,11 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
-    for resource in (enrolment, reports, heartbeat, signoffs):
+    for resource in (enrolment, reports, heartbeat, signoffs, approvals):
         app.include_router(resource.router)
     add_console(app, engine)
     add_docs(app)
-    add_body_schemas(app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn))
+    add_body_schemas(app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn))
 
     @app.exception_handler(RequestRefused)
     async def refused(_request: Request, exc: RequestRefused) -> JSONResponse:

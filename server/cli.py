@@ -37,8 +37,10 @@ from server.db.models import (
 )
 from server.errors import CommandError, DatabaseError
 from server.fleet import software_history, software_list
+from server.fleet.approvals import approval_rows, approve_request, decline_request
+from server.fleet.approvals import rows_as_json as approval_rows_json
 from server.fleet.ingest import now_utc
-from server.fleet.published import requirements_etag
+from server.fleet.published import store_requirements
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
 from server.settings import (
     BODY_TIMEOUT_VARIABLE,
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_software_command(commands, db)
     users_cli.add_parser(commands, db)
+    add_approvals_command(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -196,6 +199,30 @@ def command_software(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_approvals_command(commands: Any, db: argparse.ArgumentParser) -> None:
+    """`approvals [--group NAME] [--json]`, `approvals approve ID`, `approvals decline ID --message TEXT`."""
+    approvals = commands.add_parser(
+        "approvals", parents=[db], help="users' requests to approve an app: list, approve, decline"
+    )
+    approvals.add_argument("--group", help="only requests from devices in this group")
+    approvals.add_argument("--json", action="store_true")
+    db_after = argparse.ArgumentParser(add_help=False)
+    db_after.add_argument("--database", metavar="URL", default=argparse.SUPPRESS, help="as for approvals")
+    db_after.add_argument(
+        "--data-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="as for approvals"
+    )
+    actions = approvals.add_subparsers(dest="approvals_command", metavar="ACTION")
+    approve = actions.add_parser(
+        "approve",
+        parents=[db_after],
+        help="add the app to the device's group's approved list (publishes its requirements again)",
+    )
+    approve.add_argument("request", type=int, help="the request's id, from `homeroom-server approvals`")
+    decline = actions.add_parser("decline", parents=[db_after], help="decline, with a message for the user")
+    decline.add_argument("request", type=int, help="the request's id, from `homeroom-server approvals`")
+    decline.add_argument("--message", required=True, help="why, in words the user reads in the tray")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     data_dir = args.data_dir or default_data_dir()
     return Settings(database_url=resolve_database_url(args.database, data_dir), data_dir=data_dir)
@@ -252,12 +279,7 @@ def _audit(session: Session, action: str, detail: dict[str, Any]) -> None:
 
 
 def publish_requirements(session: Session, content: str, group: str) -> str:
-    etag = requirements_etag(content)
-    doc = session.get(RequirementsDocument, group)
-    if doc is None:
-        session.add(RequirementsDocument(group_name=group, content=content, etag=etag, updated_at=now_utc()))
-    else:
-        doc.content, doc.etag, doc.updated_at = content, etag, now_utc()
+    etag = store_requirements(session.connection(), content, group)
     _audit(session, "requirements.published", {"group": group, "etag": etag})
     return etag
 
@@ -528,6 +550,36 @@ def command_signoffs(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_approvals(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    if args.approvals_command == "approve":
+        print(approve_request(engine, args.request))
+        return 0
+    if args.approvals_command == "decline":
+        print(decline_request(engine, args.request, args.message))
+        return 0
+    with engine.connect() as connection:
+        rows = approval_rows(connection, args.group)
+    if args.json:
+        print(json.dumps({"approvals": approval_rows_json(rows)}, indent=2))
+        return 0
+    if not rows:
+        print("No requests to approve an app yet.")
+        return 0
+    print(f"{'ID':<5} {'STATE':<9} {'GROUP':<16} {'HOSTNAME':<20} {'USER':<14} {'APP':<24} {'NAME':<20} WHY")
+    for row in rows:
+        print(
+            f"{row.id:<5} {row.state:<9} {cell(row.group, 16)} {cell(row.hostname, 20)} {cell(row.user, 14)} "
+            f"{cell(row.app, 24)} {cell(row.full_name, 20)} {printable(row.reason)}"
+        )
+    waiting = sum(row.state == "waiting" for row in rows)
+    print(
+        f"\n{waiting} waiting. Answer one with `homeroom-server approvals approve ID` or "
+        "`homeroom-server approvals decline ID --message TEXT`."
+    )
+    return 0
+
+
 def command_requirements(args: argparse.Namespace) -> int:
     content = read_config_text(args.file)
     requirements_from_text(str(args.file), content)  # refuse to publish what agents would reject
@@ -556,6 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "signoffs": command_signoffs,
         "software": command_software,
         "users": command_users,
+        "approvals": command_approvals,
     }
     try:
         return handlers[args.command](args)

@@ -21,16 +21,20 @@ from typing import Any
 
 from agent.checks import CHECKS
 from agent.checks.results import Status
+from contract.approvals import APP_MAX, NAME_MAX, PUBLISHER_MAX, REASON_MAX, text_problem
 
-KINDS = frozenset({"signoff", "user_results", "check_now"})
+KINDS = frozenset({"signoff", "user_results", "check_now", "approval_request"})
 MAX_ENTRY_BYTES = 256 * 1024
 # The deepest an honest entry goes is {"results": [{"evidence": {key: [ {…} ]}}]}; the JSON parser
 # recurses per level, and a document 100,000 levels deep would raise RecursionError inside it.
 MAX_DEPTH = 10
 MAX_RESULTS = len(CHECKS)
 MAX_EVIDENCE_KEYS = 100
-ENTRY_NAME = re.compile(r"^(signoff|user_results|check_now)-[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.json$")
+ENTRY_NAME = re.compile(
+    r"^(signoff|user_results|check_now|approval_request)-[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.json$"
+)
 RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SENT_RECORD_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")  # what the server takes as a record id
 POLICY_VERSION = re.compile(r"^[0-9a-f]{64}$")
 ACCOUNT = re.compile(r"^[^\x00-\x1f\x7f/\\:]{1,200}$")  # POSIX and Windows account names alike
 USER_CHECK_IDS = frozenset(spec.id for spec in CHECKS if spec.where == "user")
@@ -136,6 +140,43 @@ def _signoff(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _aware_time(value: object, field: str) -> str:
+    text = _text(value, field, 40)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"{field} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise Refused(f"{field} has no time zone")
+    return text
+
+
+def _request_text(data: dict[str, Any], field: str, maximum: int, required: bool, lines: bool = False) -> str:
+    """The contract's rules (length, no control characters), the same the tray's form and the server use."""
+    value = _text(data.get(field, ""), field, maximum, min_length=0)
+    if required and not value.strip():
+        raise Refused(f"{field} is empty")
+    wrong = text_problem(value, field, maximum, allow_lines=lines)
+    if wrong:
+        raise Refused(wrong)
+    return value
+
+
+def _approval_request(data: dict[str, Any]) -> dict[str, Any]:
+    record_id = _text(data.get("record_id"), "record_id", 64)
+    if not SENT_RECORD_ID.match(record_id):
+        raise Refused("record_id must be 8-64 hexadecimal digits or '-'")
+    return {
+        "record_id": record_id,
+        "user": data["user"],
+        "app": _request_text(data, "app", APP_MAX, required=True),
+        "publisher": _request_text(data, "publisher", PUBLISHER_MAX, required=False),
+        "reason": _request_text(data, "reason", REASON_MAX, required=True, lines=True),
+        "full_name": _request_text(data, "full_name", NAME_MAX, required=True),
+        "requested_at": _aware_time(data.get("requested_at"), "requested_at"),
+    }
+
+
 def _result(item: object, index: int) -> dict[str, Any]:
     field = f"results[{index}]"
     if not isinstance(item, dict):
@@ -180,6 +221,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "signoff": _signoff,
     "user_results": _user_results,
     "check_now": lambda data: {"user": data["user"]},
+    "approval_request": _approval_request,
 }
 
 

@@ -1,24 +1,30 @@
 """The tray's small read-only windows, each run as its own process by the tray.
 
-    python -m agent.desktop.panels status FILE          # {"results": [...], "signoff_pending": bool}
+    python -m agent.desktop.panels status FILE          # {"results": [...], "signoff_pending": bool, …}
     python -m agent.desktop.panels collects [--level adult|secondary|elementary]
     python -m agent.desktop.panels about --version V --server URL --device ID
     python -m agent.desktop.panels policy FILE          # the Acceptable Use Policy, read-only
 
 What each window says is built by pure functions (`*_blocks`) as (style, text)
 pairs; `show` only lays them out in a scrollable, read-only Tk text view that
-works with the keyboard (Escape or Enter closes it) and large, readable type.
+works with the keyboard (Escape or Enter closes it) and large, readable type. The status window
+has one action: when the software check fails, "Ask IT to approve an app…" opens the request form
+(agent.desktop.approval_form) as its own process. When HOMEROOM_DIALOG_STATE names a file, a window
+writes its buttons' screen positions there once shown (the test hook the dialogs share).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from agent.desktop.approval_request import form_command
 from agent.desktop.tray_state import PENDING_WORDS, requirement_lines, tray_state
 from contract.collected import INTRO, LEVELS, NOT_COLLECTED, Level, topic_lines
 
@@ -26,6 +32,15 @@ Style = Literal["heading", "subheading", "body", "fix", "pass", "fail", "unsure"
 Block = tuple[Style, str]
 
 TITLE_PREFIX = "Homeroom — "
+ASK_APPROVAL = "Ask IT to approve an app…"
+STATE_ENV = "HOMEROOM_DIALOG_STATE"
+REQUEST_WORDS = {
+    "waiting": "waiting to be sent (it goes when the laptop reaches the district's server)",
+    "sent": "sent to IT, waiting for their answer",
+    "approved": "approved by IT",
+    "declined": "declined by IT",
+    "refused": "not sent",
+}
 MARKS: dict[str, tuple[Style, str]] = {
     "pass": ("pass", "✔"),
     "fail": ("fail", "✖"),
@@ -57,7 +72,22 @@ def status_blocks(data: dict[str, Any]) -> list[Block]:
         )
     if not results:
         blocks.append(("body", "The first check has not finished yet. This window shows it once it has."))
+    requests = [r for r in data.get("approvals") or [] if isinstance(r, dict)]
+    if requests:
+        blocks.append(("subheading", "Your requests to IT"))
+        for request in requests[-10:]:
+            words = REQUEST_WORDS.get(str(request.get("state")), "")
+            message = str(request.get("message") or "")
+            blocks.append(("bullet", f"{request.get('app')}: {words}" + (f" — {message}" if message else "")))
     return blocks
+
+
+def software_fails(data: dict[str, Any]) -> bool:
+    """Whether the status window offers "Ask IT to approve an app…": the software check failed."""
+    return any(
+        isinstance(r, dict) and r.get("id") == "software" and r.get("status") == "fail"
+        for r in data.get("results") or []
+    )
 
 
 def collects_blocks(level: Level = "secondary") -> list[Block]:
@@ -134,8 +164,10 @@ def read_policy_blocks(path: str) -> list[Block]:
         return [("heading", "Acceptable Use Policy"), ("body", f"The policy could not be opened: {exc}")]
 
 
-def show(title: str, blocks: Sequence[Block]) -> None:
-    """A read-only, scrollable window with a Close button; Escape or Enter closes it."""
+def show(
+    title: str, blocks: Sequence[Block], actions: Sequence[tuple[str, Callable[[], object]]] = ()
+) -> None:
+    """A read-only, scrollable window with a Close button (and `actions`); Escape or Enter closes it."""
     import tkinter as tk
     from tkinter import font as tkfont
 
@@ -146,6 +178,11 @@ def show(title: str, blocks: Sequence[Block]) -> None:
     # The button is packed first so a long text can never push it out of the window.
     close = tk.Button(root, name="close", text="Close", underline=0, command=root.destroy, font=(base, 12))
     close.pack(side="bottom", pady=10)
+    buttons = {"close": close}
+    for index, (label, action) in enumerate(actions):
+        button = tk.Button(root, name=f"action{index}", text=label, command=action, font=(base, 12))
+        button.pack(side="bottom", pady=(10, 0))
+        buttons[f"action{index}"] = button
     frame = tk.Frame(root, name="content")
     frame.pack(side="top", fill="both", expand=True, padx=12, pady=(12, 0))
     scrollbar = tk.Scrollbar(frame, name="scrollbar")
@@ -176,6 +213,25 @@ def show(title: str, blocks: Sequence[Block]) -> None:
     for key in ("<Escape>", "<Return>", "<Alt-c>"):
         root.bind(key, lambda _event: root.destroy())
     close.focus_set()
+    state_file = os.environ.get(STATE_ENV)
+    if state_file:
+
+        def write_state() -> None:
+            boxes = {
+                name: {
+                    "text": str(b.cget("text")),
+                    "x": b.winfo_rootx(),
+                    "y": b.winfo_rooty(),
+                    "width": b.winfo_width(),
+                    "height": b.winfo_height(),
+                }
+                for name, b in buttons.items()
+            }
+            Path(state_file).write_text(
+                json.dumps({"title": root.title(), "buttons": boxes}), encoding="utf-8"
+            )
+
+        root.after(300, write_state)
     root.mainloop()
 
 
@@ -199,7 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             data = json.loads(args.file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        show("My laptop's status", status_blocks(data if isinstance(data, dict) else {}))
+        data = data if isinstance(data, dict) else {}
+        actions: list[tuple[str, Callable[[], object]]] = []
+        if software_fails(data) and data.get("state_dir") and data.get("user"):
+            command = form_command(Path(str(data["state_dir"])), str(data["user"]), args.file)
+            actions.append((ASK_APPROVAL, lambda: subprocess.Popen(command)))
+        show("My laptop's status", status_blocks(data), actions)
     elif args.window == "collects":
         show("What Homeroom collects", collects_blocks(args.level))
     elif args.window == "about":

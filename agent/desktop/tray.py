@@ -28,19 +28,23 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw
 
+from agent.approval_status import ANSWERED, for_user, read_statuses
 from agent.checks import select
 from agent.checks.context import CheckContext
 from agent.checks.runner import run_checks
 from agent.config import load_agent_config
+from agent.desktop.approval_request import form_command
 from agent.desktop.consent.decide import is_signed
 from agent.desktop.consent.flow import applicable_policy, ask_if_needed, policy_title, reading_level
 from agent.desktop.consent.records import SIGNOFFS_FILE, SignOffLog, user_dir
 from agent.desktop.handoff import INBOX_DIR, write_entry
 from agent.desktop.tray_state import (
     Colour,
+    Notification,
     NotifyMemory,
     StatusSnapshot,
     TrayState,
+    approval_notifications,
     merge_results,
     not_running_state,
     notifications,
@@ -64,13 +68,22 @@ COLOURS: dict[Colour, str] = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C
 
 MENU_STATUS = "My laptop's status"
 MENU_CHECK_NOW = "Check now"
+MENU_ASK_APPROVAL = "Ask IT to approve an app…"
 MENU_POLICY = "Acceptable Use Policy"
 MENU_COLLECTS = "What Homeroom collects"
 MENU_ABOUT = "About"
 MENU_QUIT = "Quit"
 # "Report lost or stolen…" is deliberately absent until the server can act on it: a menu item
 # that does nothing would mislead someone whose laptop is really gone.
-MENU_ITEMS = (MENU_STATUS, MENU_CHECK_NOW, MENU_POLICY, MENU_COLLECTS, MENU_ABOUT, MENU_QUIT)
+MENU_ITEMS = (
+    MENU_STATUS,
+    MENU_CHECK_NOW,
+    MENU_POLICY,
+    MENU_COLLECTS,
+    MENU_ASK_APPROVAL,
+    MENU_ABOUT,
+    MENU_QUIT,
+)
 
 
 Symbol = Literal["tick", "exclamation", "cross", "dash"]
@@ -165,6 +178,10 @@ class Tray:
     def memory_path(self) -> Path:
         return self.user_dir / "tray.json"
 
+    @property
+    def approvals_seen_path(self) -> Path:
+        return self.user_dir / "approvals-seen.json"
+
     def results(self) -> list[dict[str, Any]]:
         return merge_results(self.snapshot.results, self.user_results)
 
@@ -216,10 +233,59 @@ class Tray:
                     write_atomically(self.memory_path, json.dumps(memory_after.to_json(), indent=1))
                 except OSError as exc:
                     log.warning("could not remember notifications in %s: %s", self.memory_path, exc)
-        for note in told:
+        for note in told + self.approval_answers():
             log.info("notify: %s — %s", note.title, note.message)
             self.notify(note.title, note.message)
         return state
+
+    # --- asking IT to approve an app ----------------------------------------------------------
+
+    def my_requests(self) -> list[dict[str, str]]:
+        """This person's requests and where each stands (approvals.json, written by the service)."""
+        return [
+            {"app": s.app, "state": s.state, "message": s.message, "updated_at": s.updated_at}
+            for s in for_user(read_statuses(self.state_dir), self.account)
+        ]
+
+    def approval_answers(self) -> list[Notification]:
+        """IT's answers (and the service's refusals) not yet told, each told once."""
+        answered = [
+            (s.record_id, s.app, s.state, s.message)
+            for s in for_user(read_statuses(self.state_dir), self.account)
+            if s.state in ANSWERED
+        ]
+        if not answered:
+            return []
+        try:
+            seen = frozenset(json.loads(self.approvals_seen_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            seen = frozenset()
+        told, now_seen = approval_notifications(answered, seen)
+        if told:
+            try:
+                write_atomically(self.approvals_seen_path, json.dumps(sorted(now_seen)))
+            except OSError as exc:
+                log.warning("could not remember answers told in %s: %s", self.approvals_seen_path, exc)
+        return told
+
+    def raw_software_result(self) -> list[dict[str, Any]]:
+        """The software result with its evidence (the unapproved apps), which the tray's view leaves out."""
+        try:
+            data = json.loads((self.state_dir / STATUS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        listed = data.get("results") if isinstance(data, dict) else None
+        return [r for r in listed or [] if isinstance(r, dict) and r.get("id") == "software"][:1]
+
+    def ask_for_approval(self) -> None:
+        """The form, offering the unapproved apps the last software check found."""
+        path = self.user_dir / "tray-approval.json"
+        write_atomically(path, json.dumps({"software": self.raw_software_result()}))
+        self.reap_windows()
+        if "approval" in self.windows:
+            return
+        log.info("window: approval")
+        self.windows["approval"] = subprocess.Popen(form_command(self.state_dir, self.account, path))
 
     def request_check_now(self) -> Path | None:
         try:
@@ -264,7 +330,15 @@ class Tray:
         with self.lock:
             results = self.results()
             pending = self.signoff_pending
-        data = {"results": results, "signoff_pending": pending}
+        data = {
+            "results": results,
+            "signoff_pending": pending,
+            # For the window's "Ask IT to approve an app…" and "Your requests to IT".
+            "software": self.raw_software_result(),
+            "approvals": self.my_requests(),
+            "state_dir": str(self.state_dir),
+            "user": self.account,
+        }
         path = self.user_dir / "tray-status.json"
         write_atomically(path, json.dumps(data))
         self.open_window("status", str(path))
@@ -383,6 +457,7 @@ def run_tray(
     actions: dict[str, Callable[[], object]] = {
         MENU_STATUS: tray.show_status,
         MENU_CHECK_NOW: check_now,
+        MENU_ASK_APPROVAL: tray.ask_for_approval,
         MENU_POLICY: tray.show_policy,
         MENU_COLLECTS: lambda: tray.open_window("collects", "--level", reading_level(state_dir)),
         MENU_ABOUT: tray.show_about,

@@ -272,3 +272,28 @@ def _sentence(text: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+# --- answers to requests to approve an app --------------------------------------------------
+
+
+def approval_notifications(
+    answered: Iterable[tuple[str, str, str, str]], seen: frozenset[str]
+) -> tuple[list[Notification], frozenset[str]]:
+    """IT's answers not told yet: (record id, app, state, message) each, once; and what is told now.
+
+    `state` is approved, declined or refused (the service could not send it, and why).
+    """
+    told: list[Notification] = []
+    now_seen = set(seen)
+    for record_id, app, state, message in answered:
+        if record_id in now_seen or state not in ("approved", "declined", "refused"):
+            continue
+        now_seen.add(record_id)
+        if state == "approved":
+            told.append(Notification(f"IT approved {app}", f"“{app}” is approved for this laptop."))
+        elif state == "declined":
+            told.append(Notification(f"IT declined {app}", _sentence(message) or "IT declined your request."))
+        else:
+            told.append(Notification(f"Your request for {app} was not sent", _sentence(message)))
+    return told, frozenset(now_seen)

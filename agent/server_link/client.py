@@ -25,7 +25,12 @@ from agent.server_link.outbox import OutboxItem
 from agent.server_link.sender import Delivered, Outcome, Rejected, RetryLater, parse_retry_after
 from contract.wire import API_PREFIX, load_public_key, public_key_text, signed_headers
 
-KIND_PATHS = {"report": "/reports", "heartbeat": "/heartbeat", "signoff": "/signoffs"}
+KIND_PATHS = {
+    "report": "/reports",
+    "heartbeat": "/heartbeat",
+    "signoff": "/signoffs",
+    "approval_request": "/approvals",
+}
 RETRYABLE_4XX = {401, 404, 408, 409, 425, 429}
 USER_AGENT = "homeroom-agent"
 

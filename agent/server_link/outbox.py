@@ -85,6 +85,8 @@ KIND_RULES: dict[str, KindRule] = {
     HEARTBEAT: KindRule(droppable=True),
     "signoff": KindRule(droppable=False),
     "lost_report": KindRule(droppable=False),
+    # A person asked IT for an app and was told it is on its way: it must arrive.
+    "approval_request": KindRule(droppable=False),
 }
 DEFAULT_RULE = KindRule()
 

@@ -15,6 +15,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from contract.approvals import (
+    APP_MAX,
+    LINES_PATTERN,
+    NAME_MAX,
+    ONE_LINE_PATTERN,
+    PUBLISHER_MAX,
+    REASON_MAX,
+)
 from contract.requirements import CHECK_IDS
 
 CheckId = Literal["disk_encryption", "firewall", "power_on_password", "antivirus", "screen_lock", "software"]
@@ -197,11 +205,23 @@ class PoliciesOut(BaseModel):
     documents: list[PolicyOut]
 
 
+class ApprovalAnswerOut(BaseModel):
+    """IT's answer to a request to approve an app, handed to the laptop that asked."""
+
+    request_id: str
+    app: str
+    decision: Literal["approved", "declined"]
+    message: str
+    decided_at: datetime
+
+
 class HeartbeatOut(BaseModel):
     server_time: datetime
     requirements: RequirementsOut | None = None
     policies: PoliciesOut | None = None
     commands: list[CommandOut] = Field(default_factory=list)
+    # Only when IT has answered a request from this laptop since the last heartbeat.
+    approvals: list[ApprovalAnswerOut] = Field(default_factory=list)
 
 
 class SignOffIn(Strict):
@@ -218,6 +238,30 @@ class SignOffOut(BaseModel):
     record_id: str
     stored: bool
     duplicate: bool
+
+
+class ApprovalRequestIn(Strict):
+    """A user's request that IT approve an app: which, why (for school work), and who asks.
+
+    The contract's rules (contract/approvals.py): bounded, no control or bidirectional characters.
+    """
+
+    record_id: RecordId
+    user: Account
+    full_name: Annotated[str, StringConstraints(min_length=2, max_length=NAME_MAX, pattern=ONE_LINE_PATTERN)]
+    app: Annotated[str, StringConstraints(min_length=1, max_length=APP_MAX, pattern=ONE_LINE_PATTERN)]
+    publisher: Annotated[str, StringConstraints(max_length=PUBLISHER_MAX, pattern=ONE_LINE_PATTERN)] = ""
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=REASON_MAX, pattern=LINES_PATTERN)]
+    requested_at: datetime
+
+
+class ApprovalRequestOut(BaseModel):
+    record_id: str
+    stored: bool
+    duplicate: bool
+    # "waiting" for IT, or IT's answer when a resent request was already decided.
+    decision: Literal["waiting", "approved", "declined"]
+    message: str = ""
 
 
 class ErrorOut(BaseModel):

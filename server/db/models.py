@@ -312,3 +312,28 @@ class SoftwareChange(Base):
     judged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     previous_version: Mapped[str | None] = mapped_column(String(200))
     previous_publisher: Mapped[str | None] = mapped_column(String(300))
+
+
+class ApprovalRequest(Base):
+    """A user's request that IT approve an app, once per record id, and IT's answer.
+
+    `state` is waiting, approved or declined; `answer_delivered_at` is when a heartbeat's answer
+    carried IT's decision to the laptop (the device's `commands_pending` says one is due).
+    """
+
+    __tablename__ = "approval_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    user: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str] = mapped_column(String(200))
+    app: Mapped[str] = mapped_column(String(200))
+    publisher: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10), index=True)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text, default="")
+    answer_delivered_at: Mapped[datetime | None]

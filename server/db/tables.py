@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from server.db.models import (
+    ApprovalRequest,
     AuditEntry,
     Device,
     DeviceCommand,
@@ -65,3 +66,6 @@ DEVICE_SOFTWARE: Table = InstalledSoftware.__table__  # type: ignore[assignment]
 
 
 SOFTWARE_CHANGES: Table = SoftwareChange.__table__  # type: ignore[assignment]
+
+
+APPROVALS: Table = ApprovalRequest.__table__  # type: ignore[assignment]

@@ -30,8 +30,9 @@ from server.db.tables import (
     DEVICES,
     REPORTS,
 )
+from server.fleet.approval_answers import answers_for
 from server.fleet.completeness import complete_results, enabled_checks
-from server.fleet.published import PoliciesCache, RequirementsCache
+from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
 from server.fleet.software_inventory import ReportedInventory, store_inventory
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
@@ -317,10 +318,14 @@ def record_heartbeat(
                 update(COMMANDS).where(COMMANDS.c.id.in_([c.id for c in commands])).values(delivered_at=now)
             )
         connection.execute(update(DEVICES).where(DEVICES.c.id == device.id).values(commands_pending=False))
+    approvals = answers_for(connection, device.id, now) if pending else []
+    if approvals:  # an approval comes with the requirements that approve it, not a cached older copy
+        doc = load_requirements(connection, device.group_name)
     policy_set = policies.get(connection, device.group_name)
     return HeartbeatOut(
         server_time=now,
         requirements=doc if doc and doc.etag != heartbeat.requirements_etag else None,
         policies=policy_set if policy_set and policy_set.etag != heartbeat.policies_etag else None,
         commands=commands,
+        approvals=approvals,
     )

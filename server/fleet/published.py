@@ -6,9 +6,10 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select, update
 
 from server.api.schemas import (
     PoliciesOut,
@@ -85,3 +86,19 @@ PoliciesCache = GroupCache[PoliciesOut]
 
 def requirements_etag(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+def store_requirements(connection: Connection, content: str, group: str) -> str:
+    """Publish `content` as the group's requirements ("" for every group); returns the new ETag.
+
+    Heartbeats see it once the short cache expires (GroupCache), and the ETag change sends it on.
+    The caller has validated the content and writes the audit entry.
+    """
+    etag = requirements_etag(content)
+    values = {"content": content, "etag": etag, "updated_at": datetime.now(timezone.utc)}
+    changed = connection.execute(
+        update(REQUIREMENTS).where(REQUIREMENTS.c.group_name == group).values(**values)
+    ).rowcount
+    if not changed:
+        connection.execute(insert(REQUIREMENTS).values(group_name=group, **values))
+    return etag

@@ -18,7 +18,7 @@ from contract.collected import (
     undescribed_fields,
 )
 from contract.requirements import CHECK_IDS
-from server.api.schemas import EnrolIn, HeartbeatIn, ReportIn, SignOffIn
+from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 
 
 def test_every_field_has_when_why_and_a_topic_people_read() -> None:
@@ -52,7 +52,13 @@ def _model_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 @pytest.mark.parametrize(
     ("kind", "model"),
-    [("enrol", EnrolIn), ("report", ReportIn), ("heartbeat", HeartbeatIn), ("signoff", SignOffIn)],
+    [
+        ("enrol", EnrolIn),
+        ("report", ReportIn),
+        ("heartbeat", HeartbeatIn),
+        ("signoff", SignOffIn),
+        ("approval_request", ApprovalRequestIn),
+    ],
 )
 def test_the_description_covers_everything_the_server_accepts(kind: str, model: type[BaseModel]) -> None:
     """Anything the server would take is described: an agent cannot send a field nobody was told of."""

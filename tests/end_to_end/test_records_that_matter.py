@@ -113,7 +113,7 @@ def test_status_says_when_only_signoffs_are_left_and_the_bound_gives_way(tmp_pat
         assert outbox.stats().queued == {"signoff": 6}
     code, out = run("status", state=state, config=config)
     assert code == 0, out
-    assert "Outbox over its bound" in out and "never dropped (lost_report, signoff)" in out
+    assert "Outbox over its bound" in out and "never dropped (approval_request, lost_report, signoff)" in out
 
 
 def test_a_record_the_server_refuses_is_set_aside_and_the_next_is_delivered(

@@ -2,19 +2,23 @@
 captured by a recording proxy between them, each field held to contract/collected.py.
 
 The agent enrols (`homeroom-agent enroll`), runs a cycle (`run --once`: checks, a report), takes a
-sign-off handed over through the real inbox, and sends a heartbeat; every request goes through the
-proxy. The test fails on any field the description lacks, on a record kind it does not know, and
-on a described kind that was never seen (so the capture cannot silently miss a kind).
+sign-off and a request to approve an app handed over through the real inbox, and sends a heartbeat;
+every request goes through the proxy. The test fails on any field the description lacks, on a record
+kind it does not know, and on a described kind that was never seen (so the capture cannot silently
+miss a kind).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
+from agent.desktop.approval_request import inbox_record, tidy
 from agent.desktop.consent.records import hand_to_service, new_signoff
-from agent.desktop.handoff import INBOX_DIR
+from agent.desktop.handoff import INBOX_DIR, write_entry
 from contract.collected import KINDS, REQUEST_HEADERS, kind_for_endpoint, undescribed_fields
 from contract.policy import load_policy
 from contract.wire import API_PREFIX
@@ -44,6 +48,11 @@ def test_every_field_a_real_agent_sends_is_described(server: ServerProcess, tmp_
             user, "Ada Lovelace", enrolment["device_id"], document.id, document.version, "agree"
         )
         assert hand_to_service(state / INBOX_DIR, record, pending_dir=tmp_path / "pending")
+        # A request to approve an app, handed over the way the tray's form hands it over.
+        asked = tidy("Krita", "KDE e.V.", "Art class portfolio.", "Ada Lovelace")
+        request_id = uuid.uuid4().hex
+        entry = inbox_record(asked, user, request_id, datetime.now(timezone.utc).isoformat())
+        write_entry(state / INBOX_DIR, "approval_request", request_id, entry)
         # Fifteen minutes on: the next cycle's heartbeat is due (the schedule says when it was last sent).
         schedule_path = state / "schedule.json"
         schedule = json.loads(schedule_path.read_text(encoding="utf-8"))
@@ -75,3 +84,5 @@ def test_every_field_a_real_agent_sends_is_described(server: ServerProcess, tmp_
     assert reports and all(isinstance(report["users"], list) for report in reports)
     signoffs = [json.loads(r.body) for r in recorded if r.path.endswith("/signoffs")]
     assert [s["record_id"] for s in signoffs] == [record.record_id]
+    approvals = [json.loads(r.body) for r in recorded if r.path.endswith("/approvals")]
+    assert [(a["record_id"], a["app"]) for a in approvals] == [(request_id, "Krita")]

@@ -93,6 +93,7 @@ def test_agent_api_never_answers_500(fuzz_target: tuple[ServerProcess, str, Ed25
         "POST /api/v1/reports",
         "POST /api/v1/heartbeat",
         "POST /api/v1/signoffs",
+        "POST /api/v1/approvals",
     }
     # The handlers read their bodies themselves (signature first), yet every body is in the schema.
     documented = {
@@ -103,6 +104,7 @@ def test_agent_api_never_answers_500(fuzz_target: tuple[ServerProcess, str, Ed25
         "POST /api/v1/reports": "ReportIn",
         "POST /api/v1/heartbeat": "HeartbeatIn",
         "POST /api/v1/signoffs": "SignOffIn",
+        "POST /api/v1/approvals": "ApprovalRequestIn",
     }
     assert all(len(op.body) == 1 for op in operations)
     for operation in operations:

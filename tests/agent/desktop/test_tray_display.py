@@ -175,6 +175,8 @@ def tray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTray]:
             "PYSTRAY_BACKEND": "gtk",
             "HOME": str(home),
             "XDG_STATE_HOME": str(home / "state"),
+            # The windows' test hook: the status window and the approval form say where their buttons are.
+            "HOMEROOM_DIALOG_STATE": str(folder / "window-state.json"),
         }
         write_status(state_dir, results_with("firewall", "pass", "fine"))
         with log.open("wb") as out:
@@ -224,7 +226,8 @@ def test_the_menu_opens_and_check_now_asks_the_service(tray: RunningTray) -> Non
     assert menu_pixels.getextrema()[0] < 100, "the menu shows dark text on a light background"
     menu_line = next(line for line in tray.log_text().splitlines() if "; menu: " in line)
     assert menu_line.split("; menu: ")[1] == (
-        "My laptop's status | Check now | Acceptable Use Policy | What Homeroom collects | About | Quit"
+        "My laptop's status | Check now | Acceptable Use Policy | What Homeroom collects | "
+        "Ask IT to approve an app… | About | Quit"
     )
     assert "Report lost or stolen" not in tray.log_text()
 
@@ -248,6 +251,46 @@ def test_my_laptops_status_opens_a_window_listing_what_to_fix(tray: RunningTray)
     assert len(colour_pixels(image, RED, box=(0, 0, 640, 540), tolerance=30)) > 20, "the failing line is red"
     shown = json.loads((tray.user_dir / "tray-status.json").read_text())
     assert [r["status"] for r in shown["results"] if r["id"] == "firewall"] == ["fail"]
+    close_with_escape(tray, "My laptop's status")
+
+
+APPROVAL_WINDOW = "^Homeroom .+ Ask IT to approve an app$"
+
+
+def test_ask_it_to_approve_an_app_from_the_menu_and_from_the_status_window(tray: RunningTray) -> None:
+    software = result("software", "fail", "1 item(s) the district has not approved: Krita", "Remove Krita.")
+    software["evidence"] = {"unapproved": [{"name": "Krita", "publisher": "KDE", "reason": "not approved"}]}
+    tray.write_status(
+        [software if r["id"] == "software" else r for r in results_with("software", "fail", "")]
+    )
+    wait_for_colour(tray, RED, "red-software")
+    hook = tray.state_dir.parent / "window-state.json"
+
+    open_menu(tray)
+    choose(tray, "Down", "Down", "Down", "Down", "Down", "Return")  # "Ask IT to approve an app…"
+    assert wait_for(lambda: tray.session.find_window(APPROVAL_WINDOW), 15, "the approval form")
+    # The form offers the app the software check found, with its publisher.
+    form = wait_for(lambda: json.loads(hook.read_text()) if hook.exists() else None, 10, "the form's state")
+    assert isinstance(form, dict) and form["choices"] == ["Krita"] and form["app"] == "Krita"
+    handed = json.loads((tray.user_dir / "tray-approval.json").read_text())
+    assert handed["software"][0]["evidence"]["unapproved"][0]["publisher"] == "KDE"
+    tray.session.screenshot(ARTIFACTS / "approval-form.png")
+    close_with_escape(tray, APPROVAL_WINDOW)
+
+    # "My laptop's status" with the software check failing: its button opens the same form.
+    hook.unlink()
+    open_menu(tray)
+    choose(tray, "Down", "Return")
+    assert wait_for(lambda: tray.session.find_window("My laptop's status"), 15, "the status window")
+    shown = wait_for(lambda: json.loads(hook.read_text()) if hook.exists() else None, 10, "its buttons")
+    assert isinstance(shown, dict)
+    button = shown["buttons"]["action0"]
+    assert button["text"] == "Ask IT to approve an app…"
+    hook.unlink()
+    x, y = button["x"] + button["width"] // 2, button["y"] + button["height"] // 2
+    tray.session.run("xdotool", "mousemove", str(x), str(y), "click", "1")
+    assert wait_for(lambda: tray.session.find_window(APPROVAL_WINDOW), 15, "the form from the status window")
+    close_with_escape(tray, APPROVAL_WINDOW)
     close_with_escape(tray, "My laptop's status")
 
 

@@ -103,4 +103,7 @@ def test_xorg_tray_shows_any_language_keeps_refreshing_and_sees_a_stopped_servic
     assert "Traceback" not in text and "UnicodeEncodeError" not in text
     assert "backend: pystray._xorg" in text
     menu = next(line for line in text.splitlines() if "; menu: " in line).split("; menu: ")[1]
-    assert menu == "My laptop's status | Check now | Acceptable Use Policy | What Homeroom collects | About"
+    assert menu == (
+        "My laptop's status | Check now | Acceptable Use Policy | What Homeroom collects | "
+        "Ask IT to approve an app… | About"
+    )
