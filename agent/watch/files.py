@@ -1,0 +1,103 @@
+"""Watching install locations that are files and folders (Linux, macOS), through watchdog.
+
+Package managers never edit their database in place: dpkg writes `status-new` and renames it over
+`status`, rpm writes its SQLite file, flatpak touches `.changed`, snapd renames `state.json`. So the
+folder holding each is watched, and an event counts only when it names a file that matters there:
+our own inventory reads those files too, and a read (watchdog's `opened` / `closed_no_write`) must
+not start another inventory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+log = logging.getLogger("homeroom.agent")
+
+# What reading a file looks like to inotify; an inventory reads every database it compares.
+READS = frozenset({"opened", "closed_no_write"})
+
+
+@dataclass(frozen=True)
+class Place:
+    """A folder to watch, and what in it means "software changed"."""
+
+    path: str
+    what: str  # for the log: "dpkg's database"
+    names: frozenset[str] | None = None  # file names that matter in it; None: anything
+    recursive: bool = False
+    ignored: frozenset[str] = frozenset()  # file names that never matter (Finder's .DS_Store)
+
+
+def matters(place: Place, event_type: str, src_path: str, dest_path: str = "") -> bool:
+    """Whether an event in `place` is a change of installed software (pure)."""
+    if event_type in READS:
+        return False
+    touched = {os.path.basename(path) for path in (src_path, dest_path) if path} - place.ignored
+    if place.names is None:
+        return bool(touched)
+    return bool(touched & place.names)
+
+
+def existing(places: tuple[Place, ...]) -> list[Place]:
+    """Only folders that exist are watched: a laptop has dpkg or rpm, seldom both, often no snap.
+
+    Each is watched at its real path, once: on Fedora /var/lib/rpm is a link to /usr/lib/sysimage/rpm,
+    and a watch on a link would see the link, not the folder.
+    """
+    found: dict[str, Place] = {}
+    for place in places:
+        if os.path.isdir(place.path):
+            real = os.path.realpath(place.path)
+            found.setdefault(real, replace(place, path=real))
+    return list(found.values())
+
+
+def _handler(place: Place, poke: Callable[[], None]) -> Any:
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+    class PlaceHandler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if matters(place, event.event_type, os.fsdecode(event.src_path), os.fsdecode(event.dest_path)):
+                poke()
+
+    return PlaceHandler()
+
+
+@dataclass
+class FileWatch:
+    """A running watchdog observer over some places; `problems` says what could not be watched."""
+
+    observer: Any
+    watching: list[Place]
+    problems: list[str]
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(5)
+
+
+def watch_places(
+    observer_factory: Callable[[], Any], places: list[Place], poke: Callable[[], None]
+) -> FileWatch:
+    """Start an observer and add each place; a place that fails (gone since it was listed, the inotify
+    watch limit) is named in `problems` and the others are still watched. An observer that cannot
+    start at all (the inotify instance limit) raises OSError: the caller logs it, the schedule goes on.
+    """
+    # Events wait in watchdog's queue without a timeout: idle means asleep, not waking every second.
+    observer = observer_factory()
+    observer.name = "homeroom-watch"
+    observer.start()
+    watching: list[Place] = []
+    problems: list[str] = []
+    for place in places:
+        try:
+            observer.schedule(_handler(place, poke), place.path, recursive=place.recursive)
+        except OSError as exc:
+            problems.append(f"{place.path} ({place.what}): {exc}")
+            continue
+        watching.append(place)
+    return FileWatch(observer, watching, problems)
