@@ -3,7 +3,6 @@ process enrolled with it, and what reached the server read from the server's dat
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -89,8 +88,9 @@ def wait_for_first_report(laptop: WatchedLaptop, timeout: float = 60) -> None:
 
 
 @contextmanager
-def watched_laptop(base: Path, env: dict[str, str] | None = None) -> Iterator[WatchedLaptop]:
-    """`base` holds the server's data, the agent's state and the service's log."""
+def watched_laptop(base: Path, launcher: tuple[str, ...] = ()) -> Iterator[WatchedLaptop]:
+    """`base` holds the server's data, the agent's state and the service's log; `launcher` is put
+    before the service's command line (to start it in a user namespace of its own)."""
     (base / "server").mkdir(parents=True, exist_ok=True)
     server = ServerProcess(f"sqlite:///{base / 'server' / 'homeroom.db'}", base / "server")
     server.init()
@@ -105,9 +105,8 @@ def watched_laptop(base: Path, env: dict[str, str] | None = None) -> Iterator[Wa
         log = base / "service.log"
         with open(log, "wb") as out:
             service = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "run", "--state-dir", str(state)],
+                [*launcher, sys.executable, "-m", "agent.cli", "run", "--state-dir", str(state)],
                 cwd=ROOT,
-                env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
