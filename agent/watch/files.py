@@ -32,9 +32,15 @@ class Place:
     ignored: frozenset[str] = frozenset()  # file names that never matter (Finder's .DS_Store)
 
 
-def matters(place: Place, event_type: str, src_path: str, dest_path: str = "") -> bool:
-    """Whether an event in `place` is a change of installed software (pure)."""
-    if event_type in READS:
+def matters(
+    place: Place, event_type: str, src_path: str, dest_path: str = "", is_directory: bool = False
+) -> bool:
+    """Whether an event in `place` is a change of installed software (pure).
+
+    A folder's own "modified" only echoes a change inside it, which is an event of its own: judged
+    by its name, Finder's .DS_Store written into /Applications would otherwise count as software.
+    """
+    if event_type in READS or (is_directory and event_type == "modified"):
         return False
     touched = {os.path.basename(path) for path in (src_path, dest_path) if path} - place.ignored
     if place.names is None:
@@ -61,7 +67,8 @@ def _handler(place: Place, poke: Callable[[], None]) -> Any:
 
     class PlaceHandler(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
-            if matters(place, event.event_type, os.fsdecode(event.src_path), os.fsdecode(event.dest_path)):
+            source, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
+            if matters(place, event.event_type, source, dest, event.is_directory):
                 poke()
 
     return PlaceHandler()

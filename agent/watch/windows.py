@@ -298,12 +298,16 @@ class RegistryWatch:
             if index == 0 or self._stopping:
                 return
             fired = self.armed[index - 1]
-            self.poke()
+            # Armed again before the service is told: a change from here on fires again, and one made
+            # before is in the inventory the service takes after this poke.
             if fired.key.changes_the_keys:
                 self._arm_all()
-                continue
-            try:
-                self.win32.notify(fired.handle, fired.key.subtree, fired.event)  # a notification fires once
-            except OSError as exc:  # the key was deleted: open what there is now
-                log.warning("could not watch %s again (%s): opening the keys afresh", fired.key.name, exc)
-                self._arm_all()
+            else:
+                try:
+                    self.win32.notify(
+                        fired.handle, fired.key.subtree, fired.event
+                    )  # a notification fires once
+                except OSError as exc:  # the key was deleted: open what there is now
+                    log.warning("could not watch %s again (%s): opening the keys afresh", fired.key.name, exc)
+                    self._arm_all()
+            self.poke()

@@ -94,7 +94,8 @@ def test_each_managers_write_matters_and_a_read_does_not() -> None:
     assert matters(flatpak, "moved", "/var/lib/flatpak/.goutputstream-X1", "/var/lib/flatpak/.changed")
     assert matters(flatpak_apps, "created", "/var/lib/flatpak/app/org.gimp.GIMP")
     assert matters(snapd, "moved", "/var/lib/snapd/state.json.Qx~", "/var/lib/snapd/state.json")
-    assert matters(snaps, "created", "/snap/zoom-client")
+    assert matters(snaps, "created", "/snap/zoom-client", is_directory=True)
+    assert not matters(snaps, "modified", "/snap", is_directory=True), "the folder's echo of a change inside"
 
 
 def test_a_folder_that_cannot_be_watched_is_named_and_the_rest_are_watched(
