@@ -87,6 +87,24 @@ class FileWatch:
         self.observer.join(5)
 
 
+def _changes_only() -> list[Any]:
+    """The events asked of the OS: changes, never reads. On Linux watchdog turns this list into the
+    inotify mask, so another program reading dpkg's database (apt, dpkg-query, our own inventory)
+    does not even wake the watch."""
+    from watchdog import events
+
+    return [
+        events.FileCreatedEvent,
+        events.DirCreatedEvent,
+        events.FileDeletedEvent,
+        events.DirDeletedEvent,
+        events.FileMovedEvent,
+        events.DirMovedEvent,
+        events.FileModifiedEvent,
+        events.FileClosedEvent,
+    ]
+
+
 def watch_places(
     observer_factory: Callable[[], Any], places: list[Place], poke: Callable[[], None]
 ) -> FileWatch:
@@ -102,7 +120,9 @@ def watch_places(
     problems: list[str] = []
     for place in places:
         try:
-            observer.schedule(_handler(place, poke), place.path, recursive=place.recursive)
+            observer.schedule(
+                _handler(place, poke), place.path, recursive=place.recursive, event_filter=_changes_only()
+            )
         except OSError as exc:
             problems.append(f"{place.path} ({place.what}): {exc}")
             continue

@@ -34,17 +34,25 @@ def debouncer(calls: Calls) -> Iterator[Debouncer]:
     running.stop()
 
 
-def test_a_burst_like_dpkgs_is_one_call_after_it_goes_quiet(debouncer: Debouncer, calls: Calls) -> None:
-    started = time.monotonic()
-    for _ in range(40):  # dpkg's renames, apt's packages: many events within a second
-        debouncer.poke()
-        time.sleep(0.02)
-    last = time.monotonic()
-    assert calls.arrived.wait(3)
-    time.sleep(0.6)
-    assert len(calls.times) == 1, "coalesced into one re-inventory"
-    assert calls.times[0] >= last + 0.3 - 0.02, "not before the burst went quiet"
-    assert calls.times[0] - started < 2.0
+def test_a_burst_like_dpkgs_is_one_call_after_it_goes_quiet(calls: Calls) -> None:
+    running = Debouncer(calls, quiet=1.0, longest=30.0)  # the service's own setting
+    running.start()
+    try:
+        gaps = []
+        last = time.monotonic()
+        for _ in range(40):  # dpkg's renames, apt's packages: many events within a second
+            running.poke()
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+            time.sleep(0.01)
+        assert calls.arrived.wait(5)
+        time.sleep(1.2)
+        assert max(gaps) < 1.0, "the burst had no quiet second in it (a loaded machine may stall)"
+        assert len(calls.times) == 1, "coalesced into one re-inventory"
+        assert calls.times[0] >= last + 1.0 - 0.01, "not before the burst went quiet"
+    finally:
+        running.stop()
 
 
 def test_two_bursts_apart_are_two_calls(debouncer: Debouncer, calls: Calls) -> None:

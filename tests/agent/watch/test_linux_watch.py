@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,38 @@ def test_reading_the_database_is_not_an_install(watching: FileWatch, dpkg_dir: P
     (dpkg_dir / "lock").write_text("")  # dpkg's lock file and other names are not the database
     (dpkg_dir / "status-old").write_text("x")
     assert pokes.none_within(0.5)
+
+
+def context_switches(threads: list[threading.Thread]) -> int:
+    total = 0
+    for thread in threads:
+        status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+        total += sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
+    return total
+
+
+def test_idle_and_while_others_read_the_database_the_watch_does_not_wake(
+    dpkg_dir: Path, pokes: Pokes
+) -> None:
+    """No polling, and reads are not even delivered: the inotify mask asks for changes only."""
+    before = set(threading.enumerate())
+    watch = linux.start(pokes, (Place(str(dpkg_dir), "dpkg's database", frozenset({"status"})),))
+    try:
+        threads = [thread for thread in threading.enumerate() if thread not in before]
+        assert threads, "watchdog's threads"
+        time.sleep(0.3)
+        idle = context_switches(threads)
+        time.sleep(1.5)
+        for _ in range(200):  # apt, dpkg-query, every inventory on the machine
+            (dpkg_dir / "status").read_bytes()
+        time.sleep(0.3)
+        assert context_switches(threads) == idle, "not one wake-up in 1.5 s idle and 200 reads"
+        os.replace(dpkg_dir / "status", dpkg_dir / "status-old")
+        (dpkg_dir / "status-new").write_text("Package: hr-new\n")
+        os.replace(dpkg_dir / "status-new", dpkg_dir / "status")
+        assert pokes.seen.wait(2)
+    finally:
+        watch.stop()
 
 
 def test_only_folders_that_exist_are_watched_at_their_real_path(tmp_path: Path) -> None:
