@@ -62,6 +62,16 @@ def existing(places: tuple[Place, ...]) -> list[Place]:
     return list(found.values())
 
 
+def not_yet_there(places: tuple[Place, ...]) -> list[Place]:
+    """Folders missing now whose parent exists: a package manager installed later (flatpak, snapd)
+    creates them, and then they are watched from that moment (the parent is watched for their name)."""
+    return [
+        place
+        for place in places
+        if not os.path.isdir(place.path) and os.path.isdir(os.path.dirname(place.path.rstrip("/")) or "/")
+    ]
+
+
 def _handler(place: Place, poke: Callable[[], None]) -> Any:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
@@ -105,26 +115,61 @@ def _changes_only() -> list[Any]:
     ]
 
 
+def _schedule(observer: Any, handler: Any, path: str, recursive: bool) -> None:
+    observer.schedule(handler, path, recursive=recursive, event_filter=_changes_only())
+
+
 def watch_places(
-    observer_factory: Callable[[], Any], places: list[Place], poke: Callable[[], None]
+    observer_factory: Callable[[], Any],
+    places: list[Place],
+    poke: Callable[[], None],
+    later: list[Place] | None = None,
 ) -> FileWatch:
     """Start an observer and add each place; a place that fails (gone since it was listed, the inotify
     watch limit) is named in `problems` and the others are still watched. An observer that cannot
     start at all (the inotify instance limit) raises OSError: the caller logs it, the schedule goes on.
+    Each of `later` is watched once its folder appears (and that is a change too).
     """
     # Events wait in watchdog's queue without a timeout: idle means asleep, not waking every second.
     observer = observer_factory()
     observer.name = "homeroom-watch"
     observer.start()
-    watching: list[Place] = []
-    problems: list[str] = []
+    watch = FileWatch(observer, [], [])
     for place in places:
         try:
-            observer.schedule(
-                _handler(place, poke), place.path, recursive=place.recursive, event_filter=_changes_only()
-            )
+            _schedule(observer, _handler(place, poke), place.path, place.recursive)
         except OSError as exc:
-            problems.append(f"{place.path} ({place.what}): {exc}")
+            watch.problems.append(f"{place.path} ({place.what}): {exc}")
             continue
-        watching.append(place)
-    return FileWatch(observer, watching, problems)
+        watch.watching.append(place)
+    for place in later or []:
+        parent = os.path.dirname(place.path.rstrip("/")) or "/"
+        try:
+            _schedule(observer, _appearing(place, watch, poke), parent, False)
+        except OSError as exc:
+            watch.problems.append(f"{parent} (waiting for {place.path}): {exc}")
+    return watch
+
+
+def _appearing(place: Place, watch: FileWatch, poke: Callable[[], None]) -> Any:
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+    name = os.path.basename(place.path.rstrip("/"))
+
+    class AppearingHandler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            arrived = os.fsdecode(event.dest_path or event.src_path)
+            if event.event_type not in {"created", "moved"} or os.path.basename(arrived) != name:
+                return
+            if any(watched.path == place.path for watched in watch.watching) or not os.path.isdir(place.path):
+                return
+            try:  # from watchdog's own thread: its lock is re-entrant
+                _schedule(watch.observer, _handler(place, poke), place.path, place.recursive)
+            except OSError as exc:
+                log.warning("install watch: %s appeared but cannot be watched: %s", place.path, exc)
+                return
+            watch.watching.append(place)
+            log.info("install watch: now watching %s (%s)", place.path, place.what)
+            poke()
+
+    return AppearingHandler()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.watch.files import FileWatch, Place, existing, watch_places
+from agent.watch.files import FileWatch, Place, existing, not_yet_there, watch_places
 
 RPM_DATABASE = frozenset({"rpmdb.sqlite", "rpmdb.sqlite-wal", "Packages", "Packages.db"})
 
@@ -32,4 +32,4 @@ def _observer() -> object:
 
 
 def start(poke: Callable[[], None], places: tuple[Place, ...] = PLACES) -> FileWatch:
-    return watch_places(_observer, existing(places), poke)
+    return watch_places(_observer, existing(places), poke, later=not_yet_there(places))

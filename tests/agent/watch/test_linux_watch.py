@@ -104,6 +104,28 @@ def test_idle_and_while_others_read_the_database_the_watch_does_not_wake(
         watch.stop()
 
 
+def test_a_package_manager_installed_later_is_watched_from_when_its_folder_appears(
+    tmp_path: Path, pokes: Pokes
+) -> None:
+    """flatpak installed after the service started: /var/lib/flatpak appears, and is watched."""
+    lib = tmp_path / "var-lib"
+    lib.mkdir()
+    flatpak = Place(str(lib / "flatpak"), "flatpak's system installation", frozenset({".changed", "app"}))
+    watch = linux.start(pokes, (flatpak,))
+    try:
+        assert watch.watching == [] and watch.problems == []
+        (lib / "unrelated").mkdir()
+        assert pokes.none_within(0.5)
+        (lib / "flatpak").mkdir()
+        assert pokes.seen.wait(2), "its appearing is a change"
+        assert [place.path for place in watch.watching] == [str(lib / "flatpak")]
+        pokes.seen.clear()
+        (lib / "flatpak" / ".changed").write_text("")  # flatpak's first install
+        assert pokes.seen.wait(2)
+    finally:
+        watch.stop()
+
+
 def test_only_folders_that_exist_are_watched_at_their_real_path(tmp_path: Path) -> None:
     real = tmp_path / "sysimage-rpm"
     real.mkdir()
