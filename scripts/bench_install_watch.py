@@ -32,6 +32,7 @@ from tests.helpers.packages import build_package, dpkg, dpkg_available, purge, u
 from tests.helpers.watched_laptop import WatchedLaptop, watched_laptop  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+DPKG_STATUS = "/var/lib/dpkg/status"
 
 
 def thread_cpu(pid: int, tid: int) -> tuple[float, int]:
@@ -75,11 +76,15 @@ def idle_cost(laptop: WatchedLaptop, seconds: float) -> None:
     pid = laptop.service.pid
     threads = laptop.watch_threads()
     time.sleep(3)  # let the last round's report go out
+    status_before = os.stat(DPKG_STATUS).st_mtime_ns
     before = {tid: thread_cpu(pid, tid) for tid in threads}
     process_before = process_cpu(pid)
     time.sleep(seconds)
     after = {tid: thread_cpu(pid, tid) for tid in threads}
     process_after = process_cpu(pid)
+    if os.stat(DPKG_STATUS).st_mtime_ns != status_before:
+        print("  NOTE: dpkg's database changed during the idle window (another process installed or")
+        print("  removed a package): the watch rightly woke for it; run again on a quiet machine")
     cpu = sum(after[tid][0] - before[tid][0] for tid in threads)
     wakeups = sum(after[tid][1] - before[tid][1] for tid in threads)
     print(f"idle {seconds:.0f} s, install watch ({len(threads)} threads: {' '.join(map(str, threads))}):")
