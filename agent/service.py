@@ -34,6 +34,7 @@ from agent.checks import CHECKS_BY_ID, select, software_inventory
 from agent.checks.context import CheckContext
 from agent.checks.results import CheckResult, Status
 from agent.checks.runner import run_checks
+from agent.checks.software import Inventory
 from agent.config import AgentConfig
 from agent.desktop.approval_request import Request, request_problems
 from agent.desktop.handoff import InboxEntry, ensure_inbox, printable, read_inbox, set_aside
@@ -50,6 +51,14 @@ from agent.server_link.keys import KeyStore, open_key_store
 from agent.server_link.link_state import LinkState, watched
 from agent.server_link.outbox import OutboxItem
 from agent.server_link.sender import DrainResult, drain
+from agent.software_changes import (
+    SEEN_BY_SCHEDULE,
+    SEEN_BY_WATCH,
+    InventoryFile,
+    KeptInventory,
+    SoftwareChanges,
+    changes,
+)
 from agent.state import (
     ENROLMENT_FILE,
     OUTBOX_FILE,
@@ -65,6 +74,7 @@ from agent.state import (
     write_atomically,
 )
 from agent.user_results import MAX_AGE_SECONDS, TrayReading, user_context_results
+from agent.watch import InstallWatch, start_install_watch
 from contract import __version__
 from contract.errors import ConfigError
 from contract.requirements import Requirements, requirements_from_text
@@ -220,6 +230,11 @@ class AgentService:
         self._status_written_at = float("-inf")
         self._address_refused = ""
         self.check_now_limit = PerUserLimit(clock)
+        # Install events (agent.watch): the watcher sets the flag and wakes the loop.
+        self.wake = threading.Event()
+        self._installs_changed = threading.Event()
+        self._last_run: tuple[list[CheckResult], dict[str, Any]] | None = None
+        self.inventory_file = InventoryFile(state_dir)
 
     # --- requirements ------------------------------------------------------------------
 
@@ -393,16 +408,24 @@ class AgentService:
                 self.schedule.check_now = True
                 self.schedule.save(self.schedule_path)
 
-    def run_checks(self) -> tuple[list[CheckResult], dict[str, Any], list[dict[str, str | bool]]]:
+    def run_checks(
+        self, software_only: bool = False
+    ) -> tuple[list[CheckResult], dict[str, Any], Inventory | None]:
+        """`software_only` (after an install event): the software check again, the rest as last run."""
         requirements = self.requirements()
         # The service runs as root/SYSTEM: per-user settings (screen lock) are the tray's to read.
         where = "system" if self.platform.is_admin and not self.platform.desktop else None
         specs = select(requirements.enabled, where=where)  # type: ignore[arg-type]
+        if software_only:
+            specs = [spec for spec in specs if spec.id == "software"]
         recorder = RecordingProbes(LiveProbes())
         ctx = CheckContext(
             recorder, self.platform, requirements, datetime.now(timezone.utc), BaselineFile(self.state_dir)
         )
         results = run_checks(specs, ctx, requirements.check_timeout_seconds)
+        if software_only and self._last_run is not None:
+            fresh = {r.id: r for r in results}
+            results = [fresh.pop(r.id, r) for r in self._last_run[0]] + list(fresh.values())
         ran = {r.id for r in results}
         # Every enabled user-context check is in the report: the tray's fresh reading, or unknown and why.
         waiting = [spec for spec in select(requirements.enabled, where="user") if spec.id not in ran]
@@ -412,12 +435,13 @@ class AgentService:
         order = {check_id: index for index, check_id in enumerate(CHECKS_BY_ID)}
         results.sort(key=lambda r: order.get(r.id, len(order)))
         replay = CheckContext(ReplayProbes(recorder.records), self.platform, requirements, ctx.now, None)
-        # The full inventory, each item marked `judged` (an app) or not: IT gets everything.
-        software: list[dict[str, str | bool]] = []
-        if "software" in requirements.enabled:
-            software = [item.to_json() for item in software_inventory(replay).items]
-        identity = read_identity(LiveProbes(), self.platform, local_macs()).to_json()
-        return results, identity, software
+        inventory = software_inventory(replay) if "software" in requirements.enabled else None
+        if software_only and self._last_run is not None:
+            identity = self._last_run[1]
+        else:
+            identity = read_identity(LiveProbes(), self.platform, local_macs()).to_json()
+        self._last_run = (results, identity)
+        return results, identity, inventory
 
     def cycle(self, send: bool = True, force_report: bool = False) -> CycleResult:
         now = self.clock()
@@ -425,20 +449,31 @@ class AgentService:
         schedule = self.schedule
         self.take_inbox()
         self.keep_status_fresh()
+        installs = self._installs_changed.is_set()
+        self._installs_changed.clear()
         check_due = now - schedule.last_check_at >= self.config.check_interval_minutes * 60
-        if check_due or schedule.check_now or force_report:
-            results, identity, software = self.run_checks()
+        full = check_due or schedule.check_now or force_report
+        if full or installs:
+            software_only = not full and self._last_run is not None
+            results, identity, inventory = self.run_checks(software_only)
             result.checked = True
             self.write_status(results)
             digest = results_digest(results)
+            kept, software_changes = self._software_changes(
+                inventory, SEEN_BY_WATCH if installs else SEEN_BY_SCHEDULE
+            )
             report_due = now - schedule.last_report_at >= self.config.report_interval_hours * 3600
-            if force_report or report_due or digest != schedule.last_digest:
-                self.outbox.put("report", self._report_body(results, identity, software), carry_dropped=True)
+            if force_report or report_due or digest != schedule.last_digest or software_changes:
+                body = self._report_body(results, identity, inventory, software_changes)
+                self.outbox.put("report", body, carry_dropped=True)
                 schedule.last_report_at = now
                 schedule.last_digest = digest
                 result.reported = True
-            schedule.last_check_at = now
-            schedule.check_now = False
+            if kept is not None:  # after the report is queued: a crash between reports the change again
+                self.inventory_file.save(kept)
+            if not software_only:
+                schedule.last_check_at = now
+                schedule.check_now = False
             schedule.last_overall = overall(results)
         if (
             not result.reported
@@ -458,18 +493,51 @@ class AgentService:
         return result
 
     def _report_body(
-        self, results: list[CheckResult], identity: dict[str, Any], software: list[dict[str, str | bool]]
+        self,
+        results: list[CheckResult],
+        identity: dict[str, Any],
+        inventory: Inventory | None,
+        software_changes: SoftwareChanges | None = None,
     ) -> dict[str, Any]:
-        return {
+        body = {
             "report_id": uuid.uuid4().hex,
             "reported_at": datetime.now(timezone.utc).isoformat(),
             "agent_version": __version__,
             "identity": identity,
             "results": [r.to_json() for r in results],
-            "software": software,
+            "software": [item.to_json() for item in inventory.items] if inventory else [],
             "users": sorted(self.users_seen() | logged_in_users()),
             "audience": self.config.audience,
         }
+        if software_changes:
+            body["software_changes"] = software_changes.to_json()
+        return body
+
+    # --- installs seen as they happen (agent.watch) --------------------------------------------
+
+    def installs_changed(self) -> None:
+        """Called by the install watch (its own thread) once a burst of events is quiet."""
+        self._installs_changed.set()
+        self.wake.set()
+
+    def _software_changes(
+        self, inventory: Inventory | None, seen_by: str
+    ) -> tuple[KeptInventory | None, SoftwareChanges | None]:
+        """What changed since the kept inventory, and the inventory to keep (None: software is off)."""
+        if inventory is None:
+            return None, None
+        now = datetime.now(timezone.utc).isoformat()
+        return changes(self.inventory_file.load(), inventory, now, seen_by)
+
+    def start_install_watch(self) -> InstallWatch | None:
+        """A watcher that cannot start is logged; the loop goes on, on its schedule."""
+        try:
+            watch = start_install_watch(self.platform.os, self.installs_changed)
+        except Exception:
+            log.exception("the install watch could not start; installs are seen at the scheduled check")
+            return None
+        log.info("install watch: %s", watch.describe())
+        return watch
 
     def _heartbeat_body(self) -> dict[str, Any]:
         body = {
@@ -622,14 +690,19 @@ class AgentService:
 
         def request_stop(_signum: int, _frame: object) -> None:
             stop.set()
+            self.wake.set()
 
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, request_stop)
             signal.signal(signal.SIGINT, request_stop)
+        watch = self.start_install_watch()
         while not stop.is_set():
+            self.wake.clear()  # before the cycle: an install seen during it wakes the next one at once
             try:
                 self.cycle()
             except Exception:
                 log.exception("check cycle failed; trying again in %s s", tick)
-            stop.wait(tick)
+            self.wake.wait(tick)  # woken early by an install event or a stop request
+        if watch is not None:
+            watch.stop()
         self.outbox.close()

@@ -25,6 +25,7 @@ log = logging.getLogger("homeroom.agent")
 # The state directory's layout, shared by the service (which writes) and the user's tray and
 # sign-off (which read status.json, policies/ and server-requirements.toml, and add to inbox/).
 BASELINE_FILE = "software-baseline.json"
+INVENTORY_FILE = "software-inventory.json"  # the last inventory, to tell what an install changed
 ENROLMENT_FILE = "enrolment.json"
 SCHEDULE_FILE = "schedule.json"
 SERVER_REQUIREMENTS_FILE = "server-requirements.toml"

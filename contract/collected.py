@@ -249,6 +249,37 @@ CHECK_EVIDENCE: dict[str, str] = {
     ),
 }
 
+
+def _software_changes() -> tuple[Field, ...]:
+    """A report sent because software was installed or removed says what: the items as in `software`."""
+    when = "when software was installed, updated or removed since the last report"
+    fields = [
+        Field(
+            "software_changes",
+            when,
+            "what changed, seen the moment it happened (install watch) or at the scheduled check",
+            "software",
+        ),
+        Field("software_changes.since", when, "when the inventory it is compared with was taken", "software"),
+        Field(
+            "software_changes.seen_by",
+            when,
+            "'watch' (an install was seen as it happened) or 'schedule' (the scheduled check found it)",
+            "software",
+        ),
+    ]
+    for side, what in (
+        ("added", "installed (or the new version)"),
+        ("removed", "removed (or the old version)"),
+    ):
+        fields.append(Field(f"software_changes.{side}", when, f"each program {what}", "software"))
+        for part in ("name", "version", "publisher", "source"):
+            fields.append(
+                Field(f"software_changes.{side}[].{part}", when, f"its {part}, as in software[]", "software")
+            )
+    return tuple(fields)
+
+
 KINDS: dict[str, RecordKind] = {
     "enrol": RecordKind(
         "enrol",
@@ -336,6 +367,7 @@ KINDS: dict[str, RecordKind] = {
                 "short descriptions (at most 20), so IT can fix the laptop's files",
                 "agent",
             ),
+            *_software_changes(),
         ),
     ),
     "heartbeat": RecordKind(

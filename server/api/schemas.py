@@ -141,6 +141,15 @@ Account = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern
 LocalProblems = list[Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^[^\x00]*$")]]
 
 
+class SoftwareChangesIn(Strict):
+    """What was installed or removed since the agent's last inventory (an update is both)."""
+
+    added: list[SoftwareItemIn] = Field(default_factory=list, max_length=10_000)
+    removed: list[SoftwareItemIn] = Field(default_factory=list, max_length=10_000)
+    since: datetime
+    seen_by: Literal["watch", "schedule"]
+
+
 class ReportIn(Strict):
     report_id: RecordId
     reported_at: datetime
@@ -153,6 +162,7 @@ class ReportIn(Strict):
     # Accounts that have logged in on this laptop: who ought to have signed the policy.
     users: list[Account] = Field(default_factory=list, max_length=100)
     audience: Literal["staff", "student"] | None = None
+    software_changes: SoftwareChangesIn | None = None
 
 
 class ReportOut(BaseModel):
