@@ -17,7 +17,6 @@ there after every change (the same test hook as the sign-off dialog).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -40,6 +39,7 @@ from agent.desktop.approval_request import (
     tidy,
 )
 from agent.desktop.handoff import INBOX_DIR, write_entry
+from agent.desktop.widget_boxes import widget_box
 from agent.state import requirements_in_effect
 from contract.errors import ConfigError
 from contract.requirements import Requirements, load_requirements
@@ -231,18 +231,6 @@ class ApprovalForm:
         self._state_pending = True
         self.root.after_idle(self._write_state)
 
-    def _box(self, widget: tk.Misc) -> dict[str, Any]:
-        box: dict[str, Any] = {
-            "x": widget.winfo_rootx(),
-            "y": widget.winfo_rooty(),
-            "width": widget.winfo_width(),
-            "height": widget.winfo_height(),
-            "mapped": bool(widget.winfo_ismapped()),
-        }
-        with contextlib.suppress(tk.TclError):
-            box["state"] = str(widget.cget("state"))
-        return box
-
     def state(self) -> dict[str, Any]:
         focus = self.root.focus_get()
         return {
@@ -260,7 +248,7 @@ class ApprovalForm:
             "record_id": self.record_id,
             "window_title": self.root.title(),
             "widgets": {
-                name: self._box(widget)
+                name: widget_box(widget)
                 for name, widget in (
                     ("app", self.app),
                     ("reason", self.reason),

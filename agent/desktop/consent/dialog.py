@@ -26,7 +26,6 @@ there after every change: a test hook that lets tests drive the real window with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
@@ -41,6 +40,7 @@ from tkinter import font as tkfont
 from typing import Any, Literal
 
 from agent.desktop.consent.decide import is_acceptable_name, normalise_full_name
+from agent.desktop.widget_boxes import widget_box
 
 WINDOW_TITLE_PREFIX = "Homeroom — "
 STATE_ENV = "HOMEROOM_DIALOG_STATE"
@@ -463,18 +463,6 @@ class SignOffDialog:
         self._state_pending = True
         self.root.after_idle(self._write_state)
 
-    def _widget_box(self, widget: tk.Misc) -> dict[str, Any]:
-        box: dict[str, Any] = {
-            "x": widget.winfo_rootx(),
-            "y": widget.winfo_rooty(),
-            "width": widget.winfo_width(),
-            "height": widget.winfo_height(),
-            "mapped": bool(widget.winfo_ismapped()),
-        }
-        with contextlib.suppress(tk.TclError):  # frames and labels have no state
-            box["state"] = str(widget.cget("state"))
-        return box
-
     def state(self) -> dict[str, Any]:
         focus = self.root.focus_get()
         return {
@@ -504,7 +492,7 @@ class SignOffDialog:
                 "height": self.root.winfo_height(),
             },
             "widgets": {
-                name: self._widget_box(widget)
+                name: widget_box(widget)
                 for name, widget in (
                     ("text", self.text),
                     ("full_name", self.name_entry),
