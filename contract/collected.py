@@ -273,7 +273,7 @@ def _software_changes() -> tuple[Field, ...]:
         ("removed", "removed (or the old version)"),
     ):
         fields.append(Field(f"software_changes.{side}", when, f"each program {what}", "software"))
-        for part in ("name", "version", "publisher", "source"):
+        for part in ("name", "version", "publisher", "source", "judged", "basis"):
             fields.append(
                 Field(f"software_changes.{side}[].{part}", when, f"its {part}, as in software[]", "software")
             )
