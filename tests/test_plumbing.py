@@ -65,3 +65,27 @@ def test_a_server_that_loses_its_port_to_another_process_starts_on_another(tmp_p
             assert "address already in use" in (tmp_path / f"server-{lost}.log").read_text().lower()
         finally:
             server.stop()
+
+
+def test_keys_mapped_before_a_client_starts_are_still_there_when_it_does() -> None:
+    """map_keysyms runs before the dialog connects: the display must not reset in between."""
+    import ctypes
+    import ctypes.util
+
+    missing = xdisplay.tools_missing()
+    need(not missing, f"install {' '.join(missing)} (./scripts/test installs them as root)")
+    screen = xdisplay.start_xvfb(320, 240)
+    try:
+        xdisplay.map_keysyms(screen.name, "é")  # its connection closes: the last client leaves
+        x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+        x11.XOpenDisplay.restype = ctypes.c_void_p
+        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        handle = x11.XOpenDisplay(screen.name.encode())
+        try:
+            assert x11.XKeysymToKeycode(handle, 0xE9) != 0, "é lost its key when the display reset"
+        finally:
+            x11.XCloseDisplay(handle)
+    finally:
+        screen.stop()

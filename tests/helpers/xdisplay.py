@@ -113,7 +113,9 @@ def stop_xvfb(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_xvfb(width: int = 1024, height: int = 768, attempts: int = 8) -> XDisplay:
-    screen = ["-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-dpi", "96"]
+    # -noreset: an X server otherwise resets when its last client leaves, dropping what a test set
+    # up on the display before its client connects (map_keysyms' keys were lost that way).
+    screen = ["-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-dpi", "96", "-noreset"]
     number, process = launch_xvfb(screen, attempts=attempts)
     return XDisplay(number, process)
 
