@@ -1,4 +1,13 @@
-"""Shared test plumbing: the agent as a real process, and 'needs X' that fails in CI instead of skipping."""
+"""Shared test plumbing: the agent as a real process, and 'needs X' that fails in CI instead of skipping.
+
+The suite runs on pytest-xdist workers (./scripts/test passes -n; pyproject's addopts say
+`--dist loadgroup`). `pytest_collection_modifyitems` below keeps together what must not be split:
+- every test marked `live` or `machine_wide` (firewall config, the dpkg database, /etc) in one
+  xdist group, so they run one at a time, on one worker;
+- the tests of a module that uses a module- or class-scoped fixture (a tray desktop, a fuzzing
+  server, a `homeroom-agent run` laptop) on one worker, so the fixture starts once and its tests
+  see it in the order they are written.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +18,40 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.need import need
-from tests.helpers.servers import PostgresCluster, ServerProcess, postgres_bin, start_postgres
+from tests.helpers.servers import (
+    InitialisedDatabases,
+    PostgresCluster,
+    ServerProcess,
+    postgres_bin,
+    start_postgres,
+)
 from tests.helpers.xdisplay import XDisplay, start_xvfb, tools_missing
+
+MACHINE_WIDE_GROUP = "machine-wide"
+SHARED_SCOPES = {"module", "class", "package"}
+
+
+def _uses_a_shared_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definition.scope in SHARED_SCOPES
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Puts each test in its xdist group (see the module's docstring); a group of its own wins."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        if item.get_closest_marker("live") or item.get_closest_marker("machine_wide"):
+            item.add_marker(pytest.mark.xdist_group(MACHINE_WIDE_GROUP))
+        elif _uses_a_shared_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture
@@ -35,11 +76,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cluster.new_database()
 
 
+@pytest.fixture(scope="session")
+def initialised_databases(tmp_path_factory: pytest.TempPathFactory) -> InitialisedDatabases:
+    """What `homeroom-server init` makes, once per database kind on this worker (see the class)."""
+    return InitialisedDatabases(tmp_path_factory.mktemp("initialised"))
+
+
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A real `homeroom-server serve` process on loopback, its database initialised."""
+def server(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    tmp_path: Path,
+    initialised_databases: InitialisedDatabases,
+) -> Iterator[ServerProcess]:
+    """A real `homeroom-server serve` process on loopback, on a fresh copy of an initialised database."""
     process = ServerProcess(database_url, tmp_path)
-    process.init()
+    on_sqlite = database_url.startswith("sqlite:")
+    cluster: PostgresCluster | None = None if on_sqlite else request.getfixturevalue("postgres")
+    initialised_databases.copy_into(database_url, cluster)
     process.start()
     try:
         yield process

@@ -17,7 +17,7 @@ from tests.helpers.agent_service import Clock, service
 from tests.helpers.need import need
 from tests.helpers.packages import build_package, dpkg, dpkg_available, purge, unique_name
 
-pytestmark = pytest.mark.xdist_group("dpkg")
+pytestmark = pytest.mark.machine_wide  # installs real packages: the dpkg database is the machine's
 
 
 @pytest.fixture

@@ -212,7 +212,9 @@ class RetryAfterProxy:
 
 @pytest.fixture
 def proxy(server: ServerProcess) -> Iterator[RetryAfterProxy]:
-    running = RetryAfterProxy(server.url, refusals=1, retry_after=4)
+    # Long enough that the next `run --once` surely starts within it, even on a loaded machine
+    # (the suite runs many workers on two cores): a process start there can take seconds.
+    running = RetryAfterProxy(server.url, refusals=1, retry_after=10)
     try:
         yield running
     finally:
@@ -231,10 +233,10 @@ def test_503_with_retry_after_is_honoured(
     too_soon = agent("run", "--once", "--state-dir", str(state_dir))
     assert too_soon.returncode == 3
     assert len(proxy.seen) == 1, "the agent must not try again before Retry-After has passed"
-    time.sleep(max(0.0, proxy.seen[0] + 4.2 - time.time()))
+    time.sleep(max(0.0, proxy.seen[0] + proxy.retry_after + 0.2 - time.time()))
     delivered = agent("run", "--once", "--state-dir", str(state_dir))
     assert delivered.returncode == 0, delivered.stdout + delivered.stderr
-    assert len(proxy.seen) == 2 and proxy.seen[1] - proxy.seen[0] >= 4
+    assert len(proxy.seen) == 2 and proxy.seen[1] - proxy.seen[0] >= proxy.retry_after
     assert list(stored_reports(server).values()) == [1]
 
 

@@ -220,7 +220,7 @@ def test_answers_not_signed_by_the_pinned_key_are_refused_and_the_checks_stay(
         enrolment = json.loads((state_dir / "enrolment.json").read_text())
         assert enrolment["server_public_key"] == server_key, f"{mode}: the pinned key must not change"
     status = agent("status", "--state-dir", str(state_dir)).stdout
-    assert "Refused answers: 3 not from this district's server" in status
+    assert "Refused answers: 3 not from this district's server" in status, status
     assert "pinned at enrolment" in status
 
     # The real server again: what waited is delivered, the next report carries every check, and IT

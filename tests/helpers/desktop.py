@@ -1,14 +1,13 @@
 """A throwaway desktop for display tests: its own Xvfb, D-Bus session and trayer, and ways to look at it.
 
-Each test module starts its own on a display number nobody uses (never :99), found
-by scanning /tmp/.X11-unix without locks; if Xvfb loses a race for it, the next
-free number is tried.
+Each test module starts its own on a display number nobody uses (never :99), chosen and
+checked by tests.helpers.xdisplay.launch_xvfb (a band per xdist worker; a number counts as
+ours only once our Xvfb holds its lock and answers there).
 """
 
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -21,28 +20,17 @@ from typing import Any
 
 from PIL import Image
 
+from tests.helpers.xdisplay import launch_xvfb
+
 SCREEN = (1024, 768)
 TRAY_WIDTH, TRAY_HEIGHT = 200, 32
 TRAY_BOX = (SCREEN[0] - TRAY_WIDTH, 0, SCREEN[0], TRAY_HEIGHT)
-TOOLS = ("Xvfb", "trayer", "xdotool", "import", "xwininfo", "dbus-daemon")
+TOOLS = ("Xvfb", "trayer", "xdotool", "import", "xwininfo", "xdpyinfo", "dbus-daemon")
 WINDOW_LINE = re.compile(r"^\s+(0x[0-9a-f]+) .*\s(\d+)x(\d+)\+(-?\d+)\+(-?\d+)\s")
 
 
 def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
-
-
-def free_display() -> int:
-    """A display number with no X socket or lock file, chosen at random so parallel runs rarely meet."""
-    taken = set()
-    for folder, pattern in ((Path("/tmp/.X11-unix"), r"X(\d+)$"), (Path("/tmp"), r"\.X(\d+)-lock$")):
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                match = re.match(pattern, entry.name)
-                if match:
-                    taken.add(int(match.group(1)))
-    candidates = [n for n in range(200, 900) if n not in taken]
-    return random.choice(candidates)  # spreading, not security
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, step: float = 0.2) -> object:
@@ -76,9 +64,18 @@ class Desktop:
         return done.stdout
 
     def screenshot(self, path: Path) -> Image.Image:
+        """This desktop's screen, kept at `path` for a person to look at.
+
+        Taken into the desktop's own folder and read from there: `path` is shared by every run of
+        the test (other xdist workers, other engineers), so reading it back could read theirs.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True, timeout=30)
-        return Image.open(path).convert("RGB")
+        own = self.folder / f"screenshot-{os.getpid()}-{path.name}"
+        subprocess.run(["import", "-window", "root", str(own)], env=self.env, check=True, timeout=30)
+        image = Image.open(own).convert("RGB")
+        shutil.copyfile(own, path.with_name(f".{path.name}.{os.getpid()}"))
+        os.replace(path.with_name(f".{path.name}.{os.getpid()}"), path)
+        return image
 
     def windows(self) -> dict[str, tuple[int, int, int, int]]:
         """Top-level windows: id -> (width, height, x, y)."""
@@ -100,51 +97,44 @@ def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 def _start_xvfb(folder: Path) -> tuple[int, subprocess.Popen[bytes]]:
-    """Xvfb on a free display; another run may win the same number, so a few are tried."""
-    for _ in range(5):
-        number = free_display()
-        argv = ["Xvfb", f":{number}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"]
-        xvfb = _start(argv, dict(os.environ), folder / "xvfb.log")
-        socket = Path(f"/tmp/.X11-unix/X{number}")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and xvfb.poll() is None and not socket.exists():
-            time.sleep(0.1)
-        if xvfb.poll() is None and socket.exists():
-            return number, xvfb
-        stop(xvfb)
-    raise AssertionError(f"Xvfb did not start: {(folder / 'xvfb.log').read_text()}")
+    screen = ["-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"]
+    try:
+        return launch_xvfb(screen, folder / "xvfb.log")
+    except RuntimeError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 @contextmanager
 def desktop(folder: Path) -> Iterator[Desktop]:
-    """Xvfb + a D-Bus session + trayer at the top right, all stopped afterwards."""
+    """Xvfb + a D-Bus session + trayer at the top right, all stopped afterwards (also when one of
+    them fails to start: a desktop left behind would hold its display for the rest of the run)."""
     folder.mkdir(parents=True, exist_ok=True)
     number, xvfb = _start_xvfb(folder)
     bus = f"unix:path={folder / 'bus'}"
-    dbus = _start(
-        ["dbus-daemon", "--session", "--nofork", f"--address={bus}"], dict(os.environ), folder / "dbus.log"
-    )
-    wait_for(lambda: (folder / "bus").exists(), 10, "the D-Bus session")
-    session = Desktop(f":{number}", bus, folder, [xvfb, dbus])
-    size = [
-        "--widthtype",
-        "pixel",
-        "--width",
-        str(TRAY_WIDTH),
-        "--heighttype",
-        "pixel",
-        "--height",
-        str(TRAY_HEIGHT),
-    ]
-    look = ["--edge", "top", "--align", "right", "--transparent", "false", "--SetDockType", "true"]
-    trayer = _start(
-        ["trayer", *look, *size],
-        session.env,
-        folder / "trayer.log",
-    )
-    session.processes.append(trayer)
-    wait_for(lambda: session.run("xdotool", "search", "--class", "trayer").strip(), 10, "trayer")
+    session = Desktop(f":{number}", bus, folder, [xvfb])
     try:
+        session.processes.append(
+            _start(
+                ["dbus-daemon", "--session", "--nofork", f"--address={bus}"],
+                dict(os.environ),
+                folder / "dbus.log",
+            )
+        )
+        wait_for(lambda: (folder / "bus").exists(), 30, "the D-Bus session")
+        size = [
+            "--widthtype",
+            "pixel",
+            "--width",
+            str(TRAY_WIDTH),
+            "--heighttype",
+            "pixel",
+            "--height",
+            str(TRAY_HEIGHT),
+        ]
+        look = ["--edge", "top", "--align", "right", "--transparent", "false", "--SetDockType", "true"]
+        trayer = _start(["trayer", *look, *size], session.env, folder / "trayer.log")
+        session.processes.append(trayer)
+        wait_for(lambda: session.run("xdotool", "search", "--class", "trayer").strip(), 30, "trayer")
         yield session
     finally:
         for process in reversed(session.processes):

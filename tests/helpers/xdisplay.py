@@ -1,9 +1,11 @@
 """A private X display for one test module: Xvfb on a display number nobody else uses.
 
-Other tests (the tray's) start their own Xvfb at the same time, so the number is chosen by a
-lock-free scan of /tmp/.X11-unix and /tmp/.X*-lock, starting at a random point above 99 (99
-is the developers' interactive display); if another process wins the race for a number, Xvfb
-exits and the next free one is tried.
+Other tests (the tray's, other xdist workers, other engineers' runs) start their own Xvfb at the
+same time, so each worker scans its own band of numbers (tests.helpers.workers) above 99 (the
+developers' interactive display), from a random point, passing over numbers with a socket or lock
+file. A display counts as ours only once the lock file names our Xvfb's pid and `xdpyinfo` answers
+on it within a few seconds: if another process won the race, or something stale answers (or
+hangs) at that address, our Xvfb is stopped and the next number is tried, never waited on.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers.workers import band
+
 SOCKETS = Path("/tmp/.X11-unix")
 FIRST, LAST = 100, 999
+ANSWER_WITHIN = 3.0  # seconds for xdpyinfo: a live Xvfb answers in milliseconds
 
 
 @dataclass
@@ -33,12 +38,7 @@ class XDisplay:
         return {**os.environ, "DISPLAY": self.name}
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_xvfb(self.process)
 
 
 def tools_missing() -> list[str]:
@@ -50,34 +50,74 @@ def _in_use(number: int) -> bool:
 
 
 def free_numbers() -> list[int]:
-    start = random.randint(FIRST, LAST)
-    ordered = list(range(start, LAST + 1)) + list(range(FIRST, start))
-    return [n for n in ordered if n != 99 and not _in_use(n)]
+    """This worker's display numbers, from a random point, without those something already holds."""
+    numbers = [n for n in band(FIRST, LAST) if n != 99]
+    start = random.randrange(len(numbers))  # spreading, not security
+    ordered = numbers[start:] + numbers[:start]
+    return [n for n in ordered if not _in_use(n)]
 
 
-def _ready(number: int) -> bool:
-    probe = subprocess.run(
-        ["xdpyinfo", "-display", f":{number}"], capture_output=True, timeout=10, check=False
-    )
+def _lock_owner(number: int) -> int | None:
+    """The pid written in /tmp/.X<number>-lock (an X server writes its own there), if any."""
+    try:
+        return int(Path(f"/tmp/.X{number}-lock").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def answers(number: int, within: float = ANSWER_WITHIN) -> bool:
+    """Whether an X server answers on :number; one that hangs counts as no answer, after `within` s."""
+    try:
+        probe = subprocess.run(
+            ["xdpyinfo", "-display", f":{number}"], capture_output=True, timeout=within, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return False
     return probe.returncode == 0
 
 
-def start_xvfb(width: int = 1024, height: int = 768, attempts: int = 5) -> XDisplay:
+def _is_ours(number: int, process: subprocess.Popen[bytes], timeout: float = 15) -> bool:
+    """Waits until our Xvfb holds :number (its pid in the lock, its socket made) and answers there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False  # another server holds the number: Xvfb refuses to share it
+        if _lock_owner(number) == process.pid and (SOCKETS / f"X{number}").exists():
+            return answers(number)
+        time.sleep(0.02)
+    return False
+
+
+def launch_xvfb(
+    extra: list[str], log: Path | None = None, attempts: int = 8
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Xvfb on the first number of this worker's band that turns out to be ours (see the module's doc)."""
     for number in free_numbers()[:attempts]:
-        process = subprocess.Popen(
-            ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-dpi", "96"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and process.poll() is None:
-            if (SOCKETS / f"X{number}").exists() and _ready(number):
-                return XDisplay(number, process)
-            time.sleep(0.05)
-        if process.poll() is None:
+        with open(log, "ab") if log else open(os.devnull, "wb") as out:
+            process = subprocess.Popen(["Xvfb", f":{number}", *extra], stdout=out, stderr=subprocess.STDOUT)
+        if _is_ours(number, process):
+            return number, process
+        stop_xvfb(process)
+    tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+    raise RuntimeError(f"could not start Xvfb on a free display after {attempts} tries\n{tail}")
+
+
+def stop_xvfb(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    raise RuntimeError("could not start Xvfb on a free display")
+
+
+def start_xvfb(width: int = 1024, height: int = 768, attempts: int = 8) -> XDisplay:
+    # -noreset: an X server otherwise resets when its last client leaves, dropping what a test set
+    # up on the display before its client connects (map_keysyms' keys were lost that way).
+    screen = ["-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-dpi", "96", "-noreset"]
+    number, process = launch_xvfb(screen, attempts=attempts)
+    return XDisplay(number, process)
 
 
 def map_keysyms(display: str, characters: str) -> None:

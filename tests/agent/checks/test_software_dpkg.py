@@ -32,7 +32,7 @@ from contract.requirements import Requirements, SoftwareRule
 from tests.helpers.recorded import all_advice
 
 pytestmark = [
-    pytest.mark.xdist_group("dpkg"),
+    pytest.mark.machine_wide,  # installs real packages: the dpkg database is the machine's
     pytest.mark.skipif(
         shutil.which("dpkg-deb") is None or shutil.which("apt-get") is None or os.geteuid() != 0,
         reason="needs root, dpkg-deb and apt-get (Debian)",

@@ -114,8 +114,14 @@ def centre(points: list[tuple[int, int]]) -> tuple[int, int]:
 
 def open_menu(tray: RunningTray) -> tuple[int, int, int, int]:
     """Right-clicks the icon and returns the new menu window's geometry (width, height, x, y)."""
-    image = tray.session.screenshot(ARTIFACTS / "before-menu.png")
-    hits = [p for rgb in (GREEN, AMBER, RED) for p in colour_pixels(image, rgb)]
+
+    def icon() -> list[tuple[int, int]]:
+        # Until it shows: on a loaded machine the last test's window may still be closing over it.
+        image = tray.session.screenshot(ARTIFACTS / "before-menu.png")
+        return [p for rgb in (GREEN, AMBER, RED) for p in colour_pixels(image, rgb)]
+
+    hits = wait_for(icon, 15, "the tray icon before opening its menu", step=0.5)
+    assert isinstance(hits, list)
     x, y = centre(hits)
     before = tray.session.windows()
     tray.session.run("xdotool", "mousemove", str(x), str(y), "click", "3")

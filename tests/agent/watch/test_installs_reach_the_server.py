@@ -18,7 +18,7 @@ from tests.helpers.need import need
 from tests.helpers.packages import build_package, dpkg, dpkg_available, purge, unique_name
 from tests.helpers.watched_laptop import WatchedLaptop, watched_laptop
 
-pytestmark = pytest.mark.xdist_group("dpkg")
+pytestmark = pytest.mark.machine_wide  # installs real packages: the dpkg database is the machine's
 
 SEEN_WITHIN = timedelta(seconds=5)
 

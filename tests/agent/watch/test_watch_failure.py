@@ -48,7 +48,7 @@ def user_namespaces_work() -> bool:
     return done.returncode == 0 and done.stdout.strip() == "0"
 
 
-pytestmark = pytest.mark.xdist_group("dpkg")
+pytestmark = pytest.mark.machine_wide  # installs real packages: the dpkg database is the machine's
 
 
 @pytest.fixture

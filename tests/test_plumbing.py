@@ -1,0 +1,91 @@
+"""The test plumbing that lets xdist workers share one machine (tests/helpers/): each would fail
+without its fix (a shared port, a hang on a stale display, a lost port race)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import xdisplay
+from tests.helpers.need import need
+from tests.helpers.servers import PORTS_FIRST, PORTS_LAST, ServerProcess, free_port
+from tests.helpers.workers import band
+
+
+def test_each_worker_has_its_own_ports_below_the_ephemeral_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert low > PORTS_LAST, "no outgoing connection may take a port a test picked"
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "6")
+    bands = []
+    for index in range(6):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", f"gw{index}")
+        bands.append(set(band(PORTS_FIRST, PORTS_LAST)))
+    assert all(len(b) > 1000 for b in bands)
+    assert all(not (a & b) for i, a in enumerate(bands) for b in bands[i + 1 :])
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
+    picked = {free_port() for _ in range(50)}
+    assert len(picked) == 50 and picked <= bands[3]
+
+
+def test_a_display_that_hangs_is_no_answer_within_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Something listening where an X server should be, never answering: passed over, not waited on."""
+    missing = xdisplay.tools_missing()
+    need(not missing, f"install {' '.join(missing)} (./scripts/test installs them as root)")
+    number = 990
+    hung = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    hung.bind(f"\0/tmp/.X11-unix/X{number}")  # the abstract socket clients try first
+    hung.listen()
+    try:
+        began = time.monotonic()
+        assert xdisplay.answers(number, within=1) is False
+        assert time.monotonic() - began < 5
+        monkeypatch.setattr(xdisplay, "free_numbers", lambda: [number, number + 1])
+        chosen, process = xdisplay.launch_xvfb(["-screen", "0", "320x240x24", "-nolisten", "tcp"])
+        try:
+            assert chosen == number + 1 and xdisplay.answers(chosen)
+        finally:
+            xdisplay.stop_xvfb(process)
+    finally:
+        hung.close()
+
+
+def test_a_server_that_loses_its_port_to_another_process_starts_on_another(tmp_path: Path) -> None:
+    server = ServerProcess(f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}", tmp_path)
+    server.init()
+    with socket.socket() as taker:  # another run binds the port between the pick and the start
+        taker.bind(("127.0.0.1", server.port))
+        taker.listen()
+        lost = server.port
+        server.start()
+        try:
+            assert server.port != lost
+            assert "address already in use" in (tmp_path / f"server-{lost}.log").read_text().lower()
+        finally:
+            server.stop()
+
+
+def test_keys_mapped_before_a_client_starts_are_still_there_when_it_does() -> None:
+    """map_keysyms runs before the dialog connects: the display must not reset in between."""
+    import ctypes
+    import ctypes.util
+
+    missing = xdisplay.tools_missing()
+    need(not missing, f"install {' '.join(missing)} (./scripts/test installs them as root)")
+    screen = xdisplay.start_xvfb(320, 240)
+    try:
+        xdisplay.map_keysyms(screen.name, "é")  # its connection closes: the last client leaves
+        x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+        x11.XOpenDisplay.restype = ctypes.c_void_p
+        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        handle = x11.XOpenDisplay(screen.name.encode())
+        try:
+            assert x11.XKeysymToKeycode(handle, 0xE9) != 0, "é lost its key when the display reset"
+        finally:
+            x11.XCloseDisplay(handle)
+    finally:
+        screen.stop()
