@@ -39,7 +39,10 @@ def create_app(settings: Settings) -> FastAPI:
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
         answer_signer=AnswerSigner(engine),
-        database=GroupCommitter(engine, threads=1 if engine.dialect.name == "sqlite" else 8),
+        # PostgreSQL: two per worker process, so one request waiting on a row lock does not hold
+        # the rest; more threads only contend for the GIL (measured: 8 threads gave 930
+        # heartbeats/s with 2 workers, 2 threads 1,160-1,460/s).
+        database=GroupCommitter(engine, threads=1 if engine.dialect.name == "sqlite" else 2),
     )
 
     # Homeroom sends no telemetry anywhere; with OpenTelemetry installed (a dependency of a test

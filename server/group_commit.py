@@ -32,8 +32,9 @@ T = TypeVar("T")
 Prepared = TypeVar("Prepared")
 Worked = TypeVar("Worked")
 
-# Enough to carry a burst in a few commits; few enough that one batch of large reports holds the
-# write lock for well under the lock timeout other processes wait.
+# Enough to carry a burst in a few commits; few enough that the first answer of a batch does not
+# wait long for the last request's work, and that a batch of large reports holds the write lock
+# for well under the lock timeout other processes wait.
 MAX_BATCH = 32
 
 

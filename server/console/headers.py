@@ -27,6 +27,14 @@ COMMON = [
 ]
 
 
+# Built once: every answer gets one of these lists (the https ones add HSTS).
+_PLAIN = [*COMMON, (b"content-security-policy", CSP.encode())]
+_PLAIN_DOCS = [*COMMON, (b"content-security-policy", DOCS_CSP.encode())]
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
+_HTTPS = [*_PLAIN, _HSTS]
+_HTTPS_DOCS = [*_PLAIN_DOCS, _HSTS]
+
+
 def is_https(scope: Scope) -> bool:
     """uvicorn sets the scheme from X-Forwarded-Proto when the proxy is trusted (nginx on loopback)."""
     return scope.get("scheme") == "https"
@@ -41,10 +49,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else CSP
-        extra = [*COMMON, (b"content-security-policy", csp.encode())]
-        if is_https(scope):
-            extra.append((b"strict-transport-security", b"max-age=31536000"))
+        docs = path.startswith(DOCS_PATHS)
+        extra = {
+            (False, False): _PLAIN,
+            (False, True): _PLAIN_DOCS,
+            (True, False): _HTTPS,
+            (True, True): _HTTPS_DOCS,
+        }[(is_https(scope), docs)]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
