@@ -1,16 +1,14 @@
 """Shared test plumbing: the agent as a real process, and 'needs X' that fails in CI instead of skipping.
 
 The suite runs on pytest-xdist workers (./scripts/test passes -n; pyproject's addopts say
-`--dist loadgroup`). `pytest_collection_modifyitems` below keeps together what must not be split:
-- every test marked `live` or `machine_wide` (firewall config, the dpkg database, /etc) in one
-  xdist group, so they run one at a time, on one worker;
-- the tests of a module that uses a module- or class-scoped fixture (a tray desktop, a fuzzing
-  server, a `homeroom-agent run` laptop) on one worker, so the fixture starts once and its tests
-  see it in the order they are written.
+`--dist loadfile`, so each module's tests stay on one worker, in order, and a module-scoped
+fixture starts once). Every test marked `live` or `machine_wide` (firewall config, the dpkg
+database, /etc) runs holding one lock file, so they run one at a time whichever worker has them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,31 +25,23 @@ from tests.helpers.servers import (
 )
 from tests.helpers.xdisplay import XDisplay, start_xvfb, tools_missing
 
-MACHINE_WIDE_GROUP = "machine-wide"
-SHARED_SCOPES = {"module", "class", "package"}
+MACHINE_WIDE_LOCK = Path("/tmp/homeroom-tests-machine-wide.lock")
 
 
-def _uses_a_shared_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        definition.scope in SHARED_SCOPES
-        for definitions in info.name2fixturedefs.values()
-        for definition in definitions
-    )
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Puts each test in its xdist group (see the module's docstring); a group of its own wins."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        if item.get_closest_marker("live") or item.get_closest_marker("machine_wide"):
-            item.add_marker(pytest.mark.xdist_group(MACHINE_WIDE_GROUP))
-        elif _uses_a_shared_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """A `live` or `machine_wide` test runs holding one lock file, whichever worker has it: two dpkg
+    installs at once fail on dpkg's own lock, and two tests flipping the firewall see each other.
+    Setup and teardown are inside the lock too, so a module fixture that installs is covered."""
+    if not (item.get_closest_marker("live") or item.get_closest_marker("machine_wide")):
+        yield
+        return
+    with MACHINE_WIDE_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture
