@@ -65,12 +65,15 @@ def test_a_full_outbox_with_the_server_down_keeps_the_signoff_and_it_all_reaches
     assert code == 3, out  # nothing could be sent; the sign-off and the report wait
 
     report = queued_report_body(state)  # a real report (~100 KB with this machine's software)
+    size = len(json.dumps(report))
+    puts = 4 * MB // size  # days of changed results, four times the bound
     with Outbox(state / OUTBOX_FILE, max_bytes=MB) as outbox:
-        for _ in range(4 * MB // len(json.dumps(report))):  # days of changed results, four times the bound
+        for _ in range(puts):
             outbox.put("report", {**report, "report_id": uuid.uuid4().hex}, carry_dropped=True)
         stats = outbox.stats()
     assert stats.queued["signoff"] == 1, "the sign-off survives a full outbox"
-    assert stats.dropped_total["report"] >= 20 and stats.total_bytes <= MB
+    # Everything beyond what fits in the bound went (how many fit depends on this machine's software).
+    assert stats.dropped_total["report"] >= puts - MB // size and stats.total_bytes <= MB
 
     code, out = run("status", state=state, config=config)
     assert code == 0, out
