@@ -7,11 +7,14 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.server_link.outbox import Outbox
 from tests.helpers.agent_service import Clock, enrolled_service, service
 from tests.helpers.servers import ServerProcess
 
 
+@pytest.mark.machine_wide  # "nothing changed" between checks of the live machine: no install meanwhile
 def test_report_on_start_heartbeat_every_15_minutes_report_every_4_hours(state_dir: Path) -> None:
     clock = Clock()
     loop = service(state_dir, clock)
