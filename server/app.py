@@ -15,14 +15,14 @@ from server.api.enrolment import rekey_rule
 from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.console.docs import add_docs
-from server.console.headers import SecurityHeaders
+from server.console.headers import security_headers
 from server.console.pages import add_console
 from server.db.engine import make_engine
-from server.deps import Services
+from server.deps import Services, openapi_signature_headers
 from server.errors import RequestRefused
 from server.fleet.published import PoliciesCache, RequirementsCache, load_policies, load_requirements
 from server.group_commit import GroupCommitter
-from server.middleware import BodyDeadline, BodyLimit
+from server.middleware import RequestGuard
 from server.settings import Settings
 
 
@@ -60,7 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(resource.router)
     add_console(app, engine)
     add_docs(app)
-    add_body_schemas(app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn))
+    add_body_schemas(
+        app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn), openapi_signature_headers
+    )
 
     @app.exception_handler(RequestRefused)
     async def refused(_request: Request, exc: RequestRefused) -> JSONResponse:
@@ -74,7 +76,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        RequestGuard,
+        limit=MAX_BODY_BYTES,
+        seconds=settings.body_timeout_seconds,
+        extra_headers=security_headers,
+    )
     return app

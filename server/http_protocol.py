@@ -6,7 +6,7 @@ finishes them, holds the connection for ever, and headers have no size limit. He
 a request's headers must be complete within `HOMEROOM_HEADER_TIMEOUT` seconds of the
 connection opening or of the request's first byte, and within MAX_HEADER_BYTES; else
 the server answers 408 or 431 and closes. (Bodies are timed by
-`server.middleware.BodyDeadline`.) `homeroom-server serve` selects this class by its
+`server.middleware.RequestGuard`.) `homeroom-server serve` selects this class by its
 import path, so each uvicorn worker builds it itself.
 """
 

@@ -17,7 +17,7 @@ class Settings:
     device_cache_seconds: float = 30.0
     requirements_cache_seconds: float = 5.0
     # Slow clients: a request's headers must arrive within this (server.http_protocol), its body
-    # within body_timeout after them (server.middleware.BodyDeadline); idle keep-alive closes after 5 s.
+    # within body_timeout after them (server.middleware.RequestGuard); idle keep-alive closes after 5 s.
     # A 1 MB report at 30 s is 35 kB/s, far below any school network.
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0

@@ -12,7 +12,7 @@ even be encoded as UTF-8 to answer with.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 
 from server.api.schemas import NO_NUL
 
@@ -101,8 +102,13 @@ def documented(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def add_body_schemas(app: FastAPI, models: Iterable[type[BaseModel]]) -> None:
-    """Puts the body models (and the models they nest) in the schema's components."""
+def add_body_schemas(
+    app: FastAPI,
+    models: Iterable[type[BaseModel]],
+    document_routes: Callable[[dict[str, Any], Iterable[BaseRoute]], None] = lambda _schema, _routes: None,
+) -> None:
+    """Puts the body models (and the models they nest) in the schema's components, and lets
+    `document_routes` add what routes read by hand (the signature headers)."""
     models = list(models)
 
     def openapi() -> dict[str, Any]:
@@ -115,6 +121,7 @@ def add_body_schemas(app: FastAPI, models: Iterable[type[BaseModel]]) -> None:
             for name, nested in found.pop("$defs", {}).items():
                 components.setdefault(name, nested)
             components.setdefault(model.__name__, found)
+        document_routes(schema, app.routes)
         app.openapi_schema = schema
         return schema
 

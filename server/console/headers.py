@@ -9,7 +9,7 @@ the docs pages alone allow inline *styles* (never scripts).
 
 from __future__ import annotations
 
-from server.middleware import ASGIApp, Message, Receive, Scope, Send
+from server.middleware import Scope
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -40,27 +40,11 @@ def is_https(scope: Scope) -> bool:
     return scope.get("scheme") == "https"
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        docs = path.startswith(DOCS_PATHS)
-        extra = {
-            (False, False): _PLAIN,
-            (False, True): _PLAIN_DOCS,
-            (True, False): _HTTPS,
-            (True, True): _HTTPS_DOCS,
-        }[(is_https(scope), docs)]
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers an answer to this request carries (the docs pages allow inline styles;
+    https adds HSTS); `server.middleware.RequestGuard` adds them to every answer."""
+    path: str = scope.get("path", "")
+    docs = path.startswith(DOCS_PATHS)
+    if is_https(scope):
+        return _HTTPS_DOCS if docs else _HTTPS
+    return _PLAIN_DOCS if docs else _PLAIN
