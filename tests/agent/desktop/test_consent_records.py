@@ -22,6 +22,7 @@ from agent.desktop.consent.records import (
     record_decision,
     user_dir,
 )
+from tests.helpers.need import need
 
 AT = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 NOBODY = 65534
@@ -213,10 +214,13 @@ def shared_base() -> Iterator[Path]:
         yield Path(name)
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@pytest.fixture
+def as_root() -> None:
+    """Skipped on a developer's machine run without root; in CI (as root) its lack fails."""
+    need(os.geteuid() == 0, "needs root to act as another user")
 
 
-@needs_root
+@pytest.mark.usefixtures("as_root")
 def test_an_ordinary_user_hands_over_through_the_sticky_inbox(shared_base: Path) -> None:
     inbox = shared_base / "inbox"
     inbox.mkdir()
@@ -231,7 +235,7 @@ def test_an_ordinary_user_hands_over_through_the_sticky_inbox(shared_base: Path)
     assert not (pending / "pending").exists()
 
 
-@needs_root
+@pytest.mark.usefixtures("as_root")
 def test_unwritable_inbox_keeps_a_pending_copy(shared_base: Path) -> None:
     """As an ordinary user facing a root-owned 0755 inbox (service misconfigured): pending, not lost."""
     inbox = shared_base / "inbox"

@@ -43,7 +43,8 @@ def console_server(
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     need(Path(CHROMIUM).exists(), "apt-get install chromium (./scripts/test installs it as root)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as playwright_api
+
     with playwright_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -156,7 +157,9 @@ def test_no_inline_script_runs(browser: Any, console_server: ServerProcess) -> N
 def test_pages_pass_axe(browser: Any, console_server: ServerProcess) -> None:
     """No serious or critical axe-core violations on any console page (axe-core from the
     axe-playwright-python package, run in the page through Playwright: no CDN)."""
-    axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
     watched = Watched(browser, console_server)
     page = watched.page
     page.goto(watched.base + "/sign-in")
