@@ -358,10 +358,19 @@ def test_larger_text_keeps_the_whole_header_and_a_full_decline_screen(
     open_dialog: Callable[..., RunningDialog],
 ) -> None:
     dialog = open_dialog(title=LONG_TITLE, larger_text=True)
-    state = dialog.wait(lambda s: s["title_fits"])
-    window, title = state["window"], state["widgets"]["policy_title"]
-    assert title["x"] + title["width"] <= window["x"] + window["width"]
-    assert title["y"] >= window["y"]
+
+    def whole_title_inside(s: dict[str, Any]) -> bool:
+        """Tk lays out in steps (the label first, then the window, then the rewrap), writing the
+        state after each: the laid-out dialog is the one to judge, within the wait's time."""
+        window, title = s["window"], s["widgets"]["policy_title"]
+        return bool(
+            s["title_fits"]
+            and title["x"] + title["width"] <= window["x"] + window["width"]
+            and title["y"] >= window["y"]
+        )
+
+    state = dialog.wait(whole_title_inside)
+    window = state["window"]
     dialog.screenshot("05-larger-text-long-title")
     dialog.key("alt+d")
     declined = dialog.wait(
@@ -418,10 +427,21 @@ def test_larger_text_enlarges_everything(open_dialog: Callable[..., RunningDialo
     before = dialog.state()
     assert before["font_points"] == 12 and before["larger_text"] is False
     dialog.click("larger_text")
-    after = dialog.wait(lambda s: s["larger_text"] and s["font_points"] == 16)
-    for widget in ("agree", "decline", "larger_text", "full_name"):
-        assert after["widgets"][widget]["height"] > before["widgets"][widget]["height"], widget
-    assert after["yview"][1] < before["yview"][1], "bigger type shows less of the policy at once"
+
+    def everything_larger(s: dict[str, Any]) -> bool:
+        """Judged once Tk has laid the bigger type out (the state is written after each step)."""
+        return bool(
+            s["larger_text"]
+            and s["font_points"] == 16
+            and all(
+                s["widgets"][widget]["height"] > before["widgets"][widget]["height"]
+                for widget in ("agree", "decline", "larger_text", "full_name")
+            )
+            # bigger type shows less of the policy at once
+            and s["yview"][1] < before["yview"][1]
+        )
+
+    dialog.wait(everything_larger)
     dialog.screenshot("04-larger-text")
     dialog.key("alt+l")
     dialog.wait(lambda s: not s["larger_text"] and s["font_points"] == 12)
