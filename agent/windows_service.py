@@ -178,7 +178,7 @@ def after_install(win32: Win32, state_dir: Path, server_url: str, token: str) ->
     Raises ValueError for a server address the agent would refuse, so the install fails with the
     reason in its log instead of installing a laptop that can never enrol.
     """
-    said = []
+    said: list[str] = []
     win32.set_failure_actions(SERVICE_NAME, failure_actions())
     said.append(f"{SERVICE_NAME} restarts {RESTART_DELAY_MS // 1000} s after a failure")
     server_url, token = server_url.strip(), token.strip()

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
@@ -58,13 +59,18 @@ def sqlite_file(url: str) -> Path:
     return Path(parsed.database)
 
 
+def _scripts() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
+
+
 def known_revisions() -> set[str]:
-    scripts = ScriptDirectory(str(MIGRATIONS))
-    return {revision.revision for revision in scripts.walk_revisions()}
+    return {revision.revision for revision in _scripts().walk_revisions()}
 
 
 def head_revision() -> str:
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None, "the migrations have a head"
     return head
 
@@ -182,12 +188,18 @@ def copy_database(database: Path, target: Path) -> Summary:
             copy = sqlite3.connect(partial)
             try:
                 source.backup(copy)  # all pages in one step: one read transaction, one snapshot
-                copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-                summary = _summary(copy, partial)
             finally:
                 copy.close()
         finally:
             source.close()
+        # The copied header still says WAL (the source's mode): opened again, it is switched to a
+        # rollback journal, so the backup is one self-contained file with no -wal beside it.
+        copy = sqlite3.connect(partial)
+        try:
+            copy.execute("PRAGMA journal_mode=DELETE")
+            summary = _summary(copy, partial)
+        finally:
+            copy.close()
         with partial.open("rb+") as written:
             os.fsync(written.fileno())
         os.replace(partial, target)
@@ -212,14 +224,18 @@ def backup(url: str, target: Path) -> str:
 
 
 def _kept_copy_name(database: Path, now: datetime) -> Path:
-    return database.with_name(f"{database.name}.before-restore-{now:%Y%m%dT%H%M%SZ}")
+    name = f"{database.name}.before-restore-{now:%Y%m%dT%H%M%SZ}"
+    kept, number = database.with_name(name), 1
+    while kept.exists():  # two restores within a second
+        kept, number = database.with_name(f"{name}.{number}"), number + 1
+    return kept
 
 
 def restore(url: str, source: Path, force: bool, now: datetime | None = None) -> str:
     database = sqlite_file(url)
-    summary = check_homeroom_database(source)
     if source.resolve() == database.resolve():
         raise CommandError(f"{source} is the server's database itself: give a backup file")
+    summary = check_homeroom_database(source)
     lock = ServingLock(database)
     exclusive = lock.take(exclusive=True)
     if not exclusive and not force:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,25 +57,38 @@ def test_a_backup_taken_while_the_server_writes_is_whole_and_serves_again(
     assert first.post("/reports", report()).status_code == 200
 
     # Laptops enrol and report without pause while the backup is taken.
-    stop, enrolled, failures = threading.Event(), [], []
+    stop = threading.Event()
+    enrolled: list[str] = []
+    failures: list[str] = []
 
     def keep_writing() -> None:
         while not stop.is_set():
-            device = laptop(sqlite_server, token)
-            answer = device.post("/reports", report())
-            (enrolled if answer.status_code == 200 else failures).append(device.device_id)
+            try:
+                device = laptop(sqlite_server, token)
+                answer = device.post("/reports", report())
+            except Exception as exc:  # noqa: BLE001 - the test reads it below
+                failures.append(repr(exc))
+                return
+            if answer.status_code != 200:
+                failures.append(answer.text)
+                return
+            enrolled.append(device.device_id)
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(enrolled) < count and writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(enrolled) >= count, failures
 
     writer = threading.Thread(target=keep_writing)
     writer.start()
     try:
-        while len(enrolled) < 3:
-            threading.Event().wait(0.05)
+        wait_for(3)
         before = len(enrolled)
         copy = tmp_path / "backups" / "homeroom-2026-12-01.db"
         done = sqlite_server.cli("backup", str(copy))
         after_backup = len(enrolled)
-        while len(enrolled) < after_backup + 3:
-            threading.Event().wait(0.05)
+        wait_for(after_backup + 3)
     finally:
         stop.set()
         writer.join(60)
