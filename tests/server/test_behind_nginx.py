@@ -159,48 +159,61 @@ def make_due(state: Path, *fields: str) -> None:
     (state / "schedule.json").write_text(json.dumps(schedule))
 
 
-def test_real_agents_enrol_and_report_through_nginx_whichever_process_answers(
-    site: Site, tmp_path: Path
-) -> None:
-    token = site.cli("token", "create", "--group", "Behind nginx").stdout.strip()
-    other_machine = tmp_path / "machine-id"
+GROUP = "Behind nginx"
+
+
+@dataclass
+class Laptop:
+    state: Path
+    machine_id: Path | None  # None: this machine's own /etc/machine-id
+
+    def agent(self, site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+        return real_agent(site, self.state, self.machine_id, *args)
+
+
+@pytest.fixture(scope="module")
+def laptops(site: Site, tmp_path_factory: pytest.TempPathFactory) -> list[Laptop]:
+    """Two real agents enrolled through nginx, each having sent its first report."""
+    folder = tmp_path_factory.mktemp("laptops")
+    token = site.cli("token", "create", "--group", GROUP).stdout.strip()
+    other_machine = folder / "machine-id"
     other_machine.write_text(uuid.uuid4().hex + "\n")
-    laptops = {"first": (tmp_path / "first", None), "second": (tmp_path / "second", other_machine)}
-    for name, (state, machine_id) in laptops.items():
-        enrolled = real_agent(site, state, machine_id, "enroll", "--server", site.url, "--token", token)
-        assert enrolled.returncode == 0, (name, enrolled.stdout, enrolled.stderr)
-        ran = real_agent(site, state, machine_id, "run", "--once")
-        assert ran.returncode == 0, (name, ran.stdout, ran.stderr)
-        assert "still queued: 0" in ran.stdout, (name, ran.stdout, ran.stderr)
-    ids = {json.loads((state / "enrolment.json").read_text())["device_id"] for state, _ in laptops.values()}
+    enrolled = [Laptop(folder / "first", None), Laptop(folder / "second", other_machine)]
+    for laptop in enrolled:
+        done = laptop.agent(site, "enroll", "--server", site.url, "--token", token)
+        assert done.returncode == 0, (laptop, done.stdout, done.stderr)
+        ran = laptop.agent(site, "run", "--once")
+        assert ran.returncode == 0 and "still queued: 0" in ran.stdout, (laptop, ran.stdout, ran.stderr)
+    return enrolled
+
+
+def test_real_agents_enrol_and_report_through_nginx_whichever_process_answers(
+    site: Site, laptops: list[Laptop]
+) -> None:
+    ids = {json.loads((laptop.state / "enrolment.json").read_text())["device_id"] for laptop in laptops}
     assert len(ids) == 2, "two laptops, two records"
     devices = json.loads(site.cli("devices", "--json").stdout)["devices"]
-    reported = {d["device_id"] for d in devices if d["group"] == "Behind nginx" and d["checks"]}
-    assert reported == ids
+    assert {d["device_id"] for d in devices if d["group"] == GROUP and d["checks"]} == ids
 
     # A laptop enrolled through one process is known to the other: its signed requests are
     # accepted whichever answers.
-    device = hand_signed_laptop(site, token)
+    device = hand_signed_laptop(site, site.cli("token", "create", "--group", GROUP).stdout.strip())
     assert device.post("/reports", report()).status_code == 200
     answered = until_every_process_answered(site, lambda: device.post("/heartbeat", heartbeat()))
     assert {response.status_code for response in answered.values()} == {200}
 
 
 def test_a_requirements_publish_reaches_every_laptop_through_either_process(
-    site: Site, tmp_path: Path
+    site: Site, laptops: list[Laptop], tmp_path: Path
 ) -> None:
-    token = site.cli("token", "create", "--group", "Publish").stdout.strip()
-    state = tmp_path / "agent"
-    assert real_agent(site, state, None, "enroll", "--server", site.url, "--token", token).returncode == 0
-    assert real_agent(site, state, None, "run", "--once").returncode == 0
-    device = hand_signed_laptop(site, token)
+    device = hand_signed_laptop(site, site.cli("token", "create", "--group", GROUP).stdout.strip())
     # Both processes have the group's requirements cached (each heartbeat asks for nothing new).
     first = until_every_process_answered(site, lambda: device.post("/heartbeat", heartbeat()))
     etag = next(iter(first.values())).json()["requirements"]["etag"]
 
     stricter = tmp_path / "publish.toml"
     stricter.write_text("[screen_lock]\nmax_idle_minutes = 7\n", encoding="utf-8")
-    site.cli("requirements", "publish", str(stricter), "--group", "Publish")
+    site.cli("requirements", "publish", str(stricter), "--group", GROUP)
     # Each process's cache lasts a few seconds (Settings.requirements_cache_seconds): within that,
     # every process answers with the new copy.
     seen_new: set[str] = set()
@@ -213,11 +226,12 @@ def test_a_requirements_publish_reaches_every_laptop_through_either_process(
         time.sleep(0.2)
     assert seen_new == site.upstreams, f"the new requirements came only from {sorted(seen_new)}"
 
-    # And the real agent, at its next heartbeat through nginx, applies them.
-    make_due(state, "last_heartbeat_at")
-    ran = real_agent(site, state, None, "run", "--once")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert (state / "server-requirements.toml").read_text() == stricter.read_text()
+    # And each real laptop, at its next heartbeat through nginx, applies them.
+    for laptop in laptops:
+        make_due(laptop.state, "last_heartbeat_at")
+        ran = laptop.agent(site, "run", "--once")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert (laptop.state / "server-requirements.toml").read_text() == stricter.read_text()
 
 
 def test_a_revoked_token_is_refused_by_both_processes(site: Site) -> None:
