@@ -99,11 +99,16 @@ def test_the_staged_token_file_is_the_services_alone_from_its_creation(tmp_path:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     staged = deployed_enrolment("windows", tmp_path / "state")
     assert staged is not None and (staged.server_url, staged.token) == ("https://homeroom.example.org", "tok")
-    # Staged again (a repair install with new values): the old file is replaced, not written into.
-    older = path.stat().st_ino
+    # Staged again (a repair install with new values) over a link someone left at that name: the
+    # link is replaced by a new file, and what it pointed to is not written into.
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not yours")
+    path.unlink()
+    path.symlink_to(elsewhere)
     stage_token_file(tmp_path / "state", "https://other.example.org", "new")
     assert deployed_enrolment("linux", tmp_path / "state").token == "new"  # type: ignore[union-attr]
-    assert path.stat().st_ino != older
+    assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert elsewhere.read_text() == "not yours"
 
 
 def test_enroll_takes_the_staged_token_forgets_it_and_if_not_enrolled_does_nothing_twice(

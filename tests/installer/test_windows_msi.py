@@ -80,6 +80,9 @@ def test_properties_the_upgrade_code_and_the_hidden_token(msi: Path) -> None:
     assert {row["UpgradeCode"] for row in upgrades} == {UPGRADE_CODE}
     assert any(row["ActionProperty"] == "WIX_UPGRADE_DETECTED" for row in upgrades), "older versions replaced"
     assert any(row["ActionProperty"] == "WIX_DOWNGRADE_DETECTED" for row in upgrades)
+    # The old version goes first (its service stopped and deleted), then this one is installed.
+    sequence = {row["Action"]: int(row["Sequence"]) for row in table(msi, "InstallExecuteSequence")}
+    assert sequence["InstallValidate"] < sequence["RemoveExistingProducts"] < sequence["InstallInitialize"]
 
 
 def test_the_service_is_registered_as_localsystem_started_and_removed(msi: Path) -> None:
