@@ -71,7 +71,7 @@ class PyWin32:
     """The only code here that needs Windows (pywin32's win32service and servicemanager)."""
 
     def set_failure_actions(self, service: str, actions: dict[str, Any]) -> None:
-        import win32service  # type: ignore[import-not-found,unused-ignore]
+        import win32service  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         manager = win32service.OpenSCManager(None, None, win32service.SC_MANAGER_CONNECT)
         try:
@@ -86,7 +86,7 @@ class PyWin32:
             win32service.CloseServiceHandle(manager)
 
     def host(self, service_class: type) -> None:
-        import servicemanager  # type: ignore[import-not-found,unused-ignore]
+        import servicemanager  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         servicemanager.Initialize()
         servicemanager.PrepareToHostSingle(service_class)
@@ -149,8 +149,8 @@ def body_for(state_dir: str | None = None) -> ServiceBody:
 
 def service_class(make_body: Callable[[], ServiceBody]) -> type:
     """The win32serviceutil.ServiceFramework subclass SCM drives. Windows only (pywin32)."""
-    import win32service  # type: ignore[import-not-found,unused-ignore]
-    import win32serviceutil  # type: ignore[import-not-found,unused-ignore]
+    import win32service  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    import win32serviceutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     class HomeroomService(win32serviceutil.ServiceFramework):  # type: ignore[misc,unused-ignore]
         _svc_name_ = SERVICE_NAME
