@@ -31,3 +31,11 @@ def test_what_would_trust_the_wrong_peers_is_refused_with_what_to_give(entry: st
 def test_none_mixed_with_addresses_is_refused() -> None:
     with pytest.raises(CommandError, match="`none` alone"):
         trusted_proxies(["none", "10.0.0.5"], None)
+
+
+def test_serve_refuses_a_bad_trusted_proxy_before_starting(capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    assert main(["serve", "--trusted-proxy", "*", "--database", "sqlite:////nonexistent/homeroom.db"]) == 2
+    said = capsys.readouterr().err
+    assert "trusted proxy '*'" in said and "Traceback" not in said
