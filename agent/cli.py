@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enroll.add_argument("--server", metavar="URL", help="the server's address (default: from agent.toml)")
     enroll.add_argument("--token", help="the enrolment token from IT (default: from agent.toml)")
+    enroll.add_argument(
+        "--if-not-enrolled",
+        action="store_true",
+        help="do nothing on a laptop already enrolled (installers run this at every install and upgrade)",
+    )
 
     run = commands.add_parser("run", parents=[common], help="the service loop: check, report, send")
     run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
@@ -211,8 +216,12 @@ def command_enroll(args: argparse.Namespace) -> int:
     from agent.service import EnrolmentRecord, write_enrolment
 
     state_dir, config, platform = _state_and_config(args)
+    if args.if_not_enrolled and _already_enrolled(state_dir):
+        return 0
     server = args.server or config.server_url
     token = args.token or config.enrolment_token
+    if not server or not token:
+        server, token = _deployed(platform, state_dir, server, token)
     if not server or not token:
         raise ConfigError(
             str(args.config or CONFIG_DIR / "agent.toml"),
@@ -254,6 +263,7 @@ def command_enroll(args: argparse.Namespace) -> int:
         ),
     )
     _forget_the_previous_server(state_dir)
+    _forget_the_deployed_token(state_dir)
     if enrolment.waiting:
         print(f"Claim sent to {server} for device {enrolment.device_id}: {enrolment.waiting}")
         print("The service keeps trying; `homeroom-agent status` shows when the server accepts this laptop.")
@@ -265,6 +275,37 @@ def command_enroll(args: argparse.Namespace) -> int:
         f"Server signing key: {key_fingerprint(enrolment.server_public_key)} (pinned: only its answers count)"
     )
     return 0
+
+
+def _already_enrolled(state_dir: Path) -> bool:
+    from agent.errors import NotEnrolled
+    from agent.service import read_enrolment
+
+    try:
+        enrolment = read_enrolment(state_dir)
+    except NotEnrolled:
+        return False  # a damaged record: enrol again
+    if enrolment is not None:
+        print(f"Already enrolled with {enrolment.server_url} as device {enrolment.device_id}: nothing to do.")
+    return enrolment is not None
+
+
+def _deployed(platform: PlatformFacts, state_dir: Path, server: str, token: str) -> tuple[str, str]:
+    """The MSI's staged token or the MDM's managed preferences (agent.deployment), for what is unset."""
+    from agent.deployment import deployed_enrolment
+
+    deployed = deployed_enrolment(platform.os, state_dir)
+    if deployed is None:
+        return server, token
+    print(f"Using the server and enrolment token from {deployed.source}", file=sys.stderr)
+    return server or deployed.server_url, token or deployed.token
+
+
+def _forget_the_deployed_token(state_dir: Path) -> None:
+    from agent.deployment import forget_token_file
+
+    if forget_token_file(state_dir):
+        print("Removed the installer's copy of the enrolment token (no longer needed).")
 
 
 def _forget_the_previous_server(state_dir: Path) -> None:

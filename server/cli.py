@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--body-timeout", type=float, default=30.0, metavar="SECONDS", help="time to send a request body"
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="a proxy (IP or network) whose X-Forwarded-For and -Proto are believed; repeat for more; "
+        "`none` for nobody (default: HOMEROOM_TRUSTED_PROXIES, else 127.0.0.1 and ::1)",
+    )
 
     token = commands.add_parser("token", help="enrolment tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -138,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_software_command(commands, db)
     users_cli.add_parser(commands, db)
     add_approvals_command(commands, db)
+    add_backup_commands(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -221,6 +229,35 @@ def add_approvals_command(commands: Any, db: argparse.ArgumentParser) -> None:
     decline = actions.add_parser("decline", parents=[db_after], help="decline, with a message for the user")
     decline.add_argument("request", type=int, help="the request's id, from `homeroom-server approvals`")
     decline.add_argument("--message", required=True, help="why, in words the user reads in the tray")
+
+
+def add_backup_commands(commands: Any, db: argparse.ArgumentParser) -> None:
+    """`backup FILE` and `restore FILE [--force]`: the SQLite database, copied while it serves."""
+    backup = commands.add_parser(
+        "backup", parents=[db], help="copy the SQLite database to FILE, consistently, even while serving"
+    )
+    backup.add_argument("file", type=Path, help="a new file (never overwritten)")
+    restore = commands.add_parser(
+        "restore", parents=[db], help="put a backup back (the database as it was is kept beside it)"
+    )
+    restore.add_argument("file", type=Path, help="a file `homeroom-server backup` made")
+    restore.add_argument(
+        "--force", action="store_true", help="restore even while a server is serving this database"
+    )
+
+
+def command_backup(args: argparse.Namespace) -> int:
+    from server import backup
+
+    print(backup.backup(settings_from(args).database_url, args.file))
+    return 0
+
+
+def command_restore(args: argparse.Namespace) -> int:
+    from server import backup
+
+    print(backup.restore(settings_from(args).database_url, args.file, args.force))
+    return 0
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -336,13 +373,27 @@ def signing_key_line(engine: Engine) -> str:
 def command_serve(args: argparse.Namespace) -> int:
     import uvicorn  # only the serve command needs the web server
 
+    from server.backup import hold_while_serving
+    from server.proxies import TRUSTED_PROXIES_VARIABLE, trusted_proxies
+
     settings = settings_from(args)
+    proxies = trusted_proxies(args.trusted_proxy, os.environ.get(TRUSTED_PROXIES_VARIABLE))
     _engine(args)  # refuse to start on a database that is not set up
+    serving = hold_while_serving(settings.database_url)  # `restore` waits for it (server.backup)
     os.environ["HOMEROOM_DATABASE_URL"] = settings.database_url
     os.environ["HOMEROOM_DATA_DIR"] = str(settings.data_dir)
-    uvicorn.run(
-        "server.asgi:app", host=args.host, port=args.port, workers=args.workers, **_slow_client_limits(args)
-    )
+    try:
+        uvicorn.run(
+            "server.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            forwarded_allow_ips=proxies,
+            **_slow_client_limits(args),
+        )
+    finally:
+        if serving is not None:
+            serving.release()
     return 0
 
 
@@ -609,6 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "software": command_software,
         "users": command_users,
         "approvals": command_approvals,
+        "backup": command_backup,
+        "restore": command_restore,
     }
     try:
         return handlers[args.command](args)
