@@ -45,9 +45,12 @@ class Queue(Protocol):
 
 
 class Rejected(Protocol):
-    kind: str
-    record_id: str
-    reason: str
+    @property
+    def kind(self) -> str: ...
+    @property
+    def record_id(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
 
 
 def _now_text() -> str:

@@ -115,11 +115,16 @@ def collect(
     """One evidence record, as contract/lost.py shapes it."""
     unseen: list[str] = []
     gateway: str | None = None
+    addresses_read = True
     if os_name == "linux":
-        addresses = local_addresses_from_ip(probes.run(["ip", "-j", "addr"], 10, "lost.linux.ip_addr").stdout)
+        listed = probes.run(["ip", "-j", "addr"], 10, "lost.linux.ip_addr")
+        addresses_read = listed.ok
+        addresses = local_addresses_from_ip(listed.stdout)
         routes = probes.run(["ip", "-j", "route"], 10, "lost.linux.ip_route")
         gateway = gateway_from_ip_route(routes.stdout)
-        if gateway is None:
+        if not listed.ok or not routes.ok:
+            unseen.append(f"addresses and gateway: {(routes if listed.ok else listed).describe()}")
+        elif gateway is None:
             unseen.append("the gateway: no default route (the laptop is not connected to a network)")
         wifi = _wifi_linux(probes, unseen)
     else:
@@ -130,7 +135,7 @@ def collect(
         else:
             unseen.append(MACOS_NO_WIFI)
             wifi = []
-    if not addresses:
+    if not addresses and addresses_read:
         unseen.append("local addresses: none but loopback (the laptop is not connected to a network)")
     uptime = None
     if facts.boot_time is not None:

@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +120,7 @@ def gateway_from_ip_route(text: str) -> str | None:
     return None
 
 
-def addresses_from_interfaces(interfaces: dict[str, Sequence[tuple[int, str]]]) -> list[str]:
+def addresses_from_interfaces(interfaces: Mapping[str, Sequence[tuple[int, str]]]) -> list[str]:
     """psutil.net_if_addrs() reduced to (family number, address) per interface (Windows and macOS):
     IPv4 (2) and IPv6 (23 on Windows, 30 on macOS, 10 on Linux) addresses, as above."""
     found: list[str] = []
