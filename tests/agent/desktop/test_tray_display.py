@@ -450,6 +450,47 @@ def test_report_lost_or_stolen_opens_the_form_and_an_empty_form_says_so(tray: Ru
     assert (hook_state(tray) or {}).get("result") == EMPTY_FORM
     assert not list((tray.state_dir / "inbox").glob("lost_report-*")), "nothing handed over"
     tray.session.screenshot(ARTIFACTS / "lost-form-empty.png")
+
+    # Filled in as a teacher would, for a student's laptop, and sent: into the service's inbox.
+    form = hook_state(tray) or form
+    typed = [
+        ("device_value", "5CG1234XYZ"),
+        ("last_seen_at", "2026-12-01 11:30"),
+        ("last_seen_where", "Room 12"),
+        ("what_happened", "Left on the desk at lunch; gone after."),
+        ("reporter_name", "Ada Lovelace"),
+        ("contact", "ada@lincoln.example"),
+    ]
+    for widget, text in typed:
+        click_box(tray, form["widgets"][widget])
+        tray.session.run("xdotool", "type", "--delay", "15", text)
+    click_box(tray, form["widgets"]["stolen"])
+    wait_for(lambda: (hook_state(tray) or {}).get("kind") == "stolen", 5, "Stolen to be chosen")
+    click_box(tray, form["widgets"]["send"])
+    found = wait_for(lambda: list((tray.state_dir / "inbox").glob("lost_report-*.json")), 10, "the report")
+    assert isinstance(found, list) and len(found) == 1
+    handed = json.loads(found[0].read_text())
+    assert (handed["device_by"], handed["device_value"], handed["kind"]) == ("serial", "5CG1234XYZ", "stolen")
+    assert handed["last_seen_at"].startswith("2026-12-01T11:30:00")
+    assert handed["reporter_name"] == "Ada Lovelace" and handed["police_report"] is None
+    assert handed["user"] == getpass.getuser()
+
+    from agent.desktop.lost_form import WAITING
+    from agent.lost.reports import ReportStatus, write_report_statuses
+
+    # What the service writes while the laptop is offline, then once the server has it.
+    record_id = handed["record_id"]
+    write_report_statuses(tray.state_dir, [ReportStatus(record_id, handed["user"], "waiting")])
+    wait_for(lambda: (hook_state(tray) or {}).get("result") == WAITING, 10, "waiting to be sent")
+    sent = ReportStatus(record_id, handed["user"], "sent", "recorded", "The risk office has been told.")
+    write_report_statuses(tray.state_dir, [sent])
+    wait_for(
+        lambda: (hook_state(tray) or {}).get("result", "").startswith("Sent to the district."), 10, "sent"
+    )
+    tray.session.screenshot(ARTIFACTS / "lost-form-sent.png")
+    copy = json.loads((tray.user_dir / "lost-reports.json").read_text())
+    assert [(r["record_id"], r["outcome"]) for r in copy["reports"]] == [(record_id, "recorded")]
+    assert oct((tray.user_dir / "lost-reports.json").stat().st_mode & 0o777) == "0o600"
     close_with_escape(tray, LOST_FORM_WINDOW)
 
 
