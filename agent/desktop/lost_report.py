@@ -225,7 +225,8 @@ def write_copy(user_dir: Path, reports: list[KeptReport]) -> None:
     path = user_dir / USER_COPY_FILE
     temporary = path.with_name(f".{path.name}.tmp")
     text = json.dumps({"reports": [asdict(r) for r in reports]}, indent=1, ensure_ascii=False)
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    temporary.unlink(missing_ok=True)  # a leftover keeps its mode: start from a new file
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
         out.flush()

@@ -147,3 +147,18 @@ def test_a_damaged_state_file_is_not_lost_mode(tmp_path: Path) -> None:
     assert not duties(tmp_path, Clock()).active
     (tmp_path / LOST_MODE_FILE).write_text(json.dumps({"order": {"case_id": 3}}), encoding="utf-8")
     assert not duties(tmp_path, Clock()).active
+
+
+def test_a_drill_behaves_the_same_on_the_laptop_and_is_named_afterwards(tmp_path: Path) -> None:
+    from agent.desktop.lost_view import ended_words
+
+    clock = Clock()
+    queue = Queued()
+    lost = duties(tmp_path, clock)
+    lost.answered({**ORDER, "drill": True})
+    assert lost.active and lost.heartbeat_seconds(900) == 120
+    assert read_notice(tmp_path) is not None  # the same notice as a real case
+    assert lost.collect_if_due(queue)
+    lost.answered(None)
+    (period,) = read_history(tmp_path)
+    assert period.drill and "(a test of lost mode run by IT)" in ended_words([period])
