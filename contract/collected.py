@@ -145,7 +145,7 @@ TOPICS: tuple[Topic, ...] = (
             "when you report a laptop lost or stolen: which laptop, what happened, when and where you "
             "last saw it, your name and how to reach you;"
         ),
-        elementary="if you tell Homeroom a laptop is lost: which one, what happened, your name;",
+        elementary="a lost laptop you report;",
     ),
     Topic(
         "lost_mode",
@@ -161,10 +161,7 @@ TOPICS: tuple[Topic, ...] = (
             "found: its network addresses, the Wi-Fi networks near it, the account signed in, and how "
             "long it has been on; you are told afterwards;"
         ),
-        elementary=(
-            "only if the laptop is lost or stolen: the networks and Wi-Fi near it, to help find it; "
-            "you are told afterwards;"
-        ),
+        elementary="only if it is lost: the Wi-Fi near it; you are told after;",
     ),
     Topic(
         "agent",
@@ -657,8 +654,8 @@ NOT_COLLECTED: dict[Level, str] = {
     ),
     "elementary": (
         "Unless it is lost, Homeroom does not track where the laptop is. It does not read your files or "
-        "e-mail. It does "
-        "not see the websites you visit or your screen. It never turns on the camera or the microphone."
+        "e-mail, or see the websites you visit or your screen. It never turns on the camera or the "
+        "microphone."
     ),
 }
 

@@ -198,9 +198,9 @@ def _lost_report(data: dict[str, Any]) -> dict[str, Any]:
     device_by = data.get("device_by")
     if device_by not in DEVICE_BY:
         raise Refused("device_by is not one of this, serial, asset_tag, hostname")
-    kind = data.get("kind")
-    if kind not in (*LOST_KINDS, ""):
-        raise Refused("kind must be 'lost' or 'stolen'")
+    loss = data.get("loss")
+    if loss not in (*LOST_KINDS, ""):
+        raise Refused("loss must be 'lost' or 'stolen'")
     last_seen_at = data.get("last_seen_at")
     police = data.get("police_report")
     return {
@@ -209,7 +209,7 @@ def _lost_report(data: dict[str, Any]) -> dict[str, Any]:
         "made_at": _aware_time(data.get("made_at"), "made_at"),
         "device_by": device_by,
         "device_value": _request_text(data, "device_value", DEVICE_VALUE_MAX, required=False),
-        "kind": kind,
+        "loss": loss,
         "last_seen_at": None if last_seen_at is None else _aware_time(last_seen_at, "last_seen_at"),
         "last_seen_where": _request_text(data, "last_seen_where", WHERE_MAX, required=False, lines=True),
         "what_happened": _request_text(data, "what_happened", WHAT_HAPPENED_MAX, required=False, lines=True),

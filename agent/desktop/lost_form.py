@@ -163,11 +163,11 @@ class LostForm:
         tk.Label(frame, text="What happened?", font=bold, anchor="w").pack(fill="x", pady=(6, 0))
         self.what = tk.Text(frame, name="what_happened", height=4, wrap="word", font=body)
         self.what.pack(fill="x")
-        self.what.bind("<Tab>", lambda _e: self._focus(self.police))
         self.what_error = self._error_label(frame, "what_happened_error", body)
-        self.police = self._entry(
+        self.police: tk.Entry = self._entry(
             frame, "police_report", "Police report number (if there is one)", bold, body
         )
+        self.what.bind("<Tab>", lambda _e: self._focus(self.police))  # not a tab in the text
         note = STAFF_POLICE_NOTE if audience_of(state_dir) == "staff" else STUDENT_POLICE_NOTE
         self.police_note = tk.Label(frame, name="police_note", text=note, font=body, anchor="w",
                                     justify="left", wraplength=660)  # fmt: skip
@@ -257,7 +257,7 @@ class LostForm:
             self.problems["last_seen_at"] = when_problem
         for field, label in (
             ("device", self.device_error),
-            ("kind", self.kind_error),
+            ("loss", self.kind_error),
             ("last_seen_at", self.when_error),
             ("last_seen_where", self.where_error),
             ("what_happened", self.what_error),

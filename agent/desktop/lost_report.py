@@ -29,7 +29,7 @@ from contract.lost import (
     WHERE_MAX,
 )
 
-FIELDS = ("device", "kind", "last_seen_at", "last_seen_where", "what_happened", "police_report",
+FIELDS = ("device", "loss", "last_seen_at", "last_seen_where", "what_happened", "police_report",
           "reporter_name", "contact")  # fmt: skip
 DEVICE_WORDS = {"serial": "serial number", "asset_tag": "asset tag", "hostname": "computer name (hostname)"}
 EMPTY_FORM = (
@@ -52,7 +52,9 @@ class Report:
 
     device_by: str  # "this", "serial", "asset_tag", "hostname"
     device_value: str
-    kind: str  # "lost" or "stolen" ("" when not chosen)
+    loss: (
+        str  # "lost" or "stolen" ("" when not chosen); "kind" on the wire (the inbox's "kind" is the entry's)
+    )
     last_seen_at: str | None
     last_seen_where: str
     what_happened: str
@@ -84,7 +86,7 @@ def parse_when(typed: str, now: datetime) -> tuple[str | None, str | None]:
 def tidy(
     device_by: str,
     device_value: str,
-    kind: str,
+    loss: str,
     last_seen_at: str | None,
     where: str,
     what_happened: str,
@@ -96,7 +98,7 @@ def tidy(
     return Report(
         device_by,
         "" if device_by == "this" else device_value.strip(),
-        kind,
+        loss,
         last_seen_at,
         where.strip(),
         what_happened.strip(),
@@ -110,7 +112,7 @@ def is_empty(report: Report) -> bool:
     return not any(
         (
             report.device_value,
-            report.kind,
+            report.loss,
             report.last_seen_at,
             report.last_seen_where,
             report.what_happened,
@@ -138,8 +140,8 @@ def report_problems(report: Report) -> dict[str, str]:
             wrong = text_problem(report.device_value, f"The {words}", DEVICE_VALUE_MAX)
             if wrong:
                 problems["device"] = wrong
-    if report.kind not in KINDS:
-        problems["kind"] = "Please choose whether the laptop was lost or stolen."
+    if report.loss not in KINDS:
+        problems["loss"] = "Please choose whether the laptop was lost or stolen."
     if report.last_seen_at is not None:
         try:
             if datetime.fromisoformat(report.last_seen_at).tzinfo is None:

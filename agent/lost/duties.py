@@ -67,7 +67,7 @@ def wire_report(data: dict[str, Any], hostname: str) -> dict[str, Any]:
         "reporter_name": data["reporter_name"],
         "contact": data["contact"],
         "device": {"by": data["device_by"], "value": value[:200]},
-        "kind": data["kind"],
+        "kind": data["loss"],
         "last_seen_at": data["last_seen_at"],
         "last_seen_where": data["last_seen_where"],
         "what_happened": data["what_happened"],
@@ -119,7 +119,7 @@ class LostDuties:
         outbox.put(LOST_REPORT, wire_report(data, socket.gethostname()), record_id=record_id)
         status = ReportStatus(record_id, entry.user, "waiting", updated_at=_now_text())
         write_report_statuses(self.state_dir, with_report_status(statuses, status))
-        log.info("queued a %s report from %s", data["kind"], printable(entry.user))
+        log.info("queued a %s report from %s", data["loss"], printable(entry.user))
         return True
 
     def report_delivered(self, record_id: str, answer: dict[str, Any]) -> None:

@@ -160,7 +160,7 @@ def test_where_the_laptop_is_is_collected_only_in_lost_mode_and_says_so(name: st
     sentence on what is not collected keeps the same condition: nowhere is it said unconditionally."""
     text = lowered(name)
     assert "wi-fi" in text and "only" in text and "lost" in text
-    assert "told afterwards" in text or "is told between which times" in text
+    assert "told after" in text or "is told between which times" in text
     for unconditional in ("\nhomeroom does not track where", "\nhomeroom does not collect where"):
         assert unconditional not in "\n" + text
     assert (

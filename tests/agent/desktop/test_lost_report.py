@@ -55,11 +55,11 @@ def test_an_empty_form_is_said_as_a_whole() -> None:
 
 
 def test_each_missing_field_says_what_to_do() -> None:
-    problems = report_problems(good(device_by="serial", device_value="", kind="", last_seen_where="",
+    problems = report_problems(good(device_by="serial", device_value="", loss="", last_seen_where="",
                                     what_happened="", reporter_name="J", contact=""))  # fmt: skip
     assert problems == {
         "device": "Please type the other laptop's serial number (it is on a label underneath).",
-        "kind": "Please choose whether the laptop was lost or stolen.",
+        "loss": "Please choose whether the laptop was lost or stolen.",
         "last_seen_where": "Please say where it was last seen (a room, a bus, “I don't know”).",
         "what_happened": "Please say in a few words what happened.",
         "reporter_name": "Please type your name (at least two letters).",
@@ -126,7 +126,7 @@ def test_the_inbox_takes_a_well_formed_report_rebuilt_from_its_fields() -> None:
     [
         ({"record_id": "../../etc"}, "record_id"),
         ({"device_by": "mac_address"}, "device_by"),
-        ({"kind": "borrowed"}, "kind must be"),
+        ({"loss": "borrowed"}, "loss must be"),
         ({"last_seen_at": "2026-12-01T10:00:00"}, "last_seen_at has no time zone"),
         ({"made_at": 5}, "made_at is not a string"),
         ({"contact": "x" * 301}, "contact"),

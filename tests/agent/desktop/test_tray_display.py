@@ -470,7 +470,7 @@ def test_report_lost_or_stolen_opens_the_form_and_an_empty_form_says_so(tray: Ru
     found = wait_for(lambda: list((tray.state_dir / "inbox").glob("lost_report-*.json")), 10, "the report")
     assert isinstance(found, list) and len(found) == 1
     handed = json.loads(found[0].read_text())
-    assert (handed["device_by"], handed["device_value"], handed["kind"]) == ("serial", "5CG1234XYZ", "stolen")
+    assert (handed["device_by"], handed["device_value"], handed["loss"]) == ("serial", "5CG1234XYZ", "stolen")
     assert handed["last_seen_at"].startswith("2026-12-01T11:30:00")
     assert handed["reporter_name"] == "Ada Lovelace" and handed["police_report"] is None
     assert handed["user"] == getpass.getuser()
