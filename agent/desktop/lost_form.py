@@ -109,7 +109,7 @@ class LostForm:
         self.problems: dict[str, str] = {}
         self._state_pending = False
         root.title(TITLE)
-        root.geometry("700x860")
+        root.geometry("700x760")  # fits a 1366x768 screen; errors appear only where there are some
         base = tkfont.nametofont("TkDefaultFont").actual("family")
         body, bold = (base, 12), (base, 12, "bold")
         frame = tk.Frame(root, name="form", padx=16, pady=10)
@@ -117,6 +117,11 @@ class LostForm:
         tk.Label(frame, text="Report a lost or stolen laptop", font=(base, 16, "bold"), anchor="w").pack(
             fill="x"
         )
+        # Packed before the fields, at the bottom: "Send" and what became of the report stay in
+        # sight whatever the fields above take.
+        bottom = tk.Frame(frame, name="bottom")
+        bottom.pack(side="bottom", fill="x")
+        self.error_after: dict[tk.Label, tk.Misc] = {}
 
         tk.Label(frame, text="Which laptop?", font=bold, anchor="w").pack(fill="x", pady=(8, 0))
         self.which = tk.StringVar(value="this")
@@ -161,7 +166,7 @@ class LostForm:
         self.where = self._entry(frame, "last_seen_where", "Where was it last seen?", bold, body)
         self.where_error = self._error_label(frame, "last_seen_where_error", body)
         tk.Label(frame, text="What happened?", font=bold, anchor="w").pack(fill="x", pady=(6, 0))
-        self.what = tk.Text(frame, name="what_happened", height=4, wrap="word", font=body)
+        self.what = tk.Text(frame, name="what_happened", height=3, wrap="word", font=body)
         self.what.pack(fill="x")
         self.what_error = self._error_label(frame, "what_happened_error", body)
         self.police: tk.Entry = self._entry(
@@ -178,15 +183,15 @@ class LostForm:
         self.contact = self._entry(frame, "contact", "How can IT reach you? (phone or e-mail)", bold, body)
         self.contact_error = self._error_label(frame, "contact_error", body)
 
-        buttons = tk.Frame(frame, name="buttons")
-        buttons.pack(fill="x", pady=(10, 0))
+        self.result = tk.Label(bottom, name="result", text="", font=body, anchor="w", justify="left",
+                               wraplength=660)  # fmt: skip
+        self.result.pack(fill="x", pady=(6, 0))
+        buttons = tk.Frame(bottom, name="buttons")
+        buttons.pack(fill="x", pady=(6, 0))
         self.send = tk.Button(buttons, name="send", text="Send report", font=bold, command=self.submit)
         self.send.pack(side="left")
         self.close = tk.Button(buttons, name="close", text="Close", font=body, command=self.finish)
         self.close.pack(side="right")
-        self.result = tk.Label(frame, name="result", text="", font=body, anchor="w", justify="left",
-                               wraplength=660)  # fmt: skip
-        self.result.pack(fill="x", pady=(10, 0))
         root.bind("<Escape>", lambda _e: self.finish())
         root.protocol("WM_DELETE_WINDOW", self.finish)
         for widget in (
@@ -226,8 +231,15 @@ class LostForm:
     def _error_label(self, parent: tk.Misc, name: str, font: Any) -> tk.Label:
         label = tk.Label(parent, name=name, text="", font=font, fg="#B71C1C", anchor="w", justify="left",
                          wraplength=660)  # fmt: skip
-        label.pack(fill="x")
+        self.error_after[label] = parent.pack_slaves()[-1]  # shown under the field it is about
         return label
+
+    def _say(self, label: tk.Label, text: str) -> None:
+        label.configure(text=text)
+        if text:
+            label.pack(fill="x", after=self.error_after[label])
+        else:
+            label.pack_forget()
 
     def _focus(self, widget: tk.Widget) -> str:
         widget.focus_set()
@@ -265,7 +277,7 @@ class LostForm:
             ("reporter_name", self.name_error),
             ("contact", self.contact_error),
         ):
-            label.configure(text=self.problems.get(field, ""))
+            self._say(label, self.problems.get(field, ""))
         if self.problems:
             self.result.configure(
                 text=self.problems.get("form", "Please fix what is marked above, then send again.")
