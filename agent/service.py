@@ -40,6 +40,7 @@ from agent.desktop.approval_request import Request, request_problems
 from agent.desktop.handoff import InboxEntry, ensure_inbox, printable, read_inbox, set_aside
 from agent.errors import InsecureServerAddress, NotEnrolled
 from agent.identity import local_macs, read_identity
+from agent.lost.duties import LOST_REPORT, LostDuties
 from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts
 from agent.recovery import open_outbox
@@ -235,6 +236,7 @@ class AgentService:
         self._installs_changed = threading.Event()
         self._last_run: tuple[list[CheckResult], dict[str, Any]] | None = None
         self.inventory_file = InventoryFile(state_dir)
+        self.lost = LostDuties(state_dir, platform.os, clock)  # agent.lost: reports and lost mode
 
     # --- requirements ------------------------------------------------------------------
 
@@ -308,6 +310,9 @@ class AgentService:
             self._report_if_user_results_changed(before)
         elif entry.kind == "approval_request":
             self.take_approval_request(entry)
+        elif entry.kind == LOST_REPORT:
+            if self.lost.take_report(entry, self.outbox):
+                self.note_user(entry.user)
         elif entry.kind == "check_now":
             if self.check_now_limit.allow(entry.user):
                 self.schedule.check_now = True
@@ -394,8 +399,11 @@ class AgentService:
     def _on_response(self, item: OutboxItem, data: dict[str, Any]) -> None:
         if item.kind == "approval_request":
             self.approval_sent(item.record_id, data)
+        if item.kind == LOST_REPORT:
+            self.lost.report_delivered(item.record_id, data)
         if item.kind != "heartbeat":
             return
+        self.lost.answered(data.get("lost_mode"))  # a signed answer only: the transport refused others
         self.apply_approval_answers(data.get("approvals"))
         requirements = data.get("requirements")
         if isinstance(requirements, dict) and {"etag", "content"} <= requirements.keys():
@@ -475,9 +483,9 @@ class AgentService:
                 schedule.last_check_at = now
                 schedule.check_now = False
             schedule.last_overall = overall(results)
+        heartbeat_every = self.lost.heartbeat_seconds(self.config.heartbeat_interval_minutes * 60)
         if (
-            not result.reported
-            and now - schedule.last_heartbeat_at >= self.config.heartbeat_interval_minutes * 60
+            not result.reported and now - schedule.last_heartbeat_at >= heartbeat_every
         ) or self.refused_answers.pending():  # IT hears of refused answers at once
             self.outbox.put("heartbeat", self._heartbeat_body(), carry_dropped=True)
             schedule.last_heartbeat_at = now
@@ -485,6 +493,7 @@ class AgentService:
         elif result.reported:
             schedule.last_heartbeat_at = now  # a report says "still here" too
         schedule.save(self.schedule_path)
+        self.lost.collect_if_due(self.outbox)  # in lost mode only; outside it nothing is read
         if send:
             result.drained = self.drain()
             if result.drained is not None and result.drained.rejected:
@@ -617,11 +626,9 @@ class AgentService:
         "waiting": the tray shows that it was not sent, and why."""
         statuses = read_statuses(self.state_dir)
         waiting = {s.record_id for s in statuses if s.state == "waiting"}
-        refused = [
-            item
-            for item in self.outbox.rejected_items()
-            if item.kind == "approval_request" and item.record_id in waiting
-        ]
+        rejected = self.outbox.rejected_items()
+        self.lost.reports_refused(rejected)
+        refused = [item for item in rejected if item.kind == "approval_request" and item.record_id in waiting]
         if not refused:
             return
         now = datetime.now(timezone.utc).isoformat()

@@ -18,8 +18,12 @@ Two fields are open-ended and described by their documented contents instead of 
   the names of security programs found running, and the account set to log in automatically.
 - `dropped`: counts per record kind of what a full outbox had to drop (`{"heartbeat": 3}`).
 
-Future record kinds (a lost-device report) get their own entry in KINDS, with their fields, before
-the agent sends them; the capture test then holds them to it.
+Lost and stolen laptops add two kinds: `lost_report` (a person's report from the tray) and
+`lost_evidence`, which is sent **only in lost mode** (while the server's signed heartbeat answer
+says the laptop is lost, or in a drill): local addresses, gateway, nearby Wi-Fi, the signed-in
+account, uptime. No other kind carries network or Wi-Fi data, in lost mode or not (a test captures
+a normal report and heartbeat on the wire to hold it so). Future record kinds get their own entry
+in KINDS, with their fields, before the agent sends them; the capture test then holds them to it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Literal
 
 Level = Literal["adult", "secondary", "elementary"]
 LEVELS: tuple[Level, ...] = ("adult", "secondary", "elementary")
-Kind = Literal["enrol", "report", "heartbeat", "signoff", "approval_request"]
+Kind = Literal["enrol", "report", "heartbeat", "signoff", "approval_request", "lost_report", "lost_evidence"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,34 @@ TOPICS: tuple[Topic, ...] = (
             "account name, the name you type, and the time;"
         ),
         elementary="an app you ask for, why, your name, and the time;",
+    ),
+    Topic(
+        "lost_report",
+        adult=(
+            "when you report a laptop lost or stolen: which laptop, what happened, when and where it "
+            "was last seen, a police report number if there is one, your name and how to reach you;"
+        ),
+        secondary=(
+            "when you report a laptop lost or stolen: which laptop, what happened, when and where you "
+            "last saw it, your name and how to reach you;"
+        ),
+        elementary="a lost laptop you report;",
+    ),
+    Topic(
+        "lost_mode",
+        adult=(
+            "only while the district has marked the laptop lost or stolen (lost mode), every few "
+            "minutes until it is found: its network addresses and gateway, the Wi-Fi networks near it "
+            "(name, hardware address, signal, channel), the account signed in, and how long it has "
+            "been on; afterwards, the next person to sign in is told between which times this was "
+            "collected;"
+        ),
+        secondary=(
+            "only while the school has marked the laptop lost or stolen, every few minutes until it is "
+            "found: its network addresses, the Wi-Fi networks near it, the account signed in, and how "
+            "long it has been on; you are told afterwards;"
+        ),
+        elementary="only if it is lost: the Wi-Fi near it; you are told after;",
     ),
     Topic(
         "agent",
@@ -477,6 +509,81 @@ KINDS: dict[str, RecordKind] = {
     ),
 }
 
+_REPORTED = "every lost-device report"
+_LOST = "only in lost mode, every interval_seconds the server sets (2 minutes by default)"
+KINDS["lost_report"] = RecordKind(
+    "lost_report",
+    "/lost-reports",
+    "once per report, when a person reports a laptop lost or stolen from the tray",
+    (
+        Field("record_id", _REPORTED, "unique id: a report sent twice is stored once", "lost_report"),
+        Field(
+            "reporter", _REPORTED, "the account that reports, which the answer goes back to", "lost_report"
+        ),
+        Field("reporter_name", _REPORTED, "the name they typed, so IT knows who reports", "lost_report"),
+        Field("contact", _REPORTED, "how IT can reach them (a phone number or e-mail)", "lost_report"),
+        Field("device", _REPORTED, "which laptop is lost", "lost_report"),
+        Field(
+            "device.by",
+            _REPORTED,
+            "'this' (the laptop the report is sent from) or how the other one is named",
+            "lost_report",
+        ),
+        Field(
+            "device.value",
+            _REPORTED,
+            "its serial number, asset tag or hostname (this laptop's hostname for 'this')",
+            "lost_report",
+        ),
+        Field(
+            "kind", _REPORTED, "lost or stolen: who must be told (the police, the risk office)", "lost_report"
+        ),
+        Field("last_seen_at", _REPORTED, "when it was last seen, if the person said", "lost_report"),
+        Field("last_seen_where", _REPORTED, "where it was last seen", "lost_report"),
+        Field("what_happened", _REPORTED, "what happened, in their words", "lost_report"),
+        Field("police_report", _REPORTED, "the police report number, if there is one", "lost_report"),
+        Field("made_at", _REPORTED, "when the report was made", "lost_report"),
+    ),
+)
+KINDS["lost_evidence"] = RecordKind(
+    "lost_evidence",
+    "/lost-evidence",
+    "only in lost mode: while the server's signed answer says the laptop is lost or stolen (or in a "
+    "drill IT runs), never otherwise",
+    (
+        Field("record_id", _LOST, "unique id: evidence sent twice is stored once", "lost_mode"),
+        Field("case_id", _LOST, "which lost-device case it belongs to", "lost_mode"),
+        Field("collected_at", _LOST, "when it was collected", "lost_mode"),
+        Field(
+            "local_addresses",
+            _LOST,
+            "the laptop's own network addresses: a district range means it is in a school building",
+            "lost_mode",
+        ),
+        Field("gateway", _LOST, "the router it reaches the network through", "lost_mode"),
+        Field("wifi", _LOST, "the Wi-Fi access points it can see (at most 100)", "lost_mode"),
+        Field(
+            "wifi[].bssid",
+            _LOST,
+            "the access point's hardware address: a district access point names a building and room",
+            "lost_mode",
+        ),
+        Field("wifi[].ssid", _LOST, "the network's name", "lost_mode"),
+        Field("wifi[].signal", _LOST, "how strong it is (percent): how near", "lost_mode"),
+        Field("wifi[].channel", _LOST, "its channel", "lost_mode"),
+        Field("logged_in_user", _LOST, "the account signed in now, if any", "lost_mode"),
+        Field("uptime_seconds", _LOST, "how long the laptop has been on", "lost_mode"),
+        Field(
+            "unseen",
+            _LOST,
+            "what could not be collected and why (no Wi-Fi adapter, Location services off, macOS)",
+            "lost_mode",
+        ),
+    ),
+)
+# Fields that only lost-mode evidence may carry: no other kind has them (tests/contract/test_collected.py).
+LOST_MODE_ONLY = frozenset({"local_addresses", "gateway", "wifi", "logged_in_user", "uptime_seconds"})
+
 # Every request also carries these headers (the signed protocol, contract/wire.py); enrolment has
 # none of the device ones, as the device has no id yet.
 REQUEST_HEADERS: dict[str, str] = {
@@ -531,22 +638,24 @@ INTRO: dict[Level, str] = {
 }
 
 
-# What is not collected, said as plainly. Homeroom has no lost-device feature yet: until it lands,
-# no policy may promise what it would collect (location, nearby Wi-Fi) or when.
+# What is not collected, said as plainly. Where the laptop is (its networks, nearby Wi-Fi) is
+# collected only in lost mode, as the "lost_mode" topic says.
 NOT_COLLECTED: dict[Level, str] = {
     "adult": (
-        "Homeroom does not collect where the laptop is. It does not read your files, e-mail or "
-        "messages, and it does not collect your browsing history. It does not view or record your "
+        "Outside lost mode, Homeroom does not collect where the laptop is. It does not read your files, "
+        "e-mail or messages, and it does not collect your browsing history. It does not view or record your "
         "screen, and it never uses the camera or the microphone."
     ),
     "secondary": (
-        "Homeroom does not track where the laptop is. It does not read your files, e-mail or messages. "
+        "Unless it is lost or stolen, Homeroom does not track where the laptop is. It does not read your "
+        "files, e-mail or messages. "
         "It does not look at your browsing history or your screen, and it never turns on the camera or "
         "the microphone."
     ),
     "elementary": (
-        "Homeroom does not track where the laptop is. It does not read your files or e-mail. It does "
-        "not see the websites you visit or your screen. It never turns on the camera or the microphone."
+        "Unless it is lost, Homeroom does not track where the laptop is. It does not read your files or "
+        "e-mail, or see the websites you visit or your screen. It never turns on the camera or the "
+        "microphone."
     ),
 }
 

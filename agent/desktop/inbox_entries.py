@@ -22,8 +22,20 @@ from typing import Any
 from agent.checks import CHECKS
 from agent.checks.results import Status
 from contract.approvals import APP_MAX, NAME_MAX, PUBLISHER_MAX, REASON_MAX, text_problem
+from contract.lost import (
+    CONTACT_MAX,
+    DEVICE_BY,
+    DEVICE_VALUE_MAX,
+    POLICE_REPORT_MAX,
+    REPORTER_NAME_MAX,
+    WHAT_HAPPENED_MAX,
+    WHERE_MAX,
+)
+from contract.lost import (
+    KINDS as LOST_KINDS,
+)
 
-KINDS = frozenset({"signoff", "user_results", "check_now", "approval_request"})
+KINDS = frozenset({"signoff", "user_results", "check_now", "approval_request", "lost_report"})
 MAX_ENTRY_BYTES = 256 * 1024
 # The deepest an honest entry goes is {"results": [{"evidence": {key: [ {…} ]}}]}; the JSON parser
 # recurses per level, and a document 100,000 levels deep would raise RecursionError inside it.
@@ -31,7 +43,7 @@ MAX_DEPTH = 10
 MAX_RESULTS = len(CHECKS)
 MAX_EVIDENCE_KEYS = 100
 ENTRY_NAME = re.compile(
-    r"^(signoff|user_results|check_now|approval_request)-[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.json$"
+    r"^(signoff|user_results|check_now|approval_request|lost_report)-[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.json$"
 )
 RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SENT_RECORD_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")  # what the server takes as a record id
@@ -177,6 +189,38 @@ def _approval_request(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _lost_report(data: dict[str, Any]) -> dict[str, Any]:
+    """contract/lost.py's limits; whether the fields make a report worth sending (an empty one, a
+    name without letters) is judged again by the service with the form's own rules."""
+    record_id = _text(data.get("record_id"), "record_id", 64)
+    if not SENT_RECORD_ID.match(record_id):
+        raise Refused("record_id must be 8-64 hexadecimal digits or '-'")
+    device_by = data.get("device_by")
+    if device_by not in DEVICE_BY:
+        raise Refused("device_by is not one of this, serial, asset_tag, hostname")
+    loss = data.get("loss")
+    if loss not in (*LOST_KINDS, ""):
+        raise Refused("loss must be 'lost' or 'stolen'")
+    last_seen_at = data.get("last_seen_at")
+    police = data.get("police_report")
+    return {
+        "record_id": record_id,
+        "user": data["user"],
+        "made_at": _aware_time(data.get("made_at"), "made_at"),
+        "device_by": device_by,
+        "device_value": _request_text(data, "device_value", DEVICE_VALUE_MAX, required=False),
+        "loss": loss,
+        "last_seen_at": None if last_seen_at is None else _aware_time(last_seen_at, "last_seen_at"),
+        "last_seen_where": _request_text(data, "last_seen_where", WHERE_MAX, required=False, lines=True),
+        "what_happened": _request_text(data, "what_happened", WHAT_HAPPENED_MAX, required=False, lines=True),
+        "police_report": None
+        if police is None
+        else _request_text(data, "police_report", POLICE_REPORT_MAX, required=False),
+        "reporter_name": _request_text(data, "reporter_name", REPORTER_NAME_MAX, required=False),
+        "contact": _request_text(data, "contact", CONTACT_MAX, required=False),
+    }
+
+
 def _result(item: object, index: int) -> dict[str, Any]:
     field = f"results[{index}]"
     if not isinstance(item, dict):
@@ -222,6 +266,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "user_results": _user_results,
     "check_now": lambda data: {"user": data["user"]},
     "approval_request": _approval_request,
+    "lost_report": _lost_report,
 }
 
 

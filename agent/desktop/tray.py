@@ -38,6 +38,10 @@ from agent.desktop.consent.decide import is_signed
 from agent.desktop.consent.flow import applicable_policy, ask_if_needed, policy_title, reading_level
 from agent.desktop.consent.records import SIGNOFFS_FILE, SignOffLog, user_dir
 from agent.desktop.handoff import INBOX_DIR, write_entry
+from agent.desktop.lost_notice import notice_command
+from agent.desktop.lost_report import form_command as lost_form_command
+from agent.desktop.lost_report import read_copy, with_outcomes, write_copy
+from agent.desktop.lost_view import ended_words, lost_state, untold
 from agent.desktop.tray_state import (
     Colour,
     Notification,
@@ -52,6 +56,9 @@ from agent.desktop.tray_state import (
     service_stopped,
     tray_state,
 )
+from agent.lost.lock import lock_screen
+from agent.lost.mode import read_history, read_notice
+from agent.lost.reports import read_report_statuses, status_map
 from agent.probes import LiveProbes
 from agent.probes.facts import detect
 from agent.state import STATUS_FILE, requirements_in_effect, write_atomically
@@ -64,32 +71,45 @@ log = logging.getLogger("homeroom.tray")
 POLL_SECONDS = 3.0
 USER_CHECK_MINUTES = 15.0
 ICON_SIZE = 64
-COLOURS: dict[Colour, str] = {"green": "#2E7D32", "amber": "#F9A825", "red": "#C62828", "grey": "#616161"}
+COLOURS: dict[Colour, str] = {
+    "green": "#2E7D32",
+    "amber": "#F9A825",
+    "red": "#C62828",
+    "grey": "#616161",
+    "lost": "#4A148C",  # lost mode with a notice: a colour and a shape no other state has
+}
 
 MENU_STATUS = "My laptop's status"
 MENU_CHECK_NOW = "Check now"
 MENU_ASK_APPROVAL = "Ask IT to approve an app…"
+MENU_REPORT_LOST = "Report lost or stolen…"
 MENU_POLICY = "Acceptable Use Policy"
 MENU_COLLECTS = "What Homeroom collects"
 MENU_ABOUT = "About"
 MENU_QUIT = "Quit"
-# "Report lost or stolen…" is deliberately absent until the server can act on it: a menu item
-# that does nothing would mislead someone whose laptop is really gone.
 MENU_ITEMS = (
     MENU_STATUS,
     MENU_CHECK_NOW,
     MENU_POLICY,
     MENU_COLLECTS,
     MENU_ASK_APPROVAL,
+    MENU_REPORT_LOST,
     MENU_ABOUT,
     MENU_QUIT,
 )
 
 
-Symbol = Literal["tick", "exclamation", "cross", "dash"]
+Symbol = Literal["tick", "exclamation", "cross", "dash", "ring"]
 # Colour alone fails a colour-blind person (red and green look alike to many): each state has its shape.
-SYMBOLS: dict[Colour, Symbol] = {"green": "tick", "amber": "exclamation", "red": "cross", "grey": "dash"}
+SYMBOLS: dict[Colour, Symbol] = {
+    "green": "tick",
+    "amber": "exclamation",
+    "red": "cross",
+    "grey": "dash",
+    "lost": "ring",
+}
 INK: dict[Colour, tuple[int, int, int, int]] = {
+    "lost": (255, 255, 255, 255),
     "green": (255, 255, 255, 255),
     "amber": (33, 33, 33, 255),  # dark on yellow: white would barely show
     "red": (255, 255, 255, 255),
@@ -113,6 +133,9 @@ def draw_icon(colour: Colour, size: int = ICON_SIZE) -> Image.Image:
     elif symbol == "cross":
         draw.line([at(0.28, 0.28), at(0.72, 0.72)], fill=ink, width=stroke)
         draw.line([at(0.72, 0.28), at(0.28, 0.72)], fill=ink, width=stroke)
+    elif symbol == "ring":  # lost mode: a ring with a dot, like a map's "you are here"
+        draw.ellipse((*at(0.22, 0.22), *at(0.78, 0.78)), outline=ink, width=stroke)
+        draw.ellipse((*at(0.42, 0.42), *at(0.58, 0.58)), fill=ink)
     elif symbol == "exclamation":
         draw.rectangle((*at(0.43, 0.16), *at(0.57, 0.60)), fill=ink)
         draw.rectangle((*at(0.43, 0.70), *at(0.57, 0.84)), fill=ink)
@@ -169,6 +192,8 @@ class Tray:
         self.lock = threading.Lock()
         self.asking = threading.Lock()
         self.started_at = datetime.now(timezone.utc)
+        self.lost_locked_at = float("-inf")
+        self.os_name = detect().os
 
     @property
     def inbox(self) -> Path:
@@ -223,6 +248,8 @@ class Tray:
                 state = not_running_state()
             else:
                 state = tray_state(results, self.signoff_pending)
+            lost = read_notice(self.state_dir)
+            state = lost_state(lost["notice"] if lost else None) or state
             if state != self.state:
                 log.info("icon: %s — %s", state.colour, state.tooltip)
             self.state = state
@@ -236,7 +263,80 @@ class Tray:
         for note in told + self.approval_answers():
             log.info("notify: %s — %s", note.title, note.message)
             self.notify(note.title, note.message)
+        self.keep_lost_notice(lost)
+        self.lock_if_asked(lost)
+        self.keep_lost_reports()
         return state
+
+    # --- lost and stolen laptops --------------------------------------------------------------
+
+    def report_lost(self) -> None:
+        """The form (its own process): this laptop or another, lost or stolen, what happened."""
+        self.reap_windows()
+        if "lost-report" in self.windows:
+            return
+        log.info("window: lost-report")
+        self.windows["lost-report"] = subprocess.Popen(lost_form_command(self.state_dir, self.account))
+
+    def keep_lost_notice(self, lost: dict[str, Any] | None) -> None:
+        """While the district shows a notice, its window is on screen: closed, it opens again at the
+        next poll. When lost mode ends it is closed."""
+        self.reap_windows()
+        window = self.windows.get("lost-notice")
+        notice = lost["notice"] if lost else None
+        if notice is None:
+            if window is not None:
+                window.terminate()
+                del self.windows["lost-notice"]
+            return
+        if window is None:
+            log.info("window: lost-notice")
+            self.windows["lost-notice"] = subprocess.Popen(notice_command(notice))
+
+    def lock_if_asked(self, lost: dict[str, Any] | None, now: float | None = None) -> None:
+        """Windows and macOS lock only from inside the user's session: the tray does it, every
+        interval while lost mode asks (on Linux the service locks every session itself)."""
+        if not lost or not lost["lock_screen"] or self.os_name == "linux":
+            return
+        moment = time.monotonic() if now is None else now
+        if moment - self.lost_locked_at < lost["interval_seconds"]:
+            return
+        self.lost_locked_at = moment
+        if not lock_screen(self.os_name):
+            log.warning("lost mode: the screen could not be locked")
+
+    def keep_lost_reports(self) -> None:
+        """The person's own copy of their reports, with what the district answered."""
+        try:
+            kept = read_copy(self.user_dir)
+            if not kept:
+                return
+            updated = with_outcomes(kept, status_map(read_report_statuses(self.state_dir)))
+            if updated != kept:
+                write_copy(self.user_dir, updated)
+        except OSError as exc:
+            log.warning("could not keep your lost-device reports in %s: %s", self.user_dir, exc)
+
+    @property
+    def lost_told_path(self) -> Path:
+        return self.user_dir / "lost-told.json"
+
+    def tell_ended_lost_mode(self) -> bool:
+        """At login: once per person, that location evidence was collected, and between which times."""
+        try:
+            told = frozenset(json.loads(self.lost_told_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            told = frozenset()
+        news = untold(read_history(self.state_dir), told)
+        if not news:
+            return False
+        log.info("window: lost-ended (%d period(s))", len(news))
+        self.windows["lost-ended"] = subprocess.Popen(notice_command(ended_words(news), ended=True))
+        try:
+            write_atomically(self.lost_told_path, json.dumps(sorted(told | {p.period_id for p in news})))
+        except OSError as exc:
+            log.warning("could not remember the lost-mode notice in %s: %s", self.lost_told_path, exc)
+        return True
 
     # --- asking IT to approve an app ----------------------------------------------------------
 
@@ -458,6 +558,7 @@ def run_tray(
         MENU_STATUS: tray.show_status,
         MENU_CHECK_NOW: check_now,
         MENU_ASK_APPROVAL: tray.ask_for_approval,
+        MENU_REPORT_LOST: tray.report_lost,
         MENU_POLICY: tray.show_policy,
         MENU_COLLECTS: lambda: tray.open_window("collects", "--level", reading_level(state_dir)),
         MENU_ABOUT: tray.show_about,
@@ -486,6 +587,7 @@ def run_tray(
         threading.Thread(
             target=_safe(lambda: tray.ask_to_sign(True), "sign-off", menu=False), daemon=True
         ).start()
+        _safe(tray.tell_ended_lost_mode, "lost-mode notice", menu=False)()
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_signoff:

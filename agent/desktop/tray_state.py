@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-Colour = Literal["green", "amber", "red", "grey"]
+Colour = Literal["green", "amber", "red", "grey", "lost"]  # "lost": agent.desktop.lost_view
 
 # Requirement results as status.json carries them: CheckResult.to_json() dicts.
 ResultDict = Mapping[str, Any]

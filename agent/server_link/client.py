@@ -30,6 +30,8 @@ KIND_PATHS = {
     "heartbeat": "/heartbeat",
     "signoff": "/signoffs",
     "approval_request": "/approvals",
+    "lost_report": "/lost-reports",
+    "lost_evidence": "/lost-evidence",
 }
 RETRYABLE_4XX = {401, 404, 408, 409, 425, 429}
 USER_AGENT = "homeroom-agent"

@@ -87,6 +87,8 @@ KIND_RULES: dict[str, KindRule] = {
     "lost_report": KindRule(droppable=False),
     # A person asked IT for an app and was told it is on its way: it must arrive.
     "approval_request": KindRule(droppable=False),
+    # Lost mode's evidence, every few minutes: droppable (the newest says most), after heartbeats.
+    "lost_evidence": KindRule(droppable=True),
 }
 DEFAULT_RULE = KindRule()
 

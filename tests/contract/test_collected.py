@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from contract.collected import (
     CHECK_EVIDENCE,
     KINDS,
+    LOST_MODE_ONLY,
     OPEN_FIELDS,
     TOPIC_IDS,
     kind_for_endpoint,
@@ -86,7 +87,22 @@ def test_an_undescribed_field_is_caught_at_any_depth() -> None:
 def test_endpoints_map_to_kinds() -> None:
     assert kind_for_endpoint("/reports") is KINDS["report"]
     assert kind_for_endpoint("/signoffs") is KINDS["signoff"]
+    assert kind_for_endpoint("/lost-reports") is KINDS["lost_report"]
+    assert kind_for_endpoint("/lost-evidence") is KINDS["lost_evidence"]
     assert kind_for_endpoint("/lost") is None  # a future kind must be described before it is sent
+
+
+def test_the_lost_mode_fields_are_described_as_sent_only_in_lost_mode() -> None:
+    """contract/lost.py's evidence shape, field by field, each said to be sent only in lost mode."""
+    evidence = KINDS["lost_evidence"]
+    assert evidence.endpoint == "/lost-evidence" and evidence.when.startswith("only in lost mode")
+    assert all(field.when.startswith("only in lost mode") for field in evidence.fields)
+    assert {"local_addresses", "gateway", "wifi[].bssid", "wifi[].ssid", "wifi[].signal", "wifi[].channel",
+            "logged_in_user", "uptime_seconds", "unseen", "case_id"} <= evidence.paths()  # fmt: skip
+    for name, kind in KINDS.items():
+        if name != "lost_evidence":
+            assert kind.paths() & LOST_MODE_ONLY == set(), name
+    assert undescribed_fields(KINDS["lost_report"], {"device": {"by": "serial", "value": "x"}}) == []
 
 
 def test_the_section_prints_for_each_level(capsys: pytest.CaptureFixture[str]) -> None:

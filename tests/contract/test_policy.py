@@ -155,12 +155,18 @@ def test_what_is_sent_is_the_description_of_what_the_agent_sends(name: str) -> N
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_no_promise_of_a_lost_device_feature_that_does_not_exist(name: str) -> None:
-    """Until the lost-device work lands, nothing is said about what a loss report would collect."""
+def test_where_the_laptop_is_is_collected_only_in_lost_mode_and_says_so(name: str) -> None:
+    """Lost mode's evidence (networks, nearby Wi-Fi) is in the list with its condition, and the
+    sentence on what is not collected keeps the same condition: nowhere is it said unconditionally."""
     text = lowered(name)
-    for promise in ("only after", "public ip address", "wi-fi", "location"):
-        assert promise not in text, promise
-    assert "does not track where the laptop is" in text or "does not collect where the laptop is" in text
+    assert "wi-fi" in text and "only" in text and "lost" in text
+    assert "told after" in text or "is told between which times" in text
+    for unconditional in ("\nhomeroom does not track where", "\nhomeroom does not collect where"):
+        assert unconditional not in "\n" + text
+    assert (
+        "unless it is lost" in text
+        or "outside lost mode, homeroom does not collect where the laptop is" in text
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -198,9 +204,6 @@ def test_students_know_whom_to_tell_about_a_loss(name: str) -> None:
         )
         == []
     )
-    # The tray's "Report lost or stolen…" item arrives with the lost-device work; the policy must not
-    # point users at a menu item that is not there yet.
-    assert "report lost or stolen…" not in text
 
 
 @pytest.mark.parametrize("name", NAMES)

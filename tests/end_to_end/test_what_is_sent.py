@@ -77,7 +77,11 @@ def test_every_field_a_real_agent_sends_is_described(server: ServerProcess, tmp_
         described = {name.lower() for name in REQUEST_HEADERS}
         problems += [f"{kind.kind}: header {name}" for name in sent_headers if name.lower() not in described]
     assert problems == [], "sent but not described in contract/collected.py:\n" + "\n".join(problems)
-    assert set(seen) == set(KINDS), f"every described kind is exercised: saw {seen}"
+    # The lost-device kinds are sent to endpoints this server gains with the lost-server work; until
+    # then tests/agent/lost/test_lost_mode_on_the_wire.py holds their bodies to the description
+    # against a server that signs its answers as this one does.
+    lost_kinds = {"lost_report", "lost_evidence"}
+    assert set(seen) == set(KINDS) - lost_kinds, f"every described kind is exercised: saw {seen}"
 
     # The accounts that have signed in are a field of every report, as the policies now say.
     reports = [json.loads(r.body) for r in recorded if r.path.endswith("/reports")]

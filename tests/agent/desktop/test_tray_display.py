@@ -26,11 +26,12 @@ import pytest
 from PIL import Image
 
 from contract.policy import load_policy
-from tests.helpers.desktop import Desktop, colour_pixels, desktop, missing_tools, stop, wait_for
+from tests.helpers.desktop import TRAY_HEIGHT, Desktop, colour_pixels, desktop, missing_tools, stop, wait_for
 from tests.helpers.need import need
 from tests.helpers.paths import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts" / "tray"
+TRAY_TOP = TRAY_HEIGHT  # below the tray: the windows' area
 GREEN, AMBER, RED = (0x2E, 0x7D, 0x32), (0xF9, 0xA8, 0x25), (0xC6, 0x28, 0x28)
 IDS = ("disk_encryption", "firewall", "power_on_password", "antivirus", "software")
 # Anchored: the icon's own title (the tooltip) can mention the Acceptable Use Policy too.
@@ -233,9 +234,8 @@ def test_the_menu_opens_and_check_now_asks_the_service(tray: RunningTray) -> Non
     menu_line = next(line for line in tray.log_text().splitlines() if "; menu: " in line)
     assert menu_line.split("; menu: ")[1] == (
         "My laptop's status | Check now | Acceptable Use Policy | What Homeroom collects | "
-        "Ask IT to approve an app… | About | Quit"
+        "Ask IT to approve an app… | Report lost or stolen… | About | Quit"
     )
-    assert "Report lost or stolen" not in tray.log_text()
 
     choose(tray, "Down", "Down", "Return")  # the first item, then "Check now"
     inbox = tray.state_dir / "inbox"
@@ -407,6 +407,129 @@ def test_the_tray_asks_for_the_signoff_at_login(tray: RunningTray, tmp_path: Pat
     finally:
         second.terminate()
         second.wait(15)
+
+
+LOST_FORM_WINDOW = "^Homeroom .+ Report a lost or stolen laptop$"
+NOTICE_WINDOW = "^Homeroom .+ This laptop has been reported lost$"
+LOST = (0x4A, 0x14, 0x8C)
+NOTICE = "This laptop belongs to Lincoln High School. Please return it to the front office, 12 Elm St."
+
+
+def hook_state(tray: RunningTray) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = json.loads((tray.state_dir.parent / "window-state.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return found
+
+
+def click_box(tray: RunningTray, box: dict[str, Any]) -> None:
+    x, y = box["x"] + box["width"] // 2, box["y"] + box["height"] // 2
+    tray.session.run("xdotool", "mousemove", str(x), str(y), "click", "1")
+
+
+def test_report_lost_or_stolen_opens_the_form_and_an_empty_form_says_so(tray: RunningTray) -> None:
+    from agent.desktop.lost_report import EMPTY_FORM, STAFF_POLICE_NOTE
+
+    (tray.state_dir.parent / "window-state.json").unlink(missing_ok=True)
+    open_menu(tray)
+    choose(tray, "Down", "Down", "Down", "Down", "Down", "Down", "Return")  # "Report lost or stolen…"
+    assert wait_for(lambda: tray.session.find_window(LOST_FORM_WINDOW), 15, "the lost-device form")
+    form = wait_for(lambda: (s := hook_state(tray)) and "police_note" in s and s, 10, "the form's state")
+    assert isinstance(form, dict)
+    assert form["police_note"] == STAFF_POLICE_NOTE, "staff are told the policy asks for a police report"
+    for _ in range(5):  # a window that has just mapped can miss a click
+        click_box(tray, form["widgets"]["send"])
+        try:
+            wait_for(
+                lambda: (hook_state(tray) or {}).get("result") == EMPTY_FORM, 2, "the empty-form message"
+            )
+            break
+        except AssertionError:
+            continue
+    assert (hook_state(tray) or {}).get("result") == EMPTY_FORM
+    assert not list((tray.state_dir / "inbox").glob("lost_report-*")), "nothing handed over"
+    tray.session.screenshot(ARTIFACTS / "lost-form-empty.png")
+
+    # Filled in as a teacher would, for a student's laptop, and sent: into the service's inbox.
+    form = hook_state(tray) or form
+    typed = [
+        ("device_value", "5CG1234XYZ"),
+        ("last_seen_at", "2026-12-01 11:30"),
+        ("last_seen_where", "Room 12"),
+        ("what_happened", "Left on the desk at lunch; gone after."),
+        ("reporter_name", "Ada Lovelace"),
+        ("contact", "ada@lincoln.example"),
+    ]
+    for widget, text in typed:
+        click_box(tray, form["widgets"][widget])
+        tray.session.run("xdotool", "type", "--delay", "15", text)
+    click_box(tray, form["widgets"]["stolen"])
+    wait_for(lambda: (hook_state(tray) or {}).get("kind") == "stolen", 5, "Stolen to be chosen")
+    click_box(tray, form["widgets"]["send"])
+    found = wait_for(lambda: list((tray.state_dir / "inbox").glob("lost_report-*.json")), 10, "the report")
+    assert isinstance(found, list) and len(found) == 1
+    handed = json.loads(found[0].read_text())
+    assert (handed["device_by"], handed["device_value"], handed["loss"]) == ("serial", "5CG1234XYZ", "stolen")
+    assert handed["last_seen_at"].startswith("2026-12-01T11:30:00")
+    assert handed["reporter_name"] == "Ada Lovelace" and handed["police_report"] is None
+    assert handed["user"] == getpass.getuser()
+
+    from agent.desktop.lost_form import WAITING
+    from agent.lost.reports import ReportStatus, write_report_statuses
+
+    # What the service writes while the laptop is offline, then once the server has it.
+    record_id = handed["record_id"]
+    write_report_statuses(tray.state_dir, [ReportStatus(record_id, handed["user"], "waiting")])
+    wait_for(lambda: (hook_state(tray) or {}).get("result") == WAITING, 10, "waiting to be sent")
+    sent = ReportStatus(record_id, handed["user"], "sent", "recorded", "The risk office has been told.")
+    write_report_statuses(tray.state_dir, [sent])
+    wait_for(
+        lambda: (hook_state(tray) or {}).get("result", "").startswith("Sent to the district."), 10, "sent"
+    )
+    tray.session.screenshot(ARTIFACTS / "lost-form-sent.png")
+    copy = json.loads((tray.user_dir / "lost-reports.json").read_text())
+    assert [(r["record_id"], r["outcome"]) for r in copy["reports"]] == [(record_id, "recorded")]
+    assert oct((tray.user_dir / "lost-reports.json").stat().st_mode & 0o777) == "0o600"
+    close_with_escape(tray, LOST_FORM_WINDOW)
+
+
+def test_lost_mode_shows_its_own_icon_and_a_notice_that_comes_back_when_closed(tray: RunningTray) -> None:
+    tray.write_status(results_with("firewall", "pass", "fine"))
+    wait_for_colour(tray, GREEN, "green-before-lost")
+    notice_file = tray.state_dir / "lost-notice.json"
+    notice_file.write_text(json.dumps({"notice": NOTICE, "lock_screen": False, "interval_seconds": 120}))
+    first = wait_for(lambda: tray.session.find_window(NOTICE_WINDOW), 15, "the lost-mode notice")
+    assert isinstance(first, list)
+    wait_for_colour(tray, LOST, "lost")
+    image = tray.session.screenshot(ARTIFACTS / "lost-notice.png")
+    assert len(colour_pixels(image, LOST, box=(0, TRAY_TOP, 1024, 768), tolerance=20)) > 50, (
+        "the heading shows"
+    )
+    assert "icon: lost — This laptop has been reported lost" in tray.log_text()
+
+    def opened() -> int:
+        return tray.log_text().count("window: lost-notice")
+
+    assert opened() == 1
+    for _ in range(5):  # a window that has just mapped can miss a click
+        shown = wait_for(
+            lambda: (s := hook_state(tray)) and "close" in s and s, 10, "the notice's Close button"
+        )
+        assert isinstance(shown, dict)
+        click_box(tray, shown["close"])
+        try:
+            wait_for(lambda: opened() == 2, 5, "the notice to be opened again")
+            break
+        except AssertionError:
+            continue
+    assert opened() == 2, "closed, the notice is opened again"
+    assert wait_for(lambda: tray.session.find_window(NOTICE_WINDOW), 15, "the notice back on screen")
+    tray.session.screenshot(ARTIFACTS / "lost-notice-again.png")
+
+    notice_file.unlink()  # lost mode ended: the window goes and the usual colour comes back
+    wait_for(lambda: not tray.session.find_window(NOTICE_WINDOW), 15, "the notice to close")
+    wait_for_colour(tray, GREEN, "green-after-lost")
 
 
 def test_quit_ends_the_tray_cleanly_even_without_a_notification_daemon(tray: RunningTray) -> None:

@@ -395,9 +395,9 @@ def test_collects_window_is_the_description_of_what_is_sent(level: Level) -> Non
         "microphone",
     ):
         assert words in text
-    # Nothing about a lost-device feature that does not exist yet.
-    for words in ("only after", "lost or stolen", "wi-fi", "public ip"):
-        assert words not in text.lower()
+    # Lost mode's evidence is listed with its condition, and "not collected" keeps the condition.
+    assert "wi-fi" in text.lower() and "only" in text.lower()
+    assert NOT_COLLECTED[level].startswith(("Outside lost mode", "Unless it is lost"))
 
 
 def test_about_and_policy_text() -> None:

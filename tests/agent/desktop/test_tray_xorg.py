@@ -105,5 +105,5 @@ def test_xorg_tray_shows_any_language_keeps_refreshing_and_sees_a_stopped_servic
     menu = next(line for line in text.splitlines() if "; menu: " in line).split("; menu: ")[1]
     assert menu == (
         "My laptop's status | Check now | Acceptable Use Policy | What Homeroom collects | "
-        "Ask IT to approve an app… | About"
+        "Ask IT to approve an app… | Report lost or stolen… | About"
     )
