@@ -7,6 +7,7 @@ text is escaped by the template like any other value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contract.policy import (
@@ -47,7 +48,7 @@ class DialogPreview:
     version: str
 
 
-def grouped(blocks: list[tuple[str, str]]) -> tuple[Group, ...]:
+def grouped(blocks: Sequence[tuple[str, str]]) -> tuple[Group, ...]:
     groups: list[Group] = []
     for kind, text in blocks:
         if kind == "bullet":
@@ -68,7 +69,7 @@ def preview(document: PolicyDocument, account: str = EXAMPLE_ACCOUNT) -> DialogP
         title=document.title,
         signed_in=dialog_signed_in_line(account, dialog_version_label(document)),
         how_to=tuple(dialog_how_to(opening).split("\n")),
-        groups=grouped(list(dialog_blocks(document))),
+        groups=grouped(dialog_blocks(document)),
         declined=tuple(part for part in dialog_declined_text(document.contact).split("\n\n") if part),
         grade=round(reading_grade(document), 1),
         reading_level=document.reading_level,

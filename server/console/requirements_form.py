@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,7 +186,7 @@ def edited_text(current: str, posted: Mapping[str, Any]) -> str:
                 continue
             table = tomlkit.table()
             document[field.table] = table
-        if not isinstance(table, Mapping):
+        if not isinstance(table, MutableMapping):
             raise ConfigError(
                 "the requirements in force",
                 None,
@@ -201,7 +201,7 @@ def edited_text(current: str, posted: Mapping[str, Any]) -> str:
             continue
         if unwrapped == value:
             continue
-        table[field.key] = _rules_array(value) if field.kind == "rules" else value  # type: ignore[index]
+        table[field.key] = _rules_array(value) if field.kind == "rules" else value
     return tomlkit.dumps(document)
 
 

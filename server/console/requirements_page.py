@@ -107,7 +107,7 @@ def review(
     signed: SignedInDep,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     school: Annotated[str, Form(max_length=100)] = "",
-    enabled: Annotated[list[str] | None, Form(max_length=50)] = None,
+    enabled: Annotated[list[str] | None, Form()] = None,
     timeout_seconds: Short = "",
     max_idle_minutes: Short = "",
     max_signature_age_days: Short = "",
@@ -176,7 +176,7 @@ def publish(
     school = _school(request, signed, school)
     content = posted_text(content)
     engine = _console(request).engine
-    actor = audit_log.actor_for(signed.person.email)
+    actor, etag = audit_log.actor_for(signed.person.email), ""
     try:
         with engine.begin() as connection:
             now = load_requirements(connection, school)
