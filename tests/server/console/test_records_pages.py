@@ -174,6 +174,7 @@ def test_publishing_a_policy_previews_it_then_reaches_laptops(fleet: Fleet) -> N
 
     assert admin.post("/policies/preview", {"school": LINCOLN, "content": text}).status_code == 403
     assert admin.post("/policies/publish", {"school": LINCOLN, "content": text}).status_code == 403
+    assert admin.post("/policies/edit", {"school": LINCOLN, "content": text}).status_code == 403
     broken = admin.post(
         "/policies/preview", {"csrf_token": admin.csrf, "school": LINCOLN, "content": "# no header"}
     )
@@ -281,6 +282,9 @@ def test_requirements_are_reviewed_as_a_diff_saved_and_sent_by_etag(fleet: Fleet
     assert requirements_of(fleet.student_laptop, old_etag) is None  # reviewing saves nothing
 
     content = hidden(review.text, "content")
+    base = {"school": LINCOLN, "content": content, "base_etag": hidden(review.text, "base_etag")}
+    assert admin.post("/requirements/publish", base).status_code == 403  # no CSRF token
+    assert requirements_of(fleet.student_laptop, old_etag) is None
     stale = admin.post(
         "/requirements/publish",
         {"csrf_token": admin.csrf, "school": LINCOLN, "content": content, "base_etag": "0" * 64},
@@ -343,3 +347,24 @@ def test_read_only_roles_cannot_publish(fleet: Fleet) -> None:
     assert (
         signed_in(fleet, "tech@lincoln.example").get(f"/requirements?school={WASHINGTON}").status_code == 403
     )
+
+
+def test_the_cli_publishes_by_the_same_path_and_keeps_versions(fleet: Fleet, tmp_path: Any) -> None:
+    """`policy publish` of a file with CRLF line ends: the text stored is the text hashed (the laptop
+    checks the version against what it receives), and the CLI's publication is a listed version."""
+    crlf = tmp_path / "staff-crlf.md"
+    crlf.write_bytes((POLICIES / "staff.md").read_bytes().replace(b"\n", b"\r\n"))
+    version = load_policy(crlf).version
+    done = fleet.server.cli("policy", "publish", str(crlf), "--group", WASHINGTON)
+    assert done.returncode == 0, done.stderr
+    documents = fleet.washington_laptop.post("/heartbeat", heartbeat()).json()["policies"]["documents"]
+    deadline = time.monotonic() + 15
+    while not any(d["version"] == version for d in documents):
+        assert time.monotonic() < deadline, documents
+        time.sleep(0.5)
+        documents = fleet.washington_laptop.post("/heartbeat", heartbeat()).json()["policies"]["documents"]
+    staff = next(d for d in documents if d["version"] == version)
+    assert hashlib.sha256(staff["content"].encode()).hexdigest() == version
+    versions = signed_in(fleet, "admin@district.example").get("/policies").text.split('id="versions"', 1)[1]
+    first_row = versions.split("<tr><td>", 2)[1]
+    assert version[:12] in first_row and WASHINGTON in first_row and "<td>cli</td>" in first_row
