@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
@@ -89,7 +89,9 @@ def _school(request: Request, signed: SignedIn, school: str) -> str:
 
 
 @router.get("/policies/versions/{version_id}", response_class=HTMLResponse)
-def policy_version(request: Request, signed: SignedInDep, version_id: int) -> HTMLResponse:
+def policy_version(
+    request: Request, signed: SignedInDep, version_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> HTMLResponse:
     with _reading(_console(request).engine) as connection:
         found = published_versions.policy_content(connection, signed.person.scope, version_id)
     if found is None:

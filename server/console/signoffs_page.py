@@ -108,7 +108,12 @@ def signoffs_csv(
             connection,
             audit_log.actor_for(signed.person.email),
             "signoffs.exported",
-            {"school": filters.school, "audience": filters.audience, "state": filters.state, "search": q},
+            {
+                "school": filters.school,
+                "audience": filters.audience,
+                "state": filters.state,
+                "search": filters.search,
+            },
             address_of(request),
         )
     everything = _rows(request, filters.school)
