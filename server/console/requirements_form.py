@@ -193,7 +193,7 @@ def edited_text(current: str, posted: Mapping[str, Any]) -> str:
                 f"{field.table} is not a section",
                 f"write it as [{field.table}]",
             )
-        existing = table.get(field.key)
+        existing: Any = table.get(field.key)
         unwrapped = existing.unwrap() if hasattr(existing, "unwrap") else existing
         if value is None:
             if field.key in table:
