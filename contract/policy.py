@@ -383,3 +383,61 @@ def flesch_kincaid_grade(text: str) -> float:
 def readable_text(markdown: str) -> str:
     """The words a reader reads, one block per line: what `flesch_kincaid_grade` should be given."""
     return "\n".join(block.text for block in plain_text(markdown))
+
+
+# --- what the sign-off dialog shows ---------------------------------------------------------
+# The laptop's dialog (agent/desktop/consent/dialog.py) and the console's preview of a policy
+# (server/console/policies_page.py) both build their words from here, so what IT previews before
+# publishing is what a student reads.
+
+DIALOG_WINDOW_PREFIX = "Homeroom — "
+DIALOG_HOW_TO = "Read everything below, all the way to the end. Then type your name and choose."
+DIALOG_ASK_AGAIN_AT_LOGIN = "Homeroom will ask you again the next time you sign in."
+# Why the person is asked; "{title}" is the document's own title ("My School Laptop Promise"): a
+# child reads the name on the paper they were given, not "Acceptable Use Policy".
+DIALOG_OPENINGS: dict[str, str] = {
+    "first": "Welcome! Before you start, please read “{title}” and sign it with your name.",
+    "changed": "“{title}” has changed. Please read the new version and sign it again.",
+    "renewal": "It is time to sign “{title}” again. Please read it and sign it with your name.",
+    "declined": (
+        "You have not agreed to “{title}” yet. Please read it again. If you have questions, the "
+        "person named at the end is happy to help."
+    ),
+}
+
+
+def dialog_version_label(document: PolicyDocument) -> str:
+    """The header's second half: for staff, which version they sign; for students, nothing.
+
+    A hash means nothing to a child; the exact version is in the record that reaches IT.
+    """
+    if document.audience == "student":
+        return ""
+    return f"{document.id}, version {document.version[:12]}, effective {document.effective:%d %B %Y}"
+
+
+def dialog_signed_in_line(user_account: str, version_label: str) -> str:
+    return f"Signed in as {user_account}" + (f" · {version_label}" if version_label else "")
+
+
+def dialog_how_to(message: str | None) -> str:
+    return f"{message}\n{DIALOG_HOW_TO}" if message else DIALOG_HOW_TO
+
+
+def dialog_declined_text(contact: str, ask_again: str = DIALOG_ASK_AGAIN_AT_LOGIN) -> str:
+    """What "I do not agree" shows, in the same window: whom to contact, and when it asks again."""
+    return (
+        "Thank you for reading the policy. If you have questions about it or want to talk it "
+        f"through, please contact {contact}.\n\n"
+        f"{ask_again}"
+    )
+
+
+def dialog_blocks(document: PolicyDocument) -> list[tuple[BlockKind, str]]:
+    """The text as the dialog lays it out: kind and words (bold runs are not drawn by the dialog)."""
+    return [(block.kind, block.text) for block in plain_text(document.body)]
+
+
+def reading_grade(document: PolicyDocument) -> float:
+    """Flesch-Kincaid grade of the words the dialog shows (headings and bullets read as sentences)."""
+    return flesch_kincaid_grade(readable_text(document.body))

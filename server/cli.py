@@ -32,15 +32,13 @@ from server.db.models import (
     DeviceCommand,
     DeviceStatus,
     EnrolmentToken,
-    Policy,
     RequirementsDocument,
 )
 from server.errors import CommandError, DatabaseError
-from server.fleet import software_history, software_list
+from server.fleet import published, software_history, software_list
 from server.fleet.approvals import approval_rows, approve_request, decline_request
 from server.fleet.approvals import rows_as_json as approval_rows_json
 from server.fleet.ingest import now_utc
-from server.fleet.published import store_requirements
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
 from server.settings import (
     BODY_TIMEOUT_VARIABLE,
@@ -315,10 +313,11 @@ def _audit(session: Session, action: str, detail: dict[str, Any]) -> None:
     )
 
 
-def publish_requirements(session: Session, content: str, group: str) -> str:
-    etag = store_requirements(session.connection(), content, group)
-    _audit(session, "requirements.published", {"group": group, "etag": etag})
-    return etag
+def publish_requirements(session: Session, content: str, group: str, source: str = "requirements") -> str:
+    """The path the console publishes by too (server.fleet.published): validated, versioned, audited."""
+    return published.publish_requirements(
+        session.connection(), source, content, group, "cli", command_line_address()
+    )
 
 
 def command_init(args: argparse.Namespace) -> int:
@@ -540,25 +539,16 @@ def command_policy(args: argparse.Namespace) -> int:
         document = load_policy(args.file)
     except PolicyError as exc:
         raise CommandError(str(exc)) from None
-    content = args.file.read_text(encoding="utf-8")
+    # The exact text load_policy hashed (no newline translation), so the stored version matches it.
+    content = args.file.read_bytes().decode("utf-8")
     engine = _engine(args)
     with Session(engine) as session, session.begin():
-        found = session.get(Policy, (args.group, document.audience))
-        if found is None:
-            found = Policy(group_name=args.group, audience=document.audience)
-            session.add(found)
-        found.policy_id, found.title, found.version = document.id, document.title, document.version
-        found.content, found.published_at = content, now_utc()
-        _audit(
-            session,
-            "policy.published",
-            {
-                "group": args.group,
-                "audience": document.audience,
-                "id": document.id,
-                "version": document.version,
-            },
-        )
+        try:
+            document = published.publish_policy(
+                session.connection(), str(args.file), content, args.group, "cli", command_line_address()
+            )
+        except PolicyError as exc:
+            raise CommandError(str(exc)) from None
     who = (
         f"{document.audience} users in {args.group}"
         if args.group
@@ -636,7 +626,7 @@ def command_requirements(args: argparse.Namespace) -> int:
     requirements_from_text(str(args.file), content)  # refuse to publish what agents would reject
     engine = _engine(args)
     with Session(engine) as session, session.begin():
-        etag = publish_requirements(session, content, args.group)
+        etag = publish_requirements(session, content, args.group, str(args.file))
     print(f"Published {args.file} for {args.group or 'every group'} (ETag {etag[:12]}…).")
     return 0
 

@@ -564,6 +564,10 @@ def enable_user(
 def add_console(app: FastAPI, engine: Engine) -> None:
     app.state.console = Console(engine=engine, form_secret=FormSecret(engine))
     app.include_router(router)
+    from server.console import policies_page, requirements_page, signoffs_page  # they import this module
+
+    for module in (signoffs_page, policies_page, requirements_page):
+        app.include_router(module.router)
     app.mount("/console-static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     @app.exception_handler(NeedsSignIn)

@@ -337,3 +337,32 @@ class ApprovalRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     message: Mapped[str] = mapped_column(Text, default="")
     answer_delivered_at: Mapped[datetime | None]
+
+
+class RequirementsVersion(Base):
+    """Every requirements document ever published to a group, append-only: the console lists them
+    and diffs an edit against the current one. `requirements_documents` keeps the one in force."""
+
+    __tablename__ = "requirements_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_name: Mapped[str] = mapped_column(String(100), index=True)  # "" = every group
+    etag: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime]
+    published_by: Mapped[str] = mapped_column(String(100))
+
+
+class PolicyVersion(Base):
+    """Every policy ever published per group and audience, append-only (`policies` keeps the one
+    in force): old sign-offs name a version, and IT can still read what was signed."""
+
+    __tablename__ = "policy_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_name: Mapped[str] = mapped_column(String(100), index=True)  # "" = every group
+    audience: Mapped[str] = mapped_column(String(20))
+    policy_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    version: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime]
+    published_by: Mapped[str] = mapped_column(String(100))

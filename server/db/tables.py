@@ -19,8 +19,10 @@ from server.db.models import (
     EnrolmentToken,
     InstalledSoftware,
     Policy,
+    PolicyVersion,
     Report,
     RequirementsDocument,
+    RequirementsVersion,
     SignOffRecord,
     SoftwareChange,
 )
@@ -69,3 +71,9 @@ SOFTWARE_CHANGES: Table = SoftwareChange.__table__  # type: ignore[assignment]
 
 
 APPROVALS: Table = ApprovalRequest.__table__  # type: ignore[assignment]
+
+
+REQUIREMENTS_VERSIONS: Table = RequirementsVersion.__table__  # type: ignore[assignment]
+
+
+POLICY_VERSIONS: Table = PolicyVersion.__table__  # type: ignore[assignment]

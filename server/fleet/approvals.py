@@ -203,7 +203,7 @@ def approve_request(engine: Engine, request_id: int, actor: str = "cli") -> str:
             requirements_from_text(f"the requirements of {group!r} with {row.app!r} approved", content)
         except ConfigError as exc:  # pragma: no cover - the rule added is a plain quoted string
             raise CommandError(str(exc)) from None
-        etag = store_requirements(connection, content, group)
+        etag = store_requirements(connection, content, group, actor)
         audit(
             connection,
             actor,

@@ -7,18 +7,24 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, insert, select, update
 
+from contract.errors import ConfigError
+from contract.policy import PolicyDocument, PolicyError, parse_policy
+from contract.requirements import requirements_from_text
 from server.api.schemas import (
     PoliciesOut,
     PolicyOut,
     RequirementsOut,
 )
 from server.db.tables import (
+    AUDIT,
     POLICIES,
+    POLICY_VERSIONS,
     REQUIREMENTS,
+    REQUIREMENTS_VERSIONS,
 )
 
 T = TypeVar("T")
@@ -88,17 +94,99 @@ def requirements_etag(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def store_requirements(connection: Connection, content: str, group: str) -> str:
+def store_requirements(connection: Connection, content: str, group: str, by: str = "cli") -> str:
     """Publish `content` as the group's requirements ("" for every group); returns the new ETag.
 
     Heartbeats see it once the short cache expires (GroupCache), and the ETag change sends it on.
-    The caller has validated the content and writes the audit entry.
+    Each publication is also kept as a version (`requirements_versions`, `by` names who). The
+    caller has validated the content and writes the audit entry.
     """
     etag = requirements_etag(content)
-    values = {"content": content, "etag": etag, "updated_at": datetime.now(timezone.utc)}
+    now = datetime.now(timezone.utc)
+    values = {"content": content, "etag": etag, "updated_at": now}
     changed = connection.execute(
         update(REQUIREMENTS).where(REQUIREMENTS.c.group_name == group).values(**values)
     ).rowcount
     if not changed:
         connection.execute(insert(REQUIREMENTS).values(group_name=group, **values))
+    connection.execute(
+        insert(REQUIREMENTS_VERSIONS).values(
+            group_name=group, etag=etag, content=content, published_at=now, published_by=by[:100]
+        )
+    )
     return etag
+
+
+# ---- publishing: the one path the CLI and the console share ----
+
+TITLE_MAX = 300  # policies.title
+
+
+def _audit(connection: Connection, actor: str, action: str, detail: dict[str, Any], address: str) -> None:
+    connection.execute(
+        insert(AUDIT).values(
+            at=datetime.now(timezone.utc), actor=actor, action=action, detail=detail, address=address[:64]
+        )
+    )
+
+
+def publish_requirements(
+    connection: Connection, source: str, content: str, group: str, actor: str, address: str
+) -> str:
+    """Validate (as agents will: `requirements_from_text`, a ConfigError naming `source`, the line
+    and the fix), store, keep the version and audit; returns the new ETag. Nothing is written when
+    the content is refused."""
+    if "\x00" in content:
+        raise ConfigError(source, None, "holds a NUL character", "remove it: TOML text has none")
+    requirements_from_text(source, content)
+    etag = store_requirements(connection, content, group, actor)
+    _audit(connection, actor, "requirements.published", {"group": group, "etag": etag}, address)
+    return etag
+
+
+def check_policy(source: str, content: str) -> PolicyDocument:
+    """The policy as agents will read it (`parse_policy`), plus what the database can hold."""
+    if "\x00" in content:
+        raise PolicyError(source, None, "holds a NUL character", "remove it: a policy is plain text")
+    document = parse_policy(content, source)
+    if len(document.title) > TITLE_MAX:
+        raise PolicyError(
+            source, None, f"its title is {len(document.title)} characters long", f"keep it to {TITLE_MAX}"
+        )
+    return document
+
+
+def publish_policy(
+    connection: Connection, source: str, content: str, group: str, actor: str, address: str
+) -> PolicyDocument:
+    """Validate, store as the group's policy for its audience (its version is the SHA-256 of
+    `content`), keep the version and audit. Raises PolicyError, with nothing written, when refused."""
+    document = check_policy(source, content)
+    now = datetime.now(timezone.utc)
+    values = {
+        "policy_id": document.id,
+        "title": document.title,
+        "version": document.version,
+        "content": content,
+        "published_at": now,
+    }
+    changed = connection.execute(
+        update(POLICIES)
+        .where(POLICIES.c.group_name == group, POLICIES.c.audience == document.audience)
+        .values(**values)
+    ).rowcount
+    if not changed:
+        connection.execute(insert(POLICIES).values(group_name=group, audience=document.audience, **values))
+    connection.execute(
+        insert(POLICY_VERSIONS).values(
+            group_name=group, audience=document.audience, published_by=actor[:100], **values
+        )
+    )
+    _audit(
+        connection,
+        actor,
+        "policy.published",
+        {"group": group, "audience": document.audience, "id": document.id, "version": document.version},
+        address,
+    )
+    return document

@@ -74,6 +74,17 @@ class SignOffRow:
     policy_version: str | None
     decided_at: str | None
     note: str
+    audience: str = ""  # the device's: "staff" | "student"
+    # Why this user must sign: NEVER_SIGNED, VERSION_CHANGED, PAST_RENEWAL, NO_POLICY; "" when not.
+    must_sign: str = ""
+
+
+NEVER_SIGNED, VERSION_CHANGED, PAST_RENEWAL, NO_POLICY = (
+    "never signed",
+    "the version changed",
+    "past renewal",
+    "no policy published",
+)
 
 
 def group_renewals(session: Session) -> dict[str, Renewal]:
@@ -131,14 +142,19 @@ def signoff_rows(session: Session, group: str | None = None, now: datetime | Non
         policy = policies.get((device.group_name, device.audience)) or policies.get(("", device.audience))
         for user in sorted(users.get(device_id, ())):
             record = latest.get((device_id, user, policy.version)) if policy else None
+            must_sign = ""
             if policy is None:
                 status, note = "not signed", f"no {device.audience} policy is published for this group"
+                must_sign = NO_POLICY
             elif record is None:
                 status = "not signed"
-                note = "signed an earlier version" if (device_id, user) in agreed_before else "has not signed"
+                changed = (device_id, user) in agreed_before
+                note = "signed an earlier version" if changed else "has not signed"
+                must_sign = VERSION_CHANGED if changed else NEVER_SIGNED
             elif record.decision == "agree":
                 renewal = renewals.get(device.group_name) or renewals.get("") or Renewal()
                 status, note = agreement_status(record.decided_at, renewal, now)
+                must_sign = PAST_RENEWAL if status == "must sign again" else ""
             else:
                 status, note = "declined", ""
             rows.append(
@@ -154,6 +170,8 @@ def signoff_rows(session: Session, group: str | None = None, now: datetime | Non
                     policy_version=policy.version if policy else None,
                     decided_at=_iso(record.decided_at) if record else None,
                     note=note,
+                    audience=device.audience,
+                    must_sign=must_sign,
                 )
             )
     return rows

@@ -17,7 +17,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
+
+from contract.policy import DIALOG_OPENINGS
 
 # Re-exported: the rule is shared with the server (contract/renewal.py); the laptop's callers name it here.
 from contract.renewal import Renewal as Renewal
@@ -103,17 +105,8 @@ class Prompt:
     message: str
 
 
-# "{title}" is the document's own title ("My School Laptop Promise"): a child reads the name on
-# the paper they were given, not "Acceptable Use Policy".
-MESSAGES: dict[Reason, str] = {
-    "first": "Welcome! Before you start, please read “{title}” and sign it with your name.",
-    "changed": "“{title}” has changed. Please read the new version and sign it again.",
-    "renewal": "It is time to sign “{title}” again. Please read it and sign it with your name.",
-    "declined": (
-        "You have not agreed to “{title}” yet. Please read it again. If you have questions, the "
-        "person named at the end is happy to help."
-    ),
-}
+# The opening sentences live in contract/policy.py (DIALOG_OPENINGS): the console previews them.
+MESSAGES: dict[Reason, str] = {reason: DIALOG_OPENINGS[reason] for reason in get_args(Reason)}
 DEFAULT_TITLE = "the Acceptable Use Policy"
 
 

@@ -41,14 +41,23 @@ from typing import Any, Literal
 
 from agent.desktop.consent.decide import is_acceptable_name, normalise_full_name
 from agent.desktop.widget_boxes import widget_box
+from contract.policy import (
+    DIALOG_ASK_AGAIN_AT_LOGIN,
+    DIALOG_HOW_TO,
+    DIALOG_WINDOW_PREFIX,
+    dialog_declined_text,
+    dialog_how_to,
+    dialog_signed_in_line,
+)
 
-WINDOW_TITLE_PREFIX = "Homeroom — "
+# The words come from contract/policy.py: the console's preview shows the same ones.
+WINDOW_TITLE_PREFIX = DIALOG_WINDOW_PREFIX
 STATE_ENV = "HOMEROOM_DIALOG_STATE"
 BASE_POINTS = 12
 LARGER_POINTS = 16
 READ_THRESHOLD = 0.999
-ASK_AGAIN_AT_LOGIN = "Homeroom will ask you again the next time you sign in."
-HOW_TO = "Read everything below, all the way to the end. Then type your name and choose."
+ASK_AGAIN_AT_LOGIN = DIALOG_ASK_AGAIN_AT_LOGIN
+HOW_TO = DIALOG_HOW_TO
 
 # Colours chosen for contrast (WCAG AA at these sizes) and so "I agree" visibly changes state.
 
@@ -160,7 +169,7 @@ class SignOffDialog:
         )
         self.title_label.pack(fill="x")
         self._wrapping.append(self.title_label)
-        signed_in = f"Signed in as {user_account}" + (f" · {version_label}" if version_label else "")
+        signed_in = dialog_signed_in_line(user_account, version_label)
         self.signed_in_label = tk.Label(
             view, name="signed_in_as", text=signed_in, font=body, anchor="w", justify="left"
         )
@@ -169,7 +178,7 @@ class SignOffDialog:
         self.how_to = how_to = tk.Label(
             view,
             name="how_to",
-            text=f"{self.message}\n{HOW_TO}" if self.message else HOW_TO,
+            text=dialog_how_to(self.message),
             font=body,
             anchor="w",
             justify="left",
@@ -263,11 +272,7 @@ class SignOffDialog:
         self.contact_label = tk.Label(
             view,
             name="contact",
-            text=(
-                "Thank you for reading the policy. If you have questions about it or want to talk it "
-                f"through, please contact {self.contact}.\n\n"
-                f"{self.ask_again}"
-            ),
+            text=dialog_declined_text(self.contact, self.ask_again),
             font=self.fonts["body"],
             anchor="w",
             justify="left",

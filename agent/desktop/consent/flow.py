@@ -25,7 +25,7 @@ from agent.desktop.consent.records import SignOffLog, flush_pending, new_signoff
 from agent.desktop.handoff import INBOX_DIR
 from agent.state import STATUS_FILE
 from contract.collected import Level, level_for
-from contract.policy import PolicyDocument, PolicyError, load_policy, plain_text
+from contract.policy import PolicyDocument, PolicyError, dialog_blocks, dialog_version_label, load_policy
 from contract.renewal import renewal_from_settings
 
 DialogRunner = Callable[[dict[str, Any]], DialogResult | None]
@@ -70,13 +70,8 @@ def applicable_policy(state_dir: Path) -> ApplicablePolicy | str:
 
 
 def version_label(document: PolicyDocument) -> str:
-    """The header's second half: for staff, which version they sign; for students, nothing.
-
-    A hash means nothing to a child; the exact version is in the record that reaches IT.
-    """
-    if document.audience == "student":
-        return ""
-    return f"{document.id}, version {document.version[:12]}, effective {document.effective:%d %B %Y}"
+    """The header's second half (contract.policy.dialog_version_label: the console previews it)."""
+    return dialog_version_label(document)
 
 
 def policy_title(state_dir: Path, default: str) -> str:
@@ -97,7 +92,7 @@ def dialog_request(document: PolicyDocument, user: str, prompt: Prompt | None) -
     """What `python -m agent.desktop.consent.dialog --policy-json` shows."""
     request: dict[str, Any] = {
         "title": document.title,
-        "blocks": [[block.kind, block.text] for block in plain_text(document.body)],
+        "blocks": [[kind, text] for kind, text in dialog_blocks(document)],
         "contact": document.contact,
         "user": user,
         "version": version_label(document),
