@@ -190,8 +190,8 @@ def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
     signoffs: dict[str, list[SignOffRow]] = {}
     if ids:
         with Session(bind=connection) as session:
-            for signoff in signoff_rows(session, device_ids=ids):
-                signoffs.setdefault(signoff.device_id, []).append(signoff)
+            for decision in signoff_rows(session, device_ids=ids):
+                signoffs.setdefault(decision.device_id, []).append(decision)
     listed = []
     for row in rows:
         seen = _utc(row.last_seen_at)
@@ -218,13 +218,11 @@ def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
 
 def _missing_signoff_ids(connection: Connection, scope: Scope, school: str) -> set[str]:
     """Devices with a user who must sign (never signed, a changed version, past renewal, declined)."""
-    groups: list[str | None]
+    groups: list[str | None] = [None]
     if school:
         groups = [school]
     elif scope.schools is not None:
-        groups = sorted(scope.schools)
-    else:
-        groups = [None]
+        groups = [*sorted(scope.schools)]
     with Session(bind=connection) as session:
         return {
             row.device_id

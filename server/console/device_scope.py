@@ -28,7 +28,8 @@ def _visible(connection: Connection, scope: Scope, ids: set[str]) -> set[str]:
 
 
 def _named_devices(entry: dict[str, Any]) -> set[str]:
-    detail = entry.get("detail") if isinstance(entry.get("detail"), dict) else {}
+    found = entry.get("detail")
+    detail: dict[str, Any] = found if isinstance(found, dict) else {}
     return {str(value) for key in ("device", "other") if (value := detail.get(key))}
 
 

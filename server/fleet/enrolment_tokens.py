@@ -89,13 +89,13 @@ def create_token(
     now = datetime.now(timezone.utc)
     token = new_token()
     expires = now + timedelta(days=expires_days) if expires_days else None
-    created = int(
-        connection.execute(
-            insert(ENROLMENT_TOKENS).values(
-                token_hash=token_hash(token), group_name=group, created_at=now, expires_at=expires
-            )
-        ).inserted_primary_key[0]
-    )
+    inserted = connection.execute(
+        insert(ENROLMENT_TOKENS).values(
+            token_hash=token_hash(token), group_name=group, created_at=now, expires_at=expires
+        )
+    ).inserted_primary_key
+    assert inserted is not None  # an INSERT of one row always has its key
+    created = int(inserted[0])
     _audit(
         connection,
         actor,
