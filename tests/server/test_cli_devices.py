@@ -18,7 +18,7 @@ HOSTILE = "lt042\x1b]0;owned\x07\x1b[2J\nFAKE-ROW"
 HOSTILE_APP = "Evil\x1b[31mApp\u202e"
 
 
-def reporting(server: ServerProcess, hostname: str, app: str = "Krita") -> Device:
+def reporting(server: ServerProcess, token: str, hostname: str, app: str = "Krita") -> Device:
     unique = uuid.uuid4().hex
     identity = {
         **IDENTITY,
@@ -28,7 +28,7 @@ def reporting(server: ServerProcess, hostname: str, app: str = "Krita") -> Devic
         "machine_id": unique,
     }
     device = Device(server, identity)
-    assert device.enrol(server.token("Lincoln High")).status_code == 200
+    assert device.enrol(token).status_code == 200
     body = report(status="fail")
     body["identity"] = identity
     body["results"][0]["summary"] = "the firewall is off (ufw inactive)"
@@ -40,7 +40,7 @@ def reporting(server: ServerProcess, hostname: str, app: str = "Krita") -> Devic
 
 
 def test_devices_lists_each_failing_requirements_summary(server: ServerProcess) -> None:
-    device = reporting(server, "lincoln-lt01")
+    device = reporting(server, server.token("Lincoln High"), "lincoln-lt01")
     shown = server.cli("devices")
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
@@ -54,7 +54,7 @@ def test_devices_lists_each_failing_requirements_summary(server: ServerProcess) 
 def test_devices_show_host_is_the_whole_device(server: ServerProcess) -> None:
     assert server.cli("policy", "publish", str(CONFIG / "policies" / "secondary.md")).returncode == 0
     version = load_policy(CONFIG / "policies" / "secondary.md").version
-    device = reporting(server, "lincoln-lt01")
+    device = reporting(server, server.token("Lincoln High"), "lincoln-lt01")
     assert device.post("/signoffs", signoff("ada", version)).status_code == 200
     assert server.cli("command", "check_now", "--device", "lincoln-lt01").returncode == 0
 
@@ -88,7 +88,8 @@ def test_devices_show_host_is_the_whole_device(server: ServerProcess) -> None:
 
 
 def test_devices_show_escapes_what_the_laptop_sent_and_names_the_problem(server: ServerProcess) -> None:
-    reporting(server, HOSTILE, app=HOSTILE_APP)
+    token = server.token("Lincoln High")
+    reporting(server, token, HOSTILE, app=HOSTILE_APP)
     shown = server.cli("devices", "show", HOSTILE)
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
@@ -98,7 +99,7 @@ def test_devices_show_escapes_what_the_laptop_sent_and_names_the_problem(server:
 
     missing = server.cli("devices", "show", "no-such-laptop")
     assert missing.returncode == 2 and "no device with id or hostname 'no-such-laptop'" in missing.stderr
-    reporting(server, "twin")
-    reporting(server, "twin")
+    reporting(server, token, "twin")
+    reporting(server, token, "twin")
     twins = server.cli("devices", "show", "twin")
     assert twins.returncode == 2 and "2 devices are called 'twin': give the device id" in twins.stderr
