@@ -8,7 +8,6 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ from sqlalchemy.orm import Session
 from contract.config_files import read_config_text
 from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, requirements_from_text
-from server.auth import hash_password, new_token, token_hash, utc
+from server import device_show
+from server.auth import hash_password, utc
 from server.console import users_cli
 from server.console.accounts import normalised_email
 from server.console.audit_log import command_line_address
@@ -31,11 +31,17 @@ from server.db.models import (
     Device,
     DeviceCommand,
     DeviceStatus,
-    EnrolmentToken,
     RequirementsDocument,
 )
 from server.errors import CommandError, DatabaseError
-from server.fleet import published, software_history, software_list
+from server.fleet import (
+    device_record,
+    enrolment_tokens,
+    published,
+    requirement_status,
+    software_history,
+    software_list,
+)
 from server.fleet.approvals import approval_rows, approve_request, decline_request
 from server.fleet.approvals import rows_as_json as approval_rows_json
 from server.fleet.ingest import now_utc
@@ -168,6 +174,13 @@ def add_device_actions(devices: argparse.ArgumentParser) -> None:
         help="let a waiting enrolment claim take over its device record (the laptop's new key)",
     )
     approve.add_argument("claim", type=int, help="the claim's id, from `homeroom-server devices`")
+    show = actions.add_parser(
+        "show",
+        parents=[db_after],
+        help="the whole device: identity, results, software, sign-offs, history, audit entries",
+    )
+    show.add_argument("host", help="the device's id or hostname")
+    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
 def add_software_command(commands: Any, db: argparse.ArgumentParser) -> None:
@@ -410,33 +423,15 @@ def _slow_client_limits(args: argparse.Namespace) -> dict[str, Any]:
 
 def command_token(args: argparse.Namespace) -> int:
     engine = _engine(args)
-    with Session(engine) as session, session.begin():
+    address = command_line_address()
+    with engine.begin() as connection:
         if args.token_command == "create":
             if args.expires is not None and args.expires < 1:
                 raise CommandError("--expires must be at least 1 day")
-            token = new_token()
-            expires = now_utc() + timedelta(days=args.expires) if args.expires else None
-            session.add(
-                EnrolmentToken(
-                    token_hash=token_hash(token),
-                    group_name=args.group,
-                    created_at=now_utc(),
-                    expires_at=expires,
-                )
-            )
-            _audit(
-                session, "token.created", {"group": args.group, "expires_at": expires and expires.isoformat()}
-            )
-            print(token)
+            print(enrolment_tokens.create_token(connection, args.group, args.expires, "cli", address).token)
             return 0
-        found = session.scalars(
-            select(EnrolmentToken).where(EnrolmentToken.token_hash == token_hash(args.token))
-        ).first()
-        if found is None:
-            raise CommandError("no such enrolment token")
-        found.revoked_at = now_utc()
-        _audit(session, "token.revoked", {"group": found.group_name})
-        print(f"Revoked the enrolment token for group {found.group_name}.")
+        found = enrolment_tokens.revoke_by_text(connection, args.token, "cli", address)
+    print(f"Revoked the enrolment token for group {printable(found.group)}.")
     return 0
 
 
@@ -445,6 +440,8 @@ def command_devices(args: argparse.Namespace) -> int:
     if args.devices_command == "approve-claim":
         print(approve_claim(engine, args.claim))
         return 0
+    if args.devices_command == "show":
+        return command_device_show(engine, args.host, args.json)
     with Session(engine) as session:
         rows = session.execute(
             select(Device, DeviceStatus)
@@ -465,6 +462,10 @@ def command_devices(args: argparse.Namespace) -> int:
                 "last_seen": utc(device.last_seen_at).isoformat() if device.last_seen_at else None,
                 "overall": status.overall if status else None,
                 "checks": checks,
+                "failing": [
+                    {"id": check, "summary": summary}
+                    for check, summary in requirement_status.failing(status.results if status else [])
+                ],
                 "key_replaced_at": utc(device.key_replaced_at).isoformat()
                 if device.key_replaced_at
                 else None,
@@ -495,7 +496,20 @@ def command_devices(args: argparse.Namespace) -> int:
         cells = " ".join(f"{item['checks'].get(c, '-'):<7}" for c in CHECK_IDS)
         name, group, overall = cell(item["hostname"], 24), cell(item["group"], 16), item["overall"] or "-"
         print(f"{name} {group} {seen:<20} {overall:<8} {cells} {device_flags(item)}")
+        for failed in item["failing"]:
+            print(f"    {short[failed['id']]} fails: {printable(failed['summary'] or 'no summary given')}")
     print_waiting_claims(listed)
+    return 0
+
+
+def command_device_show(engine: Engine, host: str, as_json: bool) -> int:
+    with engine.connect() as connection:
+        record = device_record.device_record(connection, device_record.one_device(connection, host))
+    assert record is not None  # one_device found it, in the same connection
+    if as_json:
+        print(json.dumps(device_show.as_json(record), indent=2))
+    else:
+        sys.stdout.write(device_show.as_text(record))
     return 0
 
 

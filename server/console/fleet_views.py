@@ -44,6 +44,8 @@ class Filters:
                 or_(
                     func.lower(DEVICES.c.hostname).like(pattern),
                     func.lower(DEVICES.c.serial).like(pattern),
+                    # The asset tag, once the lost-device work adds the column (issue 12).
+                    *[func.lower(DEVICES.c[c]).like(pattern) for c in ("asset_tag",) if c in DEVICES.c],
                     exists().where(
                         DEVICE_USERS.c.device_id == DEVICES.c.id,
                         func.lower(DEVICE_USERS.c.user).like(pattern),

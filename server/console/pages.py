@@ -7,7 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,11 +22,21 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from server.console import accounts, audit_log, fleet_views, sessions, sign_in, trend
+from server.console import (
+    accounts,
+    audit_log,
+    device_list,
+    device_scope,
+    fleet_views,
+    sessions,
+    sign_in,
+    trend,
+)
 from server.console.form_secret import FormSecret
 from server.console.headers import is_https
 from server.console.roles import ROLE_NAMES, ROLES, Person
 from server.errors import CommandError
+from server.fleet import device_record
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "homeroom_session"
@@ -308,6 +318,38 @@ def overview(
     return _page(request, "overview.html", context)
 
 
+def _since(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Refusal(400, "Not a date", '"Not seen since" takes a date such as 2026-09-01.') from None
+
+
+def _list_query(
+    signed: SignedIn,
+    q: str,
+    school: str,
+    os: str,
+    failing: str = "",
+    signoff: str = "",
+    not_seen_since: str = "",
+    lost: str = "",
+    sort: str = "",
+    direction: str = "",
+) -> device_list.ListQuery:
+    return device_list.ListQuery(
+        filters=_filters(signed, school, os, q),
+        failing=failing if failing in CHECK_TITLES else "",
+        signoff_missing=signoff == "missing",
+        not_seen_since=_since(not_seen_since),
+        lost=bool(lost) and device_list.lost_filter_available(),
+        sort=sort if sort in device_list.SORTS else "hostname",
+        descending=direction == "desc",
+    )
+
+
 @router.get("/devices", response_class=HTMLResponse)
 def devices(
     request: Request,
@@ -315,23 +357,34 @@ def devices(
     q: Annotated[str, Query(max_length=200)] = "",
     school: Annotated[str, Query(max_length=100)] = "",
     os: Annotated[str, Query(max_length=20)] = "",
+    failing: Annotated[str, Query(max_length=40)] = "",
+    signoff: Annotated[str, Query(max_length=20)] = "",
+    not_seen_since: Annotated[str, Query(max_length=20)] = "",
+    lost: Annotated[str, Query(max_length=5)] = "",
+    sort: Annotated[str, Query(max_length=20)] = "",
+    direction: Annotated[str, Query(alias="dir", max_length=5)] = "",
     page: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> HTMLResponse:
-    filters = _filters(signed, school, os, q)
+    listed = _list_query(signed, q, school, os, failing, signoff, not_seen_since, lost, sort, direction)
     scope = signed.person.scope
     with _reading(_console(request).engine) as connection:
-        rows, total = fleet_views.device_page(connection, scope, filters, page)
+        rows, total = device_list.device_page(connection, scope, listed, page)
         schools = fleet_views.schools(connection, scope)
         systems = fleet_views.operating_systems(connection, scope)
     context = _person_context(signed, "Devices") | {
         "rows": rows,
         "total": total,
         "page": page,
-        "page_size": fleet_views.PAGE_SIZE,
-        "filters": filters,
+        "page_size": device_list.PAGE_SIZE,
+        "listed": listed,
+        "filters": listed.filters,
         "schools": schools,
         "systems": systems,
-        "query": urlencode({"q": q, "school": school, "os": os}),
+        "check_titles": CHECK_TITLES,
+        "query": urlencode(listed.as_params()),
+        "sort_query": lambda column: urlencode(listed.sorted_by(column).as_params()),
+        "lost_available": device_list.lost_filter_available(),
+        "asset_tag_available": device_list.asset_tag_available(),
     }
     return _page(request, "devices.html", context)
 
@@ -343,19 +396,25 @@ def devices_csv(
     q: Annotated[str, Query(max_length=200)] = "",
     school: Annotated[str, Query(max_length=100)] = "",
     os: Annotated[str, Query(max_length=20)] = "",
+    failing: Annotated[str, Query(max_length=40)] = "",
+    signoff: Annotated[str, Query(max_length=20)] = "",
+    not_seen_since: Annotated[str, Query(max_length=20)] = "",
+    lost: Annotated[str, Query(max_length=5)] = "",
+    sort: Annotated[str, Query(max_length=20)] = "",
+    direction: Annotated[str, Query(alias="dir", max_length=5)] = "",
 ) -> StreamingResponse:
-    filters = _filters(signed, school, os, q)
+    listed = _list_query(signed, q, school, os, failing, signoff, not_seen_since, lost, sort, direction)
     engine = _console(request).engine
     with engine.begin() as connection:
         audit_log.record(
             connection,
             audit_log.actor_for(signed.person.email),
             "devices.exported",
-            {"search": q, "school": school, "os": os},
+            {"search": q, "school": school, "os": os} | listed.as_params(),
             address_of(request),
         )
 
-    rows = fleet_views.devices_csv(partial(_reading, engine), signed.person.scope, filters)
+    rows = device_list.devices_csv(partial(_reading, engine), signed.person.scope, listed)
     return _csv(rows, "homeroom-devices.csv")
 
 
@@ -363,9 +422,17 @@ def devices_csv(
 def device(request: Request, signed: SignedInDep, device_id: str, asked: int = 0) -> HTMLResponse:
     with _reading(_console(request).engine) as connection:
         found = fleet_views.device_detail(connection, signed.person.scope, _clean(device_id)[:64])
-    if found is None:
+        record = device_record.device_record(connection, found.row.id) if found is not None else None
+        if record is not None:
+            record = device_scope.narrowed(connection, signed.person.scope, record)
+    if found is None or record is None:
         raise Refusal(404, "No such device", "There is no device with that id among your schools.")
-    context = _person_context(signed, found.row.hostname) | {"device": found, "asked": asked}
+    context = _person_context(signed, found.row.hostname) | {
+        "device": found,
+        "record": record,
+        "asked": asked,
+        "hidden_device": device_scope.HIDDEN,
+    }
     return _page(request, "device.html", context)
 
 
@@ -569,6 +636,10 @@ def add_console(app: FastAPI, engine: Engine) -> None:
     for module in (signoffs_page, policies_page, requirements_page):
         app.include_router(module.router)
     app.mount("/console-static", StaticFiles(directory=HERE / "static"), name="console-static")
+    from server.console import software_pages, token_pages  # they build on this module's helpers
+
+    for fleet_module in (software_pages, token_pages):
+        app.include_router(fleet_module.router)
 
     @app.exception_handler(NeedsSignIn)
     async def needs_sign_in(request: Request, _exc: NeedsSignIn) -> Response:

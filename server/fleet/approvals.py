@@ -10,6 +10,7 @@ Either answer reaches the laptop in a heartbeat's signed answer: deciding sets t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -161,7 +162,14 @@ def with_app_approved(content: str, app: str, publisher: str) -> str:
     return tomlkit.dumps(document)
 
 
-def _decide(connection: Connection, request_id: int, state: str, message: str, actor: str) -> Any:
+def _decide(
+    connection: Connection,
+    request_id: int,
+    state: str,
+    message: str,
+    actor: str,
+    allowed_group: Callable[[str], bool] | None = None,
+) -> Any:
     """Takes the request from waiting to `state`, as the transaction's first statement.
 
     An UPDATE that only matches a waiting request, first: two administrators deciding at once
@@ -178,7 +186,8 @@ def _decide(connection: Connection, request_id: int, state: str, message: str, a
         .join(DEVICES, DEVICES.c.id == APPROVALS.c.device_id)
         .where(APPROVALS.c.id == request_id)
     ).first()
-    if row is None:
+    if row is None or (allowed_group is not None and not allowed_group(row.group_name)):
+        # Outside the console user's schools it does not exist for them; the update rolls back.
         raise CommandError(f"no approval request {request_id}: `homeroom-server approvals` lists them")
     if not decided:
         raise CommandError(f"request {request_id} is already {row.state}")
@@ -187,9 +196,16 @@ def _decide(connection: Connection, request_id: int, state: str, message: str, a
     return row
 
 
-def approve_request(engine: Engine, request_id: int, actor: str = "cli") -> str:
+def approve_request(
+    engine: Engine,
+    request_id: int,
+    actor: str = "cli",
+    address: str | None = None,
+    allowed_group: Callable[[str], bool] | None = None,
+) -> str:
+    """`allowed_group` and `address` are the console's: the reader's scope, and where they are."""
     with engine.begin() as connection:
-        row = _decide(connection, request_id, "approved", "", actor)
+        row = _decide(connection, request_id, "approved", "", actor, allowed_group)
         group = row.group_name
         # PostgreSQL: the group's copy is locked until commit, so a concurrent approval waits for this one.
         published = connection.execute(
@@ -209,8 +225,9 @@ def approve_request(engine: Engine, request_id: int, actor: str = "cli") -> str:
             actor,
             "approval.approved",
             {"device": row.device_id, "request": row.id, "app": row.app, "group": group, "etag": etag},
+            address,
         )
-        audit(connection, actor, "requirements.published", {"group": group, "etag": etag})
+        audit(connection, actor, "requirements.published", {"group": group, "etag": etag}, address)
     copied = "" if published else " (its own copy of the district-wide requirements, from now on)"
     return (
         f"Approved {_shown(row.app)} for group {_shown(group)}: its requirements are published again{copied} "
@@ -218,7 +235,14 @@ def approve_request(engine: Engine, request_id: int, actor: str = "cli") -> str:
     )
 
 
-def decline_request(engine: Engine, request_id: int, message: str, actor: str = "cli") -> str:
+def decline_request(
+    engine: Engine,
+    request_id: int,
+    message: str,
+    actor: str = "cli",
+    address: str | None = None,
+    allowed_group: Callable[[str], bool] | None = None,
+) -> str:
     message = message.strip()
     if not message:
         raise CommandError("say why in --message: the user reads it in the tray")
@@ -228,12 +252,13 @@ def decline_request(engine: Engine, request_id: int, message: str, actor: str = 
     if found:
         raise CommandError(f"--message holds a control character ({found})")
     with engine.begin() as connection:
-        row = _decide(connection, request_id, "declined", message, actor)
+        row = _decide(connection, request_id, "declined", message, actor, allowed_group)
         audit(
             connection,
             actor,
             "approval.declined",
             {"device": row.device_id, "request": row.id, "app": row.app, "message": message},
+            address,
         )
     return (
         f"Declined {_shown(row.app)} for {_shown(row.user)} on {_shown(row.hostname)}: "

@@ -50,8 +50,12 @@ class ClaimWaiting:
     reason: str
 
 
-def audit(connection: Connection, actor: str, action: str, detail: dict[str, Any]) -> None:
-    connection.execute(insert(AUDIT).values(at=now_utc(), actor=actor, action=action, detail=detail))
+def audit(
+    connection: Connection, actor: str, action: str, detail: dict[str, Any], address: str | None = None
+) -> None:
+    connection.execute(
+        insert(AUDIT).values(at=now_utc(), actor=actor, action=action, detail=detail, address=address)
+    )
 
 
 def _token_group(connection: Connection, token_hash: str, now: datetime) -> str:

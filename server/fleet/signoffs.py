@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
@@ -115,13 +116,22 @@ def agreement_status(decided_at: datetime, renewal: Renewal, now: datetime) -> t
     return "signed", ""
 
 
-def signoff_rows(session: Session, group: str | None = None, now: datetime | None = None) -> list[SignOffRow]:
-    """One row per user seen on each device, judged against the policy and renewal that apply now."""
+def signoff_rows(
+    session: Session,
+    group: str | None = None,
+    now: datetime | None = None,
+    device_ids: Collection[str] | None = None,
+) -> list[SignOffRow]:
+    """One row per user seen on each device, judged against the policy and renewal that apply now.
+
+    `device_ids` narrows it to those devices (a page of the console's device list)."""
     now = utc(now) if now is not None else now_utc()
     renewals = group_renewals(session)
     devices_query = select(Device)
     if group:
         devices_query = devices_query.where(Device.group_name == group)
+    if device_ids is not None:
+        devices_query = devices_query.where(Device.id.in_(list(device_ids)))
     devices = {d.id: d for d in session.scalars(devices_query)}
     policies = {(p.group_name, p.audience): p for p in session.scalars(select(Policy))}
     users: dict[str, set[str]] = {}

@@ -169,8 +169,17 @@ def test_pages_pass_axe(browser: Any, console_server: ServerProcess) -> None:
     page.click("button[type=submit]")
     page.wait_for_url(watched.base + "/")
     page.goto(watched.base + "/devices")
-    device_link = page.get_attribute("#devices a", "href")
-    for path in ("/", "/devices", device_link, "/audit", "/users", "/devices/nothing"):
+    device_link = page.get_attribute("#devices tbody a", "href")
+    for path in (
+        "/",
+        "/devices",
+        device_link,
+        "/audit",
+        "/users",
+        "/devices/nothing",
+        "/software",
+        "/tokens",
+    ):
         page.goto(watched.base + str(path))
         pages[str(path)] = axe.run(page)
     serious = {

@@ -1,0 +1,315 @@
+"""The console's device list: search, filters, sort and paging done by the database, and its CSV.
+
+Every query starts from `Filters.where(scope)` (server.console.fleet_views), so the reader's schools
+narrow the search, the filters, the count, the page and the export alike. "Requirement failing" is
+a JSON query on the stored results, written once per database (SQLite's `json_each`, PostgreSQL's
+`json_array_elements`). "Sign-off missing" depends on each school's renewal rule, which SQL does
+not know: it is decided by the same code as the sign-off report (`server.fleet.signoffs`) over
+the matching devices, and the page is cut from the ids that remain. The CSV holds the columns the
+page shows, cell for cell (`requirement_status`), every one spreadsheet-safe, streamed in batches.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from contract.lost import LOST_STATUSES
+from contract.requirements import CHECK_IDS
+from server.console.fleet_views import Filters
+from server.console.roles import Scope
+from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
+from server.fleet.device_record import ASSET_TAG, LOST_STATUS, optional_column
+from server.fleet.requirement_status import TITLES, Cell, cells
+from server.fleet.signoffs import SignOffRow, signoff_rows
+from server.fleet.spreadsheet import spreadsheet_safe
+
+PAGE_SIZE = 50
+CSV_BATCH = 1000
+SORTS = ("hostname", "serial", "school", "os", "last_seen", "overall")
+
+
+def lost_filter_available() -> bool:
+    """The lost filter and column appear once `devices` has a lost status (issue 12's work)."""
+    return optional_column(LOST_STATUS) is not None
+
+
+def asset_tag_available() -> bool:
+    return optional_column(ASSET_TAG) is not None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filters: Filters
+    failing: str = ""  # a requirement id
+    signoff_missing: bool = False
+    not_seen_since: date | None = None
+    lost: bool = False
+    sort: str = "hostname"
+    descending: bool = False
+
+    def where(self, scope: Scope, dialect: str) -> ColumnElement[bool]:
+        clauses = [self.filters.where(scope)]
+        if self.failing in CHECK_IDS:
+            clauses.append(failing_clause(dialect, self.failing))
+        if self.not_seen_since is not None:
+            cutoff = datetime.combine(self.not_seen_since, time.min, tzinfo=timezone.utc)
+            clauses.append(or_(DEVICES.c.last_seen_at.is_(None), DEVICES.c.last_seen_at < cutoff))
+        lost = optional_column(LOST_STATUS)
+        if self.lost and lost is not None:
+            clauses.append(lost.in_(sorted(LOST_STATUSES)))
+        return and_(*clauses)
+
+    def order(self) -> list[Any]:
+        column = {
+            "hostname": DEVICES.c.hostname,
+            "serial": DEVICES.c.serial,
+            "school": DEVICES.c.group_name,
+            "os": DEVICES.c.os,
+            "last_seen": DEVICES.c.last_seen_at,
+            "overall": DEVICE_STATUS.c.overall,
+        }[self.sort if self.sort in SORTS else "hostname"]
+        first = column.desc() if self.descending else column.asc()
+        return [first.nulls_last(), DEVICES.c.id]
+
+    def as_params(self) -> dict[str, str]:
+        """The query string that gives this list again (pager links, sort links, the CSV link)."""
+        params = {
+            "q": self.filters.search,
+            "school": self.filters.school,
+            "os": self.filters.os,
+            "failing": self.failing,
+            "signoff": "missing" if self.signoff_missing else "",
+            "not_seen_since": self.not_seen_since.isoformat() if self.not_seen_since else "",
+            "lost": "1" if self.lost else "",
+            "sort": self.sort if self.sort != "hostname" else "",
+            "dir": "desc" if self.descending else "",
+        }
+        return {key: value for key, value in params.items() if value}
+
+    def sorted_by(self, column: str) -> ListQuery:
+        """The same list sorted by `column`: ascending, or the other way if it is sorted by it already."""
+        return replace(self, sort=column, descending=self.sort == column and not self.descending)
+
+
+def failing_clause(dialect: str, check_id: str) -> ColumnElement[bool]:
+    """True where the device's current results hold `check_id` with status "fail"."""
+    if dialect == "postgresql":
+        sql = (
+            "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(device_status.results) = "
+            "'array' THEN device_status.results ELSE '[]'::json END) AS r "
+            "WHERE r->>'id' = :failing_id AND r->>'status' = 'fail')"
+        )
+    else:
+        sql = (
+            "EXISTS (SELECT 1 FROM json_each(device_status.results) AS r "
+            "WHERE json_extract(r.value, '$.id') = :failing_id "
+            "AND json_extract(r.value, '$.status') = 'fail')"
+        )
+    return text(sql).bindparams(failing_id=check_id)  # type: ignore[return-value]
+
+
+def _columns() -> list[Any]:
+    chosen = [
+        DEVICES.c.id,
+        DEVICES.c.hostname,
+        DEVICES.c.serial,
+        DEVICES.c.group_name,
+        DEVICES.c.os,
+        DEVICES.c.last_seen_at,
+        DEVICE_STATUS.c.overall,
+        DEVICE_STATUS.c.results,
+        DEVICE_STATUS.c.device_id.label("reported"),
+    ]
+    chosen += [
+        column.label(name)
+        for name in (ASSET_TAG, LOST_STATUS)
+        if (column := optional_column(name)) is not None
+    ]
+    return chosen
+
+
+def _base(columns: Iterable[Any]) -> Select[Any]:
+    return select(*columns).select_from(
+        DEVICES.outerjoin(DEVICE_STATUS, DEVICE_STATUS.c.device_id == DEVICES.c.id)
+    )
+
+
+@dataclass(frozen=True)
+class ListedDevice:
+    id: str
+    hostname: str
+    serial: str
+    asset_tag: str
+    users: str
+    school: str
+    os: str
+    last_seen: str
+    overall: str
+    cells: dict[str, Cell]
+    signoff: str
+    signoff_missing: bool
+    lost: str
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def signoff_state(rows: list[SignOffRow]) -> tuple[str, bool]:
+    """What the sign-off cell says for one device's users, and whether a sign-off is missing."""
+    if not rows:
+        return "no user seen yet", False
+    waiting = [row for row in rows if row.status != "signed"]
+    if not waiting:
+        return f"signed ({len(rows)} of {len(rows)})", False
+    named = ", ".join(f"{row.user}: {row.status}" for row in waiting[:3])
+    more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
+    return f"missing ({len(rows) - len(waiting)} of {len(rows)} signed; {named}{more})", True
+
+
+def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
+    ids = [row.id for row in rows]
+    users: dict[str, list[str]] = {}
+    if ids:
+        for found in connection.execute(
+            select(DEVICE_USERS.c.device_id, DEVICE_USERS.c.user)
+            .where(DEVICE_USERS.c.device_id.in_(ids))
+            .order_by(DEVICE_USERS.c.user)
+        ):
+            users.setdefault(found.device_id, []).append(found.user)
+    signoffs: dict[str, list[SignOffRow]] = {}
+    if ids:
+        with Session(bind=connection) as session:
+            for decision in signoff_rows(session, device_ids=ids):
+                signoffs.setdefault(decision.device_id, []).append(decision)
+    listed = []
+    for row in rows:
+        seen = _utc(row.last_seen_at)
+        signoff, missing = signoff_state(signoffs.get(row.id, []))
+        listed.append(
+            ListedDevice(
+                id=row.id,
+                hostname=row.hostname,
+                serial=row.serial or "",
+                asset_tag=str(getattr(row, ASSET_TAG, "") or ""),
+                users=", ".join(users.get(row.id, [])),
+                school=row.group_name,
+                os=row.os,
+                last_seen=seen.isoformat(timespec="minutes") if seen else "never",
+                overall=row.overall or "not reported yet",
+                cells=cells(row.results, row.reported is not None),
+                signoff=signoff,
+                signoff_missing=missing,
+                lost=str(getattr(row, LOST_STATUS, "") or ""),
+            )
+        )
+    return listed
+
+
+def _missing_signoff_ids(connection: Connection, scope: Scope, school: str) -> set[str]:
+    """Devices with a user who must sign (never signed, a changed version, past renewal, declined)."""
+    groups: list[str | None] = [None]
+    if school:
+        groups = [school]
+    elif scope.schools is not None:
+        groups = [*sorted(scope.schools)]
+    with Session(bind=connection) as session:
+        return {
+            row.device_id
+            for group in groups
+            for row in signoff_rows(session, group=group)
+            if row.status != "signed"
+        }
+
+
+def device_page(
+    connection: Connection, scope: Scope, query: ListQuery, page: int
+) -> tuple[list[ListedDevice], int]:
+    """One page of the list and how many devices match in all."""
+    where = query.where(scope, connection.dialect.name)
+    if query.signoff_missing:
+        missing = _missing_signoff_ids(connection, scope, query.filters.school)
+        ordered = [
+            device_id
+            for device_id in connection.execute(
+                _base([DEVICES.c.id]).where(where).order_by(*query.order())
+            ).scalars()
+            if device_id in missing
+        ]
+        chosen = ordered[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        rows = connection.execute(
+            _base(_columns()).where(DEVICES.c.id.in_(chosen)).order_by(*query.order())
+        ).all()
+        return _listed(connection, list(rows)), len(ordered)
+    total = connection.execute(
+        select(func.count()).select_from(_base([DEVICES.c.id]).where(where).subquery())
+    )
+    rows = connection.execute(
+        _base(_columns()).where(where).order_by(*query.order()).limit(PAGE_SIZE).offset(page * PAGE_SIZE)
+    ).all()
+    return _listed(connection, list(rows)), int(total.scalar_one())
+
+
+def csv_header() -> list[str]:
+    header = ["hostname", "serial"]
+    if asset_tag_available():
+        header.append("asset_tag")
+    header += ["users", "school", "os", "last_seen", "overall", *CHECK_IDS, "signoff"]
+    if lost_filter_available():
+        header.append("lost")
+    return header
+
+
+def csv_values(device: ListedDevice) -> list[str]:
+    values = [device.hostname, device.serial]
+    if asset_tag_available():
+        values.append(device.asset_tag)
+    values += [device.users, device.school, device.os, device.last_seen, device.overall]
+    values += [device.cells[check].text for check in CHECK_IDS]
+    values.append(device.signoff)
+    if lost_filter_available():
+        values.append(device.lost)
+    return values
+
+
+def _line(values: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow([spreadsheet_safe(value) for value in values])
+    return out.getvalue()
+
+
+def devices_csv(connect: Callable[[], Connection], scope: Scope, query: ListQuery) -> Iterator[str]:
+    """The filtered list, every page of it, `CSV_BATCH` devices at a time, each batch on a connection
+    of its own (a long export must not hold SQLite's one connection while reports wait). In the
+    order of the device ids: a keyset that stays right while reports change the sorted columns."""
+    yield _line(csv_header())
+    missing: set[str] | None = None
+    last = ""
+    while True:
+        with connect() as connection:
+            if query.signoff_missing and missing is None:
+                missing = _missing_signoff_ids(connection, scope, query.filters.school)
+            where = and_(query.where(scope, connection.dialect.name), DEVICES.c.id > last)
+            rows = connection.execute(
+                _base(_columns()).where(where).order_by(DEVICES.c.id).limit(CSV_BATCH)
+            ).all()
+            if not rows:
+                return
+            last = rows[-1].id
+            kept = [row for row in rows if missing is None or row.id in missing]
+            listed = _listed(connection, kept)
+        yield "".join(_line(csv_values(device)) for device in listed)
+
+
+def column_titles() -> dict[str, str]:
+    return dict(TITLES)
