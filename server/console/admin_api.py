@@ -201,8 +201,14 @@ def _device(row: fleet_views.DeviceRow) -> dict[str, Any]:
 
 # ---- endpoints ----
 
-UNAUTHORISED = {401: {"description": "no token, or one that is unknown, revoked or of a disabled user"}}
-NOT_YOURS = {403: {"description": "a school you are not assigned to, or an action your role may not take"}}
+Responses = dict[int | str, dict[str, Any]]
+UNAUTHORISED: Responses = {
+    401: {"description": "no token, or one that is unknown, revoked or of a disabled user"}
+}
+NOT_YOURS: Responses = {
+    403: {"description": "a school you are not assigned to, or an action your role may not take"}
+}
+NOT_FOUND: Responses = {404: {"description": "no such device among your schools"}}
 
 
 @router.get("/overview", response_model=OverviewOut, responses=UNAUTHORISED | NOT_YOURS)
@@ -293,7 +299,7 @@ def devices_csv(
 DeviceId = Annotated[str, Path(max_length=64, pattern=r"^[\w-]+$")]
 
 
-@router.get("/devices/{device_id}", response_model=DeviceDetailOut, responses=UNAUTHORISED | {404: {}})
+@router.get("/devices/{device_id}", response_model=DeviceDetailOut, responses=UNAUTHORISED | NOT_FOUND)
 def device(request: Request, person: Caller, device_id: DeviceId) -> dict[str, Any]:
     """One device: identity, each requirement's latest result."""
     with _reading(_engine(request)) as connection:
@@ -312,7 +318,7 @@ def device(request: Request, person: Caller, device_id: DeviceId) -> dict[str, A
 @router.post(
     "/devices/{device_id}/check-now",
     response_model=CommandOut,
-    responses=UNAUTHORISED | NOT_YOURS | {404: {}},
+    responses=UNAUTHORISED | NOT_YOURS | NOT_FOUND,
 )
 def check_now(request: Request, person: Caller, device_id: DeviceId) -> dict[str, Any]:
     """Ask the laptop to run its checks and report at its next heartbeat (as the device page's

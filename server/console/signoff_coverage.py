@@ -60,11 +60,6 @@ def counts(session: Session, device_ids: Select[Any], now: datetime) -> tuple[in
     renewals = group_renewals(session)
     district = counts_from(renewals.get("", Renewal()), now)
     per_group = {group: counts_from(renewal, now) for group, renewal in renewals.items() if group}
-    earliest = (
-        case(per_group, value=DEVICES.c.group_name, else_=literal(district))
-        if per_group
-        else literal(district)
-    )
 
     own = POLICIES.alias("own_policy")
     district_policy = POLICIES.alias("district_policy")
@@ -85,29 +80,37 @@ def counts(session: Session, device_ids: Select[Any], now: datetime) -> tuple[in
         .distinct()
         .subquery("latest_agreement")
     )
+    # Aliases: the chosen devices' subquery (and a search filter's EXISTS on device_users inside
+    # it) must not be correlated with this query's own devices and people.
+    person, device = DEVICE_USERS.alias("person"), DEVICES.alias("person_device")
+    earliest = (
+        case(per_group, value=device.c.group_name, else_=literal(district))
+        if per_group
+        else literal(district)
+    )
     version = func.coalesce(own.c.version, district_policy.c.version)
     query = (
         select(func.count().label("people"), func.count(latest_agreements.c.device_id).label("signed"))
         .select_from(
-            DEVICE_USERS.join(DEVICES, DEVICES.c.id == DEVICE_USERS.c.device_id)
+            person.join(device, device.c.id == person.c.device_id)
             .outerjoin(
-                own, and_(own.c.group_name == DEVICES.c.group_name, own.c.audience == DEVICES.c.audience)
+                own, and_(own.c.group_name == device.c.group_name, own.c.audience == device.c.audience)
             )
             .outerjoin(
                 district_policy,
-                and_(district_policy.c.group_name == "", district_policy.c.audience == DEVICES.c.audience),
+                and_(district_policy.c.group_name == "", district_policy.c.audience == device.c.audience),
             )
             .outerjoin(
                 latest_agreements,
                 and_(
-                    latest_agreements.c.device_id == DEVICE_USERS.c.device_id,
-                    latest_agreements.c.user == DEVICE_USERS.c.user,
+                    latest_agreements.c.device_id == person.c.device_id,
+                    latest_agreements.c.user == person.c.user,
                     latest_agreements.c.policy_version == version,
                     latest_agreements.c.decided_at >= earliest,
                 ),
             )
         )
-        .where(DEVICE_USERS.c.device_id.in_(device_ids))
+        .where(person.c.device_id.in_(device_ids))
     )
     row = session.connection().execute(query).one()
     return int(row.people), int(row.signed)
