@@ -441,6 +441,13 @@ def measure(server: ServerProcess, url: str, password: str, seeded: Seeded, runs
     api.headers["Authorization"] = f"Bearer {token}"
     console = ConsoleUser(server)
     assert console.sign_in(ADMIN, password).status_code == 303
+    counted = api.get(server.url + "/api/v1/admin/overview", timeout=120).json()
+    # The server sees what was loaded: every device, the ones that never reported, the people.
+    assert (counted["total"], counted["never_reported"], counted["signoff_people"]) == (
+        len(seeded.device_ids),
+        len(seeded.device_ids) - seeded.reported,
+        seeded.people,
+    ), counted
     device = seeded.device_ids[len(seeded.device_ids) // 3]
     filters = {"school": school(7), "os": "windows", "page": "2"}
 
