@@ -34,7 +34,7 @@ FILL_IN = {
         UPDATE device_status SET checks = COALESCE((
             SELECT json_group_object(json_extract(value, '$.id'), json_extract(value, '$.status'))
             FROM json_each(device_status.results)
-            WHERE json_type(value) = 'object' AND json_extract(value, '$.id') IS NOT NULL
+            WHERE type = 'object' AND json_extract(value, '$.id') IS NOT NULL
         ), '{}')
         WHERE json_type(results) = 'array'
     """,
