@@ -42,7 +42,7 @@ def test_coverage_counts_what_the_sign_off_report_says(server: ServerProcess, tm
     thirty_days.write_text(
         (CONFIG / "requirements.toml")
         .read_text(encoding="utf-8")
-        .replace('renew_on = "08-15"', '')
+        .replace('renew_on = "08-15"', "")
         .replace("renew_after_days = 0", "renew_after_days = 30"),
         encoding="utf-8",
     )
