@@ -14,6 +14,7 @@ from server.api.busy import add_busy_answers
 from server.api.enrolment import rekey_rule
 from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
+from server.console import admin_api, api_token_pages
 from server.console.docs import add_docs
 from server.console.headers import security_headers
 from server.console.pages import add_console
@@ -59,6 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
     for resource in (enrolment, reports, heartbeat, signoffs, approvals):
         app.include_router(resource.router)
     add_console(app, engine)
+    app.include_router(api_token_pages.router)
+    app.include_router(admin_api.router)
     add_docs(app)
     add_body_schemas(
         app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn), openapi_signature_headers

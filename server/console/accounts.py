@@ -12,7 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from server.auth import hash_password
 from server.console import audit_log
 from server.console.roles import DISTRICT_ADMIN, ROLES, TECHNICIAN, VIEWER, Person, scope_for
-from server.console.tables import ADMIN_SCHOOLS, ADMINS, SESSIONS
+from server.console.tables import ADMIN_SCHOOLS, ADMINS, API_TOKENS, SESSIONS
 from server.errors import CommandError
 
 # One "@", something on each side, no blanks: enough to catch a typo without refusing real addresses.
@@ -55,6 +55,11 @@ class UserRow:
     district_wide: bool
     disabled: bool
     created_at: str
+
+
+def find_id(connection: Connection, email: str) -> int:
+    """The user's id, or a CommandError naming how to list users."""
+    return _find(connection, email)
 
 
 def _find(connection: Connection, email: str) -> int:
@@ -153,7 +158,8 @@ def revoke_sessions(connection: Connection, admin_id: int) -> int:
 def set_disabled(
     connection: Connection, email: str, disabled: bool, actor: str, address: str | None = None
 ) -> int:
-    """Disabling also ends every session the user has open; returns how many were ended."""
+    """Disabling also ends every session the user has open and revokes their API tokens (enabling
+    them again brings neither back); returns how many sessions were ended."""
     admin_id = _find(connection, email)
     connection.execute(
         update(ADMINS)
@@ -161,9 +167,21 @@ def set_disabled(
         .values(disabled_at=datetime.now(timezone.utc) if disabled else None)
     )
     ended = revoke_sessions(connection, admin_id) if disabled else 0
+    detail: dict[str, object] = {"user": email.lower(), "sessions_ended": ended}
+    if disabled:
+        detail["api_tokens_revoked"] = revoke_api_tokens(connection, admin_id)
     action = "user.disabled" if disabled else "user.enabled"
-    audit_log.record(connection, actor, action, {"user": email.lower(), "sessions_ended": ended}, address)
+    audit_log.record(connection, actor, action, detail, address)
     return ended
+
+
+def revoke_api_tokens(connection: Connection, admin_id: int) -> int:
+    done = connection.execute(
+        update(API_TOKENS)
+        .where(API_TOKENS.c.admin_id == admin_id, API_TOKENS.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(timezone.utc))
+    )
+    return int(done.rowcount or 0)
 
 
 def end_sessions(connection: Connection, email: str, actor: str, address: str | None = None) -> int:

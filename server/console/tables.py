@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import Table
 
-from server.db.models import Admin, AdminSchool, ConsoleSession, ServerKey, SignInFailure
+from server.db.models import Admin, AdminSchool, ApiToken, ConsoleSession, ServerKey, SignInFailure
 
 ADMINS: Table = Admin.__table__  # type: ignore[assignment]
 ADMIN_SCHOOLS: Table = AdminSchool.__table__  # type: ignore[assignment]
 SESSIONS: Table = ConsoleSession.__table__  # type: ignore[assignment]
 FAILURES: Table = SignInFailure.__table__  # type: ignore[assignment]
 SERVER_KEYS: Table = ServerKey.__table__  # type: ignore[assignment]
+API_TOKENS: Table = ApiToken.__table__  # type: ignore[assignment]

@@ -1,4 +1,4 @@
-"""`homeroom-server users add | list | disable | enable | role | password | sign-out`."""
+"""`homeroom-server users add | list | disable | enable | role | password | sign-out | token …`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from server.auth import hash_password
-from server.console import accounts, audit_log, lockout
+from server.console import accounts, api_tokens, audit_log, lockout
 from server.console.roles import ROLES
 from server.console.tables import ADMINS
 from server.errors import CommandError
@@ -59,6 +59,26 @@ def add_parser(
     password = actions.add_parser("password", parents=[db], help="set a new password; ends their sessions")
     password.add_argument("email")
     password.add_argument("--password-file", type=Path, metavar="FILE", help="read it instead of making one")
+    add_token_parser(actions, db)
+
+
+def add_token_parser(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], db: argparse.ArgumentParser
+) -> None:
+    """`users token create | list | revoke`: a user's own admin API tokens."""
+    token = actions.add_parser("token", help="a user's admin API tokens (Authorization: Bearer)")
+    token_actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_actions.add_parser(
+        "create", parents=[db], help="make a token for EMAIL; prints it once (it reads what they read)"
+    )
+    create.add_argument("email")
+    create.add_argument("--name", required=True, help="what uses it, e.g. 'district dashboard'")
+    listing = token_actions.add_parser("list", parents=[db], help="list EMAIL's tokens (never the tokens)")
+    listing.add_argument("email")
+    listing.add_argument("--json", action="store_true")
+    revoke = token_actions.add_parser("revoke", parents=[db], help="stop one of EMAIL's tokens working")
+    revoke.add_argument("email")
+    revoke.add_argument("id", type=int, help="the token's id (`users token list EMAIL`)")
 
 
 def _password(path: Path | None) -> tuple[str, bool]:
@@ -75,6 +95,8 @@ def command(args: argparse.Namespace, engine_for: Callable[[argparse.Namespace],
     action = args.users_command
     here = audit_log.command_line_address()
     with engine.begin() as connection:
+        if action == "token":
+            return _token_command(connection, args, here)
         if action == "add":
             password, made = _password(args.password_file)
             email = accounts.add_user(
@@ -130,6 +152,32 @@ def command(args: argparse.Namespace, engine_for: Callable[[argparse.Namespace],
             print(f"New password set for {printable(target)}; ended {ended} session(s).")
             if made:
                 print(f"One-time password: {password}")
+    return 0
+
+
+def _token_command(connection: Connection, args: argparse.Namespace, here: str) -> int:
+    email = args.email.strip().lower()
+    admin_id = accounts.find_id(connection, email)
+    if args.token_command == "create":
+        token_id, token = api_tokens.create(connection, admin_id, email, args.name, "cli", here)
+        print(f"API token {token_id} for {printable(email)} ({printable(args.name.strip())}):")
+        print(token)
+        print("(shown once: it reads what this user reads; send it as 'Authorization: Bearer TOKEN')")
+    elif args.token_command == "list":
+        rows = api_tokens.list_tokens(connection, admin_id)
+        if args.json:
+            print(json.dumps({"tokens": [asdict(row) for row in rows]}, indent=2))
+        elif not rows:
+            print(f"{printable(email)} has no API tokens.")
+        else:
+            print(f"{'ID':>5} {'STATE':<8} {'MADE':<26} {'LAST USED':<26} NAME")
+            for row in rows:
+                state = "revoked" if row.revoked else "in use"
+                used = row.last_used_at or "never"
+                print(f"{row.id:>5} {state:<8} {row.created_at:<26} {used:<26} {printable(row.name)}")
+    else:
+        api_tokens.revoke(connection, admin_id, email, args.id, "cli", here)
+        print(f"Revoked API token {args.id} of {printable(email)}.")
     return 0
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -112,7 +113,11 @@ class Device(Base):
     # Another device whose serial, SMBIOS UUID or machine id this one also claimed: never merged.
     identity_collision: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),)
+    __table_args__ = (
+        Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),
+        # The device list's order and paging (hostname, then id): a page is read from the index.
+        Index("ix_devices_hostname_id", "hostname", "id"),
+    )
 
 
 class DeviceStatus(Base):
@@ -125,6 +130,10 @@ class DeviceStatus(Base):
     received_at: Mapped[datetime]
     overall: Mapped[str] = mapped_column(String(10), index=True)
     results: Mapped[list[Any]]
+    # Each requirement's status alone ({"firewall": "fail", …}), beside the full results: the fleet
+    # views count, filter and export it for 100,000 devices without reading every result's evidence.
+    # JSONB on PostgreSQL, so `checks->>'firewall'` is read without parsing text.
+    checks: Mapped[dict[str, Any] | None] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
 
 
 class Report(Base):
@@ -366,3 +375,18 @@ class PolicyVersion(Base):
     content: Mapped[str] = mapped_column(Text)
     published_at: Mapped[datetime]
     published_by: Mapped[str] = mapped_column(String(100))
+
+
+class ApiToken(Base):
+    """A console user's token for the admin API (`Authorization: Bearer …`). Only its SHA-256 is
+    kept; it acts with its user's role and schools as they are at each request, and stops working
+    when revoked or when its user is disabled."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

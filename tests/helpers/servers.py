@@ -146,10 +146,11 @@ def _as_postgres(command: str) -> list[str]:
     return ["su", "postgres", "-s", "/bin/sh", "-c", command]
 
 
-def start_postgres() -> Iterator[PostgresCluster]:
+def start_postgres(fsync: bool = False) -> Iterator[PostgresCluster]:
     """initdb refuses to run as root: the cluster belongs to the postgres user, in its own temp directory
     (pytest's are private to root, so the postgres user could not enter them). Each xdist worker
-    starts its own (the fixture is session-scoped, and each worker is a session), on its own port."""
+    starts its own (the fixture is session-scoped, and each worker is a session), on its own port.
+    Tests run it with fsync off; `fsync=True` (benchmarks) keeps PostgreSQL's production default."""
     bindir = postgres_bin()
     assert bindir is not None
     base = Path(tempfile.mkdtemp(prefix="homeroom-pg-"))
@@ -161,7 +162,7 @@ def start_postgres() -> Iterator[PostgresCluster]:
             check=True,
             timeout=120,
         )
-        port = _start_cluster(bindir, datadir, base)
+        port = _start_cluster(bindir, datadir, base, fsync=fsync)
         try:
             yield PostgresCluster(bindir, datadir, port)
         finally:
@@ -174,12 +175,13 @@ def start_postgres() -> Iterator[PostgresCluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _start_cluster(bindir: Path, datadir: Path, base: Path, attempts: int = 3) -> int:
+def _start_cluster(bindir: Path, datadir: Path, base: Path, attempts: int = 3, fsync: bool = False) -> int:
     """pg_ctl start on a free port; if another process took the port first, on the next one."""
     log = base / "log"
     for _ in range(attempts):
         port = free_port()
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        durability = "" if fsync else " -c fsync=off"
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1{durability} -c max_connections=300"
         started = subprocess.run(
             _as_postgres(f'{bindir}/pg_ctl -D {datadir} -o "{options}" -l {log} -w start >/dev/null'),
             check=False,

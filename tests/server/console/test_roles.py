@@ -92,8 +92,13 @@ def test_a_technician_sees_no_other_schools_device_by_any_path(fleet: Fleet) -> 
     for path in ("/api/v1/reports", "/api/v1/heartbeat", "/api/v1/signoffs"):
         assert tech.post(path, {}).status_code in (401, 403, 405, 422)
         assert other not in tech.post(path, {}).text
-    admin_paths = [p for p in tech.get("/openapi.json").json()["paths"] if "admin" in p]
-    assert admin_paths == []  # no admin API exists yet (issue 11 §3); when it does, it joins this test
+    # The admin API reads bearer tokens only (test_admin_api.py tries the technician's token on
+    # every endpoint): the session cookie opens none of it.
+    admin_paths = [p for p in tech.get("/openapi.json").json()["paths"] if p.startswith("/api/v1/admin/")]
+    assert len(admin_paths) >= 6
+    for path in admin_paths:
+        answer = tech.get(path.replace("{device_id}", other))
+        assert answer.status_code in (401, 405) and other not in answer.text, path
 
 
 def test_a_school_viewer_reads_their_school_only(fleet: Fleet) -> None:

@@ -1,0 +1,579 @@
+#!/usr/bin/env python3
+"""The console at district scale: 100,000 devices and 10 million history rows on PostgreSQL.
+
+Starts a throwaway PostgreSQL cluster with production durability (fsync on, Debian's defaults
+otherwise), sets it up with a real `homeroom-server init` and `policy publish`, then bulk-loads
+(COPY through psycopg) devices, their current status, the report history, the people seen on each
+laptop and their sign-offs. It then starts a real `homeroom-server serve` and times, over loopback:
+the overview, a filtered page of the device list, one device, and a full CSV export of every device
+(streamed; the server's peak resident memory is sampled while it runs), each beside a bare
+`SELECT count(*) FROM devices` timed in the same run (the database's own floor) as a ratio.
+
+    /work/main/.venv/bin/python scripts/bench_console.py                   # 100,000 / 10,000,000
+    /work/main/.venv/bin/python scripts/bench_console.py --devices 2000 --history 50000
+
+Run as root (the cluster belongs to the postgres user). Targets: overview and list pages <= 300 ms,
+device page <= 100 ms, CSV export of 100,000 devices <= 10 s with flat memory.
+
+The history rows (`reports`) carry a compact body (each requirement's id and status, about 400
+bytes): a real report body is a few kilobytes, which at 10 million rows would be tens of gigabytes
+of disk for rows no measured page reads. `device_status.results` is full size (summaries, evidence,
+remediation: about 2.5 KB a device), as the pages read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from contract.requirements import CHECK_IDS  # noqa: E402
+from server.fleet.ingest import overall_status  # noqa: E402
+from tests.helpers.console import csrf_of, password_of  # noqa: E402
+from tests.helpers.servers import PostgresCluster, ServerProcess, start_postgres  # noqa: E402
+
+SCHOOLS = 60
+SYSTEMS = (("windows", "10.0.22631", 0.55), ("macos", "14.6.1", 0.15), ("linux", "Debian GNU/Linux 12", 0.30))
+HISTORY_DAYS = 90
+ADMIN = "admin@localhost"
+TARGETS_MS = {"overview": 300.0, "list": 300.0, "device": 100.0, "csv": 10_000.0}
+NULL = "\\N"
+DEVICE_COLUMNS = (
+    "id",
+    "group_name",
+    "serial",
+    "hardware_uuid",
+    "hostname",
+    "manufacturer",
+    "model",
+    "os",
+    "os_version",
+    "machine_id",
+    "macs",
+    "identity_unreadable",
+    "public_key",
+    "agent_version",
+    "enrolled_at",
+    "last_seen_at",
+    "commands_pending",
+    "audience",
+    "claims_pending",
+)
+FLOOR = "SELECT count(*) FROM devices"
+
+
+def school(number: int) -> str:
+    return f"School {number:02d}"
+
+
+# ---- what the rows hold ----
+
+SUMMARIES = {
+    "pass": "{title} is on and meets the district's requirement",
+    "fail": "{title} does not meet the district's requirement on this laptop",
+    "unknown": "{title} could not be confirmed: no user has signed in yet",
+    "error": "{title} could not be read: the probe timed out after 20 s",
+}
+EVIDENCE: dict[str, dict[str, Any]] = {
+    "disk_encryption": {"volume": "C:", "protection_status": 1, "method": "XtsAes128", "percent": 100},
+    "firewall": {"profiles": {"domain": True, "private": True, "public": True}, "source": "netsh"},
+    "power_on_password": {"preboot": "tpm+pin", "autologin": False, "firmware": "not exposed"},
+    "antivirus": {"product": "Microsoft Defender", "running": True, "signatures_age_hours": 7},
+    "screen_lock": {"idle_seconds": 600, "password": True, "source": "policy"},
+    "software": {"unapproved": ["Example Game 2.1"], "blocked": [], "inventory_items": 212},
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of statuses, with its rows' JSON prepared once (COPY text: no backslashes)."""
+
+    overall: str
+    checks: str  # device_status.checks
+    results: str  # device_status.results, full
+    compact: str  # the history body's results
+
+
+def variants(rng: random.Random, count: int = 64) -> list[Variant]:
+    made = []
+    for _ in range(count):
+        statuses = {
+            check: rng.choices(("pass", "fail", "unknown", "error"), (0.92, 0.05, 0.025, 0.005))[0]
+            for check in CHECK_IDS
+        }
+        results = [
+            {
+                "id": check,
+                "title": check.replace("_", " ").capitalize(),
+                "status": status,
+                "summary": SUMMARIES[status].format(title=check.replace("_", " ").capitalize()) * 2,
+                "evidence": EVIDENCE[check] | {"probe": f"{check}-probe", "output": "x" * 160},
+                "remediation": None
+                if status == "pass"
+                else "Open Settings, then Privacy & Security, and turn it on. Ask your school's IT "
+                "team if the switch is greyed out; they can do it for you in a few minutes.",
+                "duration_ms": rng.randint(3, 900),
+            }
+            for check, status in statuses.items()
+        ]
+        compact = [{"id": check, "status": status} for check, status in statuses.items()]
+        variant = Variant(
+            overall=overall_status(list(statuses.values())),
+            checks=json.dumps(statuses, separators=(",", ":")),
+            results=json.dumps(results, separators=(",", ":")),
+            compact=json.dumps(compact, separators=(",", ":")),
+        )
+        assert "\\" not in variant.results + variant.compact and "\t" not in variant.results
+        made.append(variant)
+    return made
+
+
+@dataclass(frozen=True)
+class Seeded:
+    device_ids: list[str]
+    reported: int  # devices with a status (the rest never reported)
+    history: int
+    people: int
+    signoffs: int
+    seconds: float
+
+
+def _copy(cursor: psycopg.Cursor[Any], table: str, columns: Iterable[str], lines: Iterator[str]) -> int:
+    """COPY … FROM STDIN in text format, lines written a few thousand at a time."""
+    quoted = ", ".join(f'"{column}"' for column in columns)
+    rows = 0
+    with cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= 5000:
+                copy.write("".join(batch))
+                rows += len(batch)
+                batch.clear()
+        if batch:
+            copy.write("".join(batch))
+            rows += len(batch)
+    return rows
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def seed(url: str, devices: int, history: int, now: datetime) -> Seeded:
+    started = time.monotonic()
+    rng = random.Random(20261201)  # noqa: S311 - made-up rows, the same every run
+    kinds = variants(rng)
+    ids = sorted(f"{rng.getrandbits(128):032x}" for _ in range(devices))
+    systems = [name for name, _version, _share in SYSTEMS]
+    weights = [share for _name, _version, share in SYSTEMS]
+    version_of = {name: version for name, version, _share in SYSTEMS}
+    device_os = rng.choices(systems, weights, k=devices)
+    staff = [rng.random() < 0.1 for _ in range(devices)]
+    # Seen within the day mostly; some silent for a week or a month; 1 % never reported.
+    seen: list[datetime | None] = []
+    for _ in range(devices):
+        roll = rng.random()
+        if roll < 0.01:
+            seen.append(None)
+        elif roll < 0.04:
+            seen.append(now - timedelta(days=rng.uniform(8, 60)))
+        else:
+            seen.append(now - timedelta(seconds=rng.uniform(0, 86_400)))
+    status_kind = [rng.randrange(len(kinds)) for _ in range(devices)]
+    reporting = [index for index in range(devices) if seen[index] is not None]
+    enrolled = _iso(now - timedelta(days=200))
+
+    with psycopg.connect(url, autocommit=False) as connection, connection.cursor() as cursor:
+        # The rows are consistent by construction: no per-row foreign-key trigger while loading.
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute("SELECT audience, policy_id, version FROM policies WHERE group_name = ''")
+        policies = {audience: (policy_id, version) for audience, policy_id, version in cursor.fetchall()}
+
+        def device_lines() -> Iterator[str]:
+            for index, device_id in enumerate(ids):
+                moment = seen[index]
+                group = school(index % SCHOOLS)
+                yield (
+                    "\t".join(
+                        (
+                            device_id,
+                            group,
+                            f"SN{index:08d}",
+                            f"{rng.getrandbits(128):032x}",
+                            f"lt-{index % SCHOOLS:02d}-{index:06d}",
+                            "Dell Inc.",
+                            "Latitude 3440",
+                            device_os[index],
+                            version_of[device_os[index]],
+                            f"{rng.getrandbits(128):032x}",
+                            '["3c:52:82:11:22:33"]',
+                            "{}",
+                            "k" * 43,
+                            "0.1.0",
+                            enrolled,
+                            _iso(moment) if moment else NULL,
+                            "f",
+                            "staff" if staff[index] else "student",
+                            "f",
+                        )
+                    )
+                    + "\n"
+                )
+
+        _copy(
+            cursor,
+            "devices",
+            DEVICE_COLUMNS,
+            device_lines(),
+        )
+
+        def status_lines() -> Iterator[str]:
+            for index in reporting:
+                kind = kinds[status_kind[index]]
+                moment = seen[index]
+                assert moment is not None
+                yield (
+                    f"{ids[index]}\tlatest-{ids[index]}\t{_iso(moment)}\t{_iso(moment)}\t"
+                    f"{kind.overall}\t{kind.results}\t{kind.checks}\n"
+                )
+
+        _copy(
+            cursor,
+            "device_status",
+            ("device_id", "report_id", "reported_at", "received_at", "overall", "results", "checks"),
+            status_lines(),
+        )
+
+        # History: the reporting devices in turn, oldest first, over the last HISTORY_DAYS days.
+        rounds = -(-history // max(len(reporting), 1))
+        step = timedelta(days=HISTORY_DAYS) / max(rounds, 1)
+        first = now - timedelta(days=HISTORY_DAYS)
+
+        def history_lines() -> Iterator[str]:
+            written = 0
+            for turn in range(rounds):
+                stamps = [_iso(first + step * turn + timedelta(seconds=s)) for s in range(0, 3600, 7)]
+                for position, index in enumerate(reporting):
+                    if written == history:
+                        return
+                    kind = (
+                        kinds[(turn * 7919 + index) % len(kinds)]
+                        if turn < rounds - 1
+                        else kinds[status_kind[index]]
+                    )
+                    stamp = stamps[position % len(stamps)]
+                    report_id = f"{turn:06x}{index:08x}{ids[index][:18]}"
+                    yield (
+                        f"{report_id}\t{ids[index]}\t{stamp}\t{stamp}\t{kind.overall}\t"
+                        f'{{"report_id":"{report_id}","agent_version":"0.1.0","results":{kind.compact}}}\n'
+                    )
+                    written += 1
+
+        # Indexes are built once after the load (as CREATE INDEX sorts), exactly as the migrations
+        # define them, instead of being updated ten million times in random order.
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'reports'::regclass AND contype = 'u'"
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reports' AND indexname NOT IN "
+            "(SELECT conname FROM pg_constraint WHERE conrelid = 'reports'::regclass)"
+        )
+        indexes = cursor.fetchall()
+        for name, _definition in constraints:
+            cursor.execute(f'ALTER TABLE reports DROP CONSTRAINT "{name}"')
+        for name, _definition in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        written = _copy(
+            cursor,
+            "reports",
+            ("report_id", "device_id", "reported_at", "received_at", "overall", "body"),
+            history_lines(),
+        )
+        for name, definition in constraints:
+            cursor.execute(f'ALTER TABLE reports ADD CONSTRAINT "{name}" {definition}')
+        for _name, definition in indexes:
+            cursor.execute(definition)
+
+        # People: one per student laptop, 30 % shared by two; 85 % agreed to the version in force,
+        # 3 % declined, 4 % agreed to an earlier version, the rest never signed.
+        people: list[tuple[int, str]] = []
+        for index in reporting:
+            people.append((index, f"u{index:06d}"))
+            if rng.random() < 0.3:
+                people.append((index, f"v{index:06d}"))
+        _copy(
+            cursor,
+            "device_users",
+            ("device_id", "user", "last_seen_at"),
+            (f"{ids[index]}\t{user}\t{_iso(now - timedelta(hours=2))}\n" for index, user in people),
+        )
+
+        def signoff_lines() -> Iterator[str]:
+            for number, (index, user) in enumerate(people):
+                roll = rng.random()
+                if roll >= 0.92:
+                    continue
+                policy_id, version = policies["staff" if staff[index] else "student"]
+                if roll >= 0.88:
+                    version = f"{number:064x}"  # an earlier version
+                decision = "decline" if 0.85 <= roll < 0.88 else "agree"
+                decided = _iso(now - timedelta(days=rng.uniform(0, 100)))
+                yield (
+                    f"{number:032x}\t{ids[index]}\t{user}\tStudent {number}\t{policy_id}\t{version}\t"
+                    f"{decision}\t{decided}\t{decided}\n"
+                )
+
+        signed = _copy(
+            cursor,
+            "signoffs",
+            (
+                "record_id",
+                "device_id",
+                "user",
+                "full_name",
+                "policy_id",
+                "policy_version",
+                "decision",
+                "decided_at",
+                "received_at",
+            ),
+            signoff_lines(),
+        )
+        connection.commit()
+    with psycopg.connect(url, autocommit=True) as connection:
+        # What autovacuum does for a database in service: statistics and the visibility map.
+        connection.execute("VACUUM (ANALYZE)")
+    return Seeded(ids, len(reporting), written, len(people), signed, time.monotonic() - started)
+
+
+# ---- measuring ----
+
+
+def timed(action: Callable[[], Any], runs: int) -> list[float]:
+    action()  # once to warm caches, as a page an administrator opens twice
+    spent = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        action()
+        spent.append((time.perf_counter() - began) * 1000)
+    return spent
+
+
+def count_floor(url: str, runs: int) -> float:
+    with psycopg.connect(url) as connection:
+        return statistics.median(timed(lambda: connection.execute(FLOOR).fetchone(), runs))
+
+
+def resident_bytes(process: psutil.Process) -> int:
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+@dataclass
+class Export:
+    seconds: float
+    rows: int
+    size: int
+    rss_before: int
+    rss_peak: int
+    rss_after: int
+
+
+def export_csv(url: str, headers: dict[str, str], server: psutil.Process) -> Export:
+    samples: list[int] = []
+    running = threading.Event()
+    running.set()
+
+    def sample() -> None:
+        while running.is_set():
+            samples.append(resident_bytes(server))
+            time.sleep(0.02)
+
+    before = resident_bytes(server)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    began = time.perf_counter()
+    size = rows = 0
+    with requests.get(url, headers=headers, stream=True, timeout=120) as answer:
+        answer.raise_for_status()
+        for piece in answer.iter_content(chunk_size=65536):
+            size += len(piece)
+            rows += piece.count(b"\n")
+    seconds = time.perf_counter() - began
+    running.clear()
+    sampler.join()
+    return Export(seconds, rows - 1, size, before, max(samples or [before]), resident_bytes(server))
+
+
+def signed_in(server: ServerProcess, password: str) -> requests.Session:
+    """A browser's session through the real sign-in form (no page read afterwards: the overview
+    is one of the pages measured)."""
+    browser = requests.Session()
+    form = browser.get(server.url + "/sign-in", timeout=60).text
+    answer = browser.post(
+        server.url + "/sign-in",
+        data={"email": ADMIN, "password": password, "csrf_token": csrf_of(form), "next": "/devices"},
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert answer.status_code == 303, answer.text
+    return browser
+
+
+def measure(server: ServerProcess, url: str, password: str, seeded: Seeded, runs: int) -> list[str]:
+    token_out = server.cli("users", "token", "create", ADMIN, "--name", "bench")
+    assert token_out.returncode == 0, token_out.stderr
+    token = next(line for line in token_out.stdout.splitlines() if line.startswith("hrk_"))
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+    console = signed_in(server, password)
+    counted = api.get(server.url + "/api/v1/admin/overview", timeout=120).json()
+    # The server sees what was loaded: every device, the ones that never reported, the people.
+    assert (counted["total"], counted["never_reported"], counted["signoff_people"]) == (
+        len(seeded.device_ids),
+        len(seeded.device_ids) - seeded.reported,
+        seeded.people,
+    ), counted
+    device = seeded.device_ids[len(seeded.device_ids) // 3]
+    filters = {"school": school(7), "os": "windows", "page": "2"}
+
+    def get(session: requests.Session, path: str, **params: str) -> Callable[[], None]:
+        def run() -> None:
+            answer = session.get(server.url + path, params=params, timeout=120, allow_redirects=False)
+            if answer.status_code != 200:
+                raise AssertionError(f"{path}: {answer.status_code} {answer.text[:300]}")
+
+        return run
+
+    cases = [
+        ("overview", "overview (API: the counts)", get(api, "/api/v1/admin/overview")),
+        ("overview", "overview page (console, with its 30-day chart)", get(console, "/")),
+        ("list", "device list, school + OS, page 3 (API)", get(api, "/api/v1/admin/devices", **filters)),
+        ("list", "device list, school + OS, page 3 (console page)", get(console, "/devices", **filters)),
+        ("list", "device list, search 'lt-07-0' (API)", get(api, "/api/v1/admin/devices", q="lt-07-0")),
+        ("device", "one device (API)", get(api, f"/api/v1/admin/devices/{device}")),
+        ("device", "one device (console page)", get(console, f"/devices/{device}")),
+    ]
+    floor = count_floor(url, runs)
+    lines = [f"{FLOOR:<52} {floor:9.1f} ms   (the floor)"]
+    for kind, name, action in cases:
+        try:
+            spent = timed(action, runs)
+        except AssertionError as exc:
+            lines.append(f"{name:<52} failed: {exc}")
+            continue
+        median = statistics.median(spent)
+        verdict = "meets" if median <= TARGETS_MS[kind] else "MISSES"
+        lines.append(
+            f"{name:<52} {median:9.1f} ms   x{median / floor:7.1f} the floor   "
+            f"(min {min(spent):.1f}, max {max(spent):.1f}; target {TARGETS_MS[kind]:.0f} ms: {verdict})"
+        )
+    assert server.process is not None
+    try:
+        exported = export_csv(
+            server.url + "/api/v1/admin/devices.csv",
+            {"Authorization": f"Bearer {token}"},
+            psutil.Process(server.process.pid),
+        )
+    except requests.RequestException as exc:
+        return [*lines, f"{'CSV export, every device (API, streamed)':<52} failed: {exc}"]
+    floor_after = count_floor(url, runs)
+    verdict = "meets" if exported.seconds * 1000 <= TARGETS_MS["csv"] else "MISSES"
+    lines.append(
+        f"{'CSV export, every device (API, streamed)':<52} {exported.seconds * 1000:9.1f} ms   "
+        f"x{exported.seconds * 1000 / floor_after:7.1f} the floor   ({exported.rows:,} rows, "
+        f"{exported.size / 1e6:.1f} MB; target 10 s: {verdict})"
+    )
+    lines.append(
+        f"{'  server memory (RSS) during the export':<52} before {exported.rss_before / 2**20:.0f} MiB, "
+        f"peak {exported.rss_peak / 2**20:.0f} MiB, after {exported.rss_after / 2**20:.0f} MiB "
+        f"(+{(exported.rss_peak - exported.rss_before) / 2**20:.0f} MiB "
+        f"for {exported.size / 2**20:.0f} MiB sent)"
+    )
+    return lines
+
+
+def run(devices: int, history: int, runs: int) -> int:
+    base = Path(tempfile.mkdtemp(prefix="homeroom-bench-console-"))
+    try:
+        clusters = start_postgres(fsync=True)
+        try:
+            return _run_on(next(clusters), base, devices, history, runs)
+        finally:
+            for _ in clusters:  # the generator goes on past its yield: it stops the cluster
+                pass
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_on(cluster: PostgresCluster, base: Path, devices: int, history: int, runs: int) -> int:
+    url = cluster.new_database()
+    server = ServerProcess(url, base)
+    password = password_of(server.init())
+    for name in ("secondary.md", "staff.md"):
+        published = server.cli("policy", "publish", str(ROOT / "config" / "policies" / name))
+        assert published.returncode == 0, published.stderr
+    now = datetime.now(timezone.utc)
+    print(f"Seeding {devices:,} devices and {history:,} history rows (COPY, fsync on)…", flush=True)
+    seeded = seed(url, devices, history, now)
+    print(
+        f"Seeded in {seeded.seconds:.0f} s: {len(seeded.device_ids):,} devices "
+        f"({seeded.reported:,} reporting), "
+        f"{seeded.history:,} reports, {seeded.people:,} people, {seeded.signoffs:,} sign-offs",
+        flush=True,
+    )
+    with psycopg.connect(url) as connection:
+        size = connection.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+    print(f"Database size: {size[0] if size else '?'}", flush=True)
+    server.start()
+    try:
+        print(f"\nMedian of {runs} requests after one warm-up, over loopback (PostgreSQL 15, fsync on):")
+        for line in measure(server, url, password, seeded, runs):
+            print(line, flush=True)
+    finally:
+        server.stop()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--history", type=int, default=10_000_000, help="rows of report history")
+    parser.add_argument("--runs", type=int, default=7, help="timed requests per page")
+    args = parser.parse_args()
+    if args.devices < SCHOOLS:
+        parser.error(f"--devices must be at least {SCHOOLS} (one per school)")
+    return run(args.devices, args.history, args.runs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
