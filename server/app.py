@@ -14,6 +14,7 @@ from server.api.busy import add_busy_answers
 from server.api.enrolment import rekey_rule
 from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
+from server.cache_counts import counts_from_environment
 from server.console.docs import add_docs
 from server.console.headers import security_headers
 from server.console.pages import add_console
@@ -33,7 +34,10 @@ def create_app(settings: Settings) -> FastAPI:
         engine=engine,
         sessions=make_session_factory(engine),
         authenticator=DeviceAuthenticator(
-            settings.max_clock_skew_seconds, settings.device_cache_seconds, rekey=rekey_rule(settings)
+            settings.max_clock_skew_seconds,
+            settings.device_cache_seconds,
+            rekey=rekey_rule(settings),
+            counts=counts_from_environment(),
         ),
         device_lookup=device_lookup(engine),
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),

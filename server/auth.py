@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Row, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from contract.wire import load_public_key, signature_valid, signing_string
+from server.cache_counts import CacheCounts
 from server.db.models import SeenRequest
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICES
@@ -131,8 +132,10 @@ class DeviceAuthenticator:
         cache_seconds: float,
         clock: Callable[[], float] = time.time,
         rekey: RekeyRule | None = None,
+        counts: CacheCounts | None = None,
     ) -> None:
         self.rekey = rekey or RekeyRule()
+        self.counts = counts
         self.max_skew = max_skew_seconds
         self.cache_seconds = cache_seconds
         self.clock = clock
@@ -178,7 +181,12 @@ class DeviceAuthenticator:
             )
         message = signing_string(signed.method, signed.path, timestamp, signed.request_id, signed.body)
         device = self._cached(signed.device_id)
-        if device is None or not signature_valid(device.public_key, signed.signature, message):
+        if device is not None and signature_valid(device.public_key, signed.signature, message):
+            if self.counts is not None:
+                self.counts.hit()
+        else:
+            if self.counts is not None:
+                self.counts.miss()
             found = lookup(signed.device_id)
             if found is None:
                 signature_valid(_NO_SUCH_KEY, signed.signature, message)

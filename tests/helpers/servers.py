@@ -80,6 +80,18 @@ class PostgresCluster:
             argv += ["-c", command]
         subprocess.run([*argv, "-v", "ON_ERROR_STOP=1"], check=True, capture_output=True, timeout=60)
 
+    def restart(self) -> None:
+        """pg_ctl restart (fast: open connections are cut, as a database restart for an upgrade cuts them),
+        on the same port with the same options."""
+        subprocess.run(
+            _as_postgres(
+                f"{self.bindir}/pg_ctl -D {self.datadir} -m fast -l {self.datadir.parent / 'log'} "
+                "-w restart >/dev/null"
+            ),
+            check=True,
+            timeout=120,
+        )
+
     def replace_with_copy(self, database: str, template: str) -> None:
         """`database` becomes a copy of `template` (PostgreSQL copies the files: no SQL is replayed)."""
         for attempt in range(50):
@@ -146,10 +158,13 @@ def _as_postgres(command: str) -> list[str]:
     return ["su", "postgres", "-s", "/bin/sh", "-c", command]
 
 
-def start_postgres() -> Iterator[PostgresCluster]:
+def start_postgres(fsync: bool = False) -> Iterator[PostgresCluster]:
     """initdb refuses to run as root: the cluster belongs to the postgres user, in its own temp directory
     (pytest's are private to root, so the postgres user could not enter them). Each xdist worker
-    starts its own (the fixture is session-scoped, and each worker is a session), on its own port."""
+    starts its own (the fixture is session-scoped, and each worker is a session), on its own port.
+
+    Tests run with `fsync=off` (nothing they check survives a power cut anyway, and it is faster);
+    `fsync=True` keeps Debian's defaults, which is what a district runs and what benchmarks measure."""
     bindir = postgres_bin()
     assert bindir is not None
     base = Path(tempfile.mkdtemp(prefix="homeroom-pg-"))
@@ -161,7 +176,7 @@ def start_postgres() -> Iterator[PostgresCluster]:
             check=True,
             timeout=120,
         )
-        port = _start_cluster(bindir, datadir, base)
+        port = _start_cluster(bindir, datadir, base, fsync=fsync)
         try:
             yield PostgresCluster(bindir, datadir, port)
         finally:
@@ -174,12 +189,14 @@ def start_postgres() -> Iterator[PostgresCluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _start_cluster(bindir: Path, datadir: Path, base: Path, attempts: int = 3) -> int:
+def _start_cluster(bindir: Path, datadir: Path, base: Path, attempts: int = 3, fsync: bool = False) -> int:
     """pg_ctl start on a free port; if another process took the port first, on the next one."""
     log = base / "log"
     for _ in range(attempts):
         port = free_port()
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not fsync:
+            options += " -c fsync=off"
         started = subprocess.run(
             _as_postgres(f'{bindir}/pg_ctl -D {datadir} -o "{options}" -l {log} -w start >/dev/null'),
             check=False,
