@@ -29,6 +29,7 @@ from server.settings import Settings
 
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url, for_server=True)
+    lookup = device_lookup(engine)
     services = Services(
         settings=settings,
         engine=engine,
@@ -39,14 +40,16 @@ def create_app(settings: Settings) -> FastAPI:
             rekey=rekey_rule(settings),
             counts=counts_from_environment(),
         ),
-        device_lookup=device_lookup(engine),
+        device_lookup=lookup,
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
         answer_signer=AnswerSigner(engine),
         # PostgreSQL: two per worker process, so one request waiting on a row lock does not hold
         # the rest; more threads only contend for the GIL (measured: 8 threads gave 930
         # heartbeats/s with 2 workers, 2 threads 1,160-1,460/s).
-        database=GroupCommitter(engine, threads=1 if engine.dialect.name == "sqlite" else 2),
+        database=GroupCommitter(
+            engine, threads=1 if engine.dialect.name == "sqlite" else 2, prepare_scope=lookup.batch
+        ),
     )
 
     # Homeroom sends no telemetry anywhere; with OpenTelemetry installed (a dependency of a test
