@@ -537,7 +537,7 @@ def bulk_load_reports(url: str, fleet: Fleet, count: int, laptops: Laptops) -> f
             when = datetime.fromtimestamp(start + number * step, timezone.utc)
             # As SQLAlchemy writes a datetime to SQLite (so the server reads these back), else ISO 8601.
             moment = when.strftime("%Y-%m-%d %H:%M:%S.%f") if on_sqlite else when.isoformat()
-            yield (f"{number:032x}", fleet[number % len(fleet)][0], moment, moment, overall, stored)
+            yield (uuid.uuid4().hex, fleet[number % len(fleet)][0], moment, moment, overall, stored)
 
     if on_sqlite:
         import sqlite3

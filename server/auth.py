@@ -100,13 +100,13 @@ class DeviceReader:
 
     def __call__(self, device_id: str) -> DeviceRecord | None:
         if not getattr(self._local, "batched", False):
-            with self._connect() as connection:
-                return _read_device(connection, device_id)
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self._connect()
+            with self._connect() as own:
+                return _read_device(own, device_id)
+        shared: Connection | None = getattr(self._local, "connection", None)
+        if shared is None:
+            shared = self._local.connection = self._connect()
         try:
-            return _read_device(connection, device_id)
+            return _read_device(shared, device_id)
         except Exception:
             # This request gets the error (503 if the database is gone); the next lookup of the batch
             # starts on a new connection rather than in a failed transaction.

@@ -186,11 +186,12 @@ def _status_upsert(dialect: str) -> Executable:
     module: Any = postgresql if dialect == "postgresql" else sqlite
     columns = ("device_id", "report_id", "reported_at", "received_at", "overall", "results")
     statement = module.insert(DEVICE_STATUS).values({name: bindparam(name) for name in columns})
-    return statement.on_conflict_do_update(
+    upsert: Executable = statement.on_conflict_do_update(
         index_elements=[DEVICE_STATUS.c.device_id],
         set_={name: statement.excluded[name] for name in columns if name != "device_id"},
         where=DEVICE_STATUS.c.reported_at <= statement.excluded.reported_at,
     )
+    return upsert
 
 
 def fill_in_identifying(connection: Connection, device_id: str, row: Row[Any], identity: IdentityIn) -> None:
@@ -258,10 +259,11 @@ def _user_upsert(dialect: str) -> Executable:
     statement = module.insert(DEVICE_USERS).values(
         device_id=bindparam("device_id"), user=bindparam("user"), last_seen_at=bindparam("now")
     )
-    return statement.on_conflict_do_update(
+    upsert: Executable = statement.on_conflict_do_update(
         index_elements=[DEVICE_USERS.c.device_id, DEVICE_USERS.c.user],
         set_={"last_seen_at": statement.excluded.last_seen_at},
     )
+    return upsert
 
 
 def note_user(connection: Connection, device_id: str, user: str, now: datetime) -> None:

@@ -7,16 +7,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import make_url
 
 from contract.wire import API_PREFIX, MAX_BODY_BYTES, signed_headers
 from server.cache_counts import COUNTS_VARIABLE, read_counts
+from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
 from server.settings import DEVICE_CACHE_VARIABLE
 from tests.helpers.servers import InitialisedDatabases, PostgresCluster, ServerProcess
-from tests.helpers.signed_device import Device, heartbeat
+from tests.helpers.signed_device import IDENTITY, Device, heartbeat, report
 
 
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
@@ -107,10 +111,53 @@ def test_the_benchmark_counts_cache_hits_the_server_made(
         server = ServerProcess(url, tmp_path)
         server.start()
         try:
-            device = Device(server)
-            assert device.enrol(server.token(group=f"cache {cache}")).status_code == 200
+            device = Device(
+                server, identity={**IDENTITY, "serial": f"CACHE{cache}", "machine_id": cache * 16}
+            )
+            device.identity["hardware_uuid"] = f"00000000-0000-0000-0000-{int(cache):012x}"
+            assert device.enrol(server.token()).status_code == 200
             for _ in range(3):
                 assert device.post("/heartbeat", heartbeat()).status_code == 200
             assert read_counts(counts) == expected
         finally:
             server.stop()
+
+
+def test_a_report_s_device_writes_in_fewer_statements_keep_their_meaning(server: ServerProcess) -> None:
+    """The device row in one UPDATE (identity, audience, empty facts filled in), the status and the users
+    as upserts: what each wrote before still holds, on both databases."""
+    unprivileged = {**IDENTITY, "manufacturer": None, "model": None, "serial": None, "hardware_uuid": None}
+    device = Device(server, identity=unprivileged)
+    assert device.enrol(server.token()).status_code == 200
+    newer = {**report(status="fail"), "users": ["ana"], "audience": "staff"}
+    assert device.post("/reports", newer).status_code == 200
+    older = {
+        **report(status="pass"),
+        "reported_at": (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(),
+        "users": ["ana", "ben"],
+        "identity": {**IDENTITY, "hostname": "renamed-lt042"},
+    }
+    assert device.post("/reports", older).status_code == 200
+    engine = create_engine(make_url(server.database_url).set(drivername=_driver(server.database_url)))
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(select(DEVICES).where(DEVICES.c.id == device.device_id)).one()
+            status = connection.execute(
+                select(DEVICE_STATUS).where(DEVICE_STATUS.c.device_id == device.device_id)
+            ).one()
+            users = connection.execute(
+                select(DEVICE_USERS.c.user).where(DEVICE_USERS.c.device_id == device.device_id)
+            ).all()
+    finally:
+        engine.dispose()
+    # Filled in from the service's report, never overwritten; identifying facts checked, then filled.
+    assert (row.manufacturer, row.model) == (IDENTITY["manufacturer"], IDENTITY["model"])
+    assert (row.serial, row.hardware_uuid) == (IDENTITY["serial"], IDENTITY["hardware_uuid"])
+    assert row.hostname == "renamed-lt042"  # what the device says of itself now
+    assert row.audience == "staff"  # a report that names no audience leaves it
+    assert status.report_id == newer["report_id"] and status.overall == "fail"  # not moved back
+    assert sorted(user for (user,) in users) == ["ana", "ben"]
+
+
+def _driver(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgresql+psycopg"
