@@ -14,6 +14,7 @@ from server.api.busy import add_busy_answers
 from server.api.enrolment import rekey_rule
 from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
+from server.cache_counts import counts_from_environment
 from server.console import admin_api, api_token_pages
 from server.console.docs import add_docs
 from server.console.headers import security_headers
@@ -29,21 +30,27 @@ from server.settings import Settings
 
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url, for_server=True)
+    lookup = device_lookup(engine)
     services = Services(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         authenticator=DeviceAuthenticator(
-            settings.max_clock_skew_seconds, settings.device_cache_seconds, rekey=rekey_rule(settings)
+            settings.max_clock_skew_seconds,
+            settings.device_cache_seconds,
+            rekey=rekey_rule(settings),
+            counts=counts_from_environment(),
         ),
-        device_lookup=device_lookup(engine),
+        device_lookup=lookup,
         requirements=RequirementsCache(settings.requirements_cache_seconds, load_requirements),
         policies=PoliciesCache(settings.requirements_cache_seconds, load_policies),
         answer_signer=AnswerSigner(engine),
         # PostgreSQL: two per worker process, so one request waiting on a row lock does not hold
         # the rest; more threads only contend for the GIL (measured: 8 threads gave 930
         # heartbeats/s with 2 workers, 2 threads 1,160-1,460/s).
-        database=GroupCommitter(engine, threads=1 if engine.dialect.name == "sqlite" else 2),
+        database=GroupCommitter(
+            engine, threads=1 if engine.dialect.name == "sqlite" else 2, prepare_scope=lookup.batch
+        ),
     )
 
     # Homeroom sends no telemetry anywhere; with OpenTelemetry installed (a dependency of a test

@@ -413,12 +413,9 @@ def _slow_client_limits(args: argparse.Namespace) -> dict[str, Any]:
     """Headers and bodies are timed (server.http_protocol, server.middleware); idle keep-alive closes."""
     os.environ[HEADER_TIMEOUT_VARIABLE] = str(args.header_timeout)
     os.environ[BODY_TIMEOUT_VARIABLE] = str(args.body_timeout)
-    return {
-        "http": "server.http_protocol:TimedHeadersProtocol",
-        "timeout_keep_alive": 5,
-        "log_level": "warning",
-        "access_log": False,
-    }
+    from server.http_protocol import UVICORN_OPTIONS
+
+    return dict(UVICORN_OPTIONS)
 
 
 def command_token(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -60,10 +61,19 @@ class _Job(Generic[Prepared, Worked, T]):
 class GroupCommitter:
     """A few database threads (one on SQLite, which has one writer) fed by one queue."""
 
-    def __init__(self, engine: Engine, threads: int, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        threads: int,
+        max_batch: int = MAX_BATCH,
+        prepare_scope: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self.engine = engine
         self.thread_count = threads
         self.max_batch = max_batch
+        # Around a batch's `prepare` calls: the device lookups of a batch share one read transaction
+        # (`server.auth.DeviceReader.batch`), closed before the batch's own transaction begins.
+        self.prepare_scope = prepare_scope
         self._queue: queue.SimpleQueue[_Job[Any, Any, Any]] = queue.SimpleQueue()
         # Started on first use, in the process that serves (a worker process may be forked after the
         # app is built, and threads do not survive a fork).
@@ -126,16 +136,22 @@ class GroupCommitter:
 
     def _run_batch(self, jobs: list[_Job[Any, Any, Any]]) -> None:
         batched: list[_Job[Any, Any, Any]] = []
-        for job in jobs:
-            try:
-                job.prepared = job.prepare()
-            except Exception as exc:  # noqa: BLE001 - this request's own error (401, 400, ...)
-                job.error = exc
-                continue
-            if job.work is None:
-                job.value, job.finished = job.prepared, True
-            else:
+        with self.prepare_scope():
+            for job in jobs:
+                if job.work is None:
+                    continue  # work with transactions of its own: run after the scope is closed
+                try:
+                    job.prepared = job.prepare()
+                except Exception as exc:  # noqa: BLE001 - this request's own error (401, 400, ...)
+                    job.error = exc
+                    continue
                 batched.append(job)
+        for job in jobs:
+            if job.work is None:
+                try:
+                    job.value, job.finished = job.prepare(), True
+                except Exception as exc:  # noqa: BLE001
+                    job.error = exc
         if not batched:
             return
         try:

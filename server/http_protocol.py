@@ -23,6 +23,15 @@ from server.settings import HEADER_TIMEOUT_VARIABLE
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 
+# What `homeroom-server serve` hands uvicorn besides host, port and workers (this protocol among
+# them); scripts/bench_floor_app.py serves the benchmark's floor with the very same.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "http": "server.http_protocol:TimedHeadersProtocol",
+    "timeout_keep_alive": 5,
+    "log_level": "warning",
+    "access_log": False,
+}
+
 
 def header_timeout() -> float:
     try:

@@ -86,9 +86,13 @@ class RequestGuard:
         body_complete = False
         received = 0
         response_started = False
+        # Set once the body passed the limit: whatever the app then makes of the exception (FastAPI
+        # turns any error while it parses a form into 400 "error parsing the body"), the answer is 413.
+        too_large = False
+        replaced = False
 
         async def guarded_receive() -> Message:
-            nonlocal body_complete, received
+            nonlocal body_complete, received, too_large
             if body_complete:
                 return await receive()
             try:
@@ -99,6 +103,7 @@ class RequestGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise _TooLarge
                 body_complete = not message.get("more_body", False)
             else:
@@ -106,7 +111,13 @@ class RequestGuard:
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal response_started
+            nonlocal response_started, replaced
+            if too_large and not response_started:  # the app's own answer to the overflow
+                response_started = replaced = True
+                await _answer_and_close(send, 413, self._too_large, extra)
+                return
+            if replaced:
+                return
             if message["type"] == "http.response.start":
                 response_started = True
                 headers = message.get("headers", [])

@@ -42,6 +42,9 @@ def resolve_database_url(flag: str | None, data_dir: Path) -> str:
 
 
 BODY_TIMEOUT_VARIABLE = "HOMEROOM_BODY_TIMEOUT"
+# For benchmarks only: 0 turns the device-key cache off, so a small benchmark fleet's requests each
+# look their device up as a real fleet's do (a laptop heartbeats every 15 minutes, the cache keeps 30 s).
+DEVICE_CACHE_VARIABLE = "HOMEROOM_DEVICE_CACHE_SECONDS"
 HEADER_TIMEOUT_VARIABLE = "HOMEROOM_HEADER_TIMEOUT"
 
 
@@ -50,4 +53,7 @@ def settings_from_environment() -> Settings:
     data_dir = default_data_dir()
     settings = Settings(database_url=resolve_database_url(None, data_dir), data_dir=data_dir)
     timeout = os.environ.get(BODY_TIMEOUT_VARIABLE)
-    return replace(settings, body_timeout_seconds=float(timeout)) if timeout else settings
+    if timeout:
+        settings = replace(settings, body_timeout_seconds=float(timeout))
+    cache = os.environ.get(DEVICE_CACHE_VARIABLE)
+    return replace(settings, device_cache_seconds=float(cache)) if cache else settings

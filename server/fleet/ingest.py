@@ -7,9 +7,22 @@ the request-id record, so a crash at any point leaves all of it or none of it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Row,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from server.api.schemas import (
     CommandOut,
@@ -113,30 +126,27 @@ def store_report(
         "results": results,
         "checks": check_statuses(results),
     }
-    if not insert_if_new(connection, DEVICE_STATUS, {"device_id": device.id, **status}):
-        # A report delayed by an outage must not overwrite a newer one that arrived first.
-        connection.execute(
-            update(DEVICE_STATUS)
-            .where(DEVICE_STATUS.c.device_id == device.id, DEVICE_STATUS.c.reported_at <= reported_at)
-            .values(**status)
-        )
+    # A report delayed by an outage must not overwrite a newer one that arrived first.
+    connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
     identity = report.identity
-    connection.execute(
-        update(DEVICES)
-        .where(DEVICES.c.id == device.id)
-        .values(
-            last_seen_at=now,
-            agent_version=report.agent_version,
-            hostname=identity.hostname,
-            os_version=identity.os_version,
-            macs=list(identity.macs),
-        )
-    )
-    fill_in_identity(connection, device.id, identity)
+    identifying = connection.execute(
+        REPORT_SEEN,
+        {
+            "device_id": device.id,
+            "now": now,
+            "agent_version": report.agent_version,
+            "hostname": identity.hostname,
+            "os_version": identity.os_version,
+            "macs": list(identity.macs),
+            "audience": report.audience,
+            "manufacturer": identity.manufacturer or None,
+            "model": identity.model or None,
+        },
+    ).first()
+    if identifying is not None:
+        fill_in_identifying(connection, device.id, identifying, identity)
     for user in report.users:
         note_user(connection, device.id, user, now)
-    if report.audience:
-        connection.execute(update(DEVICES).where(DEVICES.c.id == device.id).values(audience=report.audience))
     if report.dropped:
         note_dropped(connection, device.id, report.dropped)
     if report.local_problems:
@@ -150,64 +160,87 @@ def stored_body(report: ReportIn, inventory: ReportedInventory) -> dict[str, Any
     return {**report.model_dump(mode="json", exclude={"software"}), **inventory.summary()}
 
 
-FILLABLE = ("serial", "hardware_uuid", "manufacturer", "model", "machine_id")
 # The facts enrolment matches records by: filling one in must not make this record another's twin.
 IDENTIFYING = ("serial", "hardware_uuid", "machine_id")
 
 
-def fill_in_identity(connection: Connection, device_id: str, identity: IdentityIn) -> None:
+# Every report's one statement for the device row: when it was seen and what it says of itself, the
+# audience if the report names one, and the facts an unprivileged enrolment could not read filled in
+# where empty (`fill_in_identifying`). The identifying facts come back as they stood, so that filling one
+# in (rare: once per device) can be checked against the fleet first.
+REPORT_SEEN = (
+    update(DEVICES)
+    .where(DEVICES.c.id == bindparam("device_id"))
+    .values(
+        last_seen_at=bindparam("now"),
+        agent_version=bindparam("agent_version"),
+        hostname=bindparam("hostname"),
+        os_version=bindparam("os_version"),
+        macs=bindparam("macs", type_=DEVICES.c.macs.type),
+        audience=func.coalesce(bindparam("audience", type_=DEVICES.c.audience.type), DEVICES.c.audience),
+        manufacturer=func.coalesce(
+            DEVICES.c.manufacturer, bindparam("manufacturer", type_=DEVICES.c.manufacturer.type)
+        ),
+        model=func.coalesce(DEVICES.c.model, bindparam("model", type_=DEVICES.c.model.type)),
+    )
+    .returning(*(DEVICES.c[name] for name in IDENTIFYING), DEVICES.c.identity_collision)
+)
+
+
+@lru_cache(maxsize=4)
+def _status_upsert(dialect: str) -> Executable:
+    """The device's current status, inserted or replaced in one statement, but never by an older report."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    columns = ("device_id", "report_id", "reported_at", "received_at", "overall", "results")
+    statement = module.insert(DEVICE_STATUS).values({name: bindparam(name) for name in columns})
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[DEVICE_STATUS.c.device_id],
+        set_={name: statement.excluded[name] for name in columns if name != "device_id"},
+        where=DEVICE_STATUS.c.reported_at <= statement.excluded.reported_at,
+    )
+    return upsert
+
+
+def fill_in_identifying(connection: Connection, device_id: str, row: Row[Any], identity: IdentityIn) -> None:
     """Facts an unprivileged enrolment could not read are filled in once the service (root/SYSTEM) reports.
 
-    Only empty fields are filled: a serial that changes under a known device is not silently rewritten.
-    A fill-in that would give this record another device's identity (a serial and SMBIOS UUID pair, or
-    a machine id) is not made: both records are flagged and the audit log says so, because a device
-    planting another laptop's serial in its own record would otherwise catch that laptop's next
-    re-install.
+    `row` holds the record's identifying facts and its collision mark as they stood (`REPORT_SEEN`,
+    which has already filled in the others). Only empty fields are filled: a serial that changes
+    under a known device is not silently rewritten. A fill-in that would give this record another
+    device's identity (a serial and SMBIOS UUID pair, or a machine id) is not made: both records are
+    flagged and the audit log says so, because a device planting another laptop's serial in its own
+    record would otherwise catch that laptop's next re-install.
     """
-    row = connection.execute(
-        select(*(DEVICES.c[name] for name in FILLABLE), DEVICES.c.identity_collision).where(
-            DEVICES.c.id == device_id
-        )
-    ).first()
-    if row is None:
-        return
-    current = {name: getattr(row, name) for name in FILLABLE}
+    current = {name: getattr(row, name) for name in IDENTIFYING}
     filled = {
         name: getattr(identity, name)
-        for name in FILLABLE
+        for name in IDENTIFYING
         if current[name] is None and getattr(identity, name)
     }
     if not filled:
         return
-    if any(name in filled for name in IDENTIFYING):
-        after = {**current, **filled}
-        twin = _identity_twin(connection, device_id, after)
-        if twin is not None:
-            for name in IDENTIFYING:
-                filled.pop(name, None)
-            if row.identity_collision is None:
-                connection.execute(
-                    update(DEVICES).where(DEVICES.c.id == device_id).values(identity_collision=twin)
-                )
-                connection.execute(
-                    update(DEVICES).where(DEVICES.c.id == twin).values(identity_collision=device_id)
-                )
-                connection.execute(
-                    insert(AUDIT).values(
-                        at=now_utc(),
-                        actor=f"device:{device_id}",
-                        action="device.identity_collision",
-                        detail={
-                            "device": device_id,
-                            "other": twin,
-                            "serial": after["serial"],
-                            "hardware_uuid": after["hardware_uuid"],
-                            "machine_id": after["machine_id"],
-                        },
-                    )
-                )
-    if filled:
+    after = {**current, **filled}
+    twin = _identity_twin(connection, device_id, after)
+    if twin is None:
         connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(filled))
+        return
+    if row.identity_collision is None:
+        connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(identity_collision=twin))
+        connection.execute(update(DEVICES).where(DEVICES.c.id == twin).values(identity_collision=device_id))
+        connection.execute(
+            insert(AUDIT).values(
+                at=now_utc(),
+                actor=f"device:{device_id}",
+                action="device.identity_collision",
+                detail={
+                    "device": device_id,
+                    "other": twin,
+                    "serial": after["serial"],
+                    "hardware_uuid": after["hardware_uuid"],
+                    "machine_id": after["machine_id"],
+                },
+            )
+        )
 
 
 def _identity_twin(connection: Connection, device_id: str, identity: dict[str, str | None]) -> str | None:
@@ -227,15 +260,24 @@ def _identity_twin(connection: Connection, device_id: str, identity: dict[str, s
     return None if found is None else str(found)
 
 
+@lru_cache(maxsize=4)
+def _user_upsert(dialect: str) -> Executable:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(DEVICE_USERS).values(
+        device_id=bindparam("device_id"), user=bindparam("user"), last_seen_at=bindparam("now")
+    )
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[DEVICE_USERS.c.device_id, DEVICE_USERS.c.user],
+        set_={"last_seen_at": statement.excluded.last_seen_at},
+    )
+    return upsert
+
+
 def note_user(connection: Connection, device_id: str, user: str, now: datetime) -> None:
-    if not insert_if_new(
-        connection, DEVICE_USERS, {"device_id": device_id, "user": user, "last_seen_at": now}
-    ):
-        connection.execute(
-            update(DEVICE_USERS)
-            .where(DEVICE_USERS.c.device_id == device_id, DEVICE_USERS.c.user == user)
-            .values(last_seen_at=now)
-        )
+    """The account was seen on the device now (one upsert: every report names its users)."""
+    connection.execute(
+        _user_upsert(connection.dialect.name), {"device_id": device_id, "user": user, "now": now}
+    )
 
 
 def note_dropped(connection: Connection, device_id: str, dropped: dict[str, int]) -> None:

@@ -80,6 +80,18 @@ class PostgresCluster:
             argv += ["-c", command]
         subprocess.run([*argv, "-v", "ON_ERROR_STOP=1"], check=True, capture_output=True, timeout=60)
 
+    def restart(self) -> None:
+        """pg_ctl restart (fast: open connections are cut, as a database restart for an upgrade cuts them),
+        on the same port with the same options."""
+        subprocess.run(
+            _as_postgres(
+                f"{self.bindir}/pg_ctl -D {self.datadir} -m fast -l {self.datadir.parent / 'log'} "
+                "-w restart >/dev/null"
+            ),
+            check=True,
+            timeout=120,
+        )
+
     def replace_with_copy(self, database: str, template: str) -> None:
         """`database` becomes a copy of `template` (PostgreSQL copies the files: no SQL is replayed)."""
         for attempt in range(50):
@@ -150,7 +162,9 @@ def start_postgres(fsync: bool = False) -> Iterator[PostgresCluster]:
     """initdb refuses to run as root: the cluster belongs to the postgres user, in its own temp directory
     (pytest's are private to root, so the postgres user could not enter them). Each xdist worker
     starts its own (the fixture is session-scoped, and each worker is a session), on its own port.
-    Tests run it with fsync off; `fsync=True` (benchmarks) keeps PostgreSQL's production default."""
+
+    Tests run with `fsync=off` (nothing they check survives a power cut anyway, and it is faster);
+    `fsync=True` keeps Debian's defaults, which is what a district runs and what benchmarks measure."""
     bindir = postgres_bin()
     assert bindir is not None
     base = Path(tempfile.mkdtemp(prefix="homeroom-pg-"))
@@ -180,8 +194,9 @@ def _start_cluster(bindir: Path, datadir: Path, base: Path, attempts: int = 3, f
     log = base / "log"
     for _ in range(attempts):
         port = free_port()
-        durability = "" if fsync else " -c fsync=off"
-        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1{durability} -c max_connections=300"
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not fsync:
+            options += " -c fsync=off"
         started = subprocess.run(
             _as_postgres(f'{bindir}/pg_ctl -D {datadir} -o "{options}" -l {log} -w start >/dev/null'),
             check=False,

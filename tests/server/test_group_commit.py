@@ -13,8 +13,10 @@ import pytest
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, event, insert, select
 from sqlalchemy.exc import OperationalError
 
+from server.auth import DeviceReader
 from server.db.engine import make_engine
 from server.group_commit import GroupCommitter
+from tests.helpers.servers import InitialisedDatabases
 
 METADATA = MetaData()
 ROWS = Table("rows", METADATA, Column("id", Integer, primary_key=True), Column("name", String, unique=True))
@@ -184,3 +186,37 @@ def test_a_batch_with_no_failure_runs_each_request_once_without_savepoints(tmp_p
     assert calls == ["d", "bad-2", "d", "bad-2", "e"]  # redone once, with a savepoint each
     assert [text for text in statements if text.upper().startswith("SAVEPOINT")]
     assert _names(engine) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_batch_s_device_lookups_share_one_connection(
+    tmp_path: Path, initialised_databases: InitialisedDatabases
+) -> None:
+    """With the key cache cold (a real fleet), every request looks its device up: a batch's lookups
+    share one read connection, closed before the batch's transaction takes the (one SQLite) connection."""
+    url = f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}"
+    initialised_databases.copy_into(url)
+    engine = make_engine(url, for_server=True)
+    reader = DeviceReader(engine)
+    committer = GroupCommitter(engine, threads=1, prepare_scope=reader.batch)
+    checkouts: list[object] = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(args))
+
+    async def main() -> list[object]:
+        gate = threading.Event()
+        first = asyncio.ensure_future(committer.call(lambda: gate.wait(10)))
+        await asyncio.sleep(0.05)
+        jobs = [
+            asyncio.ensure_future(
+                committer.run(lambda n=number: reader(f"nobody-{n}"), lambda _c, found: found, str)
+            )
+            for number in range(6)
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await first
+        return await asyncio.gather(*jobs)
+
+    assert asyncio.run(main()) == ["None"] * 6
+    assert len(checkouts) == 2  # the lookups' connection, then the batch's transaction
+    assert reader("nobody") is None  # outside a batch: a connection of its own
+    assert len(checkouts) == 3
