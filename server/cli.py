@@ -21,6 +21,7 @@ from contract.config_files import read_config_text
 from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, requirements_from_text
 from server.auth import hash_password, new_token, token_hash, utc
+from server.config_file import load_config
 from server.console import users_cli
 from server.console.accounts import normalised_email
 from server.console.audit_log import command_line_address
@@ -42,6 +43,7 @@ from server.fleet.approvals import rows_as_json as approval_rows_json
 from server.fleet.ingest import now_utc
 from server.fleet.published import store_requirements
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
+from server.lost import commands as lost_commands
 from server.settings import (
     BODY_TIMEOUT_VARIABLE,
     HEADER_TIMEOUT_VARIABLE,
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_software_command(commands, db)
     users_cli.add_parser(commands, db)
     add_approvals_command(commands, db)
+    lost_commands.add_parsers(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -162,6 +165,7 @@ def add_device_actions(devices: argparse.ArgumentParser) -> None:
         help="let a waiting enrolment claim take over its device record (the laptop's new key)",
     )
     approve.add_argument("claim", type=int, help="the claim's id, from `homeroom-server devices`")
+    lost_commands.add_device_actions(actions, db_after)
 
 
 def add_software_command(commands: Any, db: argparse.ArgumentParser) -> None:
@@ -225,7 +229,11 @@ def add_approvals_command(commands: Any, db: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     data_dir = args.data_dir or default_data_dir()
-    return Settings(database_url=resolve_database_url(args.database, data_dir), data_dir=data_dir)
+    return Settings(
+        database_url=resolve_database_url(args.database, data_dir),
+        data_dir=data_dir,
+        config=load_config(data_dir),
+    )
 
 
 def _where_the_database_was_looked_for(args: argparse.Namespace) -> str:
@@ -395,6 +403,8 @@ def command_devices(args: argparse.Namespace) -> int:
     if args.devices_command == "approve-claim":
         print(approve_claim(engine, args.claim))
         return 0
+    if args.devices_command in lost_commands.DEVICE_ACTIONS:
+        return lost_commands.device_command(args, lambda _args: engine, settings_from)
     with Session(engine) as session:
         rows = session.execute(
             select(Device, DeviceStatus)
@@ -590,6 +600,14 @@ def command_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_networks(args: argparse.Namespace) -> int:
+    return lost_commands.networks_command(args, _engine)
+
+
+def command_lost(args: argparse.Namespace) -> int:
+    return lost_commands.lost_command(args, _engine, settings_from)
+
+
 def command_users(args: argparse.Namespace) -> int:
     return users_cli.command(args, _engine)
 
@@ -609,6 +627,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "software": command_software,
         "users": command_users,
         "approvals": command_approvals,
+        "networks": command_networks,
+        "lost": command_lost,
     }
     try:
         return handlers[args.command](args)
