@@ -10,7 +10,7 @@ depth as well as size. Lone surrogates never get this far: the JSON parser
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -291,6 +291,19 @@ class ApprovalRequestOut(BaseModel):
 # --- lost and stolen laptops (contract/lost.py) ------------------------------------------------
 
 
+def _as_utc(value: datetime) -> datetime:
+    """In UTC (a time without a zone is taken as UTC): SQLite keeps no zone, so what is stored is UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range in UTC") from None
+
+
+LostTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
 def _one_line(maximum: int) -> StringConstraints:
     return StringConstraints(max_length=maximum, pattern=ONE_LINE_PATTERN)
 
@@ -313,11 +326,11 @@ class LostReportIn(Strict):
     contact: Annotated[str, _lines(lost.CONTACT_MAX)]
     device: LostDeviceIn
     kind: Literal["lost", "stolen"]
-    last_seen_at: datetime | None = None
+    last_seen_at: LostTime | None = None
     last_seen_where: Annotated[str, _lines(lost.WHERE_MAX)] = ""
     what_happened: Annotated[str, _lines(lost.WHAT_HAPPENED_MAX)] = ""
     police_report: Annotated[str, _one_line(lost.POLICE_REPORT_MAX)] | None = None
-    made_at: datetime
+    made_at: LostTime
 
 
 class LostReportOut(BaseModel):
@@ -341,8 +354,8 @@ Address = Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE_PATTE
 
 class LostEvidenceIn(Strict):
     record_id: RecordId
-    case_id: Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
-    collected_at: datetime
+    case_id: Annotated[str, StringConstraints(min_length=1, max_length=9, pattern=r"^[0-9]+$")]
+    collected_at: LostTime
     local_addresses: list[Address] = Field(default_factory=list, max_length=lost.ADDRESSES_MAX)
     gateway: Address | None = None
     wifi: list[WifiNetworkIn] = Field(default_factory=list, max_length=lost.WIFI_MAX)

@@ -2,8 +2,9 @@
 
 Evidence is taken only for a case of the laptop that sent it, collected while the case was open
 (a record collected in lost mode and delivered after recovery, from an outbox that waited for the
-network, is still taken; one collected after the case closed is refused with 409). The server adds
-the address it saw the request come from.
+network, is still taken; one collected after the case closed is refused with 409, even from a
+laptop whose clock runs a little ahead: once IT says it is recovered, nothing more is kept). The
+server adds the address it saw the request come from.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from server.db.statements import insert_if_new
 from server.errors import RequestRefused
 from server.fleet.ingest import now_utc
 from server.lost.cases import add_event
+from server.lost.summary import aware
 
-# A laptop's clock may run a little behind or ahead of the server's (the signed-request window).
+# A laptop's clock may run a little behind the server's (the signed-request window): evidence it
+# dates just before the case opened is still the case's.
 CLOCK_SLACK = timedelta(minutes=5)
 
 
@@ -41,9 +44,9 @@ def store_evidence(
     if case is None:
         raise RequestRefused(409, f"this laptop has no lost case {body.case_id}: it is not in lost mode")
     now = now_utc()
-    collected = min(utc(body.collected_at), now)
-    closed = utc(case.closed_at)
-    if closed is not None and collected > closed + CLOCK_SLACK:
+    collected = min(body.collected_at, now)
+    closed = aware(case.closed_at)
+    if closed is not None and collected > closed:
         raise RequestRefused(
             409,
             f"case {case.id} was closed at {closed.isoformat(timespec='seconds')}: "
@@ -62,7 +65,7 @@ def store_evidence(
             "device_id": device.id,
             "collected_at": collected,
             "received_at": now,
-            "public_address": address,
+            "public_address": address[:64] if address else None,
             "local_addresses": list(body.local_addresses),
             "gateway": body.gateway,
             "wifi": [network.model_dump(mode="json") for network in body.wifi],
@@ -76,7 +79,7 @@ def store_evidence(
 
 def evidence_expired(closed_at: datetime | None, now: datetime, keep_days: int) -> bool:
     """Whether a case's evidence is due for deletion: `keep_days` after it closed, never while open."""
-    closed = utc(closed_at)
+    closed = aware(closed_at)
     return closed is not None and closed + timedelta(days=keep_days) <= now
 
 

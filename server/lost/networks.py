@@ -187,7 +187,7 @@ def parse_access_points(name: str, text: str) -> list[AccessPoint]:
         raise _problem(
             name,
             1,
-            f"the header has no {missing} (found: {', '.join(repr(h) for h in headers)}); name them "
+            f"the header lacks {missing} (found: {', '.join(repr(h) for h in headers)}); name them "
             "BSSID (or Radio MAC, MAC Address), Building (or Site, Location) and Room (or Area, AP Name)",
         )
     found: dict[str, tuple[int, AccessPoint]] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from server.api.schemas import LostReportIn, LostReportOut
-from server.auth import KnownDevice, utc
+from server.auth import KnownDevice
 from server.config_file import ServerConfig
 from server.db.lost_models import LOST_CASES, LOST_REPORTS
 from server.db.statements import insert_if_new
@@ -111,7 +111,7 @@ def store_lost_report(
         target_id = found[0].id
 
     cases.lock_device(connection, target_id)
-    made_at = min(utc(body.made_at), now)
+    made_at = min(body.made_at, now)
     sender = connection.execute(select(DEVICES.c.hostname).where(DEVICES.c.id == device.id)).scalar_one()
     actor = f"{body.reporter_name or body.reporter} ({body.reporter} on {sender})"[:300]
     report_detail = {"record_id": body.record_id, "reporter": body.reporter, "from_device": device.id}
@@ -166,7 +166,7 @@ def store_lost_report(
             "device_by": by,
             "device_value": value,
             "kind": body.kind,
-            "last_seen_at": utc(body.last_seen_at),
+            "last_seen_at": body.last_seen_at,
             "last_seen_where": body.last_seen_where,
             "what_happened": body.what_happened,
             "police_report": body.police_report,

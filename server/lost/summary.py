@@ -22,8 +22,13 @@ from server.db.tables import DEVICE_USERS, DEVICES
 from server.lost.networks import AccessPoint, DistrictRange, Sighting, where_seen
 
 
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored time with its zone (SQLite returns UTC times without one)."""
+    return None if moment is None else utc(moment)
+
+
 def iso(moment: datetime | None) -> str | None:
-    stamped = utc(moment)
+    stamped = aware(moment)
     return stamped.isoformat() if stamped else None
 
 
