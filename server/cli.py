@@ -21,7 +21,7 @@ from contract.config_files import read_config_text
 from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, requirements_from_text
 from server.auth import hash_password, new_token, token_hash, utc
-from server.config_file import load_config
+from server.config_file import ServerConfig, load_config
 from server.console import users_cli
 from server.console.accounts import normalised_email
 from server.console.audit_log import command_line_address
@@ -229,11 +229,12 @@ def add_approvals_command(commands: Any, db: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     data_dir = args.data_dir or default_data_dir()
-    return Settings(
-        database_url=resolve_database_url(args.database, data_dir),
-        data_dir=data_dir,
-        config=load_config(data_dir),
-    )
+    return Settings(database_url=resolve_database_url(args.database, data_dir), data_dir=data_dir)
+
+
+def config_from(args: argparse.Namespace) -> ServerConfig:
+    """server.toml, read only by the commands that use it: a mistake in it stops no other command."""
+    return load_config(settings_from(args).data_dir)
 
 
 def _where_the_database_was_looked_for(args: argparse.Namespace) -> str:
@@ -346,6 +347,7 @@ def command_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     _engine(args)  # refuse to start on a database that is not set up
+    config_from(args)  # or on a server.toml with a mistake (its workers read it again)
     os.environ["HOMEROOM_DATABASE_URL"] = settings.database_url
     os.environ["HOMEROOM_DATA_DIR"] = str(settings.data_dir)
     uvicorn.run(
@@ -404,7 +406,7 @@ def command_devices(args: argparse.Namespace) -> int:
         print(approve_claim(engine, args.claim))
         return 0
     if args.devices_command in lost_commands.DEVICE_ACTIONS:
-        return lost_commands.device_command(args, lambda _args: engine, settings_from)
+        return lost_commands.device_command(args, lambda _args: engine, config_from)
     with Session(engine) as session:
         rows = session.execute(
             select(Device, DeviceStatus)
@@ -605,7 +607,7 @@ def command_networks(args: argparse.Namespace) -> int:
 
 
 def command_lost(args: argparse.Namespace) -> int:
-    return lost_commands.lost_command(args, _engine, settings_from)
+    return lost_commands.lost_command(args, _engine, config_from)
 
 
 def command_users(args: argparse.Namespace) -> int:

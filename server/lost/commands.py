@@ -2,7 +2,7 @@
 import-access-points | show` and `lost purge | notifications`: the command line of lost laptops.
 
 server/cli.py adds these parsers and hands the parsed arguments here with its way of opening the
-database (`engine_for`) and of reading the settings (`settings_for`).
+database (`engine_for`) and of reading server.toml (`config_for`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from contract.config_files import read_config_text
 from contract.lost import KINDS
+from server.config_file import ServerConfig
 from server.console.audit_log import command_line_address
 from server.console.audit_log import record as audit_record
 from server.db.lost_models import DISTRICT_ACCESS_POINTS, DISTRICT_RANGES, NOTIFICATIONS
@@ -26,12 +27,11 @@ from server.lost import cases, listing
 from server.lost.evidence import purge_expired_evidence
 from server.lost.networks import parse_access_points, parse_ranges
 from server.lost.summary import iso
-from server.settings import Settings
 from server.terminal import printable
 
 DEVICE_ACTIONS = ("set-asset-tag", "mark-lost", "lost-status", "lost")
 EngineFor = Callable[[argparse.Namespace], Engine]
-SettingsFor = Callable[[argparse.Namespace], Settings]
+ConfigFor = Callable[[argparse.Namespace], ServerConfig]
 
 
 def add_device_actions(actions: Any, db_after: argparse.ArgumentParser) -> None:
@@ -87,9 +87,9 @@ def add_device_actions(actions: Any, db_after: argparse.ArgumentParser) -> None:
     lost.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
 
-def device_command(args: argparse.Namespace, engine_for: EngineFor, settings_for: SettingsFor) -> int:
+def device_command(args: argparse.Namespace, engine_for: EngineFor, config_for: ConfigFor) -> int:
     engine = engine_for(args)
-    config = settings_for(args).config
+    config = config_for(args)
     action = args.devices_command
     if action == "set-asset-tag":
         print(cases.set_asset_tag(engine, args.device, args.tag))
@@ -235,10 +235,10 @@ def networks_command(args: argparse.Namespace, engine_for: EngineFor) -> int:
     return 0
 
 
-def lost_command(args: argparse.Namespace, engine_for: EngineFor, settings_for: SettingsFor) -> int:
+def lost_command(args: argparse.Namespace, engine_for: EngineFor, config_for: ConfigFor) -> int:
     engine = engine_for(args)
     if args.lost_command == "purge":
-        keep = settings_for(args).config.lost.evidence_keep_days
+        keep = config_for(args).lost.evidence_keep_days
         deleted = purge_expired_evidence(engine, keep, datetime.now(timezone.utc), command_line_address())
         if not deleted:
             print(f"No evidence to delete (kept {keep} days after a case closes).")

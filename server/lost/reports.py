@@ -115,6 +115,7 @@ def store_lost_report(
     sender = connection.execute(select(DEVICES.c.hostname).where(DEVICES.c.id == device.id)).scalar_one()
     actor = f"{body.reporter_name or body.reporter} ({body.reporter} on {sender})"[:300]
     report_detail = {"record_id": body.record_id, "reporter": body.reporter, "from_device": device.id}
+    event_id: int | None = None  # the event notified: only a new case's
     open_case = cases.open_case_of(connection, target_id)
     if open_case is not None:
         outcome, case_id = "already_reported", int(open_case.id)
@@ -174,7 +175,7 @@ def store_lost_report(
             "received_at": now,
         },
     )
-    if outcome == "recorded":
+    if event_id is not None:
         # After the report row, so the notification carries what the user wrote.
         cases.notify(connection, case_id, event_id, "reported", actor, now, config)
     cases.audit(
