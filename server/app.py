@@ -22,6 +22,7 @@ from server.api.schemas import (
     SignOffIn,
 )
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
+from server.console import lost_pages
 from server.console.docs import add_docs
 from server.console.headers import SecurityHeaders
 from server.console.pages import add_console
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     for resource in (enrolment, reports, heartbeat, signoffs, approvals, lost):
         app.include_router(resource.router)
     add_console(app, engine)
+    app.include_router(lost_pages.router)
     add_docs(app)
     add_body_schemas(
         app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn, LostReportIn, LostEvidenceIn)

@@ -277,7 +277,10 @@ def change_status(
     notice: str | None = None,
     quiet: bool = False,
     lock: bool | None = None,
+    by: tuple[str, str, str | None] | None = None,
 ) -> str:
+    """`by`: who changes it (the timeline's words), the audit log's actor and address; the
+    account that runs the command when None."""
     if status not in IT_STATUSES:
         raise CommandError(f"the status must be one of {', '.join(IT_STATUSES)}")
     if quiet and notice is not None:
@@ -286,7 +289,11 @@ def change_status(
     if control_character(note, allow_lines=True):
         raise CommandError("--note holds a control character")
     new_notice = checked_notice(notice)
-    who, address = _it_actor()
+    if by is None:
+        who, address = _it_actor()
+        audit_actor: str = "cli"
+    else:
+        who, audit_actor, address = by
     now = now_utc()
     with engine.begin() as connection:
         case = connection.execute(select(LOST_CASES).where(LOST_CASES.c.id == case_id)).first()
@@ -306,7 +313,13 @@ def change_status(
                     f"case {case_id} is a drill: end it with `devices lost-status {case_id} recovered`"
                 )
             end_drill(connection, case, who, now, note or "IT ended the drill")
-            audit(connection, "cli", "lost.drill_ended", {"case": case_id, "device": case.device_id}, address)
+            audit(
+                connection,
+                audit_actor,
+                "lost.drill_ended",
+                {"case": case_id, "device": case.device_id},
+                address,
+            )
             return f"The drill (case {case_id}) is over: the laptop leaves lost mode at its next heartbeat."
         values: dict[str, Any] = {"status": status}
         detail: dict[str, Any] = {"from": case.status, "to": status}
@@ -332,7 +345,7 @@ def change_status(
         queued = notify(connection, case_id, event_id, "status", who, now, config, note, case.status)
         audit(
             connection,
-            "cli",
+            audit_actor,
             "lost.status_changed",
             {"case": case_id, "device": case.device_id, **detail},
             address,

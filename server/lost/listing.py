@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from server.db.lost_models import LOST_CASES, LOST_EVENTS, LOST_EVIDENCE, LOST_REPORTS, NOTIFICATIONS
 from server.db.tables import DEVICES
 from server.errors import CommandError
-from server.lost.summary import district_networks, iso, sighting_of
+from server.lost.summary import assigned_user, district_networks, iso, sighting_of
 from server.terminal import cell, printable
 
 # The newest evidence read per case to find where it was last seen near a district network.
@@ -29,6 +29,9 @@ class CaseRow:
     serial: str | None
     asset_tag: str | None
     school: str
+    manufacturer: str | None
+    model: str | None
+    assigned_user: str | None
     opened_at: str | None
     closed_at: str | None
     notice: str | None
@@ -44,13 +47,29 @@ class CaseRow:
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
-def case_rows(connection: Connection, everything: bool = False, case_id: int | None = None) -> list[CaseRow]:
-    """Open cases (every case with `everything`, one with `case_id`), newest first."""
+def case_rows(
+    connection: Connection,
+    everything: bool = False,
+    case_id: int | None = None,
+    schools: ColumnElement[bool] | None = None,
+) -> list[CaseRow]:
+    """Open cases (every case with `everything`, one with `case_id`), newest first; `schools`
+    narrows them to a console user's schools (a clause on the device's group)."""
     query = (
-        select(LOST_CASES, DEVICES.c.hostname, DEVICES.c.serial, DEVICES.c.asset_tag, DEVICES.c.group_name)
+        select(
+            LOST_CASES,
+            DEVICES.c.hostname,
+            DEVICES.c.serial,
+            DEVICES.c.asset_tag,
+            DEVICES.c.group_name,
+            DEVICES.c.manufacturer,
+            DEVICES.c.model,
+        )
         .join(DEVICES, DEVICES.c.id == LOST_CASES.c.device_id)
         .order_by(LOST_CASES.c.id.desc())
     )
+    if schools is not None:
+        query = query.where(schools)
     if case_id is not None:
         query = query.where(LOST_CASES.c.id == case_id)
     elif not everything:
@@ -80,6 +99,9 @@ def case_rows(connection: Connection, everything: bool = False, case_id: int | N
             serial=case.serial,
             asset_tag=case.asset_tag,
             school=case.group_name,
+            manufacturer=case.manufacturer,
+            model=case.model,
+            assigned_user=assigned_user(connection, case.device_id) if case_id is not None else None,
             opened_at=iso(case.opened_at),
             closed_at=iso(case.closed_at),
             notice=case.notice,

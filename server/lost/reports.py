@@ -29,7 +29,7 @@ from server.lost import cases
 from server.lost.devices import WORDS, closest, devices_by
 
 MESSAGES = {
-    "recorded": "Your report was recorded (case {case}): IT and your school have been told.",
+    "recorded": "Your report was recorded (case {case}): IT has it, and lost mode is on for the laptop.",
     "already_reported": (
         "This laptop is already reported (case {case}, {status}): your report was added to it."
     ),
