@@ -257,12 +257,12 @@ def mark_lost(
             },
             address,
         )
-    what = "A drill" if drill else f"Case {case_id}"
+    what = f"A drill (case {case_id})" if drill else f"Case {case_id}"
     mode = "shows a notice" if shown else "stays quiet"
     locks = " and locks its screen" if lock else ""
     told = " Nobody is notified (a drill)." if drill else f" {queued} notification(s) queued."
     return (
-        f"{what} (case {case_id}): {printable(device.hostname)} (serial {printable(device.serial)}) enters "
+        f"{what}: {printable(device.hostname)} (serial {printable(device.serial)}) enters "
         f"lost mode at its next heartbeat, {mode}{locks}.{told}"
     )
 
