@@ -289,9 +289,11 @@ def change_status(
     if control_character(note, allow_lines=True):
         raise CommandError("--note holds a control character")
     new_notice = checked_notice(notice)
+    who: str
+    address: str | None
     if by is None:
         who, address = _it_actor()
-        audit_actor: str = "cli"
+        audit_actor = "cli"
     else:
         who, audit_actor, address = by
     now = now_utc()

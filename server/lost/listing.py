@@ -77,12 +77,14 @@ def case_rows(
     ranges, points = district_networks(connection)
     rows: list[CaseRow] = []
     for case in connection.execute(query).all():
-        evidence = connection.execute(
-            select(LOST_EVIDENCE)
-            .where(LOST_EVIDENCE.c.case_id == case.id)
-            .order_by(LOST_EVIDENCE.c.collected_at.desc(), LOST_EVIDENCE.c.id.desc())
-            .limit(EVIDENCE_LOOKED_AT if case_id is None else 10_000)
-        ).all()
+        evidence = list(
+            connection.execute(
+                select(LOST_EVIDENCE)
+                .where(LOST_EVIDENCE.c.case_id == case.id)
+                .order_by(LOST_EVIDENCE.c.collected_at.desc(), LOST_EVIDENCE.c.id.desc())
+                .limit(EVIDENCE_LOOKED_AT if case_id is None else 10_000)
+            ).all()
+        )
         near, near_at = None, None
         for record in evidence:
             seen = sighting_of(record, ranges, points)
