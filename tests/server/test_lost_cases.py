@@ -370,7 +370,7 @@ def test_bad_reports_and_evidence_get_a_short_422(server: ServerProcess) -> None
         ({"wifi": [{"bssid": "x", "ssid": "y", "signal": 10**6, "channel": 1}]}, "signal"),
         ({"local_addresses": ["10.0.0.1"] * 51}, "local_addresses"),
     ]:
-        answer = laptop.post("/lost-evidence", evidence("1", **change))
+        answer = laptop.post("/lost-evidence", {**evidence("1"), **change})
         assert answer.status_code == 422, (change, answer.text)
         assert field in json.dumps(answer.json())
     not_lost = laptop.post("/lost-evidence", evidence("1"))
