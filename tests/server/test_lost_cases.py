@@ -18,7 +18,7 @@ from contract.wire import HEADER_ANSWER_SIGNATURE, answer_signature_valid, load_
 from server.db.engine import make_engine
 from server.lost import listing
 from tests.helpers.audit import audit_details
-from tests.helpers.servers import ServerProcess
+from tests.helpers.servers import ServerProcess, free_port
 from tests.helpers.signed_device import IDENTITY, Device, heartbeat
 
 _TOKENS: dict[tuple[str, str], str] = {}
@@ -366,6 +366,15 @@ def test_evidence_is_deleted_the_configured_days_after_the_case_closes(server: S
         and detail["timeline"][-1]["detail"]["records"] == 3
     )
     assert audit_details(server, "lost.evidence_deleted")[0]["records"] == 3
+
+    # A mistake in server.toml: the server refuses to start and says where; other commands go on.
+    (server.data_dir / "server.toml").write_text('[lost]\nevidence_keep_days = "thirty"\n')
+    refused = server.cli("serve", "--port", str(free_port()))
+    assert (
+        refused.returncode == 2
+        and "server.toml:2: [lost] evidence_keep_days must be a whole number" in refused.stderr
+    )
+    assert server.cli("devices").returncode == 0
 
 
 BAD = [
