@@ -8,14 +8,22 @@ from fastapi.responses import JSONResponse
 from contract import __version__
 from contract.wire import MAX_BODY_BYTES
 from server.answer_signing import AnswerSigner
-from server.api import approvals, enrolment, heartbeat, reports, signoffs
+from server.api import approvals, enrolment, heartbeat, lost, reports, signoffs
 from server.api.bodies import add_body_schemas, add_validation_answers
 from server.api.busy import add_busy_answers
 from server.api.enrolment import rekey_rule
-from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
+from server.api.schemas import (
+    ApprovalRequestIn,
+    EnrolIn,
+    HeartbeatIn,
+    LostEvidenceIn,
+    LostReportIn,
+    ReportIn,
+    SignOffIn,
+)
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.cache_counts import counts_from_environment
-from server.console import admin_api, api_token_pages
+from server.console import admin_api, api_token_pages, lost_pages
 from server.console.docs import add_docs
 from server.console.headers import security_headers
 from server.console.pages import add_console
@@ -25,6 +33,7 @@ from server.errors import RequestRefused
 from server.fleet.published import PoliciesCache, RequirementsCache, load_policies, load_requirements
 from server.group_commit import GroupCommitter
 from server.middleware import RequestGuard
+from server.notify.background import background_lifespan
 from server.settings import Settings
 
 
@@ -62,16 +71,21 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Notifications and the evidence purge (server/notify/background.py).
+        lifespan=background_lifespan(settings),
     )
     app.state.services = services
-    for resource in (enrolment, reports, heartbeat, signoffs, approvals):
+    for resource in (enrolment, reports, heartbeat, signoffs, approvals, lost):
         app.include_router(resource.router)
     add_console(app, engine)
     app.include_router(api_token_pages.router)
     app.include_router(admin_api.router)
+    app.include_router(lost_pages.router)
     add_docs(app)
     add_body_schemas(
-        app, (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn), openapi_signature_headers
+        app,
+        (EnrolIn, ReportIn, HeartbeatIn, SignOffIn, ApprovalRequestIn, LostReportIn, LostEvidenceIn),
+        openapi_signature_headers,
     )
 
     @app.exception_handler(RequestRefused)

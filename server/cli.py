@@ -21,6 +21,7 @@ from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, requirements_from_text
 from server import device_show
 from server.auth import hash_password, utc
+from server.config_file import ServerConfig, load_config
 from server.console import users_cli
 from server.console.accounts import normalised_email
 from server.console.audit_log import command_line_address
@@ -46,6 +47,7 @@ from server.fleet.approvals import approval_rows, approve_request, decline_reque
 from server.fleet.approvals import rows_as_json as approval_rows_json
 from server.fleet.ingest import now_utc
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
+from server.lost import commands as lost_commands
 from server.settings import (
     BODY_TIMEOUT_VARIABLE,
     HEADER_TIMEOUT_VARIABLE,
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     users_cli.add_parser(commands, db)
     add_approvals_command(commands, db)
     add_backup_commands(commands, db)
+    lost_commands.add_parsers(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -181,6 +184,7 @@ def add_device_actions(devices: argparse.ArgumentParser) -> None:
     )
     show.add_argument("host", help="the device's id or hostname")
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    lost_commands.add_device_actions(actions, db_after)
 
 
 def add_software_command(commands: Any, db: argparse.ArgumentParser) -> None:
@@ -274,6 +278,11 @@ def command_restore(args: argparse.Namespace) -> int:
 def settings_from(args: argparse.Namespace) -> Settings:
     data_dir = args.data_dir or default_data_dir()
     return Settings(database_url=resolve_database_url(args.database, data_dir), data_dir=data_dir)
+
+
+def config_from(args: argparse.Namespace) -> ServerConfig:
+    """server.toml, read only by the commands that use it: a mistake in it stops no other command."""
+    return load_config(settings_from(args).data_dir)
 
 
 def _where_the_database_was_looked_for(args: argparse.Namespace) -> str:
@@ -392,6 +401,7 @@ def command_serve(args: argparse.Namespace) -> int:
     proxies = trusted_proxies(args.trusted_proxy, os.environ.get(TRUSTED_PROXIES_VARIABLE))
     _engine(args)  # refuse to start on a database that is not set up
     serving = hold_while_serving(settings.database_url)  # `restore` waits for it (server.backup)
+    config_from(args)  # or on a server.toml with a mistake (its workers read it again)
     os.environ["HOMEROOM_DATABASE_URL"] = settings.database_url
     os.environ["HOMEROOM_DATA_DIR"] = str(settings.data_dir)
     try:
@@ -439,6 +449,8 @@ def command_devices(args: argparse.Namespace) -> int:
         return 0
     if args.devices_command == "show":
         return command_device_show(engine, args.host, args.json)
+    if args.devices_command in lost_commands.DEVICE_ACTIONS:
+        return lost_commands.device_command(args, lambda _args: engine, config_from)
     with Session(engine) as session:
         rows = session.execute(
             select(Device, DeviceStatus)
@@ -642,6 +654,14 @@ def command_requirements(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_networks(args: argparse.Namespace) -> int:
+    return lost_commands.networks_command(args, _engine)
+
+
+def command_lost(args: argparse.Namespace) -> int:
+    return lost_commands.lost_command(args, _engine, config_from)
+
+
 def command_users(args: argparse.Namespace) -> int:
     return users_cli.command(args, _engine)
 
@@ -663,6 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "approvals": command_approvals,
         "backup": command_backup,
         "restore": command_restore,
+        "networks": command_networks,
+        "lost": command_lost,
     }
     try:
         return handlers[args.command](args)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from server.config_file import ServerConfig, load_config
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Settings:
     # figure so that, if it signs again, the re-key is undone (docs/architecture.md).
     rekey_quiet_minutes: int = 60
     previous_key_keep_days: int = 30
+    # server.toml: lost mode, SMTP and who is notified (server/config_file.py).
+    config: ServerConfig = field(default_factory=ServerConfig)
 
 
 def default_data_dir() -> Path:
@@ -51,7 +55,9 @@ HEADER_TIMEOUT_VARIABLE = "HOMEROOM_HEADER_TIMEOUT"
 def settings_from_environment() -> Settings:
     """What `homeroom-server serve` hands its uvicorn workers, which build the app themselves."""
     data_dir = default_data_dir()
-    settings = Settings(database_url=resolve_database_url(None, data_dir), data_dir=data_dir)
+    settings = Settings(
+        database_url=resolve_database_url(None, data_dir), data_dir=data_dir, config=load_config(data_dir)
+    )
     timeout = os.environ.get(BODY_TIMEOUT_VARIABLE)
     if timeout:
         settings = replace(settings, body_timeout_seconds=float(timeout))

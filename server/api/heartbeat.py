@@ -21,6 +21,11 @@ async def heartbeat(signed: SignedDep, services: ServicesDep) -> Response:
         signed,
         HeartbeatIn,
         lambda connection, device, body: record_heartbeat(
-            connection, device, body, services.requirements, services.policies
+            connection,
+            device,
+            body,
+            services.requirements,
+            services.policies,
+            services.settings.config.lost.interval_seconds,
         ),
     )

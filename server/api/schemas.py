@@ -10,11 +10,12 @@ depth as well as size. Lone surrogates never get this far: the JSON parser
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from contract import lost
 from contract.approvals import (
     APP_MAX,
     LINES_PATTERN,
@@ -225,6 +226,17 @@ class ApprovalAnswerOut(BaseModel):
     decided_at: datetime
 
 
+class LostModeOut(BaseModel):
+    """contract/lost.py: the laptop is in lost mode while its signed heartbeat answers carry this."""
+
+    case_id: str
+    since: datetime
+    interval_seconds: int
+    notice: str | None
+    lock_screen: bool
+    drill: bool
+
+
 class HeartbeatOut(BaseModel):
     server_time: datetime
     requirements: RequirementsOut | None = None
@@ -232,6 +244,8 @@ class HeartbeatOut(BaseModel):
     commands: list[CommandOut] = Field(default_factory=list)
     # Only when IT has answered a request from this laptop since the last heartbeat.
     approvals: list[ApprovalAnswerOut] = Field(default_factory=list)
+    # Only while the device's lost case is open (or a drill is on); null: not lost.
+    lost_mode: LostModeOut | None = None
 
 
 class SignOffIn(Strict):
@@ -272,6 +286,90 @@ class ApprovalRequestOut(BaseModel):
     # "waiting" for IT, or IT's answer when a resent request was already decided.
     decision: Literal["waiting", "approved", "declined"]
     message: str = ""
+
+
+# --- lost and stolen laptops (contract/lost.py) ------------------------------------------------
+
+
+def _as_utc(value: datetime) -> datetime:
+    """In UTC (a time without a zone is taken as UTC): SQLite keeps no zone, so what is stored is UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range in UTC") from None
+
+
+LostTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _one_line(maximum: int) -> StringConstraints:
+    return StringConstraints(max_length=maximum, pattern=ONE_LINE_PATTERN)
+
+
+def _lines(maximum: int) -> StringConstraints:
+    return StringConstraints(max_length=maximum, pattern=LINES_PATTERN)
+
+
+class LostDeviceIn(Strict):
+    """Which laptop is lost: the one sending ("this"), or another by serial, asset tag or hostname."""
+
+    by: Literal["this", "serial", "asset_tag", "hostname"]
+    value: Annotated[str, _one_line(lost.DEVICE_VALUE_MAX)] = ""
+
+
+class LostReportIn(Strict):
+    record_id: RecordId
+    reporter: Account
+    reporter_name: Annotated[str, _one_line(lost.REPORTER_NAME_MAX)]
+    contact: Annotated[str, _lines(lost.CONTACT_MAX)]
+    device: LostDeviceIn
+    kind: Literal["lost", "stolen"]
+    last_seen_at: LostTime | None = None
+    last_seen_where: Annotated[str, _lines(lost.WHERE_MAX)] = ""
+    what_happened: Annotated[str, _lines(lost.WHAT_HAPPENED_MAX)] = ""
+    police_report: Annotated[str, _one_line(lost.POLICE_REPORT_MAX)] | None = None
+    made_at: LostTime
+
+
+class LostReportOut(BaseModel):
+    record_id: str
+    stored: bool
+    duplicate: bool
+    outcome: Literal["recorded", "unknown_device", "already_reported", "already_recovered"]
+    message: str
+    closest: list[str] = Field(default_factory=list)
+
+
+class WifiNetworkIn(Strict):
+    bssid: Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE_PATTERN)]
+    ssid: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+    signal: int | None = Field(default=None, ge=-200, le=200)
+    channel: int | None = Field(default=None, ge=0, le=1000)
+
+
+Address = Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE_PATTERN)]
+
+
+class LostEvidenceIn(Strict):
+    record_id: RecordId
+    case_id: Annotated[str, StringConstraints(min_length=1, max_length=9, pattern=r"^[0-9]+$")]
+    collected_at: LostTime
+    local_addresses: list[Address] = Field(default_factory=list, max_length=lost.ADDRESSES_MAX)
+    gateway: Address | None = None
+    wifi: list[WifiNetworkIn] = Field(default_factory=list, max_length=lost.WIFI_MAX)
+    logged_in_user: Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE_PATTERN)] | None = None
+    uptime_seconds: int | None = Field(default=None, ge=0, le=10**10)
+    unseen: list[Annotated[str, StringConstraints(max_length=300, pattern=LINES_PATTERN)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
+class LostEvidenceOut(BaseModel):
+    record_id: str
+    stored: bool
+    duplicate: bool
 
 
 class ErrorOut(BaseModel):

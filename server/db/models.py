@@ -112,6 +112,11 @@ class Device(Base):
     claims_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Another device whose serial, SMBIOS UUID or machine id this one also claimed: never merged.
     identity_collision: Mapped[str | None] = mapped_column(String(32))
+    # The district's own label on the laptop (unique, compared without regard to case), set by IT.
+    asset_tag: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # The lost case (server/db/lost_models.py) that keeps this laptop in lost mode, or None: read
+    # with `commands_pending` by every heartbeat, so a laptop that is not lost costs nothing more.
+    lost_case_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from contract.lost import DEFAULT_INTERVAL_SECONDS
 from server.api.schemas import (
     CommandOut,
     HeartbeatIn,
@@ -47,6 +48,7 @@ from server.fleet.approval_answers import answers_for
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
 from server.fleet.software_inventory import ReportedInventory, store_inventory
+from server.lost.mode import lost_mode_for
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
 
@@ -331,8 +333,9 @@ SEEN_NOW = (
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
     .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
-    # Read in the same statement, not from the key cache: a command queued a second ago must go out now.
-    .returning(DEVICES.c.commands_pending)
+    # Read in the same statement, not from the key cache: a command queued a second ago must go out now,
+    # and a laptop reported lost a second ago must enter lost mode now.
+    .returning(DEVICES.c.commands_pending, DEVICES.c.lost_case_id)
 )
 
 
@@ -342,11 +345,13 @@ def record_heartbeat(
     heartbeat: HeartbeatIn,
     requirements: RequirementsCache,
     policies: PoliciesCache,
+    lost_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
 ) -> HeartbeatOut:
     now = now_utc()
-    pending = connection.execute(
+    seen = connection.execute(
         SEEN_NOW, {"device_id": device.id, "now": now, "agent_version": heartbeat.agent_version}
-    ).scalar()
+    ).first()
+    pending, lost_case_id = (seen.commands_pending, seen.lost_case_id) if seen is not None else (False, None)
     if heartbeat.dropped:
         note_dropped(connection, device.id, heartbeat.dropped)
     if heartbeat.refused_answers:
@@ -377,4 +382,5 @@ def record_heartbeat(
         policies=policy_set if policy_set and policy_set.etag != heartbeat.policies_etag else None,
         commands=commands,
         approvals=approvals,
+        lost_mode=lost_mode_for(connection, lost_case_id, lost_interval_seconds) if lost_case_id else None,
     )

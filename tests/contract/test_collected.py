@@ -19,7 +19,15 @@ from contract.collected import (
     undescribed_fields,
 )
 from contract.requirements import CHECK_IDS
-from server.api.schemas import ApprovalRequestIn, EnrolIn, HeartbeatIn, ReportIn, SignOffIn
+from server.api.schemas import (
+    ApprovalRequestIn,
+    EnrolIn,
+    HeartbeatIn,
+    LostEvidenceIn,
+    LostReportIn,
+    ReportIn,
+    SignOffIn,
+)
 
 
 def test_every_field_has_when_why_and_a_topic_people_read() -> None:
@@ -59,6 +67,8 @@ def _model_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
         ("heartbeat", HeartbeatIn),
         ("signoff", SignOffIn),
         ("approval_request", ApprovalRequestIn),
+        ("lost_report", LostReportIn),
+        ("lost_evidence", LostEvidenceIn),
     ],
 )
 def test_the_description_covers_everything_the_server_accepts(kind: str, model: type[BaseModel]) -> None:

@@ -99,6 +99,8 @@ def test_agent_api_never_answers_500(fuzz_target: tuple[ServerProcess, str, Ed25
         "POST /api/v1/heartbeat",
         "POST /api/v1/signoffs",
         "POST /api/v1/approvals",
+        "POST /api/v1/lost-reports",
+        "POST /api/v1/lost-evidence",
     }
     # The handlers read their bodies themselves (signature first), yet every body is in the schema.
     documented = {
@@ -110,6 +112,8 @@ def test_agent_api_never_answers_500(fuzz_target: tuple[ServerProcess, str, Ed25
         "POST /api/v1/heartbeat": "HeartbeatIn",
         "POST /api/v1/signoffs": "SignOffIn",
         "POST /api/v1/approvals": "ApprovalRequestIn",
+        "POST /api/v1/lost-reports": "LostReportIn",
+        "POST /api/v1/lost-evidence": "LostEvidenceIn",
     }
     assert all(len(op.body) == 1 for op in operations)
     for operation in operations:
