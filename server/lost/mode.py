@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from contract.lost import LOST_STATUSES
 from server.api.schemas import LostModeOut
+from server.auth import utc
 from server.db.lost_models import LOST_CASES
 
 
@@ -22,7 +23,7 @@ def lost_mode_for(connection: Connection, case_id: int, interval_seconds: int) -
         return None
     return LostModeOut(
         case_id=str(case.id),
-        since=case.opened_at,
+        since=utc(case.opened_at),  # SQLite gives it back without its zone; the agent needs one
         interval_seconds=interval_seconds,
         notice=case.notice,
         lock_screen=bool(case.lock_screen),

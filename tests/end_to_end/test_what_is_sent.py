@@ -2,7 +2,8 @@
 captured by a recording proxy between them, each field held to contract/collected.py.
 
 The agent enrols (`homeroom-agent enroll`), runs a cycle (`run --once`: checks, a report), takes a
-sign-off and a request to approve an app handed over through the real inbox, and sends a heartbeat;
+sign-off, a request to approve an app and a stolen-laptop report handed over through the real
+inbox, sends a heartbeat (whose signed answer puts it in lost mode) and then lost-mode evidence;
 every request goes through the proxy. The test fails on any field the description lacks, on a record
 kind it does not know, and on a described kind that was never seen (so the capture cannot silently
 miss a kind).
@@ -19,6 +20,8 @@ from pathlib import Path
 from agent.desktop.approval_request import inbox_record, tidy
 from agent.desktop.consent.records import hand_to_service, new_signoff
 from agent.desktop.handoff import INBOX_DIR, write_entry
+from agent.desktop.lost_report import inbox_record as lost_inbox_record
+from agent.desktop.lost_report import tidy as tidy_loss
 from contract.collected import KINDS, REQUEST_HEADERS, kind_for_endpoint, undescribed_fields
 from contract.policy import load_policy
 from contract.wire import API_PREFIX
@@ -53,6 +56,14 @@ def test_every_field_a_real_agent_sends_is_described(server: ServerProcess, tmp_
         request_id = uuid.uuid4().hex
         entry = inbox_record(asked, user, request_id, datetime.now(timezone.utc).isoformat())
         write_entry(state / INBOX_DIR, "approval_request", request_id, entry)
+        # This laptop reported stolen, the way the tray's form hands a report over: the server opens
+        # a case, and its signed heartbeat answer puts the laptop in lost mode.
+        lost_id = uuid.uuid4().hex
+        loss = tidy_loss(
+            "this", "", "stolen", None, "Room 12", "Gone after lunch.", "", "Ada Lovelace", "ada@x"
+        )
+        lost_entry = lost_inbox_record(loss, user, lost_id, datetime.now(timezone.utc).isoformat())
+        write_entry(state / INBOX_DIR, "lost_report", lost_id, lost_entry)
         # Fifteen minutes on: the next cycle's heartbeat is due (the schedule says when it was last sent).
         schedule_path = state / "schedule.json"
         schedule = json.loads(schedule_path.read_text(encoding="utf-8"))
@@ -60,6 +71,12 @@ def test_every_field_a_real_agent_sends_is_described(server: ServerProcess, tmp_
         schedule_path.write_text(json.dumps(schedule), encoding="utf-8")
         second = agent("run", "--once", "--state-dir", str(state))
         assert second.returncode == 0, second.stdout + second.stderr
+        # In lost mode now: the next cycle sends its evidence (a heartbeat is due again).
+        schedule = json.loads(schedule_path.read_text(encoding="utf-8"))
+        schedule["last_heartbeat_at"] = 0
+        schedule_path.write_text(json.dumps(schedule), encoding="utf-8")
+        third = agent("run", "--once", "--state-dir", str(state))
+        assert third.returncode == 0, third.stdout + third.stderr
 
     seen: dict[str, int] = {}
     problems: list[str] = []
@@ -77,11 +94,7 @@ def test_every_field_a_real_agent_sends_is_described(server: ServerProcess, tmp_
         described = {name.lower() for name in REQUEST_HEADERS}
         problems += [f"{kind.kind}: header {name}" for name in sent_headers if name.lower() not in described]
     assert problems == [], "sent but not described in contract/collected.py:\n" + "\n".join(problems)
-    # The lost-device kinds are sent to endpoints this server gains with the lost-server work; until
-    # then tests/agent/lost/test_lost_mode_on_the_wire.py holds their bodies to the description
-    # against a server that signs its answers as this one does.
-    lost_kinds = {"lost_report", "lost_evidence"}
-    assert set(seen) == set(KINDS) - lost_kinds, f"every described kind is exercised: saw {seen}"
+    assert set(seen) == set(KINDS), f"every described kind is exercised: saw {seen}"
 
     # The accounts that have signed in are a field of every report, as the policies now say.
     reports = [json.loads(r.body) for r in recorded if r.path.endswith("/reports")]
