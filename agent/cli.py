@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import sys
 from collections.abc import Sequence
@@ -81,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enroll.add_argument("--server", metavar="URL", help="the server's address (default: from agent.toml)")
     enroll.add_argument("--token", help="the enrolment token from IT (default: from agent.toml)")
+    enroll.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the token from FILE (root-only) and remove FILE once enrolled (for packages)",
+    )
+    enroll.add_argument(
+        "--if-not-enrolled", action="store_true", help="do nothing (and remove --token-file) if enrolled"
+    )
 
     run = commands.add_parser("run", parents=[common], help="the service loop: check, report, send")
     run.add_argument("--once", action="store_true", help="one cycle, send everything queued, then exit")
@@ -211,8 +219,10 @@ def command_enroll(args: argparse.Namespace) -> int:
     from agent.service import EnrolmentRecord, write_enrolment
 
     state_dir, config, platform = _state_and_config(args)
+    if args.if_not_enrolled and _already_enrolled(state_dir, args.token_file):
+        return 0
     server = args.server or config.server_url
-    token = args.token or config.enrolment_token
+    token = args.token or _token_from_file(args.token_file) or config.enrolment_token
     if not server or not token:
         raise ConfigError(
             str(args.config or CONFIG_DIR / "agent.toml"),
@@ -254,6 +264,10 @@ def command_enroll(args: argparse.Namespace) -> int:
         ),
     )
     _forget_the_previous_server(state_dir)
+    if args.token_file is not None:
+        from agent.install_enrolment import forget_token
+
+        forget_token(args.token_file)
     if enrolment.waiting:
         print(f"Claim sent to {server} for device {enrolment.device_id}: {enrolment.waiting}")
         print("The service keeps trying; `homeroom-agent status` shows when the server accepts this laptop.")
@@ -265,6 +279,30 @@ def command_enroll(args: argparse.Namespace) -> int:
         f"Server signing key: {key_fingerprint(enrolment.server_public_key)} (pinned: only its answers count)"
     )
     return 0
+
+
+def _already_enrolled(state_dir: Path, token_file: Path | None) -> bool:
+    """An installed package's start: enrolled already, so the token (if any is left) is not needed."""
+    from agent.install_enrolment import forget_token
+    from agent.service import read_enrolment
+
+    enrolment = read_enrolment(state_dir)
+    if enrolment is None:
+        return False
+    if token_file is not None:
+        forget_token(token_file)
+    print(f"Already enrolled with {enrolment.server_url} as device {enrolment.device_id}.")
+    return True
+
+
+def _token_from_file(token_file: Path | None) -> str:
+    from agent.install_enrolment import token_file_problem, token_from_file
+
+    if token_file is None:
+        return ""
+    if problem := token_file_problem(token_file):
+        print(f"homeroom-agent: {problem}", file=sys.stderr)
+    return token_from_file(token_file)
 
 
 def _forget_the_previous_server(state_dir: Path) -> None:
@@ -365,7 +403,9 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"homeroom-agent: {refusal}", file=sys.stderr)
         return USAGE_ERROR
     if not args.once:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from agent.service_log import configure_service_logging
+
+        configure_service_logging(sys.stderr)
         service.run_forever()
         return 0
     started = datetime.now(timezone.utc).isoformat()
