@@ -578,7 +578,11 @@ def command_consent(args: argparse.Namespace) -> int:
 
 def command_tray(args: argparse.Namespace) -> int:
     from agent.desktop.tray import run_tray
+    from agent.service_log import configure_service_logging
 
+    # The session's log (the user's journal under systemd --user, else ~/.xsession-errors) says
+    # which backend drew the icon and its menu, and why a refresh failed.
+    configure_service_logging(sys.stderr)
     state_dir, config, _platform = _state_and_config(args, service_side=True)
     run_tray(state_dir, show_quit=config.tray_show_quit)
     return 0

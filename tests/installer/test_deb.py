@@ -159,7 +159,6 @@ def user() -> Iterator[str]:
     try:
         yield name
     finally:
-        subprocess.run(["pkill", "-KILL", "-u", name], check=False, timeout=30)
         subprocess.run(["userdel", "--remove", name], check=False, capture_output=True, timeout=60)
 
 
