@@ -5,7 +5,10 @@ small environment (no inherited variables), StateDirectory= made with its mode, 
 /dev/null, stdout and stderr to one stream named by JOURNAL_STREAM (a file here, a journald socket
 there: the agent checks the stream's device and inode either way), ExecStartPre= before
 ExecStart= with "-" meaning a failure is ignored, the working directory /, and SIGTERM to stop.
-The sandboxing options (ProtectSystem= …) need the service manager itself and are not applied.
+The sandboxing options need the service manager itself; `sandboxed` applies the file-system ones
+by hand (a private mount namespace with read-only binds, as systemd.exec(5) describes them) so a
+test can see the checks read the same inside them; the rest (capabilities, system calls,
+namespaces) are left to `systemd-analyze security`.
 """
 
 from __future__ import annotations
@@ -104,3 +107,31 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     return process.wait(timeout)
+
+
+# systemd.exec(5): what each option makes read-only (or private) for the service.
+READ_ONLY = {
+    ("ProtectSystem", "yes"): ("/usr", "/boot", "/efi"),
+    ("ProtectSystem", "full"): ("/usr", "/boot", "/efi", "/etc"),
+    ("ProtectHome", "read-only"): ("/home", "/root", "/run/user"),
+    ("ProtectKernelTunables", "yes"): ("/proc/sys", "/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"),
+    ("ProtectControlGroups", "yes"): ("/sys/fs/cgroup",),
+}
+PRIVATE_TMP = ("/tmp", "/var/tmp")
+
+
+def sandboxed(unit: Unit, argv: list[str]) -> list[str]:
+    """`argv` inside the unit's file-system protections and NoNewPrivileges, via unshare and setpriv."""
+    steps = []
+    for (key, value), paths in READ_ONLY.items():
+        if unit.one(key) == value:
+            for path in paths:
+                steps.append(
+                    f"if [ -e {path} ]; then mount --rbind {path} {path} && "
+                    f"mount -o remount,bind,ro {path}; fi"
+                )
+    if unit.one("PrivateTmp") == "yes":
+        steps += [f"mount -t tmpfs tmpfs {path}" for path in PRIVATE_TMP]
+    inner = ["setpriv", "--no-new-privs", *argv] if unit.one("NoNewPrivileges") == "yes" else argv
+    script = " && ".join([*steps, 'exec "$@"'])
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "-", *inner]

@@ -34,7 +34,7 @@ from tests.helpers.packages import dpkg, dpkg_available
 from tests.helpers.packages import installed as package_installed
 from tests.helpers.paths import ROOT
 from tests.helpers.servers import ServerProcess
-from tests.helpers.unit_runner import Unit, stop
+from tests.helpers.unit_runner import Unit, sandboxed, stop
 
 pytestmark = pytest.mark.machine_wide
 
@@ -333,6 +333,31 @@ def test_systemd_analyze_verifies_the_unit(installed: Installed) -> None:
     assert exposure is not None, security.stdout + security.stderr
     print(f"\nsystemd-analyze security --offline: exposure {exposure.group(1)} (of 10)")
     assert float(exposure.group(1)) <= 6.0
+
+
+def test_the_checks_find_the_same_inside_the_units_file_system_protections(installed: Installed) -> None:
+    """The hardening must not blind a check: the system checks, run as the unit runs them, inside its
+    read-only /usr, /etc, /home, /sys and private /tmp (tests/helpers/unit_runner.sandboxed), give
+    the same status as outside."""
+    unit = Unit.read(UNIT)
+    argv = [str(VENV / "bin/homeroom-agent"), "check", "--json", "--context", "system",
+            "--config", str(CONFIG), "--requirements", "/etc/homeroom/requirements.toml"]  # fmt: skip
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+    def statuses(command: list[str]) -> dict[str, str]:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert done.stdout.startswith("{"), done.stderr
+        return {r["id"]: f"{r['status']}: {r['summary']}" for r in json.loads(done.stdout)["results"]}
+
+    outside = statuses(argv)
+    inside = statuses(sandboxed(unit, argv))
+    assert inside == outside
+    # And the sandbox is real: inside it /etc cannot be written.
+    probe = subprocess.run(
+        sandboxed(unit, ["touch", "/etc/homeroom/sandbox-probe"]), capture_output=True, text=True
+    )
+    assert probe.returncode != 0 and "Read-only file system" in probe.stderr, probe.stderr
+    assert not Path("/etc/homeroom/sandbox-probe").exists()
 
 
 def test_a_user_can_neither_read_the_token_nor_change_or_remove_the_agent(
