@@ -18,6 +18,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +37,10 @@ from tests.helpers.paths import ROOT
 from tests.helpers.servers import ServerProcess
 from tests.helpers.unit_runner import Unit, sandboxed, stop
 
-pytestmark = pytest.mark.machine_wide
+# Building takes minutes on a busy 2-core machine (pip, compileall, xz); the wheels are kept between
+# runs in WHEELS, so a later build needs no network and only installs them.
+pytestmark = [pytest.mark.machine_wide, pytest.mark.timeout(900)]
+WHEELS = Path(tempfile.gettempdir()) / "homeroom-deb-wheels"
 
 PACKAGE = "homeroom-agent"
 UNIT = Path("/lib/systemd/system/homeroom-agent.service")
@@ -96,7 +100,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     need(dpkg_available() and shutil.which("lintian") is not None, "apt-get install dpkg-dev lintian")
     need(Path("/usr/bin/python3").exists(), "Debian's python3 builds the package's venv")
     folder = tmp_path_factory.mktemp("deb")
-    return build(folder, f"{__version__}-1", folder / "wheels")
+    return build(folder, f"{__version__}-1", WHEELS)
 
 
 @dataclass

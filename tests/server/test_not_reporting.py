@@ -80,7 +80,7 @@ def fleet(server: ServerProcess) -> dict[str, Device]:
     }
     assert devices["lt-fresh"].post("/heartbeat", heartbeat()).status_code == 200
     silence(server, devices["lt-silent"], 10)
-    silence(server, devices["lt-never"], 9, never_seen=True)
+    silence(server, devices["lt-never"], 8.5, never_seen=True)
     silence(server, devices["lt-\nforged"], 8)
     return devices
 
