@@ -308,7 +308,7 @@ def test_the_preseeded_install_keeps_the_token_for_root_only_and_enables_the_ser
     assert installed.token not in shown
     # The venv reaches Debian's PyGObject and the AppIndicator typelib, and its own libraries.
     probe = (
-        "import gi, cryptography, pystray; gi.require_version('AyatanaAppIndicator3', '0.1');"
+        "import gi, cryptography, PIL; gi.require_version('AyatanaAppIndicator3', '0.1');"
         "from gi.repository import AyatanaAppIndicator3; print(gi.__file__, cryptography.__file__)"
     )
     done = subprocess.run(
