@@ -6,9 +6,9 @@ small environment (no inherited variables), StateDirectory= made with its mode, 
 there: the agent checks the stream's device and inode either way), ExecStartPre= before
 ExecStart= with "-" meaning a failure is ignored, the working directory /, and SIGTERM to stop.
 The sandboxing options need the service manager itself; `sandboxed` applies the file-system ones
-by hand (a private mount namespace with read-only binds, as systemd.exec(5) describes them) so a
-test can see the checks read the same inside them; the rest (capabilities, system calls,
-namespaces) are left to `systemd-analyze security`.
+by hand (a private mount namespace with read-only binds, as systemd.exec(5) describes them), and
+the capability bounding set and NoNewPrivileges with setpriv, so a test can see the checks read the
+same inside them; the rest (address families, namespaces) are left to `systemd-analyze security`.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ PRIVATE_TMP = ("/tmp", "/var/tmp")
 
 
 def sandboxed(unit: Unit, argv: list[str]) -> list[str]:
-    """`argv` inside the unit's file-system protections and NoNewPrivileges, via unshare and setpriv."""
+    """`argv` inside the unit's file-system protections, NoNewPrivileges and capability bounding set
+    (unshare and setpriv)."""
     steps = []
     for (key, value), paths in READ_ONLY.items():
         if unit.one(key) == value:
@@ -132,6 +133,11 @@ def sandboxed(unit: Unit, argv: list[str]) -> list[str]:
                 )
     if unit.one("PrivateTmp") == "yes":
         steps += [f"mount -t tmpfs tmpfs {path}" for path in PRIVATE_TMP]
-    inner = ["setpriv", "--no-new-privs", *argv] if unit.one("NoNewPrivileges") == "yes" else argv
+    privileges = ["--no-new-privs"] if unit.one("NoNewPrivileges") == "yes" else []
+    dropped = unit.one("CapabilityBoundingSet")
+    if dropped.startswith("~"):  # the capabilities named are taken out of the bounding set
+        names = [name.removeprefix("CAP_").lower() for name in dropped[1:].split()]
+        privileges += ["--bounding-set", ",".join(f"-{name}" for name in names)]
+    inner = ["setpriv", *privileges, *argv] if privileges else argv
     script = " && ".join([*steps, 'exec "$@"'])
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "-", *inner]
