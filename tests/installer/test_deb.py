@@ -71,6 +71,17 @@ LINTIAN_ACCEPTED = {
 }
 
 
+SESSION_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={folder}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>
+"""
+
+
 @dataclass(frozen=True)
 class Built:
     folder: Path
@@ -438,10 +449,18 @@ def test_the_tray_starts_for_a_user_with_a_menu(installed: Installed, user: str,
     home = Path(f"/home/{user}")
     log = tmp_path / "tray.log"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # The user's own D-Bus session, listening in their home: this machine's /tmp is 0711 (a laptop's
+    # is 1777, where dbus-run-session's default works as it is).
+    private_tmp = home / "tmp"
+    subprocess.run(["install", "-d", "-o", user, "-g", user, str(private_tmp)], check=True)
+    bus_config = private_tmp / "session.conf"
+    bus_config.write_text(SESSION_BUS_CONFIG.format(folder=private_tmp))
     with desktop(tmp_path / "desktop") as session:
-        env = {"DISPLAY": session.display, "HOME": str(home), "NO_AT_BRIDGE": "1", "PATH": "/usr/bin:/bin"}
+        env = {"DISPLAY": session.display, "HOME": str(home), "NO_AT_BRIDGE": "1", "PATH": "/usr/bin:/bin",
+               "TMPDIR": str(private_tmp)}  # fmt: skip
         argv = ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
-                "dbus-run-session", "--", *shlex.split(command.group(1))]  # fmt: skip
+                "dbus-run-session", f"--config-file={bus_config}", "--",
+                *shlex.split(command.group(1))]  # fmt: skip
         with log.open("wb") as out:
             tray = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -449,6 +468,7 @@ def test_the_tray_starts_for_a_user_with_a_menu(installed: Installed, user: str,
                 lambda: "menu:" in log.read_text(errors="replace"), 30, f"the tray; log:\n{log.read_text()}"
             )
             assert "backend: pystray._appindicator" in log.read_text(), log.read_text()
+            assert "default requirements" not in log.read_text(), "it reads /etc/homeroom/requirements.toml"
 
             def icon() -> list[tuple[int, int]]:
                 image = session.screenshot(ARTIFACTS / "tray.png")
