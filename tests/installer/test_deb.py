@@ -524,9 +524,12 @@ def test_an_upgrade_keeps_the_enrolment_the_key_and_the_districts_settings(
         finally:
             stop(service)
     journal_text = (tmp_path / "journal").read_text()
-    assert "Already enrolled" in journal_text and "heartbeat queued: yes" in journal_text, journal_text
+    assert "Already enrolled" in journal_text and "Enrolled" not in journal_text, journal_text
+    # A heartbeat, or a report if the user results the tray handed in changed something: either way
+    # from the same device record, not a new enrolment.
+    assert "heartbeat queued: yes" in journal_text or "report queued: yes" in journal_text, journal_text
     assert [d["device_id"] for d in devices(installed.server)] == [enrolment["device_id"]]
-    assert reports_held(installed.server) == reports, "a heartbeat, not a new enrolment's first report"
+    assert reports_held(installed.server) >= reports
 
 
 def last_seen(server: ServerProcess, device_id: str) -> str:
