@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import sys
 from collections.abc import Sequence
@@ -82,9 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--server", metavar="URL", help="the server's address (default: from agent.toml)")
     enroll.add_argument("--token", help="the enrolment token from IT (default: from agent.toml)")
     enroll.add_argument(
-        "--if-not-enrolled",
-        action="store_true",
-        help="do nothing on a laptop already enrolled (installers run this at every install and upgrade)",
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the token from FILE (root-only) and remove FILE once enrolled (for packages)",
+    )
+    enroll.add_argument(
+        "--if-not-enrolled", action="store_true", help="do nothing (and remove --token-file) if enrolled"
     )
 
     run = commands.add_parser("run", parents=[common], help="the service loop: check, report, send")
@@ -216,10 +219,10 @@ def command_enroll(args: argparse.Namespace) -> int:
     from agent.service import EnrolmentRecord, write_enrolment
 
     state_dir, config, platform = _state_and_config(args)
-    if args.if_not_enrolled and _already_enrolled(state_dir):
+    if args.if_not_enrolled and _already_enrolled(state_dir, args.token_file):
         return 0
     server = args.server or config.server_url
-    token = args.token or config.enrolment_token
+    token = args.token or _token_from_file(args.token_file) or config.enrolment_token
     if not server or not token:
         server, token = _deployed(platform, state_dir, server, token)
     if not server or not token:
@@ -264,6 +267,10 @@ def command_enroll(args: argparse.Namespace) -> int:
     )
     _forget_the_previous_server(state_dir)
     _forget_the_deployed_token(state_dir)
+    if args.token_file is not None:
+        from agent.install_enrolment import forget_token
+
+        forget_token(args.token_file)
     if enrolment.waiting:
         print(f"Claim sent to {server} for device {enrolment.device_id}: {enrolment.waiting}")
         print("The service keeps trying; `homeroom-agent status` shows when the server accepts this laptop.")
@@ -277,17 +284,23 @@ def command_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def _already_enrolled(state_dir: Path) -> bool:
+def _already_enrolled(state_dir: Path, token_file: Path | None) -> bool:
+    """An installer's or package's start: enrolled already, so a token left for it is not needed."""
     from agent.errors import NotEnrolled
+    from agent.install_enrolment import forget_token
     from agent.service import read_enrolment
 
     try:
         enrolment = read_enrolment(state_dir)
     except NotEnrolled:
         return False  # a damaged record: enrol again
-    if enrolment is not None:
-        print(f"Already enrolled with {enrolment.server_url} as device {enrolment.device_id}: nothing to do.")
-    return enrolment is not None
+    if enrolment is None:
+        return False
+    if token_file is not None:
+        forget_token(token_file)
+    _forget_the_deployed_token(state_dir)
+    print(f"Already enrolled with {enrolment.server_url} as device {enrolment.device_id}: nothing to do.")
+    return True
 
 
 def _deployed(platform: PlatformFacts, state_dir: Path, server: str, token: str) -> tuple[str, str]:
@@ -306,6 +319,16 @@ def _forget_the_deployed_token(state_dir: Path) -> None:
 
     if forget_token_file(state_dir):
         print("Removed the installer's copy of the enrolment token (no longer needed).")
+
+
+def _token_from_file(token_file: Path | None) -> str:
+    from agent.install_enrolment import token_file_problem, token_from_file
+
+    if token_file is None:
+        return ""
+    if problem := token_file_problem(token_file):
+        print(f"homeroom-agent: {problem}", file=sys.stderr)
+    return token_from_file(token_file)
 
 
 def _forget_the_previous_server(state_dir: Path) -> None:
@@ -406,7 +429,9 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"homeroom-agent: {refusal}", file=sys.stderr)
         return USAGE_ERROR
     if not args.once:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from agent.service_log import configure_service_logging
+
+        configure_service_logging(sys.stderr)
         service.run_forever()
         return 0
     started = datetime.now(timezone.utc).isoformat()
@@ -579,7 +604,11 @@ def command_consent(args: argparse.Namespace) -> int:
 
 def command_tray(args: argparse.Namespace) -> int:
     from agent.desktop.tray import run_tray
+    from agent.service_log import configure_service_logging
 
+    # The session's log (the user's journal under systemd --user, else ~/.xsession-errors) says
+    # which backend drew the icon and its menu, and why a refresh failed.
+    configure_service_logging(sys.stderr)
     state_dir, config, _platform = _state_and_config(args, service_side=True)
     run_tray(state_dir, show_quit=config.tray_show_quit)
     return 0

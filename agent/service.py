@@ -52,6 +52,7 @@ from agent.server_link.keys import KeyStore, open_key_store
 from agent.server_link.link_state import LinkState, watched
 from agent.server_link.outbox import OutboxItem
 from agent.server_link.sender import DrainResult, drain
+from agent.service_log import cycle_line
 from agent.software_changes import (
     SEEN_BY_SCHEDULE,
     SEEN_BY_WATCH,
@@ -690,6 +691,21 @@ class AgentService:
 
     # --- the long-running service ---------------------------------------------------------------
 
+    @staticmethod
+    def _log_cycle(result: CycleResult) -> None:
+        """One INFO line per cycle that checked, queued or sent (agent/service_log.py)."""
+        drained = result.drained
+        line = cycle_line(
+            result.checked,
+            result.reported,
+            result.heartbeat,
+            drained.delivered if drained else 0,
+            drained.rejected if drained else 0,
+            result.queued_after,
+        )
+        if line:
+            log.info("%s", line)
+
     def run_forever(self, stop: threading.Event | None = None, tick: float = 5.0) -> None:
         stop = stop or threading.Event()
         if self.keys.backend == "file":  # said once, in the service's log; `status` says it to a person
@@ -706,7 +722,7 @@ class AgentService:
         while not stop.is_set():
             self.wake.clear()  # before the cycle: an install seen during it wakes the next one at once
             try:
-                self.cycle()
+                self._log_cycle(self.cycle())
             except Exception:
                 log.exception("check cycle failed; trying again in %s s", tick)
             self.wake.wait(tick)  # woken early by an install event or a stop request

@@ -21,8 +21,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-# The defaults shipped with Homeroom: agent.toml, requirements.toml and the policies.
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# The defaults shipped with Homeroom: agent.toml, requirements.toml and the policies; installed from
+# a package (no source tree beside the code), the package's /etc/homeroom.
+SOURCE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = SOURCE_CONFIG_DIR if SOURCE_CONFIG_DIR.is_dir() else Path("/etc/homeroom")
 
 
 # --- locating keys in the source, for line numbers ---------------------------------

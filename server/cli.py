@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import secrets
+import smtplib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,13 @@ from server.fleet.approvals import approval_rows, approve_request, decline_reque
 from server.fleet.approvals import rows_as_json as approval_rows_json
 from server.fleet.ingest import now_utc
 from server.fleet.signoffs import rows_as_csv, rows_as_json, signoff_rows
+from server.fleet.silence import (
+    DEFAULT_SILENT_DAYS,
+    SILENT_DAYS_VARIABLE,
+    not_reporting,
+    silent_days,
+    silent_devices,
+)
 from server.lost import commands as lost_commands
 from server.settings import (
     BODY_TIMEOUT_VARIABLE,
@@ -55,6 +63,7 @@ from server.settings import (
     default_data_dir,
     resolve_database_url,
 )
+from server.silence_digest import SECURITY_CHOICES, SmtpSettings, digest_message, send
 from server.terminal import cell, printable
 from server.trail import (
     approve_claim,
@@ -69,6 +78,7 @@ DEFAULT_REQUIREMENTS = Path(__file__).resolve().parent.parent / "config" / "requ
 USAGE_ERROR = 2
 FIRST_ADMIN = "admin@localhost"
 DEVICE_COMMANDS = ("check_now",)
+SMTP_PASSWORD = "HOMEROOM_SMTP_PASSWORD"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         "devices", parents=[db], help="list devices, their status, re-keys, waiting claims and collisions"
     )
     devices.add_argument("--json", action="store_true")
+    add_silent_days(devices)
     add_device_actions(devices)
+    add_digest_command(commands, db)
 
     audit = commands.add_parser("audit", parents=[db], help="list the audit log, oldest first")
     audit.add_argument("--json", action="store_true")
@@ -160,6 +172,60 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", type=Path)
     publish.add_argument("--group", default="", help="only for this group (default: every group)")
     return parser
+
+
+def add_silent_days(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--silent-days",
+        type=int,
+        metavar="N",
+        help=f"a device silent for more than N days is not reporting (default: ${SILENT_DAYS_VARIABLE} or "
+        f"{DEFAULT_SILENT_DAYS})",
+    )
+
+
+def add_digest_command(commands: Any, db: argparse.ArgumentParser) -> None:
+    """`digest`: the daily e-mail listing devices that stopped reporting (server/silence_digest.py)."""
+    digest = commands.add_parser(
+        "digest", parents=[db], help="e-mail IT the devices not reporting (run daily: cron or a timer)"
+    )
+    add_silent_days(digest)
+    digest.add_argument("--to", action="append", required=True, metavar="EMAIL", help="repeat for several")
+    digest.add_argument("--from", dest="sender", required=True, metavar="EMAIL")
+    digest.add_argument("--smtp-host", required=True, metavar="HOST")
+    digest.add_argument("--smtp-port", type=int, default=587, metavar="PORT")
+    digest.add_argument("--smtp-security", choices=SECURITY_CHOICES, default="starttls")
+    digest.add_argument(
+        "--smtp-user", default="", metavar="NAME", help="the password comes from $HOMEROOM_SMTP_PASSWORD"
+    )
+    digest.add_argument("--dry-run", action="store_true", help="print the message instead of sending it")
+
+
+def command_digest(args: argparse.Namespace) -> int:
+    days = silent_days(args.silent_days)
+    now = now_utc()
+    with _engine(args).connect() as connection:
+        silent = silent_devices(connection, now, days)
+    if not silent:
+        print(f"Every device has reported in the last {days} days: no digest sent.")
+        return 0
+    message = digest_message(silent, now, days, args.sender, args.to)
+    if args.dry_run:
+        print(message.as_string())
+        return 0
+    smtp = SmtpSettings(
+        args.smtp_host, args.smtp_port, args.smtp_security, args.smtp_user, os.environ.get(SMTP_PASSWORD, "")
+    )
+    try:
+        send(message, smtp)
+    except (smtplib.SMTPException, OSError) as exc:
+        print(
+            f"homeroom-server: the digest was not sent: {args.smtp_host}:{args.smtp_port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Sent the digest of {len(silent)} devices not reporting to {', '.join(args.to)}.")
+    return 0
 
 
 def add_device_actions(devices: argparse.ArgumentParser) -> None:
@@ -451,6 +517,7 @@ def command_devices(args: argparse.Namespace) -> int:
         return command_device_show(engine, args.host, args.json)
     if args.devices_command in lost_commands.DEVICE_ACTIONS:
         return lost_commands.device_command(args, lambda _args: engine, config_from)
+    days, now = silent_days(args.silent_days), now_utc()
     with Session(engine) as session:
         rows = session.execute(
             select(Device, DeviceStatus)
@@ -480,6 +547,7 @@ def command_devices(args: argparse.Namespace) -> int:
                 else None,
                 "identity_collision": device.identity_collision,
                 "claims": claims.get(device.id, []),
+                "not_reporting": not_reporting(device.last_seen_at, device.enrolled_at, now, days),
             }
         )
     if args.json:
@@ -685,6 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "restore": command_restore,
         "networks": command_networks,
         "lost": command_lost,
+        "digest": command_digest,
     }
     try:
         return handlers[args.command](args)

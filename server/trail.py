@@ -83,6 +83,8 @@ def device_flags(item: dict[str, Any]) -> str:
         flags.append(f"{len(waiting)} claim{'s' if len(waiting) > 1 else ''} waiting")
     if item.get("identity_collision"):
         flags.append(f"identity collides with {item['identity_collision'][:8]}")
+    if item.get("not_reporting"):
+        flags.append("not reporting")
     return ", ".join(flags)
 
 
