@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, or_, select
+from sqlalchemy import ColumnElement, Connection, or_, select
 from sqlalchemy.orm import Session
 
 from contract.requirements import Requirements
 from contract.software_rules import standing
 from server.auth import utc
+from server.db.lost_models import LOST_CASES
 from server.db.tables import (
     DEVICE_INVENTORY,
     DEVICE_SOFTWARE,
@@ -40,7 +41,7 @@ from server.fleet.software_list import judging_requirements
 from server.terminal import printable
 from server.trail import audit_entries
 
-# Columns the lost-device work adds to `devices` (issue 12); read only once they exist.
+# What the lost-device work (issue 12) adds: an asset tag, and the status of a laptop's open case.
 ASSET_TAG = "asset_tag"
 LOST_STATUS = "lost_status"
 HISTORY_REPORTS = 30
@@ -48,8 +49,17 @@ HISTORY_CHANGES = 50
 AUDIT_ENTRIES = 50
 
 
-def optional_column(name: str) -> Column[Any] | None:
-    """`devices.<name>` if the model has it, else None: the hook the list's search and filters use."""
+def optional_column(name: str) -> ColumnElement[Any] | None:
+    """`devices.<name>` if the model has it, else None: the hook the list's search and filters use.
+
+    The lost status is not a column of `devices`: it is the status of the case `lost_case_id`
+    names (a drill leaves the status alone, so a drill's laptop lists as not lost)."""
+    if name == LOST_STATUS:
+        return (
+            select(LOST_CASES.c.status)
+            .where(LOST_CASES.c.id == DEVICES.c.lost_case_id, LOST_CASES.c.drill.is_(False))
+            .scalar_subquery()
+        )
     return DEVICES.c.get(name)
 
 

@@ -285,6 +285,7 @@ def test_the_csv_is_the_filtered_list_with_its_columns(fleet: Fleet) -> None:
     assert list(rows[0]) == [
         "hostname",
         "serial",
+        "asset_tag",
         "users",
         "school",
         "os",
@@ -292,6 +293,7 @@ def test_the_csv_is_the_filtered_list_with_its_columns(fleet: Fleet) -> None:
         "overall",
         *CHECK_IDS,
         "signoff",
+        "lost",
     ]
     assert sorted(row["hostname"] for row in rows) == sorted([f"'{FORMULA}", SCRIPT])  # a formula is text
     formula = next(row for row in rows if row["serial"] == "LIN002")
@@ -499,3 +501,25 @@ def test_tokens_are_made_used_listed_and_revoked(fleet: Fleet) -> None:
         ("token.created", "user:admin@district.example", "127.0.0.1"),
     ]
     assert token not in admin.get("/audit.csv").text
+
+
+def test_the_lost_filter_and_column_follow_each_laptop_s_case(fleet: Fleet) -> None:
+    """Lost is the status of the laptop's open case (issue 12): listed while open, not for a drill,
+    gone once recovered; the CSV carries it too."""
+    admin = signed_in(fleet, "admin@district.example")
+    assert listed_hostnames(admin.get("/devices?lost=1").text) == []
+    marked = fleet.server.cli("devices", "mark-lost", "lincoln-quiet", "--kind", "stolen")
+    assert marked.returncode == 0, marked.stderr
+    drill = fleet.server.cli("devices", "mark-lost", "lincoln-lt01", "--kind", "lost", "--drill")
+    assert drill.returncode == 0, drill.stderr
+    lost_page = admin.get(f"/devices?school={quote(LINCOLN)}&lost=1").text
+    assert listed_hostnames(lost_page) == ["lincoln-quiet"]
+    rows = {row["hostname"]: row for row in exported(admin, f"?school={quote(LINCOLN)}")}
+    assert rows["lincoln-quiet"]["lost"] == "confirmed_stolen" and rows["lincoln-lt01"]["lost"] == ""
+    case = json.loads(fleet.server.cli("devices", "lost", "--json").stdout)["lost"]
+    quiet_case = next(
+        item["case_id"] for item in case if item["hostname"] == "lincoln-quiet" and not item["drill"]
+    )
+    recovered = fleet.server.cli("devices", "lost-status", str(quiet_case), "recovered")
+    assert recovered.returncode == 0, recovered.stderr
+    assert listed_hostnames(admin.get("/devices?lost=1").text) == []
