@@ -13,7 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from server.console import audit_log
+from contract.lost import KINDS
+from server.console import audit_log, fleet_views
 from server.console.lost_report_pdf import case_pdf
 from server.console.pages import (
     Refusal,
@@ -31,6 +32,74 @@ from server.errors import CommandError
 from server.lost import cases, listing
 
 router = APIRouter(include_in_schema=False)
+
+
+def _acting_on_device(request: Request, signed: SignedIn, device_id: str, csrf_token: str) -> str:
+    """The device's id if the person may act on it: CSRF first, then read-only roles (403), then
+    another school's device answers 404 like one that does not exist."""
+    check_form(request, signed.csrf_token, csrf_token)
+    if not signed.person.acts_on_devices:
+        raise Refusal(403, "Read-only", "A viewer reads the console; a technician or administrator acts.")
+    with _reading(_console(request).engine) as connection:
+        found = fleet_views.device_detail(connection, signed.person.scope, device_id[:64])
+    if found is None:
+        raise Refusal(404, "No such device", "There is no device with that id among your schools.")
+    return str(found.row.id)
+
+
+def _by(request: Request, signed: SignedIn) -> tuple[str, str, str | None]:
+    email = signed.person.email
+    return email, audit_log.actor_for(email), address_of(request)
+
+
+@router.post("/devices/{device_id}/mark-lost")
+def mark_lost(
+    request: Request,
+    signed: SignedInDep,
+    device_id: str,
+    kind: Annotated[str, Form(max_length=20)] = "",
+    notice: Annotated[str, Form(max_length=2000)] = "",
+    quiet: Annotated[str, Form(max_length=5)] = "",
+    lock: Annotated[str, Form(max_length=5)] = "",
+    drill: Annotated[str, Form(max_length=5)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """IT marks a laptop lost or stolen from its page, as `devices mark-lost` does (the same code)."""
+    found = _acting_on_device(request, signed, device_id, csrf_token)
+    if kind not in KINDS:
+        raise Refusal(400, "Not marked", "Say whether the laptop is lost or stolen.")
+    try:
+        cases.mark_lost(
+            _console(request).engine,
+            found,
+            kind,
+            request.app.state.services.settings.config,
+            notice=None if quiet else (notice.strip() or None),
+            quiet=bool(quiet),
+            lock=bool(lock),
+            drill=bool(drill),
+            by=_by(request, signed),
+        )
+    except CommandError as exc:
+        raise Refusal(409, "Not marked", str(exc)) from None
+    return RedirectResponse(f"/devices/{found}?marked=1", status_code=303)
+
+
+@router.post("/devices/{device_id}/asset-tag")
+def set_asset_tag(
+    request: Request,
+    signed: SignedInDep,
+    device_id: str,
+    asset_tag: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The district's own label for the laptop, as `devices set-asset-tag` sets it (the same code)."""
+    found = _acting_on_device(request, signed, device_id, csrf_token)
+    try:
+        cases.set_asset_tag(_console(request).engine, found, asset_tag, by=_by(request, signed))
+    except CommandError as exc:
+        raise Refusal(400, "Asset tag not set", str(exc)) from None
+    return RedirectResponse(f"/devices/{found}?tagged=1", status_code=303)
 
 
 def _case(request: Request, signed: SignedIn, case_id: int) -> listing.CaseRow:

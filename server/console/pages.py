@@ -419,7 +419,9 @@ def devices_csv(
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
-def device(request: Request, signed: SignedInDep, device_id: str, asked: int = 0) -> HTMLResponse:
+def device(
+    request: Request, signed: SignedInDep, device_id: str, asked: int = 0, marked: int = 0, tagged: int = 0
+) -> HTMLResponse:
     with _reading(_console(request).engine) as connection:
         found = fleet_views.device_detail(connection, signed.person.scope, _clean(device_id)[:64])
         record = device_record.device_record(connection, found.row.id) if found is not None else None
@@ -431,6 +433,8 @@ def device(request: Request, signed: SignedInDep, device_id: str, asked: int = 0
         "device": found,
         "record": record,
         "asked": asked,
+        "marked": marked,
+        "tagged": tagged,
         "hidden_device": device_scope.HIDDEN,
     }
     return _page(request, "device.html", context)

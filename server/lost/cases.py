@@ -172,11 +172,22 @@ def _it_actor() -> tuple[str, str]:
     return address.removeprefix("command line: "), address
 
 
-def set_asset_tag(engine: Engine, target: str, tag: str) -> str:
+def _who_by(by: tuple[str, str, str | None] | None) -> tuple[str, str, str | None]:
+    """The timeline's "who", the audit log's actor and the address: the command's account when None."""
+    if by is None:
+        who, address = _it_actor()
+        return who, "cli", address
+    return by
+
+
+def set_asset_tag(
+    engine: Engine, target: str, tag: str, *, by: tuple[str, str, str | None] | None = None
+) -> str:
+    """`by` as for `change_status`: the console passes its user, the CLI leaves it out."""
     tag = " ".join(tag.split())
     if not tag or len(tag) > 100 or control_character(tag):
         raise CommandError("the asset tag must be 1 to 100 printable characters")
-    _who, address = _it_actor()
+    _who, audit_actor, address = _who_by(by)
     with engine.begin() as connection:
         device = device_for_it(connection, target)
         lock_device(connection, device.id)
@@ -190,7 +201,7 @@ def set_asset_tag(engine: Engine, target: str, tag: str) -> str:
         connection.execute(update(DEVICES).where(DEVICES.c.id == device.id).values(asset_tag=tag))
         audit(
             connection,
-            "cli",
+            audit_actor,
             "device.asset_tag_set",
             {"device": device.id, "asset_tag": tag, "before": device.asset_tag},
             address,
@@ -208,11 +219,13 @@ def mark_lost(
     quiet: bool = False,
     lock: bool = False,
     drill: bool = False,
+    by: tuple[str, str, str | None] | None = None,
 ) -> str:
+    """`by` as for `change_status`: the console passes its user, the CLI leaves it out."""
     if quiet and notice is not None:
         raise CommandError("--quiet shows nothing: leave out --notice, or --quiet")
     shown = None if quiet else (checked_notice(notice) or config.lost.notice)
-    who, address = _it_actor()
+    who, audit_actor, address = _who_by(by)
     now = now_utc()
     with engine.begin() as connection:
         device = device_for_it(connection, target)
@@ -245,7 +258,7 @@ def mark_lost(
         queued = 0 if drill else notify(connection, case_id, event_id, "opened", who, now, config)
         audit(
             connection,
-            "cli",
+            audit_actor,
             "lost.drill_started" if drill else "lost.marked",
             {
                 "device": device.id,

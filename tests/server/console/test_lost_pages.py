@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader
 
@@ -89,3 +90,64 @@ def test_lost_pages_report_and_mark_recovered(server: ServerProcess, tmp_path: P
     (audited,) = audit_details(server, "lost.status_changed")
     assert audited["to"] == "recovered" and audited["note"] == "At the office"
     assert "Marked recovered" in tech.get(f"/lost/{case_id}?done=1").text
+
+
+def test_it_marks_a_laptop_lost_and_sets_its_asset_tag_from_the_device_page(server: ServerProcess) -> None:
+    """Issue 12 §1-2: "IT marks a device lost from the console", the asset tag "settable by CLI and
+    console": the same code as the CLI, CSRF-checked, read-only roles refused, another school's
+    laptop hidden, audited with the person and the laptop entering lost mode at its next heartbeat."""
+    laptop = enrolled(server)
+    elsewhere = enrolled(server, group="Washington Elementary")
+    create_user(server, "tech@lincoln.example", PASSWORD, "technician", ("Lincoln High",))
+    create_user(server, "viewer@lincoln.example", PASSWORD, "viewer", ("Lincoln High",))
+    tech = signed_in(server, "tech@lincoln.example")
+    viewer = signed_in(server, "viewer@lincoln.example")
+    page = tech.get(f"/devices/{laptop.device_id}")
+    assert page.status_code == 200 and 'action="/devices/' in page.text and "Mark lost" in page.text
+    assert "Mark lost" not in viewer.get(f"/devices/{laptop.device_id}").text
+
+    mark = {"csrf_token": tech.csrf, "kind": "stolen", "notice": "Please return me to Lincoln High."}
+    assert (
+        viewer.post(f"/devices/{laptop.device_id}/mark-lost", {**mark, "csrf_token": viewer.csrf}).status_code
+        == 403
+    )
+    assert (
+        tech.post(f"/devices/{laptop.device_id}/mark-lost", {**mark, "csrf_token": "0" * 64}).status_code
+        == 403
+    )
+    assert tech.post(f"/devices/{elsewhere.device_id}/mark-lost", mark).status_code == 404
+    assert (
+        tech.post(f"/devices/{laptop.device_id}/mark-lost", {**mark, "kind": "misplaced"}).status_code == 400
+    )
+    assert heartbeat_lost_mode(laptop) is None  # nothing was marked by the refused forms
+
+    done = tech.post(f"/devices/{laptop.device_id}/mark-lost", mark)
+    assert done.status_code == 303, done.text
+    lost_mode = heartbeat_lost_mode(laptop)
+    assert lost_mode is not None and lost_mode["notice"] == "Please return me to Lincoln High."
+    (marked,) = audit_details(server, "lost.marked")
+    assert marked["device"] == laptop.device_id and marked["kind"] == "stolen"
+    again = tech.post(f"/devices/{laptop.device_id}/mark-lost", mark)
+    assert again.status_code == 409 and "already confirmed stolen" in again.text
+
+    tag = {"csrf_token": tech.csrf, "asset_tag": "LHS-0099"}
+    assert (
+        viewer.post(f"/devices/{laptop.device_id}/asset-tag", {**tag, "csrf_token": viewer.csrf}).status_code
+        == 403
+    )
+    assert (
+        tech.post(f"/devices/{laptop.device_id}/asset-tag", {**tag, "asset_tag": "\x1b[2J"}).status_code
+        == 400
+    )
+    assert tech.post(f"/devices/{laptop.device_id}/asset-tag", tag).status_code == 303
+    assert any(case["asset_tag"] == "LHS-0099" for case in cases(server))
+    assert (
+        tech.post(f"/devices/{elsewhere.device_id}/asset-tag", {**tag, "asset_tag": "WES-1"}).status_code
+        == 404
+    )
+
+
+def heartbeat_lost_mode(laptop: Any) -> Any:
+    answer = laptop.post("/heartbeat", heartbeat())
+    assert answer.status_code == 200, answer.text
+    return answer.json()["lost_mode"]
