@@ -431,7 +431,7 @@ def command_run(args: argparse.Namespace) -> int:
     if not args.once:
         from agent.service_log import configure_service_logging
 
-        configure_service_logging(sys.stderr)
+        configure_service_logging(sys.stderr, os_name=service.platform.os)
         service.run_forever()
         return 0
     started = datetime.now(timezone.utc).isoformat()

@@ -219,7 +219,10 @@ def main(argv: Sequence[str] | None = None, win32: Win32 | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     win32 = win32 or PyWin32()
     if not arguments:  # started by the Service Control Manager
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from agent.service_log import configure_service_logging
+
+        # A service has no console: its lines go to the Application event log (agent/service_log.py).
+        configure_service_logging(sys.stderr, os_name="windows")
         win32.host(service_class(body_for))
         return 0
     args = build_parser().parse_args(arguments)

@@ -1,11 +1,15 @@
-"""The service's log under systemd: journald priorities from the `<N>` prefix, one line per busy cycle."""
+"""The service's log in the OS's own place: journald priorities from the `<N>` prefix under systemd,
+the syslog socket the unified log reads on macOS, the event log on Windows (which cannot run here:
+the fallback when it cannot be opened is what is tested), one line per busy cycle."""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from pathlib import Path
 
+from agent import service_log
 from agent.service_log import (
     JournalFormatter,
     configure_service_logging,
@@ -61,3 +65,41 @@ def test_one_line_for_a_cycle_that_did_something_none_for_an_idle_tick() -> None
         "cycle: checked: no, report queued: no, heartbeat queued: yes, sent: 0, refused by the server: 1, "
         "still queued: 2"
     )
+
+
+def test_on_macos_the_lines_reach_the_syslog_socket_the_unified_log_reads(tmp_path: Path) -> None:
+    """A real datagram socket stands where macOS has /var/run/syslog: the bytes are what syslogd
+    (and so the unified log) receives, `<30>` being daemon.info (RFC 3164's facility 3 × 8 + 6)."""
+    import socket
+
+    address = tmp_path / "syslog"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.settimeout(5)
+    try:
+        handler, why_not = service_log.unified_log(str(address))
+        assert handler is not None and why_not == ""
+        record = logging.LogRecord("agent.service", logging.INFO, __file__, 1, "cycle: sent: 1", None, None)
+        handler.handle(record)
+        handler.close()
+        assert listener.recv(4096) == b"<30>homeroom-agent: agent.service: cycle: sent: 1\x00"
+    finally:
+        listener.close()
+
+
+def test_a_missing_os_log_falls_back_to_stderr_and_says_why(tmp_path: Path) -> None:
+    """No socket (or no pywin32 on Windows): the lines still go somewhere, and the first says why."""
+    handler, why_not = service_log.unified_log(str(tmp_path / "absent"))
+    assert handler is None and "cannot be opened" in why_not
+    # This Linux machine has no pywin32: the Windows event log cannot be opened here, and says so.
+    handler, why_not = service_log.windows_event_log()
+    assert handler is None and "pywin32" in why_not
+    stream = io.StringIO()
+    service_log.configure_service_logging(stream, {}, os_name="windows")
+    try:
+        logging.getLogger("agent.service").info("cycle: sent: 2")
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = stream.getvalue().splitlines()
+    assert "logging to stderr: the Windows event log cannot be written" in lines[0]
+    assert lines[1].endswith("agent.service: cycle: sent: 2")
