@@ -40,7 +40,7 @@ from agent.desktop.approval_request import Request, request_problems
 from agent.desktop.handoff import InboxEntry, ensure_inbox, printable, read_inbox, set_aside
 from agent.errors import InsecureServerAddress, NotEnrolled
 from agent.identity import local_macs, read_identity
-from agent.lost.duties import LOST_REPORT, LostDuties
+from agent.lost.duties import LOST_EVIDENCE, LOST_REPORT, LostDuties
 from agent.probes import LiveProbes, RecordingProbes, ReplayProbes
 from agent.probes.facts import PlatformFacts
 from agent.recovery import open_outbox
@@ -405,6 +405,8 @@ class AgentService:
         if item.kind != "heartbeat":
             return
         self.lost.answered(data.get("lost_mode"))  # a signed answer only: the transport refused others
+        if not self.lost.active and (unsent := self.outbox.discard(LOST_EVIDENCE)):
+            log.info("lost mode has ended: %d evidence record(s) collected before it ended not sent", unsent)
         self.apply_approval_answers(data.get("approvals"))
         requirements = data.get("requirements")
         if isinstance(requirements, dict) and {"etag", "content"} <= requirements.keys():

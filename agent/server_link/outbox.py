@@ -580,6 +580,12 @@ class Outbox:
                 (self._clock(),),
             )
 
+    def discard(self, kind: str) -> int:
+        """Drops every queued record of `kind` that is no longer to be sent (lost-mode evidence once
+        lost mode has ended: location evidence is sent only while the laptop is lost); how many."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM outbox WHERE kind = ?", (kind,)).rowcount
+
     def postpone(self, seq: int, until: float, reason: str = "") -> None:
         """Tried later; `reason` (why this attempt failed) is kept as the last failure for `status`."""
         with self._transaction() as db:

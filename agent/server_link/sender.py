@@ -104,6 +104,8 @@ def drain(
             if isinstance(outcome, Delivered):
                 outbox.delivered(item.seq)
                 delivered += 1
+                if item.kind == "heartbeat":
+                    break  # its answer may change what is to be sent (lost mode ended): read the queue again
             elif isinstance(outcome, Rejected):
                 outbox.reject(item.seq, outcome.reason)
                 rejected += 1

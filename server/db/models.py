@@ -113,7 +113,7 @@ class Device(Base):
     # Another device whose serial, SMBIOS UUID or machine id this one also claimed: never merged.
     identity_collision: Mapped[str | None] = mapped_column(String(32))
     # The district's own label on the laptop (unique, compared without regard to case), set by IT.
-    asset_tag: Mapped[str | None] = mapped_column(String(100), unique=True)
+    asset_tag: Mapped[str | None] = mapped_column(String(100), unique=True, index=True)
     # The lost case (server/db/lost_models.py) that keeps this laptop in lost mode, or None: read
     # with `commands_pending` by every heartbeat, so a laptop that is not lost costs nothing more.
     lost_case_id: Mapped[int | None] = mapped_column(Integer)

@@ -17,10 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("asset_tag", sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column("lost_case_id", sa.Integer(), nullable=True))
-        batch_op.create_unique_constraint("uq_devices_asset_tag", ["asset_tag"])
+    # Plain ADD COLUMN and a unique index, not a batch table rebuild: on SQLite a rebuild drops
+    # `devices`, and with foreign keys on that deletes every row that cascades from it (device_status,
+    # reports, ...). tests/server/console/test_signoff_coverage.py upgrades a filled database.
+    op.add_column("devices", sa.Column("asset_tag", sa.String(length=100), nullable=True))
+    op.add_column("devices", sa.Column("lost_case_id", sa.Integer(), nullable=True))
+    op.create_index("ix_devices_asset_tag", "devices", ["asset_tag"], unique=True)
     op.create_table(
         "lost_cases",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -158,7 +160,7 @@ def downgrade() -> None:
     with op.batch_alter_table("lost_cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_lost_cases_device_id"))
     op.drop_table("lost_cases")
+    op.drop_index("ix_devices_asset_tag", table_name="devices")
     with op.batch_alter_table("devices", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_devices_asset_tag", type_="unique")
         batch_op.drop_column("lost_case_id")
         batch_op.drop_column("asset_tag")
