@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import tkinter as tk
 import uuid
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from agent.desktop.approval_request import (
 )
 from agent.desktop.handoff import INBOX_DIR, write_entry
 from agent.desktop.widget_boxes import widget_box
-from agent.state import requirements_in_effect
+from agent.state import requirements_in_effect, write_atomically
 from contract.errors import ConfigError
 from contract.requirements import Requirements, load_requirements
 
@@ -267,10 +266,7 @@ class ApprovalForm:
             snapshot = {**self.state(), "closed": closing}
         except tk.TclError:
             return
-        handle, temporary = tempfile.mkstemp(dir=self.state_file.parent, prefix=".form-state.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(snapshot, out)
-        os.replace(temporary, self.state_file)
+        write_atomically(self.state_file, json.dumps(snapshot))
 
 
 def read_choices(path: Path | None) -> list[Choice]:

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 import tkinter as tk
 import uuid
 from collections.abc import Sequence
@@ -48,7 +47,7 @@ from agent.desktop.lost_report import (
 )
 from agent.desktop.widget_boxes import widget_box
 from agent.lost.reports import ReportStatus, read_report_statuses, status_map
-from agent.state import STATUS_FILE
+from agent.state import STATUS_FILE, write_atomically
 
 TITLE = "Homeroom — Report a lost or stolen laptop"
 STATE_ENV = "HOMEROOM_DIALOG_STATE"
@@ -358,10 +357,7 @@ class LostForm:
             snapshot = {**self.state(), "closed": closing}
         except tk.TclError:
             return
-        handle, temporary = tempfile.mkstemp(dir=self.state_file.parent, prefix=".form-state.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(snapshot, out)
-        os.replace(temporary, self.state_file)
+        write_atomically(self.state_file, json.dumps(snapshot))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import tkinter as tk
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from tkinter import font as tkfont
 
 from agent.desktop.lost_view import ENDED_TITLE, NOTICE_TITLE
 from agent.desktop.widget_boxes import widget_box
+from agent.state import write_atomically
 
 STATE_ENV = "HOMEROOM_DIALOG_STATE"
 HEADING = "This laptop has been reported lost"
@@ -72,10 +72,7 @@ class LostNotice:
             snapshot = {"title": self.root.title(), "close": widget_box(self.close), "closed": closing}
         except tk.TclError:
             return
-        handle, temporary = tempfile.mkstemp(dir=self.state_file.parent, prefix=".notice-state.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(snapshot, out)
-        os.replace(temporary, self.state_file)
+        write_atomically(self.state_file, json.dumps(snapshot))
 
 
 def notice_command(message: str, ended: bool = False) -> list[str]:

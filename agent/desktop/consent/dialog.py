@@ -30,7 +30,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -41,6 +40,7 @@ from typing import Any, Literal
 
 from agent.desktop.consent.decide import is_acceptable_name, normalise_full_name
 from agent.desktop.widget_boxes import widget_box
+from agent.state import write_atomically
 from contract.policy import (
     DIALOG_ASK_AGAIN_AT_LOGIN,
     DIALOG_HOW_TO,
@@ -519,10 +519,7 @@ class SignOffDialog:
             snapshot = self.state()
         except tk.TclError:  # the window is already being torn down
             return
-        handle, temporary = tempfile.mkstemp(dir=self.state_file.parent, prefix=".dialog-state.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(snapshot, out)
-        os.replace(temporary, self.state_file)
+        write_atomically(self.state_file, json.dumps(snapshot))
 
 
 def _clicked_at() -> str:
