@@ -138,3 +138,42 @@ def test_nginx_accepts_the_districts_site_file(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stderr
     assert "syntax is ok" in checked.stderr
+
+
+DIGEST = SERVER / "homeroom-digest.service"
+DIGEST_TIMER = SERVER / "homeroom-digest.timer"
+
+
+def test_a_timer_sends_the_not_reporting_digest_every_day(tmp_path: Path) -> None:
+    """Issue 13 §4's "daily digest": the timer's service runs `digest` with arguments the server's
+    own CLI accepts once systemd has put the environment file's values in, and systemd accepts both."""
+    parsed = configparser.ConfigParser(interpolation=None, strict=False)
+    parsed.optionxform = str  # type: ignore[assignment,method-assign]
+    parsed.read([DIGEST, DIGEST_TIMER])
+    assert parsed["Timer"]["OnCalendar"] == "*-*-* 06:30:00" and parsed["Timer"]["Persistent"] == "true"
+    command = parsed["Service"]["ExecStart"]
+    for name, value in (
+        ("HOMEROOM_DIGEST_TO", "it@district.example"),
+        ("HOMEROOM_DIGEST_FROM", "homeroom@district.example"),
+        ("HOMEROOM_SMTP_HOST", "smtp.district.example"),
+    ):
+        command = command.replace("${" + name + "}", value)
+    argv = shlex.split(command)
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "digest" and args.to == ["it@district.example"]
+    need(shutil.which("systemd-analyze") is not None, "systemd-analyze (systemd) is needed")
+    program = Path(sys.executable).with_name("homeroom-server")
+    for source in (DIGEST, DIGEST_TIMER):
+        copy = tmp_path / source.name
+        copy.write_text(
+            source.read_text().replace("/opt/homeroom-server/.venv/bin/homeroom-server", str(program))
+        )
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(tmp_path / DIGEST_TIMER.name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    problems = [line for line in verified.stderr.splitlines() if "homeroom-digest" in line]
+    assert verified.returncode == 0 and not problems, verified.stderr
