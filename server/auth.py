@@ -6,27 +6,28 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import partial
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Row, Table, bindparam, delete, select
+from sqlalchemy import Connection, Engine, Executable, Row, Table, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contract.wire import load_public_key, signature_valid, signing_string
 from server.cache_counts import CacheCounts
 from server.db.models import SeenRequest
-from server.db.statements import insert_if_new
 from server.db.tables import DEVICES
 from server.errors import RequestRefused
 from server.fleet.claims import accept_claim, refuse_waiting_claims, undo_takeover, waiting_claims
 from server.fleet.rekey import RekeyRule, claim_ripe
+from server.group_commit import Once
 
 SEEN_REQUESTS: Table = SeenRequest.__table__  # type: ignore[assignment]
 
@@ -69,7 +70,21 @@ class SignedRequest:
     body: bytes
 
 
-_DEVICE_ROW = select(DEVICES).where(DEVICES.c.id == bindparam("device_id"))
+# The columns a signature check and what it may change (`_other_key`: undo a re-key, accept a claim)
+# read: not the identity's JSON columns, which every lookup would otherwise decode.
+_KEY_COLUMNS = (
+    DEVICES.c.id,
+    DEVICES.c.group_name,
+    DEVICES.c.public_key,
+    DEVICES.c.claims_pending,
+    DEVICES.c.previous_public_key,
+    DEVICES.c.previous_key_until,
+    DEVICES.c.last_seen_at,
+    DEVICES.c.hostname,
+    DEVICES.c.agent_version,
+)
+_DEVICE_ROW = select(*_KEY_COLUMNS).where(DEVICES.c.id == bindparam("device_id"))
+_DEVICE_ROWS = select(*_KEY_COLUMNS).where(DEVICES.c.id.in_(bindparam("device_ids", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,9 @@ class DeviceReader:
     laptop heartbeats every 15 minutes; keys are cached for 30 s). Inside `batch()` (the database
     threads open it around a batch's signature checks) the lookups share one connection and one
     read transaction, opened at the first lookup: a connection checkout, a BEGIN and a ROLLBACK per
-    batch rather than per request. Outside it, each lookup has its own.
+    batch rather than per request. The devices the batch names (`batch(device_ids)`) are read in
+    one statement at its start: one round trip for the batch, not one per request. Outside a batch,
+    each lookup has its own connection.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -102,11 +119,11 @@ class DeviceReader:
         if not getattr(self._local, "batched", False):
             with self._connect() as own:
                 return _read_device(own, device_id)
-        shared: Connection | None = getattr(self._local, "connection", None)
-        if shared is None:
-            shared = self._local.connection = self._connect()
+        read: dict[str, DeviceRecord | None] = self._local.read
+        if device_id in read:
+            return read.pop(device_id)  # once: a second lookup (a key that did not verify) reads again
         try:
-            return _read_device(shared, device_id)
+            return _read_device(self._shared(), device_id)
         except Exception:
             # This request gets the error (503 if the database is gone); the next lookup of the batch
             # starts on a new connection rather than in a failed transaction.
@@ -114,13 +131,38 @@ class DeviceReader:
             raise
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, device_ids: Sequence[str] = ()) -> Iterator[None]:
         self._local.batched = True
+        self._local.read = {}
         try:
+            if device_ids:
+                self._read_ahead(device_ids)
             yield
         finally:
             self._local.batched = False
+            self._local.read = {}
             self._drop()
+
+    def _read_ahead(self, device_ids: Sequence[str]) -> None:
+        """The batch's devices in one statement; if it fails, each lookup tries on its own (and gets
+        its own error)."""
+        wanted = list(dict.fromkeys(device_ids))
+        try:
+            shared = self._shared()
+            rows = {row.id: row for row in shared.execute(_DEVICE_ROWS, {"device_ids": wanted})}
+            self._local.read = {
+                device_id: None if (row := rows.get(device_id)) is None else _record(shared, row)
+                for device_id in wanted
+            }
+        except Exception:  # noqa: BLE001 - the lookups of the batch meet the error themselves
+            self._local.read = {}
+            self._drop()
+
+    def _shared(self) -> Connection:
+        shared: Connection | None = getattr(self._local, "connection", None)
+        if shared is None:
+            shared = self._local.connection = self._connect()
+        return shared
 
     def _connect(self) -> Connection:
         return self.engine.connect().execution_options(homeroom_read_only=True)
@@ -134,9 +176,11 @@ class DeviceReader:
 
 def _read_device(connection: Connection, device_id: str) -> DeviceRecord | None:
     row = connection.execute(_DEVICE_ROW, {"device_id": device_id}).first()
-    if row is None:
-        return None
-    claims = tuple(waiting_claims(connection, device_id)) if row.claims_pending else ()
+    return None if row is None else _record(connection, row)
+
+
+def _record(connection: Connection, row: Row[Any]) -> DeviceRecord:
+    claims = tuple(waiting_claims(connection, row.id)) if row.claims_pending else ()
     return DeviceRecord(row, claims)
 
 
@@ -163,6 +207,17 @@ NOT_ACCEPTED = (
     "`homeroom-agent enroll`; if its enrolment claim is waiting, it is accepted or refused soon"
 )
 _NO_SUCH_KEY = Ed25519PrivateKey.generate().public_key()
+REPLAYED = "request id already used: a request cannot be replayed"
+
+
+@lru_cache(maxsize=4)
+def _seen_insert(dialect: str) -> Executable:
+    """Many request ids in one statement (SQLAlchemy's insertmanyvalues), the new ones returned."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    statement: Executable = (
+        module.insert(SEEN_REQUESTS).on_conflict_do_nothing().returning(SEEN_REQUESTS.c.request_id)
+    )
+    return statement
 
 
 class DeviceAuthenticator:
@@ -189,6 +244,8 @@ class DeviceAuthenticator:
         self._cache: dict[str, tuple[float, KnownDevice]] = {}
         self._lock = threading.Lock()
         self._last_prune = 0.0
+        # Request ids, kept to once by the database threads for a whole batch at a time.
+        self.once = Once(self._record_request_ids, lambda: RequestRefused(409, REPLAYED))
 
     def forget(self, device_id: str) -> None:
         with self._lock:
@@ -199,6 +256,10 @@ class DeviceAuthenticator:
         with self._lock:
             self._cache[row.id] = (self.clock(), known)
         return known
+
+    def is_cached(self, device_id: str) -> bool:
+        """Whether a request of this device would find its key without reading the database."""
+        return self._cached(device_id) is not None
 
     def _cached(self, device_id: str) -> KnownDevice | None:
         with self._lock:
@@ -243,19 +304,34 @@ class DeviceAuthenticator:
                 device = self._other_key(found, signed.signature, message)
         return device
 
-    def record(self, connection: Connection, signed: SignedRequest, device: KnownDevice) -> None:
-        """Records the request id in `connection`'s transaction, so it is kept exactly when the work the
-        request asked for is kept; a request id seen before is refused (409). What the signing key
-        changes (a re-key undone, a claim accepted, waiting claims refused) happens here too."""
+    def once_key(self, signed: SignedRequest) -> tuple[Once, Hashable]:
+        """What keeps `signed` to once (`group_commit.Once`): its request id, recorded in the transaction
+        of its work, so the id is kept exactly when the work is; an id seen before is refused (409)."""
+        return self.once, (signed.request_id, signed.device_id)
+
+    def _record_request_ids(self, connection: Connection, keys: Sequence[Hashable]) -> list[bool]:
+        pairs = [cast(tuple[str, str], key) for key in keys]
+        now = _now()
+        rows = [
+            {"request_id": request_id, "device_id": device_id, "seen_at": now}
+            for request_id, device_id in pairs
+        ]
+        new = {row.request_id for row in connection.execute(_seen_insert(connection.dialect.name), rows)}
+        kept = []
+        for request_id, _device_id in pairs:
+            kept.append(request_id in new)
+            new.discard(request_id)  # the same id again in the same batch is a replay
+        return kept
+
+    def apply(self, connection: Connection, device: KnownDevice) -> None:
+        """What the signing key changes (a re-key undone, a claim accepted, waiting claims refused), in
+        the request's transaction; and now and then the request ids too old to matter are forgotten."""
         if device.change is not None:
             device.change(connection)
             self.forget(device.id)
         if device.claims_pending:
             refuse_waiting_claims(connection, device.id)
             self.forget(device.id)
-        seen = {"request_id": signed.request_id, "device_id": device.id, "seen_at": _now()}
-        if not insert_if_new(connection, SEEN_REQUESTS, seen):
-            raise RequestRefused(409, "request id already used: a request cannot be replayed")
         self._prune(connection, self.clock())
 
     def _other_key(self, found: DeviceRecord, signature: str, message: bytes) -> KnownDevice:

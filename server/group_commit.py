@@ -7,8 +7,13 @@ wake-ups. So the database threads take whatever requests are waiting, check each
 signature and body, run all of them in one transaction, commit once, and hand all the answers
 back to the event loop in one call.
 
-A request that fails (a replayed request id, a refused claim, a bad body) gets its own error and
-the others are kept: its batch is rolled back and run again with a savepoint for each request.
+What must be kept at most once (a signed request's id: `Once`) is recorded for the whole batch in
+one statement at the start of its transaction; a request whose id was seen before (in the database
+or earlier in the same batch) gets its refusal and its work is not run, and the rest go on.
+
+A request that fails otherwise (a refused claim, a bad body) gets its own error and the others are
+kept: its batch is rolled back and run again with a savepoint for each request, which records that
+request's id inside its own savepoint (a failed request's id is not kept).
 If the commit itself fails, every request of the batch gets that error (a 503 from
 `server.api.busy`) and none of them was kept, which is the truth: the agents keep the records in
 their outboxes and send them again.
@@ -23,7 +28,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -40,6 +45,16 @@ Worked = TypeVar("Worked")
 MAX_BATCH = 32
 
 
+@dataclass(frozen=True)
+class Once:
+    """How requests are kept to at most once: `record` puts their keys in the transaction it is given
+    and says, key by key and in order, which were new (a key seen before, or twice in the list, is
+    new only the first time); `refusal` is the error a request whose key was not new gets."""
+
+    record: Callable[[Connection, Sequence[Hashable]], list[bool]]
+    refusal: Callable[[], BaseException]
+
+
 @dataclass
 class _Job(Generic[Prepared, Worked, T]):
     """One request's share of a batch: `prepare` before the transaction (signature, body), `work`
@@ -51,6 +66,12 @@ class _Job(Generic[Prepared, Worked, T]):
     prepare: Callable[[], Prepared]
     work: Callable[[Connection, Prepared], Worked] | None
     finish: Callable[[Worked], T]
+    # The device the request names, when `prepare` will read it from the database: the batch reads
+    # all of them at once (`prepare_scope`).
+    device_id: str | None = None
+    # What makes this request once-only (its request id), recorded with the batch (`Once`).
+    once: Once | None = None
+    once_key: Hashable = None
     prepared: Any = None
     worked: Any = None
     error: BaseException | None = None
@@ -66,13 +87,14 @@ class GroupCommitter:
         engine: Engine,
         threads: int,
         max_batch: int = MAX_BATCH,
-        prepare_scope: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+        prepare_scope: Callable[[list[str]], AbstractContextManager[Any]] = contextlib.nullcontext,
     ) -> None:
         self.engine = engine
         self.thread_count = threads
         self.max_batch = max_batch
-        # Around a batch's `prepare` calls: the device lookups of a batch share one read transaction
-        # (`server.auth.DeviceReader.batch`), closed before the batch's own transaction begins.
+        # Around a batch's `prepare` calls, given the device ids the batch will look up: the lookups
+        # share one read transaction and one statement (`server.auth.DeviceReader.batch`), closed
+        # before the batch's own transaction begins.
         self.prepare_scope = prepare_scope
         self._queue: queue.SimpleQueue[_Job[Any, Any, Any]] = queue.SimpleQueue()
         # Started on first use, in the process that serves (a worker process may be forked after the
@@ -85,11 +107,14 @@ class GroupCommitter:
         prepare: Callable[[], Prepared],
         work: Callable[[Connection, Prepared], Worked],
         finish: Callable[[Worked], T],
+        device_id: str | None = None,
+        once: tuple[Once, Hashable] | None = None,
     ) -> T:
         """`prepare()`, then `work(connection, prepared)` in a transaction shared with other requests,
         then `finish(worked)` once that transaction is committed; any of them may raise, and that
-        request alone gets the error."""
-        return await self._submit(prepare, work, finish)
+        request alone gets the error. `device_id`: the device `prepare` reads, if it reads one;
+        `once`: the request is refused, its work not run, if its key was recorded before."""
+        return await self._submit(prepare, work, finish, device_id, once)
 
     async def call(self, work: Callable[[], T]) -> T:
         """Blocking work with transactions of its own, on the database threads."""
@@ -100,10 +125,14 @@ class GroupCommitter:
         prepare: Callable[[], Any],
         work: Callable[[Connection, Any], Any] | None,
         finish: Callable[[Any], T],
+        device_id: str | None = None,
+        once: tuple[Once, Hashable] | None = None,
     ) -> T:
         self._start()
         loop = asyncio.get_running_loop()
-        job: _Job[Any, Any, T] = _Job(loop, loop.create_future(), prepare, work, finish)
+        job: _Job[Any, Any, T] = _Job(loop, loop.create_future(), prepare, work, finish, device_id)
+        if once is not None:
+            job.once, job.once_key = once
         self._queue.put(job)
         return await job.future
 
@@ -136,7 +165,8 @@ class GroupCommitter:
 
     def _run_batch(self, jobs: list[_Job[Any, Any, Any]]) -> None:
         batched: list[_Job[Any, Any, Any]] = []
-        with self.prepare_scope():
+        wanted = [job.device_id for job in jobs if job.work is not None and job.device_id is not None]
+        with self.prepare_scope(wanted):
             for job in jobs:
                 if job.work is None:
                     continue  # work with transactions of its own: run after the scope is closed
@@ -173,13 +203,16 @@ class GroupCommitter:
     def _run_optimistically(self, batched: list[_Job[Any, Any, Any]]) -> bool:
         """Every request's work in one transaction with no savepoints, committed: False. If one
         request's work fails, the transaction is rolled back and True says to run the batch again
-        with a savepoint each. Requests rarely fail (a replay, a refused claim), and two savepoint
-        statements per request were 8 % of a heartbeat's server time; a batch with a failure costs
-        its work twice, which bounds what a stream of replays can cost."""
+        with a savepoint each. Requests rarely fail (a refused claim, a bad software list; a replay is
+        refused by `_record_once` without failing the batch), and two savepoint statements per
+        request were 8 % of a heartbeat's server time; a batch with a failure costs its work twice."""
         failure: list[Exception] = []
         try:
             with self.engine.begin() as connection:
+                _record_once(connection, batched)
                 for job in batched:
+                    if job.error is not None:
+                        continue  # seen before: refused, nothing of it run
                     try:
                         job.worked = job.work(connection, job.prepared)  # type: ignore[misc]
                     except Exception as exc:  # roll back, then redo with savepoints
@@ -198,12 +231,27 @@ class GroupCommitter:
         """A request that fails rolls back to its own savepoint and gets its own error."""
         with self.engine.begin() as connection:
             for job in batched:
-                job.worked = None
+                job.worked, job.error = None, None
                 try:
                     with connection.begin_nested():
+                        if job.once is not None and not job.once.record(connection, [job.once_key])[0]:
+                            raise job.once.refusal()
                         job.worked = job.work(connection, job.prepared)  # type: ignore[misc]
                 except Exception as exc:  # noqa: BLE001 - rolled back to its savepoint
                     job.error = exc
+
+
+def _record_once(connection: Connection, batched: list[_Job[Any, Any, Any]]) -> None:
+    """Each `Once`'s keys of the batch in one statement; a request whose key is not new is refused."""
+    by_once: dict[Once, list[_Job[Any, Any, Any]]] = {}
+    for job in batched:
+        if job.once is not None:
+            by_once.setdefault(job.once, []).append(job)
+    for once, own in by_once.items():
+        new = once.record(connection, [job.once_key for job in own])
+        for job, is_new in zip(own, new, strict=True):
+            if not is_new:
+                job.error = once.refusal()
 
 
 def _hand_back(jobs: list[_Job[Any, Any, Any]]) -> None:

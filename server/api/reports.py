@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from contract.wire import API_PREFIX
 from server.api.bodies import documented
-from server.api.schemas import ReportIn, ReportOut
+from server.api.schemas import ReportIn, ReportOut, ReportSentIn
 from server.api.signed import REFUSALS, answer
 from server.deps import ServicesDep, SignedDep
 from server.fleet.ingest import store_report
@@ -22,7 +22,7 @@ async def report(signed: SignedDep, services: ServicesDep) -> Response:
     return await answer(
         services,
         signed,
-        ReportIn,
+        ReportSentIn,  # the software list is validated in `store_report`, unless stored already
         lambda connection, device, body: store_report(
             connection, device, body, clock_ahead, services.requirements
         ),

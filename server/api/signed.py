@@ -50,7 +50,7 @@ async def answer(
 
     def in_transaction(connection: Connection, prepared: tuple[KnownDevice, Body]) -> BaseModel:
         device, body = prepared
-        services.authenticator.record(connection, signed, device)
+        services.authenticator.apply(connection, device)  # the request id: `once`, for the batch
         return work(connection, device, body)
 
     def signed_answer(result: BaseModel) -> Response:
@@ -59,4 +59,7 @@ async def answer(
             encoded, media_type="application/json", headers=services.answer_signer.headers(signed, encoded)
         )
 
-    return await services.database.run(prepare, in_transaction, signed_answer)
+    # A key not cached is read with the batch's other devices, in one statement.
+    read_ahead = None if services.authenticator.is_cached(signed.device_id) else signed.device_id
+    once = services.authenticator.once_key(signed)
+    return await services.database.run(prepare, in_transaction, signed_answer, read_ahead, once)

@@ -284,6 +284,9 @@ class DeviceInventory(Base):
     reported_at: Mapped[datetime]
     digest: Mapped[str] = mapped_column(String(64))
     items: Mapped[int] = mapped_column(Integer)
+    # SHA-256 of the list as that report sent it (`software_inventory.SentSoftware`): a report that
+    # sends the same list again is not validated or diffed again. Empty for rows from before 0011.
+    listed_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class InstalledSoftware(Base):

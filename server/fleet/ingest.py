@@ -31,8 +31,8 @@ from server.api.schemas import (
     HeartbeatOut,
     IdentityIn,
     RefusedAnswersIn,
-    ReportIn,
     ReportOut,
+    ReportSentIn,
 )
 from server.auth import KnownDevice, utc
 from server.db.statements import insert_if_new
@@ -47,7 +47,7 @@ from server.db.tables import (
 from server.fleet.approval_answers import answers_for
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
-from server.fleet.software_inventory import ReportedInventory, store_inventory
+from server.fleet.software_inventory import SentSoftware, plan_inventory, store_inventory
 from server.lost.mode import lost_mode_for
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
@@ -86,7 +86,7 @@ def report_time(claimed: datetime, received: datetime) -> datetime:
 def store_report(
     connection: Connection,
     device: KnownDevice,
-    report: ReportIn,
+    report: ReportSentIn,
     clock_ahead: timedelta,
     requirements: RequirementsCache | None = None,
 ) -> ReportOut:
@@ -95,16 +95,19 @@ def store_report(
     A report dated more than `clock_ahead` (the clock-skew window) in the future is noted in
     the audit log. The device record carries every requirement enabled for the group
     (`requirements`, the published copy; none published means all): one the report left
-    out is `unknown`.
+    out is `unknown`. The software list is validated here, unless it is the one stored as sent
+    (`software_inventory.plan_inventory`); a bad one refuses the whole report (422).
     """
     now = now_utc()
     reported_at = report_time(report.reported_at, now)
     if utc(report.reported_at) > now + clock_ahead:
         note_clock_ahead(connection, device.id, utc(report.reported_at), now)
     published = requirements.get(connection, device.group_name) if requirements is not None else None
-    results = complete_results([r.model_dump(mode="json") for r in report.results], enabled_checks(published))
+    # Dumped once: the stored body and the device's status share the results.
+    dumped = report.model_dump(mode="json", exclude={"software"})
+    results = complete_results(dumped["results"], enabled_checks(published))
     overall = overall_status([r["status"] for r in results])
-    inventory = ReportedInventory.of(report.software)
+    inventory = plan_inventory(connection, device.id, SentSoftware.of(report.software))
     new = insert_if_new(
         connection,
         REPORTS,
@@ -114,7 +117,7 @@ def store_report(
             "reported_at": reported_at,
             "received_at": now,
             "overall": overall,
-            "body": stored_body(report, inventory),
+            "body": {**dumped, **inventory.summary()},
         },
     )
     if not new:
@@ -154,12 +157,6 @@ def store_report(
     if report.local_problems:
         note_local_problems(connection, device.id, report.local_problems)
     return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
-
-
-def stored_body(report: ReportIn, inventory: ReportedInventory) -> dict[str, Any]:
-    """The report as stored: everything but the software list, which is kept once per device
-    (`software_inventory`), with its size and digest in its place."""
-    return {**report.model_dump(mode="json", exclude={"software"}), **inventory.summary()}
 
 
 # The facts enrolment matches records by: filling one in must not make this record another's twin.

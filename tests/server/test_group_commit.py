@@ -7,14 +7,29 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, event, insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import OperationalError
 
-from server.auth import DeviceReader
+from server.auth import DeviceAuthenticator, DeviceReader
 from server.db.engine import make_engine
+from server.db.tables import DEVICES
+from server.errors import RequestRefused
 from server.group_commit import GroupCommitter
 from tests.helpers.servers import InitialisedDatabases
 
@@ -220,3 +235,108 @@ def test_a_batch_s_device_lookups_share_one_connection(
     assert len(checkouts) == 2  # the lookups' connection, then the batch's transaction
     assert reader("nobody") is None  # outside a batch: a connection of its own
     assert len(checkouts) == 3
+
+
+def _seen_ids(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return sorted(connection.execute(text("SELECT request_id FROM seen_requests")).scalars())
+
+
+def test_request_ids_are_recorded_for_a_batch_at_once_and_a_replay_does_not_redo_the_batch(
+    tmp_path: Path, initialised_databases: InitialisedDatabases
+) -> None:
+    """A batch's request ids go in with one statement; an id seen before (an earlier batch, or earlier
+    in the same batch) is refused without running its work and without rolling the others back. When
+    another request fails, the batch is redone with a savepoint each and the failed one's id is not kept."""
+    url = f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}"
+    initialised_databases.copy_into(url)
+    engine = make_engine(url, for_server=True)
+    METADATA.create_all(engine)
+    once = DeviceAuthenticator(300, 0).once
+    committer = GroupCommitter(engine, threads=1)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    ran: list[str] = []
+
+    def work(name: str) -> Callable[[Connection, object], str]:
+        write = _write(name)
+
+        def counted(connection: Connection, prepared: object) -> str:
+            ran.append(name)
+            return write(connection, prepared)
+
+        return counted
+
+    async def batch(requests: list[tuple[str, str]]) -> list[object]:
+        gate = threading.Event()
+        first = asyncio.ensure_future(committer.call(lambda: gate.wait(10)))
+        await asyncio.sleep(0.05)
+        jobs = [
+            asyncio.ensure_future(committer.run(lambda: None, work(name), str, once=(once, (rid, "dev1"))))
+            for name, rid in requests
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await first
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    assert asyncio.run(batch([("a", "id-aaaa"), ("b", "id-bbbb")])) == ["a", "b"]
+    statements.clear()
+    answers = asyncio.run(
+        batch([("c", "id-cccc"), ("again", "id-aaaa"), ("twice", "id-cccc"), ("d", "id-dddd")])
+    )
+    assert answers[0] == "c" and answers[3] == "d"
+    for refused in (answers[1], answers[2]):
+        assert isinstance(refused, RequestRefused) and refused.status == 409
+    assert ran == ["a", "b", "c", "d"]  # the replays' work never ran, and nothing ran twice
+    assert len([sql for sql in statements if "seen_requests" in sql]) == 1
+    assert not [sql for sql in statements if "SAVEPOINT" in sql.upper()]
+    assert _names(engine) == ["a", "b", "c", "d"]
+
+    ran.clear()
+    answers = asyncio.run(batch([("e", "id-eeee"), ("bad-f", "id-ffff"), ("replay", "id-bbbb")]))
+    assert answers[0] == "e" and isinstance(answers[1], ValueError)
+    assert isinstance(answers[2], RequestRefused) and answers[2].status == 409
+    assert ran == ["e", "bad-f", "e", "bad-f"]  # redone once with savepoints; the replay never ran
+    assert _names(engine) == ["a", "b", "c", "d", "e"]
+    assert _seen_ids(engine) == ["id-aaaa", "id-bbbb", "id-cccc", "id-dddd", "id-eeee"]
+
+
+def test_a_batch_reads_the_devices_it_names_in_one_statement(
+    tmp_path: Path, initialised_databases: InitialisedDatabases
+) -> None:
+    """With the key cache cold, each request of a batch looks its device up: the batch reads all the
+    devices it names in one SELECT, and each lookup takes its answer from that."""
+    url = f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}"
+    initialised_databases.copy_into(url)
+    engine = make_engine(url, for_server=True)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(DEVICES).values(
+                id="known-device",
+                group_name="Lincoln High",
+                hostname="lt1",
+                os="linux",
+                os_version="Debian 12",
+                macs=[],
+                identity_unreadable={},
+                public_key="AAAA",
+                agent_version="0.1.0",
+                enrolled_at=datetime.now(timezone.utc),
+            )
+        )
+    reader = DeviceReader(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    names = ["known-device", "nobody-1", "nobody-2", "known-device"]
+    with reader.batch(names):
+        found = [reader(name) for name in names[:3]]
+    device_reads = [sql for sql in statements if "FROM devices" in sql]
+    assert len(device_reads) == 1 and " IN " in device_reads[0]
+    assert found[0] is not None and found[0].row.group_name == "Lincoln High"
+    assert found[1] is None and found[2] is None
+    # A second lookup of the same device in a batch (its cached key did not verify) reads again.
+    with reader.batch(["known-device"]):
+        assert reader("known-device") is not None
+        assert reader("known-device") is not None
+    assert len([sql for sql in statements if "FROM devices" in sql]) == 3

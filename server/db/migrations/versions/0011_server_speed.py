@@ -1,0 +1,27 @@
+"""device_inventory.listed_digest: the digest of the software list as last sent, so the same list
+is not validated and diffed again
+
+Revision ID: 0011
+Revises: 0010
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN (no batch rebuild on SQLite): rows from before it are validated once more, by
+    # their device's next report, which fills it in.
+    op.add_column("device_inventory", sa.Column("listed_digest", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("device_inventory") as batch:
+        batch.drop_column("listed_digest")
