@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -43,6 +43,10 @@ Worked = TypeVar("Worked")
 # wait long for the last request's work, and that a batch of large reports holds the write lock
 # for well under the lock timeout other processes wait.
 MAX_BATCH = 32
+# Large bodies (full reports: tens of KB, milliseconds of work each) queue apart and go in smaller
+# batches, taking turns with the rest: a heartbeat waits behind at most one such batch.
+HEAVY_BYTES = 16 * 1024
+MAX_HEAVY_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,37 @@ class Once:
 
     record: Callable[[Connection, Sequence[Hashable]], list[bool]]
     refusal: Callable[[], BaseException]
+
+
+class _Lanes:
+    """The database threads' queue: light requests (heartbeats, sign-offs, enrolment) and heavy ones
+    (`HEAVY_BYTES`: full reports). When both wait, batches of each are taken in turn, heavy ones at
+    most `heavy_batch` at a time, so a burst of reports cannot starve heartbeats nor the reverse."""
+
+    def __init__(self, light_batch: int, heavy_batch: int) -> None:
+        self.light_batch = light_batch
+        self.heavy_batch = heavy_batch
+        self._ready = threading.Condition(threading.Lock())
+        self._light: deque[_Job[Any, Any, Any]] = deque()
+        self._heavy: deque[_Job[Any, Any, Any]] = deque()
+        self._heavy_next = False
+
+    def put(self, job: _Job[Any, Any, Any]) -> None:
+        with self._ready:
+            (self._heavy if job.heavy else self._light).append(job)
+            self._ready.notify()
+
+    def take(self) -> list[_Job[Any, Any, Any]]:
+        with self._ready:
+            while not self._light and not self._heavy:
+                self._ready.wait()
+            heavy = bool(self._heavy) and (self._heavy_next or not self._light)
+            lane, size = (self._heavy, self.heavy_batch) if heavy else (self._light, self.light_batch)
+            self._heavy_next = not heavy
+            jobs = [lane.popleft() for _ in range(min(size, len(lane)))]
+            if self._light or self._heavy:
+                self._ready.notify()  # another database thread may take the rest
+            return jobs
 
 
 @dataclass
@@ -72,6 +107,7 @@ class _Job(Generic[Prepared, Worked, T]):
     # What makes this request once-only (its request id), recorded with the batch (`Once`).
     once: Once | None = None
     once_key: Hashable = None
+    heavy: bool = False
     prepared: Any = None
     worked: Any = None
     error: BaseException | None = None
@@ -87,6 +123,7 @@ class GroupCommitter:
         engine: Engine,
         threads: int,
         max_batch: int = MAX_BATCH,
+        max_heavy_batch: int = MAX_HEAVY_BATCH,
         prepare_scope: Callable[[list[str]], AbstractContextManager[Any]] = contextlib.nullcontext,
     ) -> None:
         self.engine = engine
@@ -96,7 +133,7 @@ class GroupCommitter:
         # share one read transaction and one statement (`server.auth.DeviceReader.batch`), closed
         # before the batch's own transaction begins.
         self.prepare_scope = prepare_scope
-        self._queue: queue.SimpleQueue[_Job[Any, Any, Any]] = queue.SimpleQueue()
+        self._queue = _Lanes(max_batch, min(max_batch, max_heavy_batch))
         # Started on first use, in the process that serves (a worker process may be forked after the
         # app is built, and threads do not survive a fork).
         self._threads: list[threading.Thread] = []
@@ -109,12 +146,14 @@ class GroupCommitter:
         finish: Callable[[Worked], T],
         device_id: str | None = None,
         once: tuple[Once, Hashable] | None = None,
+        heavy: bool = False,
     ) -> T:
         """`prepare()`, then `work(connection, prepared)` in a transaction shared with other requests,
         then `finish(worked)` once that transaction is committed; any of them may raise, and that
         request alone gets the error. `device_id`: the device `prepare` reads, if it reads one;
-        `once`: the request is refused, its work not run, if its key was recorded before."""
-        return await self._submit(prepare, work, finish, device_id, once)
+        `once`: the request is refused, its work not run, if its key was recorded before; `heavy`:
+        it queues with the other large requests (`_Lanes`)."""
+        return await self._submit(prepare, work, finish, device_id, once, heavy)
 
     async def call(self, work: Callable[[], T]) -> T:
         """Blocking work with transactions of its own, on the database threads."""
@@ -127,10 +166,12 @@ class GroupCommitter:
         finish: Callable[[Any], T],
         device_id: str | None = None,
         once: tuple[Once, Hashable] | None = None,
+        heavy: bool = False,
     ) -> T:
         self._start()
         loop = asyncio.get_running_loop()
         job: _Job[Any, Any, T] = _Job(loop, loop.create_future(), prepare, work, finish, device_id)
+        job.heavy = heavy
         if once is not None:
             job.once, job.once_key = once
         self._queue.put(job)
@@ -149,12 +190,7 @@ class GroupCommitter:
 
     def _serve(self) -> None:
         while True:
-            jobs = [self._queue.get()]
-            while len(jobs) < self.max_batch:
-                try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            jobs = self._queue.take()
             try:
                 self._run_batch(jobs)
             except BaseException as exc:  # noqa: BLE001 - never lose a thread, never leave a request hanging

@@ -13,6 +13,7 @@ from server.api.bodies import parse
 from server.api.schemas import ErrorOut, ValidationErrorOut
 from server.auth import KnownDevice, SignedRequest
 from server.deps import Services
+from server.group_commit import HEAVY_BYTES
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -62,4 +63,5 @@ async def answer(
     # A key not cached is read with the batch's other devices, in one statement.
     read_ahead = None if services.authenticator.is_cached(signed.device_id) else signed.device_id
     once = services.authenticator.once_key(signed)
-    return await services.database.run(prepare, in_transaction, signed_answer, read_ahead, once)
+    heavy = len(signed.body) > HEAVY_BYTES  # a full report: batched apart from heartbeats
+    return await services.database.run(prepare, in_transaction, signed_answer, read_ahead, once, heavy)

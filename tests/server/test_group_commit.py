@@ -30,7 +30,7 @@ from server.auth import DeviceAuthenticator, DeviceReader
 from server.db.engine import make_engine
 from server.db.tables import DEVICES
 from server.errors import RequestRefused
-from server.group_commit import GroupCommitter
+from server.group_commit import MAX_HEAVY_BATCH, GroupCommitter
 from tests.helpers.servers import InitialisedDatabases
 
 METADATA = MetaData()
@@ -340,3 +340,41 @@ def test_a_batch_reads_the_devices_it_names_in_one_statement(
         assert reader("known-device") is not None
         assert reader("known-device") is not None
     assert len([sql for sql in statements if "FROM devices" in sql]) == 3
+
+
+def test_a_burst_of_heavy_requests_delays_light_ones_by_one_short_batch(tmp_path: Path) -> None:
+    """Fairness: forty full reports queued ahead of five heartbeats. The heartbeats are run after at
+    most one batch of reports (MAX_HEAVY_BATCH), not after all forty; the reports still all run."""
+    engine = _engine(tmp_path)
+    committer = GroupCommitter(engine, threads=1)
+    order: list[str] = []
+
+    def work(name: str) -> Callable[[Connection, object], str]:
+        def run(connection: Connection, prepared: object) -> str:
+            order.append(name)
+            return _write(name)(connection, prepared)
+
+        return run
+
+    async def main() -> list[object]:
+        gate = threading.Event()
+        first = asyncio.ensure_future(committer.call(lambda: gate.wait(10)))
+        await asyncio.sleep(0.05)
+        reports = [
+            asyncio.ensure_future(committer.run(lambda: None, work(f"report-{n:02}"), str, heavy=True))
+            for n in range(40)
+        ]
+        await asyncio.sleep(0.02)
+        heartbeats = [
+            asyncio.ensure_future(committer.run(lambda: None, work(f"heartbeat-{n}"), str)) for n in range(5)
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await first
+        return await asyncio.gather(*reports, *heartbeats)
+
+    answers = asyncio.run(main())
+    assert len(answers) == 45 and len(_names(engine)) == 45
+    first_heartbeat = next(index for index, name in enumerate(order) if name.startswith("heartbeat"))
+    assert first_heartbeat <= MAX_HEAVY_BATCH
+    assert order[first_heartbeat : first_heartbeat + 5] == [f"heartbeat-{n}" for n in range(5)]
