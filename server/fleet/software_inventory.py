@@ -104,7 +104,7 @@ LOCK_STATE = (
     select(
         DEVICE_INVENTORY.c.reported_at,
         DEVICE_INVENTORY.c.digest,
-        DEVICE_INVENTORY.c.items,
+        DEVICE_INVENTORY.c["items"],  # not `.c.items`: that is the collection's own method
         DEVICE_INVENTORY.c.listed_digest,
     )
     .where(DEVICE_INVENTORY.c.device_id == bindparam("device_id"))
