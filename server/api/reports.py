@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response
 
 from contract.wire import API_PREFIX
 from server.api.bodies import documented
-from server.api.schemas import ReportIn, ReportOut, ReportSentIn
-from server.api.signed import REFUSALS, answer
+from server.api.schemas import ReportIn, ReportOut
+from server.api.signed import REFUSALS, answer_read
 from server.deps import ServicesDep, SignedDep
 from server.fleet.ingest import store_report
 
@@ -19,10 +19,10 @@ router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 @router.post("/reports", response_model=ReportOut, openapi_extra=documented(ReportIn))
 async def report(signed: SignedDep, services: ServicesDep) -> Response:
     clock_ahead = timedelta(seconds=services.settings.max_clock_skew_seconds)
-    return await answer(
+    return await answer_read(
         services,
         signed,
-        ReportSentIn,  # the software list is validated in `store_report`, unless stored already
+        bytes,  # read in `store_report`, its software list compared as bytes first (`fleet.report_body`)
         lambda connection, device, body: store_report(
             connection, device, body, clock_ahead, services.requirements
         ),

@@ -166,14 +166,6 @@ class ReportIn(Strict):
     software_changes: SoftwareChangesIn | None = None
 
 
-class ReportSentIn(ReportIn):
-    """A report as the server first parses it (`ReportIn` is the shape documented and sent): the
-    software list only as bounded JSON. Its items are validated in the report's transaction, unless
-    it is the very list the device's inventory was stored from (`server.fleet.software_inventory`)."""
-
-    software: list[Any] = Field(default_factory=list, max_length=10_000)  # type: ignore[assignment]
-
-
 class ReportOut(BaseModel):
     report_id: str
     stored: bool

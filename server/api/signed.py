@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Response
@@ -16,6 +17,7 @@ from server.deps import Services
 from server.group_commit import HEAVY_BYTES
 
 Body = TypeVar("Body", bound=BaseModel)
+Parsed = TypeVar("Parsed")
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
@@ -35,6 +37,16 @@ async def answer(
     body_model: type[Body],
     work: Callable[[Connection, KnownDevice, Body], BaseModel],
 ) -> Response:
+    """`answer_read`, the body parsed by `body_model` before the transaction."""
+    return await answer_read(services, signed, partial(parse, body_model), work)
+
+
+async def answer_read(
+    services: Services,
+    signed: SignedRequest,
+    read: Callable[[bytes], Parsed],
+    work: Callable[[Connection, KnownDevice, Parsed], BaseModel],
+) -> Response:
     """Signature first, then the body, then the work in a transaction: the request id is recorded
     together with the work, or neither is, and the answer leaves only after the commit.
 
@@ -46,10 +58,10 @@ async def answer(
     came from its own server.
     """
 
-    def prepare() -> tuple[KnownDevice, Body]:
-        return services.authenticator.verify(signed, services.device_lookup), parse(body_model, signed.body)
+    def prepare() -> tuple[KnownDevice, Parsed]:
+        return services.authenticator.verify(signed, services.device_lookup), read(signed.body)
 
-    def in_transaction(connection: Connection, prepared: tuple[KnownDevice, Body]) -> BaseModel:
+    def in_transaction(connection: Connection, prepared: tuple[KnownDevice, Parsed]) -> BaseModel:
         device, body = prepared
         services.authenticator.apply(connection, device)  # the request id: `once`, for the batch
         return work(connection, device, body)

@@ -284,9 +284,11 @@ class DeviceInventory(Base):
     reported_at: Mapped[datetime]
     digest: Mapped[str] = mapped_column(String(64))
     items: Mapped[int] = mapped_column(Integer)
-    # SHA-256 of the list as that report sent it (`software_inventory.SentSoftware`): a report that
-    # sends the same list again is not validated or diffed again. Empty for rows from before 0011.
+    # SHA-256 and length of the list's bytes as that report sent them (`server.fleet.report_body`): a
+    # report that sends the same bytes again is not parsed, validated or diffed again. Empty for rows
+    # from before 0011 (and for a list whose bytes could not be told apart).
     listed_digest: Mapped[str | None] = mapped_column(String(64))
+    listed_length: Mapped[int | None] = mapped_column(Integer)
 
 
 class InstalledSoftware(Base):

@@ -32,7 +32,6 @@ from server.api.schemas import (
     IdentityIn,
     RefusedAnswersIn,
     ReportOut,
-    ReportSentIn,
 )
 from server.auth import KnownDevice, utc
 from server.db.statements import insert_if_new
@@ -47,7 +46,8 @@ from server.db.tables import (
 from server.fleet.approval_answers import answers_for
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
-from server.fleet.software_inventory import SentSoftware, plan_inventory, store_inventory
+from server.fleet.report_body import read_report
+from server.fleet.software_inventory import store_inventory
 from server.lost.mode import lost_mode_for
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
@@ -86,7 +86,7 @@ def report_time(claimed: datetime, received: datetime) -> datetime:
 def store_report(
     connection: Connection,
     device: KnownDevice,
-    report: ReportSentIn,
+    body: bytes,
     clock_ahead: timedelta,
     requirements: RequirementsCache | None = None,
 ) -> ReportOut:
@@ -95,9 +95,11 @@ def store_report(
     A report dated more than `clock_ahead` (the clock-skew window) in the future is noted in
     the audit log. The device record carries every requirement enabled for the group
     (`requirements`, the published copy; none published means all): one the report left
-    out is `unknown`. The software list is validated here, unless it is the one stored as sent
-    (`software_inventory.plan_inventory`); a bad one refuses the whole report (422).
+    out is `unknown`. The body is read here (`report_body.read_report`), with the device's inventory
+    row locked: a software list the same as the stored one, byte for byte, is not parsed again; a
+    bad body refuses the whole report (422).
     """
+    report, inventory = read_report(connection, device.id, body)
     now = now_utc()
     reported_at = report_time(report.reported_at, now)
     if utc(report.reported_at) > now + clock_ahead:
@@ -107,7 +109,6 @@ def store_report(
     dumped = report.model_dump(mode="json", exclude={"software"})
     results = complete_results(dumped["results"], enabled_checks(published))
     overall = overall_status([r["status"] for r in results])
-    inventory = plan_inventory(connection, device.id, SentSoftware.of(report.software))
     new = insert_if_new(
         connection,
         REPORTS,

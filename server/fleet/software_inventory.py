@@ -9,27 +9,20 @@ Concurrent reports of one device (several server processes on PostgreSQL) take t
 device's `device_inventory` row (SELECT … FOR UPDATE); on SQLite every write transaction already
 holds the database's one write lock.
 
-A laptop's list rarely changes, and validating a few hundred items and hashing them was a fifth of
-a report's server time. So a report's list arrives parsed as JSON but not validated (`SentSoftware`),
-and its digest as sent is compared first with the digest of the list last stored (`listed_digest`):
-the same list was validated when it was stored, so it is not validated again. Any other list is
-validated item by item before anything of it is used or stored (a bad one is a 422, as before).
+A laptop's list rarely changes, and parsing, validating and hashing a few hundred items was most of
+a report's server time: `server.fleet.report_body` compares the list's bytes as sent with those the
+stored inventory came from (`listed_digest`, `listed_length`) before anything parses it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import to_json
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
-from server.api.bodies import BodyInvalid
-from server.api.schemas import SoftwareItemIn
 from server.auth import utc
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_INVENTORY, DEVICE_SOFTWARE, SOFTWARE_CHANGES
@@ -56,46 +49,28 @@ class ReportedInventory:
         return {"software_items": len(self.items), "software_digest": self.digest if self.items else None}
 
 
-SOFTWARE_LIST: TypeAdapter[list[SoftwareItemIn]] = TypeAdapter(list[SoftwareItemIn])
-
-
 @dataclass(frozen=True)
-class SentSoftware:
-    """A report's software list as it arrived: well-formed JSON, at most 10,000 entries, its items not
-    yet validated. `digest` is of the list as sent (re-encoded compactly, so spacing does not count)."""
+class Listed:
+    """A report's software list as it was sent: the SHA-256 and length of its very bytes in the body
+    (`server.fleet.report_body`), what tells the same list sent again."""
 
-    encoded: bytes
     digest: str
-    count: int
-
-    @classmethod
-    def of(cls, items: Sequence[Any]) -> SentSoftware:
-        encoded = to_json(items)
-        return cls(encoded, hashlib.sha256(encoded).hexdigest(), len(items))
-
-    def validated(self) -> list[SoftwareItemIn]:
-        """Every item by `SoftwareItemIn`'s rules, or BodyInvalid (a 422 naming `software`'s items)."""
-        try:
-            return SOFTWARE_LIST.validate_json(self.encoded)
-        except ValidationError as exc:
-            raise BodyInvalid(
-                [{**error, "loc": ("body", "software", *error["loc"])} for error in exc.errors()]
-            ) from None
+    length: int
 
 
 @dataclass(frozen=True)
 class InventoryPlan:
-    """What a report's list is, decided with its device's inventory row locked (`plan_inventory`)."""
+    """What a report's list is, decided with its device's inventory row locked (`report_body`)."""
 
-    sent: SentSoftware
     state: Row[Any] | None  # the device's `device_inventory` row as locked, if it has one
-    reported: ReportedInventory | None  # validated; None: empty, or the very list already stored
+    reported: ReportedInventory | None  # validated; None: no list, or the very list already stored
+    listed: Listed | None = None  # the list's bytes as sent, when they could be told apart
 
     def summary(self) -> dict[str, Any]:
         """What the stored report keeps instead of the list (`ReportedInventory.summary`)."""
         if self.reported is not None:
             return self.reported.summary()
-        if self.sent.count and self.state is not None:
+        if self.state is not None:
             return {"software_items": self.state.items, "software_digest": self.state.digest}
         return {"software_items": 0, "software_digest": None}
 
@@ -106,6 +81,7 @@ LOCK_STATE = (
         DEVICE_INVENTORY.c.digest,
         DEVICE_INVENTORY.c["items"],  # not `.c.items`: that is the collection's own method
         DEVICE_INVENTORY.c.listed_digest,
+        DEVICE_INVENTORY.c.listed_length,
     )
     .where(DEVICE_INVENTORY.c.device_id == bindparam("device_id"))
     .with_for_update()
@@ -119,6 +95,7 @@ MOVE_STATE = (
         digest=bindparam("b_digest"),
         items=bindparam("b_items"),
         listed_digest=bindparam("b_listed_digest"),
+        listed_length=bindparam("b_listed_length"),
     )
 )
 REWRITE_ITEM = (
@@ -136,16 +113,6 @@ REWRITE_ITEM = (
 )
 
 
-def plan_inventory(connection: Connection, device_id: str, sent: SentSoftware) -> InventoryPlan:
-    """Locks the device's inventory row and validates the list unless it is the one stored, as sent."""
-    if not sent.count:
-        return InventoryPlan(sent, None, None)
-    state = connection.execute(LOCK_STATE, {"device_id": device_id}).first()
-    if state is not None and state.listed_digest == sent.digest:
-        return InventoryPlan(sent, state, None)
-    return InventoryPlan(sent, state, ReportedInventory.of(sent.validated()))
-
-
 def store_inventory(
     connection: Connection, device_id: str, report_id: str, reported_at: datetime, plan: InventoryPlan
 ) -> int:
@@ -157,7 +124,7 @@ def store_inventory(
     take the inventory back in time.
     """
     reported, state = plan.reported, plan.state
-    if not plan.sent.count or (reported is not None and not reported.items):
+    if (reported is None and state is None) or (reported is not None and not reported.items):
         return 0
     summary = plan.summary()
     state_values = {
@@ -166,7 +133,8 @@ def store_inventory(
         "reported_at": reported_at,
         "digest": summary["software_digest"],
         "items": summary["software_items"],
-        "listed_digest": plan.sent.digest,
+        "listed_digest": plan.listed.digest if plan.listed else None,
+        "listed_length": plan.listed.length if plan.listed else None,
     }
     if state is None:
         assert reported is not None  # a list not stored before is always validated

@@ -1,5 +1,5 @@
-"""A laptop's software list is validated once: the same list sent again (as sent, byte for byte once
-re-encoded) is neither validated nor diffed again, and any other list is validated before anything of
+"""A laptop's software list is validated once: the same list sent again (byte for byte) is neither
+parsed, validated nor diffed again, and any other list is validated before anything of
 it is used or stored, so a bad one is still a 422 that stores nothing."""
 
 from __future__ import annotations
@@ -17,10 +17,20 @@ from server.api.bodies import BodyInvalid
 from server.api.schemas import SoftwareItemIn
 from server.db.engine import make_engine
 from server.db.tables import DEVICE_INVENTORY, DEVICES
-from server.fleet import software_inventory
-from server.fleet.software_inventory import SentSoftware, plan_inventory, store_inventory
+from server.fleet import report_body
+from server.fleet.report_body import read_report
+from server.fleet.software_inventory import store_inventory
 from tests.helpers.servers import InitialisedDatabases, ServerProcess
-from tests.server.test_software_inventory import debian_like, enrolled, history, installed, query, send
+from tests.helpers.signed_device import IDENTITY, report
+from tests.server.test_software_inventory import (
+    debian_like,
+    enrolled,
+    history,
+    installed,
+    package,
+    query,
+    send,
+)
 
 
 def stored_reports(server: ServerProcess) -> int:
@@ -56,10 +66,10 @@ def test_a_changed_bad_list_is_refused_after_a_good_one_and_stores_nothing(serve
 
 
 class CountedValidator:
-    """The real validator, counting the lists it is asked to validate."""
+    """The real validator of a software list, counting the lists it is asked to validate."""
 
     def __init__(self) -> None:
-        self.real: TypeAdapter[list[SoftwareItemIn]] = TypeAdapter(list[SoftwareItemIn])
+        self.real: TypeAdapter[list[SoftwareItemIn]] = report_body.SOFTWARE_LIST
         self.calls = 0
 
     def validate_json(self, data: bytes) -> list[SoftwareItemIn]:
@@ -86,40 +96,54 @@ def _device(engine: Engine) -> str:
     return "inventory-device"
 
 
-def test_the_same_list_is_not_validated_again_and_another_is(
+def test_the_same_list_is_not_parsed_again_and_another_is(
     tmp_path: Path, initialised_databases: InitialisedDatabases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The list's bytes as sent are compared with those the stored inventory came from: the same
+    bytes are not validated again (the rest of the report is); any other list is, and a bad one is
+    refused; a body whose list cannot be told apart is parsed whole, as before."""
     url = f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}"
     initialised_databases.copy_into(url)
     engine = make_engine(url, for_server=True)
     device_id = _device(engine)
     validator = CountedValidator()
-    monkeypatch.setattr(software_inventory, "SOFTWARE_LIST", validator)
+    monkeypatch.setattr(report_body, "SOFTWARE_LIST", validator)
     good = debian_like(30)
     moment = datetime.now(timezone.utc) - timedelta(hours=1)
 
-    def report(items: list[Any], number: int) -> tuple[dict[str, Any], int]:
-        sent = SentSoftware.of(json.loads(json.dumps(items)))  # as the JSON parser hands it over
+    def send(software: list[Any], number: int, **extra: Any) -> tuple[dict[str, Any], int]:
+        body = {**report(), "identity": {**IDENTITY, "hostname": "lt1"}, "software": software, **extra}
+        raw = json.dumps(body).encode()  # as the agent sends it: json.dumps, ", " and ": "
         with engine.begin() as connection:
-            plan = plan_inventory(connection, device_id, sent)
+            parsed, plan = read_report(connection, device_id, raw)
+            assert parsed.report_id == body["report_id"]
             added = store_inventory(
-                connection, device_id, f"r{number}", moment + timedelta(minutes=number), plan
+                connection, device_id, parsed.report_id, moment + timedelta(minutes=number), plan
             )
         return plan.summary(), added
 
-    first, added = report(good, 1)
+    first, added = send(good, 1)
     assert validator.calls == 1 and added == 30 and first["software_items"] == 30
     for number in range(2, 5):  # what a fleet sends all day: the same list
-        assert report(good, number) == (first, 0)
+        assert send(good, number) == (first, 0)
     assert validator.calls == 1
+    # The rest of a report is still validated when its list is the stored one.
+    with pytest.raises(BodyInvalid):
+        send(good, 5, agent_version="x" * 41)
     # Another order is another list as sent: validated, and the same inventory (no history).
-    assert report(list(reversed(good)), 5) == (first, 0)
+    assert send(list(reversed(good)), 6) == (first, 0)
     assert validator.calls == 2
     # A changed list that is bad is refused, whatever was stored before.
     with pytest.raises(BodyInvalid) as refused:
-        report([*good, {"name": "gimp", "colour": "blue"}], 6)
+        send([*good, {"name": "gimp", "colour": "blue"}], 7)
     assert refused.value.errors[0]["loc"][:2] == ("body", "software")
     assert validator.calls == 3
+    # A list that cannot be told apart (a key named "software" in evidence too) is parsed whole.
+    results = [{**report()["results"][0], "evidence": {"software": ["vim"]}}]
+    assert send([*good, package("gimp", "2.10")], 8, results=results)[1] == 1
+    with pytest.raises(BodyInvalid):
+        send([*good, {"name": "vim\u0000"}], 9, results=results)
+    assert validator.calls == 3
     with engine.connect() as connection:
-        listed = connection.execute(select(DEVICE_INVENTORY.c.listed_digest)).scalar_one()
-    assert listed == SentSoftware.of(list(reversed(good))).digest
+        state = connection.execute(select(DEVICE_INVENTORY)).one()
+    assert state.items == 31 and state.listed_digest is None  # from the whole parse: no bytes kept
