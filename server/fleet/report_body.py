@@ -41,7 +41,7 @@ _SCAN = json.JSONDecoder().scan_once
 
 # The list as `ReportIn` holds it, with the same bounds (at most 10,000 items).
 SOFTWARE_LIST: TypeAdapter[list[SoftwareItemIn]] = TypeAdapter(
-    Annotated[list[SoftwareItemIn], *ReportIn.model_fields["software"].metadata]
+    Annotated[(list[SoftwareItemIn], *ReportIn.model_fields["software"].metadata)]
 )
 
 
