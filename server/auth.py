@@ -179,7 +179,7 @@ def _read_device(connection: Connection, device_id: str) -> DeviceRecord | None:
     return None if row is None else _record(connection, row)
 
 
-def _record(connection: Connection, row: Row[Any]) -> DeviceRecord:
+def _record(connection: Connection, row: Any) -> DeviceRecord:
     claims = tuple(waiting_claims(connection, row.id)) if row.claims_pending else ()
     return DeviceRecord(row, claims)
 

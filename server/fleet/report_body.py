@@ -26,7 +26,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from server.api.bodies import BodyInvalid, parse
 from server.api.schemas import ReportIn, SoftwareItemIn
@@ -37,7 +37,7 @@ PLACEHOLDER = "listed apart"
 _PLACEHOLDER_JSON = json.dumps(PLACEHOLDER).encode()
 # The top-level key (and any other key named so, which sends the body down the whole parse).
 _SOFTWARE_KEY = re.compile(rb'"software"\s*:\s*')
-_SCAN = json.JSONDecoder().scan_once
+_SCAN: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 # The list as `ReportIn` holds it, with the same bounds (at most 10,000 items).
 SOFTWARE_LIST: TypeAdapter[list[SoftwareItemIn]] = TypeAdapter(
@@ -107,16 +107,16 @@ def read_report(connection: Connection, device_id: str, raw: bytes) -> tuple[Rep
         return _whole(connection, device_id, raw)
     state = connection.execute(LOCK_STATE, {"device_id": device_id}).first()
     if state is not None and state.listed_length and state.listed_digest:
-        length = int(state.listed_length)
-        candidate = raw[start : start + length]
+        stored = int(state.listed_length)
+        candidate = raw[start : start + stored]
         if (
-            len(candidate) == length
+            len(candidate) == stored
             and candidate.endswith(b"]")
             and hashlib.sha256(candidate).hexdigest() == state.listed_digest
         ):
-            report = _rest_report(raw, start, length)
-            if report is not None:
-                return report, InventoryPlan(state, None, Listed(state.listed_digest, length))
+            same = _rest_report(raw, start, stored)
+            if same is not None:
+                return same, InventoryPlan(state, None, Listed(state.listed_digest, stored))
     length = scanned_length(raw, start)
     if length is None:
         return _whole(connection, device_id, raw, state)
@@ -129,7 +129,7 @@ def read_report(connection: Connection, device_id: str, raw: bytes) -> tuple[Rep
 
 
 def _whole(
-    connection: Connection, device_id: str, raw: bytes, state: Row[Any] | None = None
+    connection: Connection, device_id: str, raw: bytes, state: Any = None
 ) -> tuple[ReportIn, InventoryPlan]:
     """The body parsed whole, as every report was before (its errors are the 422's)."""
     report = parse(ReportIn, raw)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from server.auth import utc
 from server.db.statements import insert_if_new
@@ -62,7 +62,7 @@ class Listed:
 class InventoryPlan:
     """What a report's list is, decided with its device's inventory row locked (`report_body`)."""
 
-    state: Row[Any] | None  # the device's `device_inventory` row as locked, if it has one
+    state: Any  # the device's `device_inventory` row as locked (a Row), if it has one; else None
     reported: ReportedInventory | None  # validated; None: no list, or the very list already stored
     listed: Listed | None = None  # the list's bytes as sent, when they could be told apart
 
