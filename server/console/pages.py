@@ -37,6 +37,7 @@ from server.console.headers import is_https
 from server.console.roles import ROLE_NAMES, ROLES, Person
 from server.errors import CommandError
 from server.fleet import device_record
+from server.lost import listing
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "homeroom_session"
@@ -427,11 +428,13 @@ def device(
         record = device_record.device_record(connection, found.row.id) if found is not None else None
         if record is not None:
             record = device_scope.narrowed(connection, signed.person.scope, record)
+            lost_cases = listing.device_cases(connection, record.id)
     if found is None or record is None:
         raise Refusal(404, "No such device", "There is no device with that id among your schools.")
     context = _person_context(signed, found.row.hostname) | {
         "device": found,
         "record": record,
+        "lost_cases": lost_cases,
         "asked": asked,
         "marked": marked,
         "tagged": tagged,
