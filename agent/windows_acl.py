@@ -175,8 +175,8 @@ def _owner(path: str | None, handle: int | None) -> Owner:
 
     advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
-    advapi32.GetSecurityInfo.argtypes = [
-        wintypes.HANDLE,
+    # Object type, what to read, then owner, group, DACL, SACL and the descriptor to free.
+    after_object = [
         ctypes.c_int,
         wintypes.DWORD,
         ctypes.POINTER(ctypes.c_void_p),
@@ -185,17 +185,9 @@ def _owner(path: str | None, handle: int | None) -> Owner:
         ctypes.c_void_p,
         ctypes.POINTER(ctypes.c_void_p),
     ]
+    advapi32.GetSecurityInfo.argtypes = [wintypes.HANDLE, *after_object]
     advapi32.GetSecurityInfo.restype = wintypes.DWORD
-    advapi32.GetNamedSecurityInfoW.argtypes = [
-        wintypes.LPCWSTR,
-        ctypes.c_int,
-        wintypes.DWORD,
-        ctypes.POINTER(ctypes.c_void_p),
-        ctypes.c_void_p,
-        ctypes.c_void_p,
-        ctypes.c_void_p,
-        ctypes.POINTER(ctypes.c_void_p),
-    ]
+    advapi32.GetNamedSecurityInfoW.argtypes = [wintypes.LPCWSTR, *after_object]
     advapi32.GetNamedSecurityInfoW.restype = wintypes.DWORD
     advapi32.ConvertSidToStringSidW.argtypes = [ctypes.c_void_p, ctypes.POINTER(wintypes.LPWSTR)]
     advapi32.LookupAccountSidW.argtypes = [
