@@ -122,6 +122,8 @@ class Device(Base):
         Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),
         # The device list's order and paging (hostname, then id): a page is read from the index.
         Index("ix_devices_hostname_id", "hostname", "id"),
+        # The sign-off report's order (school, hostname, id): its pages and its CSV's batches.
+        Index("ix_devices_group_hostname_id", "group_name", "hostname", "id"),
     )
 
 
