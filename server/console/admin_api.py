@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from server.console import accounts, api_tokens, audit_log, fleet_views, signoff_report
 from server.console.roles import Person
-from server.fleet.signoff_state import judgement_at
+from server.fleet.signoff_state import judgement_at, standings
 from server.fleet.signoffs import states_with_status
 
 PREFIX = "/api/v1/admin"
@@ -365,14 +365,18 @@ def signoffs(
         raise _refused(403, f"you are not assigned to {school!r}")
     with _reading(_engine(request)) as connection:
         judgement = judgement_at(connection, datetime.now(timezone.utc))
+
+        def where(people: Any) -> Any:
+            return and_(
+                person.scope.where(people.c.group_name),
+                people.c.group_name == school if school else true(),
+                people.c.standing.in_(standings(states_with_status(status))) if status else true(),
+            )
+
+        everyone = signoff_report.people_of(judgement, connection.dialect.name)
+        total = signoff_report.count(connection, everyone, where(everyone))
         people = signoff_report.people_of(judgement)
-        where = and_(
-            person.scope.where(people.c.group_name),
-            people.c.group_name == school if school else true(),
-            people.c.state.in_(states_with_status(status)) if status else true(),
-        )
-        total = signoff_report.count(connection, people, where)
-        shown = signoff_report.page(connection, judgement, people, where, page, SIGNOFF_PAGE_SIZE)
+        shown = signoff_report.page(connection, judgement, people, where(people), page, SIGNOFF_PAGE_SIZE)
     return {
         "total": total,
         "page": page,

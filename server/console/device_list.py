@@ -219,8 +219,9 @@ def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
 def signoff_missing(connection: Connection, now: datetime) -> ColumnElement[bool]:
     """Devices with a person who has not signed what applies at `now` (never signed, a changed
     version, past renewal, no policy) or declined it: any state but signed, in the one judgement."""
-    people = judged(judgement_at(connection, now)).subquery("people")
-    return exists().where(people.c.device_id == DEVICES.c.id, people.c.state != SIGNED)
+    judgement = judgement_at(connection, now)
+    people = judged(judgement, everyone_on=connection.dialect.name).subquery("people")
+    return exists().where(people.c.device_id == DEVICES.c.id, people.c.standing != SIGNED)
 
 
 def device_page(

@@ -24,9 +24,10 @@ from server.fleet.signoff_state import (  # noqa: F401 - counts_from: the rule's
 def counts(session: Session, device_ids: Select[Any], now: datetime) -> tuple[int, int]:
     """(people, signed) on the devices `device_ids` selects."""
     connection = session.connection()
-    people = judged(judgement_at(connection, now)).subquery("people")
+    judgement = judgement_at(connection, now)
+    people = judged(judgement, everyone_on=connection.dialect.name).subquery("people")
     query = select(
-        func.count().label("people"), func.count().filter(people.c.state == SIGNED).label("signed")
+        func.count().label("people"), func.count().filter(people.c.standing == SIGNED).label("signed")
     ).where(people.c.device_id.in_(device_ids))
     row = connection.execute(query).one()
     return int(row.people), int(row.signed)

@@ -20,14 +20,15 @@ from server.fleet.signoffs import SignOffRow, report_order, row_of
 EXPORT_DEVICES = 1000  # laptops per batch of the export: each batch on a connection of its own
 
 
-def people_of(judgement: Judgement) -> Any:
-    """The judged people as a subquery the filters' clauses are written against."""
-    return judged(judgement).subquery("people")
+def people_of(judgement: Judgement, everyone_on: str = "") -> Any:
+    """The judged people as a subquery the filters' clauses are written against; `everyone_on`
+    (the database's name) for a count of everyone, "" for a page (`signoff_state.judged`)."""
+    return judged(judgement, everyone_on).subquery("people")
 
 
 def coverage(connection: Connection, people: Any, where: ColumnElement[bool]) -> list[Coverage]:
     """One line per (school, audience) that has people, sorted."""
-    state = people.c.state
+    state = people.c.standing
     query = (
         select(
             people.c.group_name,

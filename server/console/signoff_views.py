@@ -52,7 +52,7 @@ class SignOffFilters:
         """The rows of `people` (a `judged()` subquery) this filter keeps, among the reader's schools."""
         clauses = [scope.where(people.c.group_name), *self.devices_where(people.c, scope=None)]
         if self.state:
-            clauses.append(people.c.state.in_(JUDGED[self.state]))
+            clauses.append(people.c.standing.in_(signoff_state.standings(JUDGED[self.state])))
         if self.search:
             needle = self.search.lower()
             clauses.append(

@@ -64,17 +64,17 @@ def signoffs(
     size = signoff_views.PAGE_SIZE
     with _reading(_console(request).engine) as connection:
         judgement = judgement_at(connection, _now())
-        people = signoff_report.people_of(judgement)
+        everyone = signoff_report.people_of(judgement, connection.dialect.name)
         # Coverage follows school and audience only: the state and search narrow the list below it.
         covered = signoff_views.SignOffFilters(school=filters.school, audience=filters.audience)
-        lines = signoff_report.coverage(connection, people, covered.where(people, scope))
-        kept = filters.where(people, scope)
+        lines = signoff_report.coverage(connection, everyone, covered.where(everyone, scope))
         total = (
-            signoff_report.count(connection, people, kept)
+            signoff_report.count(connection, everyone, filters.where(everyone, scope))
             if filters.search
             else signoff_views.shown(lines, filters.state)
         )
-        rows = signoff_report.page(connection, judgement, people, kept, page, size)
+        people = signoff_report.people_of(judgement)
+        rows = signoff_report.page(connection, judgement, people, filters.where(people, scope), page, size)
         schools = fleet_views.schools(connection, scope)
     query = urlencode(
         {"school": filters.school, "audience": filters.audience, "state": filters.state, "q": filters.search}

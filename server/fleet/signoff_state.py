@@ -49,6 +49,16 @@ NO_POLICY = "no policy published"
 # report keeps it apart: it is an answer, not a gap).
 MUST_SIGN = (NEVER_SIGNED, VERSION_CHANGED, PAST_RENEWAL, NO_POLICY)
 STATES = (SIGNED, DECLINED, *MUST_SIGN)
+# `standing`: the state with the two "no decision on this version" reasons as one.
+NO_DECISION = "no decision on this version"
+STANDINGS = {SIGNED: (SIGNED,), DECLINED: (DECLINED,), PAST_RENEWAL: (PAST_RENEWAL,), NO_POLICY: (NO_POLICY,)}
+STANDINGS |= {NEVER_SIGNED: (NO_DECISION,), VERSION_CHANGED: (NO_DECISION,)}
+
+
+def standings(states: tuple[str, ...]) -> tuple[str, ...]:
+    """The standings that hold exactly `states` (which must take both no-decision reasons or neither)."""
+    return tuple(sorted({standing for state in states for standing in STANDINGS[state]}))
+
 
 # An agreement made at or after this counts where no renewal applies.
 BEGINNING = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -128,23 +138,12 @@ def judgement_at(connection: Connection, now: datetime) -> Judgement:
     return Judgement(utc(now), group_renewals(connection))
 
 
-def judged(judgement: Judgement) -> Select[Any]:
-    """One row per person with their laptop, the policy that applies, their latest decision on its
-    version and their state. Callers take it `.subquery()` and filter, count, order and page on its
-    columns: device_id, user, group_name, hostname, serial, audience, policy_id, policy_version,
-    decision, full_name, decided_at, state.
-
-    Every table is aliased, so a caller may correlate its own `devices` or `device_users` with it
-    (the device list's filter) without either being mistaken for the other. The latest decision is
-    a plain anti-join (no window, no DISTINCT), which both databases fold into the join: a page of
-    people reads only its own decisions through `ix_signoffs_device_user`.
-    """
-    person = DEVICE_USERS.alias("person")
-    device = DEVICES.alias("person_device")
-    own = POLICIES.alias("own_policy")
-    district = POLICIES.alias("district_policy")
-    decision, later, agreed = SIGNOFFS.alias("decision"), SIGNOFFS.alias("later"), SIGNOFFS.alias("agreed")
-    latest = (
+def _latest_by_anti_join() -> Any:
+    """Each (laptop, person, version)'s latest decision as a plain anti-join (no window, no
+    DISTINCT): both databases fold it into the join, so a page of people reads only its own
+    decisions through `ix_signoffs_device_user`."""
+    decision, later = SIGNOFFS.alias("decision"), SIGNOFFS.alias("later")
+    return (
         select(
             decision.c.id,
             decision.c.device_id,
@@ -167,18 +166,72 @@ def judged(judgement: Judgement) -> Select[Any]:
         )
         .subquery("latest")
     )
+
+
+def _latest_in_index_order() -> Any:
+    """The same latest decisions for a read of everyone on PostgreSQL: DISTINCT ON read straight
+    from `ix_signoffs_latest` (in its order: no sort, no hash), so a count merge-joins it with
+    `device_users` instead of hashing every sign-off twice. Latest is the same: `decided_at`, then id."""
+    decision = SIGNOFFS.alias("decision")
+    return (
+        select(
+            decision.c.id,
+            decision.c.device_id,
+            decision.c.user,
+            decision.c.policy_version,
+            decision.c.decision,
+            decision.c.full_name,
+            decision.c.decided_at,
+        )
+        .distinct(decision.c.device_id, decision.c.user, decision.c.policy_version)
+        .order_by(
+            decision.c.device_id,
+            decision.c.user,
+            decision.c.policy_version,
+            decision.c.decided_at.desc(),
+            decision.c.id.desc(),
+        )
+        .subquery("latest")
+    )
+
+
+def judged(judgement: Judgement, everyone_on: str = "") -> Select[Any]:
+    """One row per person with their laptop, the policy that applies, their latest decision on its
+    version and their state. Callers take it `.subquery()` and filter, count, order and page on its
+    columns: device_id, user, group_name, hostname, serial, audience, policy_id, policy_version,
+    decision, full_name, decided_at, standing, state.
+
+    `standing` is the state with "never signed" and "the version changed" as one, NO_DECISION:
+    counts and filters use it (telling the two apart asks the database one more question per
+    person, worth it only for the rows shown). `everyone_on` names the database when the read
+    counts everyone rather than a page ("postgresql": see `_latest_in_index_order`).
+
+    Every table is aliased, so a caller may correlate its own `devices` or `device_users` with it
+    (the device list's filter) without either being mistaken for the other.
+    """
+    person = DEVICE_USERS.alias("person")
+    device = DEVICES.alias("person_device")
+    own = POLICIES.alias("own_policy")
+    district = POLICIES.alias("district_policy")
+    agreed = SIGNOFFS.alias("agreed")
+    latest = _latest_in_index_order() if everyone_on == "postgresql" else _latest_by_anti_join()
     version = func.coalesce(own.c.version, district.c.version)
     agreed_to_another = exists().where(
         agreed.c.device_id == person.c.device_id,
         agreed.c.user == person.c.user,
         agreed.c.decision == "agree",
     )
-    state = case(
+    standing = case(
         (version.is_(None), NO_POLICY),
-        (latest.c.id.is_(None), case((agreed_to_another, VERSION_CHANGED), else_=NEVER_SIGNED)),
+        (latest.c.id.is_(None), NO_DECISION),
         (latest.c.decision != "agree", DECLINED),
         (latest.c.decided_at >= judgement.earliest(device.c.group_name), SIGNED),
         else_=PAST_RENEWAL,
+    )
+    state = case(
+        (latest.c.id.is_not(None) | version.is_(None), standing),
+        (agreed_to_another, VERSION_CHANGED),
+        else_=NEVER_SIGNED,
     )
     return select(
         person.c.device_id,
@@ -192,6 +245,7 @@ def judged(judgement: Judgement) -> Select[Any]:
         latest.c.decision,
         latest.c.full_name,
         latest.c.decided_at,
+        standing.label("standing"),
         state.label("state"),
     ).select_from(
         person.join(device, device.c.id == person.c.device_id)
