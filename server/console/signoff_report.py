@@ -78,11 +78,15 @@ def batches(
     where: ColumnElement[bool],
     devices_where: list[ColumnElement[bool]],
     laptops_per_batch: int = EXPORT_DEVICES,
+    streamed: bool = False,
 ) -> Iterator[list[SignOffRow]]:
     """The whole report in the report's order, `laptops_per_batch` laptops at a time, each batch read
     on a connection of its own (a long export must not hold SQLite's one connection while reports
     wait). The laptops are walked by (school, hostname, id), `ix_devices_group_hostname_id`;
     `devices_where` (on `devices`) narrows them as `where` narrows the people, so a batch is small."""
+    if streamed:
+        yield from _streamed(connect, judgement, people, where, laptops_per_batch)
+        return
     key = (DEVICES.c.group_name, DEVICES.c.hostname, DEVICES.c.id)
     last: tuple[str, str, str] | None = None
     while True:
@@ -103,3 +107,20 @@ def batches(
             rows = [row_of(found, judgement) for found in connection.execute(query)]
         if rows:
             yield rows
+
+
+def _streamed(
+    connect: Callable[[], Connection],
+    judgement: Judgement,
+    people: Any,
+    where: ColumnElement[bool],
+    size: int,
+) -> Iterator[list[SignOffRow]]:
+    """On PostgreSQL: one query, judged for everyone at once (`people` built with `everyone_on`) and
+    read through a server-side cursor `size` rows at a time. Holding one of PostgreSQL's many
+    connections for the export is fine; SQLite's one connection is not, so it takes the batches."""
+    with connect() as connection:
+        query = select(people).where(where).order_by(*report_order(people))
+        result = connection.execution_options(stream_results=True, yield_per=size).execute(query)
+        for part in result.partitions():
+            yield [row_of(found, judgement) for found in part]

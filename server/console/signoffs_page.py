@@ -122,12 +122,14 @@ def signoffs_csv(
     engine = _console(request).engine
     with _reading(engine) as connection:
         judgement = judgement_at(connection, _now())
-    people = signoff_report.people_of(judgement)
+    on_postgresql = engine.dialect.name == "postgresql"
+    people = signoff_report.people_of(judgement, engine.dialect.name)
     batches = signoff_report.batches(
         partial(_reading, engine),
         judgement,
         people,
         filters.where(people, scope),
         filters.devices_where(DEVICES.c, scope),
+        streamed=on_postgresql,
     )
     return _csv(signoff_views.as_csv(row for batch in batches for row in batch), "homeroom-signoffs.csv")

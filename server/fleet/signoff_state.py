@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.sql import Select
 
 from contract.errors import ConfigError
@@ -183,7 +184,7 @@ def _latest_in_index_order() -> Any:
             decision.c.full_name,
             decision.c.decided_at,
         )
-        .distinct(decision.c.device_id, decision.c.user, decision.c.policy_version)
+        .ext(distinct_on(decision.c.device_id, decision.c.user, decision.c.policy_version))
         .order_by(
             decision.c.device_id,
             decision.c.user,

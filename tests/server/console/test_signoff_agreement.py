@@ -271,6 +271,16 @@ def shown_states(engine: Engine, now: datetime, scope: Scope = DISTRICT) -> Show
         )
         for row in batch
     ]
+    if engine.dialect.name == "postgresql":  # the console's CSV there: one streamed query
+        everybody = signoff_report.people_of(judgement, "postgresql")
+        streamed = [
+            ((row.device_id, row.user), state_of(row))
+            for batch in signoff_report.batches(
+                engine.connect, judgement, everybody, everyone.where(everybody, scope), [], 5, streamed=True
+            )
+            for row in batch
+        ]
+        assert streamed == exported
     return Shown(
         report=report,
         overview=overview,
