@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -520,6 +521,84 @@ def measure(server: ServerProcess, url: str, password: str, seeded: Seeded, runs
     return lines
 
 
+# ---- sign-offs (the Sign-offs page, its CSV, the admin API, the device list's filter) ----
+
+
+def measure_signoffs(server: ServerProcess, url: str, password: str, runs: int) -> list[str]:
+    """The sign-off views at district scale, each beside the floor, and the sign-off CSV streamed
+    with the server's memory sampled. First it checks that they agree: the API's report, the
+    overview's coverage and the device list's "sign-off missing" filter count the same people."""
+    token_out = server.cli("users", "token", "create", ADMIN, "--name", "bench-signoffs")
+    assert token_out.returncode == 0, token_out.stderr
+    token = next(line for line in token_out.stdout.splitlines() if line.startswith("hrk_"))
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {token}"
+    console = signed_in(server, password)
+
+    def answer(session: requests.Session, path: str, **params: str) -> requests.Response:
+        found = session.get(server.url + path, params=params, timeout=120, allow_redirects=False)
+        if found.status_code != 200:
+            raise AssertionError(f"{path}: {found.status_code} {found.text[:300]}")
+        return found
+
+    overview = answer(api, "/api/v1/admin/overview").json()
+    reported = answer(api, "/api/v1/admin/signoffs").json()["total"]
+    signed = answer(api, "/api/v1/admin/signoffs", status="signed").json()["total"]
+    assert (reported, signed) == (overview["signoff_people"], overview["signoff_signed"]), (
+        reported,
+        signed,
+        overview,
+    )
+    lines = [
+        f"{'sign-offs: people / signed (API report = overview)':<52} {reported:,} / {signed:,} "
+        f"({signed / max(reported, 1):.1%})"
+    ]
+    cases: list[tuple[str, requests.Session, str, dict[str, str]]] = [
+        ("Sign-offs page, whole district, page 1", console, "/signoffs", {}),
+        ("Sign-offs page, must sign, page 3", console, "/signoffs", {"state": "must sign", "page": "2"}),
+        ("Sign-offs page, one school, search 'u0'", console, "/signoffs", {"school": school(7), "q": "u0"}),
+        ("device list, sign-off missing, page 3", console, "/devices", {"signoff": "missing", "page": "2"}),
+        (
+            "device list, one school, sign-off missing",
+            console,
+            "/devices",
+            {"school": school(7), "signoff": "missing"},
+        ),
+        ("sign-offs API, page 3", api, "/api/v1/admin/signoffs", {"page": "2"}),
+        ("sign-offs API, not signed, page 1", api, "/api/v1/admin/signoffs", {"status": "not signed"}),
+    ]
+    floor = count_floor(url, runs)
+    lines.append(f"{FLOOR:<52} {floor:9.1f} ms   (the floor)")
+    target = TARGETS_MS["list"]
+    for name, session, path, params in cases:
+        spent = timed(partial(answer, session, path, **params), runs)
+        median = statistics.median(spent)
+        verdict = "meets" if median <= target else "MISSES"
+        lines.append(
+            f"{name:<52} {median:9.1f} ms   x{median / floor:7.1f} the floor   "
+            f"(min {min(spent):.1f}, max {max(spent):.1f}; target {target:.0f} ms: {verdict})"
+        )
+    assert server.process is not None
+    cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in console.cookies)
+    exported = export_csv(
+        server.url + "/signoffs.csv", {"Cookie": cookies}, psutil.Process(server.process.pid)
+    )
+    assert exported.rows == reported, (exported.rows, reported)
+    verdict = "meets" if exported.seconds * 1000 <= TARGETS_MS["csv"] else "MISSES"
+    lines.append(
+        f"{'sign-offs CSV, every person (console, streamed)':<52} {exported.seconds * 1000:9.1f} ms   "
+        f"x{exported.seconds * 1000 / floor:7.1f} the floor   ({exported.rows:,} rows, "
+        f"{exported.size / 1e6:.1f} MB; target 10 s: {verdict})"
+    )
+    lines.append(
+        f"{'  server memory (RSS) during the export':<52} before {exported.rss_before / 2**20:.0f} MiB, "
+        f"peak {exported.rss_peak / 2**20:.0f} MiB, after {exported.rss_after / 2**20:.0f} MiB "
+        f"(+{(exported.rss_peak - exported.rss_before) / 2**20:.0f} MiB "
+        f"for {exported.size / 2**20:.0f} MiB sent)"
+    )
+    return lines
+
+
 def run(devices: int, history: int, runs: int) -> int:
     base = Path(tempfile.mkdtemp(prefix="homeroom-bench-console-"))
     try:
@@ -556,6 +635,8 @@ def _run_on(cluster: PostgresCluster, base: Path, devices: int, history: int, ru
     try:
         print(f"\nMedian of {runs} requests after one warm-up, over loopback (PostgreSQL 15, fsync on):")
         for line in measure(server, url, password, seeded, runs):
+            print(line, flush=True)
+        for line in measure_signoffs(server, url, password, runs):
             print(line, flush=True)
     finally:
         server.stop()

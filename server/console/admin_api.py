@@ -19,12 +19,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, and_, true
 from sqlalchemy.orm import Session
 
-from server.console import accounts, api_tokens, audit_log, fleet_views
+from server.console import accounts, api_tokens, audit_log, fleet_views, signoff_report
 from server.console.roles import Person
-from server.fleet.signoffs import signoff_rows
+from server.fleet.signoff_state import judgement_at, standings
+from server.fleet.signoffs import states_with_status
 
 PREFIX = "/api/v1/admin"
 SIGNOFF_PAGE_SIZE = 500
@@ -155,6 +156,11 @@ class SignOffOut(BaseModel):
     policy_version: str | None
     decided_at: str | None
     note: str
+    audience: str = Field(description="the laptop's: staff or student")
+    must_sign: str = Field(
+        description="why they must sign: never signed, the version changed, past renewal, "
+        "no policy published; empty when they need not"
+    )
 
 
 class SignOffListOut(BaseModel):
@@ -352,19 +358,27 @@ def signoffs(
     page: PageNumber = 0,
 ) -> dict[str, Any]:
     """The sign-off report: per device and person seen on it, signed / must sign again / declined /
-    not signed against the policy version in force; 500 rows a page."""
+    not signed against the policy version in force, and why they must sign; 500 rows a page, in the
+    report's order (school, hostname, user), with the total."""
     school = _clean(school)
     if school and not person.scope.allows(school):
         raise _refused(403, f"you are not assigned to {school!r}")
-    with _reading(_engine(request)) as connection, Session(bind=connection) as session:
-        rows = [
-            row
-            for row in signoff_rows(session, group=school or None)
-            if person.scope.allows(row.group) and (not status or row.status == status)
-        ]
-    shown = rows[page * SIGNOFF_PAGE_SIZE : (page + 1) * SIGNOFF_PAGE_SIZE]
+    with _reading(_engine(request)) as connection:
+        judgement = judgement_at(connection, datetime.now(timezone.utc))
+
+        def where(people: Any) -> Any:
+            return and_(
+                person.scope.where(people.c.group_name),
+                people.c.group_name == school if school else true(),
+                people.c.standing.in_(standings(states_with_status(status))) if status else true(),
+            )
+
+        everyone = signoff_report.people_of(judgement, connection.dialect.name)
+        total = signoff_report.count(connection, everyone, where(everyone))
+        people = signoff_report.people_of(judgement)
+        shown = signoff_report.page(connection, judgement, people, where(people), page, SIGNOFF_PAGE_SIZE)
     return {
-        "total": len(rows),
+        "total": total,
         "page": page,
         "page_size": SIGNOFF_PAGE_SIZE,
         "rows": [asdict(row) for row in shown],

@@ -3,10 +3,10 @@
 Every query starts from `Filters.where(scope)` (server.console.fleet_views), so the reader's schools
 narrow the search, the filters, the count, the page and the export alike. "Requirement failing" is
 a JSON query on the stored results, written once per database (SQLite's `json_each`, PostgreSQL's
-`json_array_elements`). "Sign-off missing" depends on each school's renewal rule, which SQL does
-not know: it is decided by the same code as the sign-off report (`server.fleet.signoffs`) over
-the matching devices, and the page is cut from the ids that remain. The CSV holds the columns the
-page shows, cell for cell (`requirement_status`), every one spreadsheet-safe, streamed in batches.
+`json_array_elements`). "Sign-off missing" is a clause on the one sign-off judgement
+(`server.fleet.signoff_state.judged`, the Sign-offs page's and the overview's too): a laptop with a
+person in any state but signed. The CSV holds the columns the page shows, cell for cell
+(`requirement_status`), every one spreadsheet-safe, streamed in batches.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, or_, select, text
 
 from contract.lost import LOST_STATUSES
 from contract.requirements import CHECK_IDS
@@ -27,7 +26,9 @@ from server.console.fleet_views import Filters
 from server.console.roles import Scope
 from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
 from server.fleet.device_record import ASSET_TAG, LOST_STATUS, optional_column
+from server.fleet.ingest import now_utc
 from server.fleet.requirement_status import TITLES, Cell, cells
+from server.fleet.signoff_state import SIGNED, judged, judgement_at
 from server.fleet.signoffs import SignOffRow, signoff_rows
 from server.fleet.spreadsheet import spreadsheet_safe
 
@@ -189,9 +190,8 @@ def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
             users.setdefault(found.device_id, []).append(found.user)
     signoffs: dict[str, list[SignOffRow]] = {}
     if ids:
-        with Session(bind=connection) as session:
-            for decision in signoff_rows(session, device_ids=ids):
-                signoffs.setdefault(decision.device_id, []).append(decision)
+        for decision in signoff_rows(connection, device_ids=ids):
+            signoffs.setdefault(decision.device_id, []).append(decision)
     listed = []
     for row in rows:
         seen = _utc(row.last_seen_at)
@@ -216,20 +216,12 @@ def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
     return listed
 
 
-def _missing_signoff_ids(connection: Connection, scope: Scope, school: str) -> set[str]:
-    """Devices with a user who must sign (never signed, a changed version, past renewal, declined)."""
-    groups: list[str | None] = [None]
-    if school:
-        groups = [school]
-    elif scope.schools is not None:
-        groups = [*sorted(scope.schools)]
-    with Session(bind=connection) as session:
-        return {
-            row.device_id
-            for group in groups
-            for row in signoff_rows(session, group=group)
-            if row.status != "signed"
-        }
+def signoff_missing(connection: Connection, now: datetime) -> ColumnElement[bool]:
+    """Devices with a person who has not signed what applies at `now` (never signed, a changed
+    version, past renewal, no policy) or declined it: any state but signed, in the one judgement."""
+    judgement = judgement_at(connection, now)
+    people = judged(judgement, everyone_on=connection.dialect.name).subquery("people")
+    return exists().where(people.c.device_id == DEVICES.c.id, people.c.standing != SIGNED)
 
 
 def device_page(
@@ -238,19 +230,7 @@ def device_page(
     """One page of the list and how many devices match in all."""
     where = query.where(scope, connection.dialect.name)
     if query.signoff_missing:
-        missing = _missing_signoff_ids(connection, scope, query.filters.school)
-        ordered = [
-            device_id
-            for device_id in connection.execute(
-                _base([DEVICES.c.id]).where(where).order_by(*query.order())
-            ).scalars()
-            if device_id in missing
-        ]
-        chosen = ordered[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-        rows = connection.execute(
-            _base(_columns()).where(DEVICES.c.id.in_(chosen)).order_by(*query.order())
-        ).all()
-        return _listed(connection, list(rows)), len(ordered)
+        where = and_(where, signoff_missing(connection, now_utc()))
     total = connection.execute(
         select(func.count()).select_from(_base([DEVICES.c.id]).where(where).subquery())
     )
@@ -293,21 +273,19 @@ def devices_csv(connect: Callable[[], Connection], scope: Scope, query: ListQuer
     of its own (a long export must not hold SQLite's one connection while reports wait). In the
     order of the device ids: a keyset that stays right while reports change the sorted columns."""
     yield _line(csv_header())
-    missing: set[str] | None = None
     last = ""
     while True:
         with connect() as connection:
-            if query.signoff_missing and missing is None:
-                missing = _missing_signoff_ids(connection, scope, query.filters.school)
             where = and_(query.where(scope, connection.dialect.name), DEVICES.c.id > last)
+            if query.signoff_missing:
+                where = and_(where, signoff_missing(connection, now_utc()))
             rows = connection.execute(
                 _base(_columns()).where(where).order_by(DEVICES.c.id).limit(CSV_BATCH)
             ).all()
             if not rows:
                 return
             last = rows[-1].id
-            kept = [row for row in rows if missing is None or row.id in missing]
-            listed = _listed(connection, kept)
+            listed = _listed(connection, list(rows))
         yield "".join(_line(csv_values(device)) for device in listed)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -122,6 +122,8 @@ class Device(Base):
         Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),
         # The device list's order and paging (hostname, then id): a page is read from the index.
         Index("ix_devices_hostname_id", "hostname", "id"),
+        # The sign-off report's order (school, hostname, id): its pages and its CSV's batches.
+        Index("ix_devices_group_hostname_id", "group_name", "hostname", "id"),
     )
 
 
@@ -221,7 +223,19 @@ class SignOffRecord(Base):
     decided_at: Mapped[datetime]
     received_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_signoffs_device_user", "device_id", "user"),)
+    __table_args__ = (
+        Index("ix_signoffs_device_user", "device_id", "user"),
+        # Each (laptop, person, version)'s decisions newest first: the latest read in index order.
+        Index(
+            "ix_signoffs_latest",
+            "device_id",
+            "user",
+            "policy_version",
+            text("decided_at DESC"),
+            text("id DESC"),
+            postgresql_include=["decision"],
+        ),
+    )
 
 
 class DeviceUser(Base):
