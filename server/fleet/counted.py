@@ -108,9 +108,14 @@ def _counted(row: Any) -> Counted:
 
 
 def _lock(connection: Connection, device_id: str) -> None:
-    """SQLite has one writer at a time already; PostgreSQL's row lock orders writers per device."""
+    """SQLite has one writer at a time already; PostgreSQL's row lock orders writers per device.
+    FOR NO KEY UPDATE, the lock an UPDATE of the row takes anyway: FOR UPDATE would conflict with
+    the key-share lock this transaction's own `reports` insert (a foreign key) let another take
+    first, and two reports of one laptop would deadlock."""
     if connection.dialect.name == "postgresql":
-        connection.execute(select(DEVICES.c.id).where(DEVICES.c.id == device_id).with_for_update())
+        connection.execute(
+            select(DEVICES.c.id).where(DEVICES.c.id == device_id).with_for_update(key_share=True)
+        )
 
 
 def read_state(connection: Connection, device_id: str) -> Counted | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, insert, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, false, func, insert, or_, select, true
 
 from contract.requirements import CHECK_IDS
 from server.db.count_models import FLEET_COUNT_CHANGES
@@ -54,10 +54,10 @@ class Ledger:
         """Each day's counts at its end, oldest first; None for a day before the ledger began."""
         running = self.up_to(first - timedelta(days=1))
         out: list[tuple[date, Counter[str] | None]] = []
+        began = self.began
         day = first
         while day <= last:
             running.update(self.days.get(day, Counter()))
-            began = self.began
             out.append((day, Counter(running) if began is not None and day >= began else None))
             day += timedelta(days=1)
         return out
@@ -156,7 +156,7 @@ def fill(connection: Connection, today: date) -> int:
 
 def _due(today: date) -> ColumnElement[bool]:
     boundary = today - timedelta(days=KEPT_DAYS)
-    return or_(and_(LEDGER.c.folded.is_(False), LEDGER.c.day < today), LEDGER.c.day < boundary)
+    return or_(and_(LEDGER.c.folded == false(), LEDGER.c.day < today), LEDGER.c.day < boundary)
 
 
 def compaction_due(connection: Connection, today: date) -> bool:
