@@ -17,14 +17,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Select, exists, insert, select
 
 from contract.lost import LOST_STATUSES
 from contract.requirements import CHECK_IDS
-from server.auth import utc
 from server.db.count_models import FLEET_COUNT_CHANGES
 from server.db.lost_models import LOST_CASES
 from server.db.tables import DEVICE_STATUS, DEVICES
@@ -34,6 +33,12 @@ FAIL_PREFIX = "fail:"
 MEASURES = (DEVICES_MEASURE, REPORTED, COMPLIANT, LOST, *(FAIL_PREFIX + check for check in CHECK_IDS))
 
 Key = tuple[str, str, str, str]  # school, os, audience, measure
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; everything stored is UTC (as server.auth.utc,
+    which this module cannot import: server.auth imports the enrolment code that imports this)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

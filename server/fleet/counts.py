@@ -87,6 +87,13 @@ def read_ledger(connection: Connection, clause: ColumnElement[bool]) -> Ledger:
     return ledger
 
 
+def with_devices(connection: Connection, column: Any, clause: ColumnElement[bool]) -> list[str]:
+    """The values of a key column (school, os) that have at least one device, among `clause`'s rows."""
+    devices = func.sum(LEDGER.c.delta).filter(LEDGER.c.measure == DEVICES_MEASURE)
+    rows = connection.execute(select(column).where(clause).group_by(column).having(devices > 0))
+    return [str(value) for value in rows.scalars()]
+
+
 def recount(connection: Connection) -> Counter[Key]:
     """Every measure of every (school, os, audience), counted from the stored state."""
     failing = [

@@ -6,8 +6,9 @@ here on every path that changes what the overview counts writes the change into
 `fleet_count_changes` in the same transaction (server/fleet/counted.py). This migration fills it
 from what is stored, as of today: the chart has no figures for the days before.
 
-It also rewrites `device_status.checks` from the stored results first: the report path's upsert
-had stopped updating it after a device's first report, so it could be older than `results`.
+"Not seen for N days" gets an index on `devices.last_seen_at`. It also rewrites
+`device_status.checks` from the stored results first: the report path's upsert had stopped
+updating it after a device's first report, so it could be older than `results`.
 
 Revision ID: 0011
 Revises: 0010
@@ -62,11 +63,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_fleet_count_changes_folded_day", "fleet_count_changes", ["folded", "day"])
+    op.create_index("ix_devices_last_seen_at", "devices", ["last_seen_at"])
     bind = op.get_bind()
     op.execute(CHECKS_FROM_RESULTS[bind.dialect.name])
     counts.fill(bind, datetime.now(timezone.utc).date())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_devices_last_seen_at", table_name="devices")
     op.drop_index("ix_fleet_count_changes_folded_day", table_name="fleet_count_changes")
     op.drop_table("fleet_count_changes")
