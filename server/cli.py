@@ -37,6 +37,7 @@ from server.db.models import (
 )
 from server.errors import CommandError, DatabaseError
 from server.fleet import (
+    counts_cli,
     device_record,
     enrolment_tokens,
     published,
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_approvals_command(commands, db)
     add_backup_commands(commands, db)
     lost_commands.add_parsers(commands, db)
+    counts_cli.add_parser(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -752,6 +754,10 @@ def command_users(args: argparse.Namespace) -> int:
     return users_cli.command(args, _engine)
 
 
+def command_counts(args: argparse.Namespace) -> int:
+    return counts_cli.run(_engine(args), args.fix)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
@@ -772,6 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "networks": command_networks,
         "lost": command_lost,
         "digest": command_digest,
+        "counts": command_counts,
     }
     try:
         return handlers[args.command](args)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from server.console import accounts, api_tokens, audit_log, fleet_views, signoff_report
 from server.console.roles import Person
+from server.fleet.counts import fold_past_days
 from server.fleet.signoff_state import judgement_at, standings
 from server.fleet.signoffs import states_with_status
 
@@ -113,6 +114,7 @@ class OverviewOut(BaseModel):
     not_seen: int = Field(description="devices not seen for more than not_seen_days (or never)")
     not_seen_days: int
     never_reported: int
+    lost: int = Field(description="devices with an open lost or stolen case (drills not counted)")
     signoff_people: int = Field(description="people seen on these devices")
     signoff_signed: int = Field(description="of them, with an agreement to the policy in force")
     signoff_share: float
@@ -226,9 +228,11 @@ def overview(
     audience: Audience = "",
     not_seen_days: Annotated[int, Query(ge=1, le=365)] = 7,
 ) -> dict[str, Any]:
-    """The Overview page's counts, live (never precomputed), for the schools the token's user reads."""
+    """The Overview page's counts, exact (kept in the same transaction as every report), for the
+    schools the token's user reads."""
     filters = _filters(person, school, os, audience=audience)
     now = datetime.now(timezone.utc)
+    fold_past_days(_engine(request), now.date())
     with _reading(_engine(request)) as connection, Session(bind=connection) as session:
         counts = fleet_views.overview(session, person.scope, filters, not_seen_days, now)
     return {
@@ -239,6 +243,7 @@ def overview(
         "not_seen": counts.not_seen,
         "not_seen_days": not_seen_days,
         "never_reported": counts.never_reported,
+        "lost": counts.lost,
         "signoff_people": counts.signoff_people,
         "signoff_signed": counts.signoff_signed,
         "signoff_share": counts.signoff_share,

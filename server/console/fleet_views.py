@@ -1,6 +1,7 @@
 """What the console's fleet pages read: the overview's counts and the device list, always
-narrowed by the reader's `Scope` and counted live from `devices` and `device_status` (one row
-per laptop), so a count is never older than the last report."""
+narrowed by the reader's `Scope`. The overview's counts come from the roll-up written in the same
+transaction as every change it counts (server/fleet/counted.py), so a count is never older than
+the last report; the list reads `devices` and `device_status` (one row per laptop)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from contract.requirements import CHECK_IDS
 from server.console import signoff_coverage
 from server.console.roles import Scope
 from server.db.tables import COMMANDS, DEVICE_STATUS, DEVICE_USERS, DEVICES
+from server.fleet import counted, counts
 from server.fleet.spreadsheet import spreadsheet_safe
 
 PAGE_SIZE = 50
@@ -68,6 +70,7 @@ class Overview:
     not_seen: int = 0
     never_reported: int = 0
     failing: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECK_IDS, 0))
+    lost: int = 0
     signoff_people: int = 0
     signoff_signed: int = 0
 
@@ -80,39 +83,36 @@ class Overview:
         return self.signoff_signed / self.signoff_people if self.signoff_people else 0.0
 
 
+def ledger_where(scope: Scope, filters: Filters) -> ColumnElement[bool]:
+    """The roll-up's rows the reader's schools and the overview's filters select."""
+    return counts.where(scope.where(counts.LEDGER.c.school), filters.school, filters.os, filters.audience)
+
+
 def overview(session: Session, scope: Scope, filters: Filters, not_seen_days: int, now: datetime) -> Overview:
-    """Counted by the database in one pass over `devices` and `device_status` (each requirement
-    from the small `checks` column, never the results' evidence), plus the sign-off coverage."""
+    """The counts from the roll-up kept at ingest (server/fleet/counted.py: exact, a few hundred
+    rows), the devices not seen since the cutoff from `devices` (it depends on now), plus the
+    sign-off coverage."""
+    connection = session.connection()
+    totals = counts.read_ledger(connection, ledger_where(scope, filters)).totals()
     cutoff = now - timedelta(days=not_seen_days)
-    failing = [
-        func.count().filter(DEVICE_STATUS.c.checks[check].as_string() == "fail").label(check)
-        for check in CHECK_IDS
-    ]
-    query = (
-        select(
-            func.count().label("total"),
-            func.count().filter(DEVICE_STATUS.c.overall == "pass").label("compliant"),
-            func.count()
-            .filter(or_(DEVICES.c.last_seen_at.is_(None), DEVICES.c.last_seen_at < cutoff))
-            .label("not_seen"),
-            func.count().filter(DEVICE_STATUS.c.device_id.is_(None)).label("never_reported"),
-            *failing,
-        )
-        .select_from(_with_status())
-        .where(filters.where(scope))
+    # Two counts, each an index range on `last_seen_at` (one OR would scan the whole index).
+    silent, never = (
+        select(func.count()).select_from(DEVICES).where(filters.where(scope), seen).scalar_subquery()
+        for seen in (DEVICES.c.last_seen_at < cutoff, DEVICES.c.last_seen_at.is_(None))
     )
-    row = session.connection().execute(query).one()
+    not_seen = connection.execute(select(silent + never)).scalar_one()
     people, signed = signoff_coverage.counts(
         session,
         select(DEVICES.c.id).select_from(_with_status()).where(filters.where(scope)),
         now,
     )
     return Overview(
-        total=row.total,
-        compliant=row.compliant,
-        not_seen=row.not_seen,
-        never_reported=row.never_reported,
-        failing={check: int(row._mapping[check]) for check in CHECK_IDS},
+        total=totals[counted.DEVICES_MEASURE],
+        compliant=totals[counted.COMPLIANT],
+        not_seen=int(not_seen),
+        never_reported=totals[counted.DEVICES_MEASURE] - totals[counted.REPORTED],
+        failing={check: totals[counted.FAIL_PREFIX + check] for check in CHECK_IDS},
+        lost=totals[counted.LOST],
         signoff_people=people,
         signoff_signed=signed,
     )
@@ -123,16 +123,16 @@ def _with_status() -> Any:
 
 
 def schools(connection: Connection, scope: Scope) -> list[str]:
-    query = select(DEVICES.c.group_name).where(scope.where(DEVICES.c.group_name)).distinct()
-    found = set(connection.execute(query).scalars())
+    """The schools with devices (from the roll-up: a few rows, not a pass over `devices`), and
+    the reader's assigned ones even while they have none."""
+    found = set(counts.with_devices(connection, counts.LEDGER.c.school, scope.where(counts.LEDGER.c.school)))
     if scope.schools is not None:
         found |= scope.schools
     return sorted(found)
 
 
 def operating_systems(connection: Connection, scope: Scope) -> list[str]:
-    query = select(DEVICES.c.os).where(scope.where(DEVICES.c.group_name)).distinct()
-    return sorted(connection.execute(query).scalars())
+    return sorted(counts.with_devices(connection, counts.LEDGER.c.os, scope.where(counts.LEDGER.c.school)))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from server.console.headers import is_https
 from server.console.roles import ROLE_NAMES, ROLES, Person
 from server.errors import CommandError
 from server.fleet import device_record
+from server.fleet.counts import fold_past_days
 from server.lost import listing
 
 HERE = Path(__file__).resolve().parent
@@ -297,6 +298,7 @@ def overview(
     filters = _filters(signed, school, os, audience=audience)
     trend_days = 90 if period == 90 else 30
     now = _now()
+    fold_past_days(_console(request).engine, now.date())
     with _reading(_console(request).engine) as connection, Session(bind=connection) as session:
         counts = fleet_views.overview(session, signed.person.scope, filters, days, now)
         shares = trend.read_shares(session.connection(), signed.person.scope, filters, trend_days, now)

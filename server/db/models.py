@@ -124,6 +124,8 @@ class Device(Base):
         Index("ix_devices_hostname_id", "hostname", "id"),
         # The sign-off report's order (school, hostname, id): its pages and its CSV's batches.
         Index("ix_devices_group_hostname_id", "group_name", "hostname", "id"),
+        # The overview's "not seen for N days" (migration 0011): a range, not a pass over 100,000 rows.
+        Index("ix_devices_last_seen_at", "last_seen_at"),
     )
 
 
