@@ -560,6 +560,7 @@ def measure(
             get(api, "/api/v1/admin/devices", q="00471"),
         ),
         ("list", "device list, search user 'u04471' (API)", get(api, "/api/v1/admin/devices", q="u04471")),
+        ("list", "device list, search '42', two letters (API)", get(api, "/api/v1/admin/devices", q="42")),
         ("list", "device list, search 'lt-07-0' (console page)", get(console, "/devices", q="lt-07-0")),
         ("device", "one device (API)", get(api, f"/api/v1/admin/devices/{device}")),
         ("device", "one device (console page)", get(console, f"/devices/{device}")),

@@ -27,7 +27,7 @@ from server.console.fleet_views import Filters
 from server.console.roles import Scope
 from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
 from server.fleet.device_record import ASSET_TAG, LOST_STATUS, optional_column
-from server.fleet.requirement_status import TITLES, Cell, cells
+from server.fleet.requirement_status import TITLES, Cell, cells, cells_from_statuses
 from server.fleet.signoffs import SignOffRow, signoff_rows
 from server.fleet.spreadsheet import spreadsheet_safe
 
@@ -116,7 +116,9 @@ def failing_clause(dialect: str, check_id: str) -> ColumnElement[bool]:
     return text(sql).bindparams(failing_id=check_id)  # type: ignore[return-value]
 
 
-def _columns() -> list[Any]:
+def _columns(statuses_only: bool = False) -> list[Any]:
+    """The list's columns; `statuses_only` reads `device_status.checks` instead of the results
+    (the export: `_export_cells`)."""
     chosen = [
         DEVICES.c.id,
         DEVICES.c.hostname,
@@ -125,7 +127,7 @@ def _columns() -> list[Any]:
         DEVICES.c.os,
         DEVICES.c.last_seen_at,
         DEVICE_STATUS.c.overall,
-        DEVICE_STATUS.c.results,
+        DEVICE_STATUS.c.checks if statuses_only else DEVICE_STATUS.c.results,
         DEVICE_STATUS.c.device_id.label("reported"),
     ]
     chosen += [
@@ -177,7 +179,34 @@ def signoff_state(rows: list[SignOffRow]) -> tuple[str, bool]:
     return f"missing ({len(rows) - len(waiting)} of {len(rows)} signed; {named}{more})", True
 
 
-def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
+CellsOf = Callable[[Any], dict[str, Cell]]
+
+
+def _page_cells(row: Any) -> dict[str, Cell]:
+    return cells(row.results, row.reported is not None)
+
+
+def _export_cells(connection: Connection, rows: list[Any]) -> CellsOf:
+    """The cells of rows read with `statuses_only`: from the statuses where they say it all, and
+    from the results, read for those devices alone, where a cell must give the laptop's reason. At
+    100,000 devices that spares parsing every result's evidence (about 2.5 KB a laptop)."""
+    quick = {row.id: cells_from_statuses(row.checks, row.reported is not None) for row in rows}
+    slow = [device_id for device_id, found in quick.items() if found is None]
+    results: dict[str, Any] = {}
+    if slow:
+        query = select(DEVICE_STATUS.c.device_id, DEVICE_STATUS.c.results).where(
+            DEVICE_STATUS.c.device_id.in_(slow)
+        )
+        results = {found.device_id: found.results for found in connection.execute(query)}
+
+    def of(row: Any) -> dict[str, Cell]:
+        found = quick[row.id]
+        return found if found is not None else cells(results.get(row.id), row.reported is not None)
+
+    return of
+
+
+def _listed(connection: Connection, rows: list[Any], cells_of: CellsOf = _page_cells) -> list[ListedDevice]:
     ids = [row.id for row in rows]
     users: dict[str, list[str]] = {}
     if ids:
@@ -207,7 +236,7 @@ def _listed(connection: Connection, rows: list[Any]) -> list[ListedDevice]:
                 os=row.os,
                 last_seen=seen.isoformat(timespec="minutes") if seen else "never",
                 overall=row.overall or "not reported yet",
-                cells=cells(row.results, row.reported is not None),
+                cells=cells_of(row),
                 signoff=signoff,
                 signoff_missing=missing,
                 lost=str(getattr(row, LOST_STATUS, "") or ""),
@@ -315,13 +344,13 @@ def devices_csv(connect: Callable[[], Connection], scope: Scope, query: ListQuer
                 missing = _missing_signoff_ids(connection, scope, query.filters.school)
             where = and_(query.where(scope, connection.dialect.name), DEVICES.c.id > last)
             rows = connection.execute(
-                _base(_columns()).where(where).order_by(DEVICES.c.id).limit(CSV_BATCH)
+                _base(_columns(statuses_only=True)).where(where).order_by(DEVICES.c.id).limit(CSV_BATCH)
             ).all()
             if not rows:
                 return
             last = rows[-1].id
             kept = [row for row in rows if missing is None or row.id in missing]
-            listed = _listed(connection, kept)
+            listed = _listed(connection, kept, _export_cells(connection, kept))
         yield csv_lines(columns.values(device) for device in listed)
 
 

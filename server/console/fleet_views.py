@@ -219,14 +219,25 @@ def devices_csv(connect: Callable[[], Connection], scope: Scope, filters: Filter
         if not rows:
             return
         out = io.StringIO()
-        writer = csv.writer(out)
-        for row in rows:
-            shown = _device_row(row)
-            values = [shown.hostname, shown.serial, shown.school, shown.os, shown.last_seen, shown.overall]
-            values += [shown.checks.get(check, "") for check in CHECK_IDS]
-            writer.writerow([spreadsheet_safe(value) for value in values])
+        csv.writer(out).writerows([spreadsheet_safe(value) for value in _csv_values(row)] for row in rows)
         last = rows[-1].id
         yield out.getvalue()
+
+
+def _csv_values(row: Any) -> list[str]:
+    """One device's CSV cells, as `_device_row` shows them, without building it: per row of a
+    100,000-row export the dataclass and its dict of checks were a fifth of the time."""
+    seen = _utc(row.last_seen_at)
+    checks = row.checks or {}
+    return [
+        row.hostname,
+        row.serial or "",
+        row.group_name,
+        row.os,
+        seen.isoformat(timespec="minutes") if seen else "never",
+        row.overall or "not reported yet",
+        *[str(checks[check]) if check in checks else "" for check in CHECK_IDS],
+    ]
 
 
 @dataclass(frozen=True)
