@@ -138,10 +138,13 @@ def _columns(statuses_only: bool = False) -> list[Any]:
     return chosen
 
 
-def _base(columns: Iterable[Any]) -> Select[Any]:
-    return select(*columns).select_from(
-        DEVICES.outerjoin(DEVICE_STATUS, DEVICE_STATUS.c.device_id == DEVICES.c.id)
-    )
+def _base(columns: Iterable[Any], after: str | None = None) -> Select[Any]:
+    """`after`: a keyset batch's last id, repeated in the join (see `fleet_views._with_status`);
+    the caller's WHERE says `devices.id > after`."""
+    on = DEVICE_STATUS.c.device_id == DEVICES.c.id
+    if after is not None:
+        on = and_(on, DEVICE_STATUS.c.device_id > after)
+    return select(*columns).select_from(DEVICES.outerjoin(DEVICE_STATUS, on))
 
 
 @dataclass(frozen=True)
@@ -344,7 +347,10 @@ def devices_csv(connect: Callable[[], Connection], scope: Scope, query: ListQuer
                 missing = _missing_signoff_ids(connection, scope, query.filters.school)
             where = and_(query.where(scope, connection.dialect.name), DEVICES.c.id > last)
             rows = connection.execute(
-                _base(_columns(statuses_only=True)).where(where).order_by(DEVICES.c.id).limit(CSV_BATCH)
+                _base(_columns(statuses_only=True), after=last)
+                .where(where)
+                .order_by(DEVICES.c.id)
+                .limit(CSV_BATCH)
             ).all()
             if not rows:
                 return

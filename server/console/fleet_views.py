@@ -127,8 +127,15 @@ def overview(session: Session, scope: Scope, filters: Filters, not_seen_days: in
     )
 
 
-def _with_status() -> Any:
-    return DEVICES.outerjoin(DEVICE_STATUS, DEVICE_STATUS.c.device_id == DEVICES.c.id)
+def _with_status(after: str | None = None) -> Any:
+    """Each device with its status row. `after` is a keyset export's last device id, said again in
+    the join so that PostgreSQL's merge join starts reading the status index there too: it cannot
+    infer it, and from the index's first row a batch of 1,000 in the middle of 100,000 devices
+    took 250 ms instead of 2."""
+    on = DEVICE_STATUS.c.device_id == DEVICES.c.id
+    if after is not None:
+        on = and_(on, DEVICE_STATUS.c.device_id > after)
+    return DEVICES.outerjoin(DEVICE_STATUS, on)
 
 
 def schools(connection: Connection, scope: Scope) -> list[str]:
@@ -171,8 +178,9 @@ def _device_row(row: Any) -> DeviceRow:
     )
 
 
-def _device_query(scope: Scope, filters: Filters) -> Any:
-    return (
+def _device_query(scope: Scope, filters: Filters, after: str | None = None) -> Any:
+    """The list's rows; `after`: only devices after that id (a keyset batch of the export)."""
+    query = (
         select(
             DEVICES.c.id,
             DEVICES.c.hostname,
@@ -184,9 +192,10 @@ def _device_query(scope: Scope, filters: Filters) -> Any:
             # The statuses alone: a page or an export of 100,000 rows never parses the evidence.
             DEVICE_STATUS.c.checks,
         )
-        .select_from(_with_status())
+        .select_from(_with_status(after))
         .where(filters.where(scope))
     )
+    return query if after is None else query.where(DEVICES.c.id > after)
 
 
 def device_page(
@@ -214,7 +223,7 @@ def devices_csv(connect: Callable[[], Connection], scope: Scope, filters: Filter
     while True:
         with connect() as connection:
             rows = connection.execute(
-                _device_query(scope, filters).where(DEVICES.c.id > last).order_by(DEVICES.c.id).limit(1000)
+                _device_query(scope, filters, after=last).order_by(DEVICES.c.id).limit(1000)
             ).all()
         if not rows:
             return
