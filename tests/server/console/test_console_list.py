@@ -116,6 +116,8 @@ def test_the_search_finds_any_part_of_each_searched_column(searched: Engine) -> 
     assert found(searched, "smith") == ["LIN-LT-0042", "lin-lt-0043"]  # a user's
     assert found(searched, "ADA") == ["adams-lt-0001"]  # a hostname and a user: the device once
     assert found(searched, "nothing like it") == []
+    assert found(searched, "Q") == ["LIN-LT-0042"]  # one letter: its own query (no trigram in it)
+    assert found(searched, "ad") == ["adams-lt-0001"]
 
 
 def test_underscore_and_percent_are_letters_in_a_search(searched: Engine) -> None:
