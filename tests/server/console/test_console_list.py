@@ -1,7 +1,8 @@
 """The device list's search and a device's audit entries at district scale, on SQLite and PostgreSQL:
 what they find (any part of a hostname, serial, asset tag or user, `_` and `%` taken literally; the
 entries by or about one device and not another's, entries written before the upgrade included), and
-that each is answered from an index (migration 0013) rather than by reading every row."""
+that each is answered from an index (migration 0013) rather than by reading every row; and that
+the export's quicker cells and spreadsheet rule say exactly what the page's do."""
 
 from __future__ import annotations
 
