@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, true, union, update
 from sqlalchemy.orm import Session
 
 from contract.requirements import CHECK_IDS
@@ -41,20 +41,48 @@ class Filters:
         if self.audience:
             clauses.append(DEVICES.c.audience == self.audience)
         if self.search:
-            pattern = "%" + self.search.lower().replace("%", "").replace("_", "") + "%"
-            clauses.append(
-                or_(
-                    func.lower(DEVICES.c.hostname).like(pattern),
-                    func.lower(DEVICES.c.serial).like(pattern),
-                    # The asset tag, once the lost-device work adds the column (issue 12).
-                    *[func.lower(DEVICES.c[c]).like(pattern) for c in ("asset_tag",) if c in DEVICES.c],
-                    exists().where(
-                        DEVICE_USERS.c.device_id == DEVICES.c.id,
-                        func.lower(DEVICE_USERS.c.user).like(pattern),
-                    ),
-                )
-            )
+            clauses.append(search_clause(self.search))
         return and_(true(), *clauses)
+
+
+SEARCHED_COLUMNS = ("hostname", "serial", "asset_tag")
+# pg_trgm finds nothing to look up in a shorter search: its index would be read whole.
+TRIGRAM = 3
+
+
+def like_pattern(search: str) -> str:
+    """`search` anywhere in the value, its `%`, `_` and `\\` taken literally (a user `j_smith`)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_matches(search: str) -> Any:
+    """The ids of devices whose hostname, serial, asset tag or one of whose users holds `search`, in
+    any case. One UNION of a query per column, each of which PostgreSQL answers from the column's
+    trigram index (migration 0013); an OR over the columns and the users would be one scan of all."""
+    pattern = like_pattern(search)
+    columns = [DEVICES.c[name] for name in SEARCHED_COLUMNS if name in DEVICES.c]
+    return union(
+        *[select(DEVICES.c.id).where(column.ilike(pattern, escape="\\")) for column in columns],
+        select(DEVICE_USERS.c.device_id).where(DEVICE_USERS.c.user.ilike(pattern, escape="\\")),
+    )
+
+
+def search_clause(search: str) -> ColumnElement[bool]:
+    """True for the devices `search` finds. One or two letters hold no trigram: PostgreSQL would read
+    each trigram index whole (slower than scanning, measured), so a short search is one scan of the
+    devices, each column and then the device's users tried in turn."""
+    if len(search) >= TRIGRAM:
+        return DEVICES.c.id.in_(search_matches(search))
+    pattern = like_pattern(search.lower())
+    columns = [DEVICES.c[name] for name in SEARCHED_COLUMNS if name in DEVICES.c]
+    return or_(
+        *[func.lower(column).like(pattern, escape="\\") for column in columns],
+        exists().where(
+            DEVICE_USERS.c.device_id == DEVICES.c.id,
+            func.lower(DEVICE_USERS.c.user).like(pattern, escape="\\"),
+        ),
+    )
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -118,8 +146,15 @@ def overview(session: Session, scope: Scope, filters: Filters, not_seen_days: in
     )
 
 
-def _with_status() -> Any:
-    return DEVICES.outerjoin(DEVICE_STATUS, DEVICE_STATUS.c.device_id == DEVICES.c.id)
+def _with_status(after: str | None = None) -> Any:
+    """Each device with its status row. `after` is a keyset export's last device id, said again in
+    the join so that PostgreSQL's merge join starts reading the status index there too: it cannot
+    infer it, and from the index's first row a batch of 1,000 in the middle of 100,000 devices
+    took 250 ms instead of 2."""
+    on = DEVICE_STATUS.c.device_id == DEVICES.c.id
+    if after is not None:
+        on = and_(on, DEVICE_STATUS.c.device_id > after)
+    return DEVICES.outerjoin(DEVICE_STATUS, on)
 
 
 def schools(connection: Connection, scope: Scope) -> list[str]:
@@ -162,8 +197,9 @@ def _device_row(row: Any) -> DeviceRow:
     )
 
 
-def _device_query(scope: Scope, filters: Filters) -> Any:
-    return (
+def _device_query(scope: Scope, filters: Filters, after: str | None = None) -> Any:
+    """The list's rows; `after`: only devices after that id (a keyset batch of the export)."""
+    query = (
         select(
             DEVICES.c.id,
             DEVICES.c.hostname,
@@ -175,9 +211,10 @@ def _device_query(scope: Scope, filters: Filters) -> Any:
             # The statuses alone: a page or an export of 100,000 rows never parses the evidence.
             DEVICE_STATUS.c.checks,
         )
-        .select_from(_with_status())
+        .select_from(_with_status(after))
         .where(filters.where(scope))
     )
+    return query if after is None else query.where(DEVICES.c.id > after)
 
 
 def device_page(
@@ -205,19 +242,30 @@ def devices_csv(connect: Callable[[], Connection], scope: Scope, filters: Filter
     while True:
         with connect() as connection:
             rows = connection.execute(
-                _device_query(scope, filters).where(DEVICES.c.id > last).order_by(DEVICES.c.id).limit(1000)
+                _device_query(scope, filters, after=last).order_by(DEVICES.c.id).limit(1000)
             ).all()
         if not rows:
             return
         out = io.StringIO()
-        writer = csv.writer(out)
-        for row in rows:
-            shown = _device_row(row)
-            values = [shown.hostname, shown.serial, shown.school, shown.os, shown.last_seen, shown.overall]
-            values += [shown.checks.get(check, "") for check in CHECK_IDS]
-            writer.writerow([spreadsheet_safe(value) for value in values])
+        csv.writer(out).writerows([spreadsheet_safe(value) for value in _csv_values(row)] for row in rows)
         last = rows[-1].id
         yield out.getvalue()
+
+
+def _csv_values(row: Any) -> list[str]:
+    """One device's CSV cells, as `_device_row` shows them, without building it: per row of a
+    100,000-row export the dataclass and its dict of checks were a fifth of the time."""
+    seen = _utc(row.last_seen_at)
+    checks = row.checks or {}
+    return [
+        row.hostname,
+        row.serial or "",
+        row.group_name,
+        row.os,
+        seen.isoformat(timespec="minutes") if seen else "never",
+        row.overall or "not reported yet",
+        *[str(checks[check]) if check in checks else "" for check in CHECK_IDS],
+    ]
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,17 @@ class AuditEntry(Base):
     address: Mapped[str | None] = mapped_column(String(64))
 
 
+class AuditDevice(Base):
+    """A device an audit entry is by or about (the actor `device:<id>`, the detail's "device" or
+    "other"), so a device page reads its entries from an index. Written by a database trigger on
+    every insert into `audit_log` (migration 0013), not by the code that audits: nothing can forget it.
+    No foreign key to `devices`: the log outlives a deleted device."""
+
+    __tablename__ = "audit_devices"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audit_log.id", ondelete="CASCADE"), primary_key=True)
+
+
 class Policy(Base):
     """The Acceptable Use Policy a group's staff or students sign; its version is the hash of its text."""
 
