@@ -27,7 +27,7 @@ from server.console.roles import Scope
 from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
 from server.fleet.device_record import ASSET_TAG, LOST_STATUS, optional_column
 from server.fleet.ingest import now_utc
-from server.fleet.requirement_status import TITLES, Cell, cells, cells_from_statuses
+from server.fleet.requirement_status import Cell, cells, cells_from_statuses
 from server.fleet.signoff_state import SIGNED, judged, judgement_at
 from server.fleet.signoffs import SignOffRow, signoff_rows
 from server.fleet.spreadsheet import spreadsheet_safe
@@ -337,7 +337,3 @@ def devices_csv(connect: Callable[[], Connection], scope: Scope, query: ListQuer
             kept = list(rows)
             listed = _listed(connection, kept, _export_cells(connection, kept))
         yield csv_lines(columns.values(device) for device in listed)
-
-
-def column_titles() -> dict[str, str]:
-    return dict(TITLES)
