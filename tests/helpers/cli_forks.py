@@ -118,14 +118,21 @@ class ForkServer:
             time.sleep(0.02)
 
     def start(
-        self, argv: list[str], cwd: Path, stdout: Path, stderr: Path, append: bool = False
+        self,
+        argv: list[str],
+        cwd: Path,
+        stdout: Path,
+        stderr: Path,
+        append: bool = False,
+        env: dict[str, str] | None = None,
     ) -> ForkedProcess:
-        """Forks one command with its output to these files (the same file twice: both to it)."""
+        """Forks one command with its output to these files (the same file twice: both to it), in
+        `env` (by default this process's environment as it is now)."""
         self._ensure_started()
         request = {
             "argv": argv,
             "cwd": str(cwd),
-            "env": dict(os.environ),
+            "env": dict(os.environ) if env is None else env,
             "stdout": str(stdout),
             "stderr": str(stderr),
             "append": append,
@@ -141,10 +148,12 @@ class ForkServer:
             raise
         return handle
 
-    def run(self, argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         with tempfile.TemporaryDirectory(dir=self._folder) as outputs:
             stdout, stderr = Path(outputs) / "stdout", Path(outputs) / "stderr"
-            process = self.start(argv, cwd, stdout, stderr)
+            process = self.start(argv, cwd, stdout, stderr, env=env)
             try:
                 returncode = process.wait(timeout)
             except subprocess.TimeoutExpired:
