@@ -1,24 +1,27 @@
-"""`homeroom-server` commands as real processes, forked from one that has already imported the CLI.
+"""`homeroom-server` and `homeroom-agent` commands as real processes, forked from one that has
+already imported the CLI.
 
-A `python -m server.cli …` process spends about a second (more on a loaded 2-core machine) importing
-SQLAlchemy, FastAPI and the server's modules before the command starts, and the suite runs hundreds
-of commands. Each worker therefore starts one fork server (`python -m tests.helpers.cli_forks
-SOCKET`) that imports `server.cli` once; every command is a fresh `os.fork()` of it that takes the
-caller's arguments, working folder and environment, its stdout and stderr to files, stdin from
-/dev/null, runs `server.cli.main` and exits through the interpreter's normal exit (atexit handlers,
-buffered output flushed), with main's code as its exit status. So each command is still its own
-process against the real database, with its own exit status and output, as `subprocess.run` would
-give; only the imports are shared. `serve` is never run this way (tests start it with
-`ServerProcess.start`), and HOMEROOM_TEST_CLI_FORKS=0 runs every command as a plain subprocess.
+A `python -m server.cli …` process spends one to several seconds (on a loaded 2-core machine)
+importing SQLAlchemy, FastAPI and the server's modules before the command starts, `agent.cli` one to
+two, and the suite runs hundreds of commands. Each worker therefore starts one fork server per CLI
+module (`python -m tests.helpers.cli_forks SOCKET MODULE`) that imports it once; every command is a
+fresh `os.fork()` of it that takes the caller's arguments, working folder and environment, its
+stdout and stderr to files, stdin from /dev/null, a session of its own, runs the module's `main`
+and exits through the interpreter's normal exit (atexit handlers, buffered output flushed), with
+main's code as its exit status. So each command is still its own process against the real database
+or state folder, with its own exit status and output, as `subprocess.run` would give; only the
+imports are shared. HOMEROOM_TEST_CLI_FORKS=0 runs every command as a plain subprocess.
 
 The protocol on the Unix socket is one JSON line from the client (argv, cwd, env, the two output
-files), then two lines from the server: the child's pid, then its exit status once it has exited.
+files), then two lines back: the child's pid (from the child, once it is in its own session), then
+its exit status (from the fork server, once it has reaped it).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -75,7 +78,7 @@ class ForkedProcess:
         if self.returncode is None:
             line = self._read_line(timeout)
             if line is None:
-                raise subprocess.TimeoutExpired(["homeroom-server", *self._argv], timeout or 0)
+                raise subprocess.TimeoutExpired(self._argv, timeout or 0)
             self._finish(int(line))
         assert self.returncode is not None
         return self.returncode
@@ -89,7 +92,8 @@ class ForkServer:
     """The client side: starts the fork server on first use and asks it for one command at a time
     per connection (several connections may run at once: each is its own child)."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str) -> None:
+        self.module = module
         self._folder = Path(tempfile.mkdtemp(prefix="homeroom-cli-forks-"))
         self._socket = self._folder / "socket"
         self._process: subprocess.Popen[bytes] | None = None
@@ -100,7 +104,7 @@ class ForkServer:
         self._socket.unlink(missing_ok=True)
         log = (self._folder / "fork-server.log").open("ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.helpers.cli_forks", str(self._socket)],
+            [sys.executable, "-m", "tests.helpers.cli_forks", str(self._socket), self.module],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -142,7 +146,7 @@ class ForkServer:
             connection.settimeout(60)
             connection.connect(str(self._socket))
             connection.sendall(json.dumps(request).encode() + b"\n")
-            handle = ForkedProcess(connection, argv)
+            handle = ForkedProcess(connection, [sys.executable, "-m", self.module, *argv])
         except BaseException:
             connection.close()
             raise
@@ -161,7 +165,7 @@ class ForkServer:
                 process.wait(30)
                 raise
             return subprocess.CompletedProcess(
-                ["homeroom-server", *argv],
+                [sys.executable, "-m", self.module, *argv],
                 returncode,
                 stdout.read_text(errors="replace") if stdout.exists() else "",
                 stderr.read_text(errors="replace") if stderr.exists() else "",
@@ -183,29 +187,32 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-_FORK_SERVER: ForkServer | None = None
+_FORK_SERVERS: dict[str, ForkServer] = {}
 
 
 def forks_enabled() -> bool:
     return os.environ.get(ENABLED_VARIABLE, "1") != "0"
 
 
-def fork_server() -> ForkServer:
-    global _FORK_SERVER
-    if _FORK_SERVER is None:
-        _FORK_SERVER = ForkServer()
-        atexit.register(_FORK_SERVER.stop)
-    return _FORK_SERVER
+def fork_server(module: str = "server.cli") -> ForkServer:
+    """This worker's fork server for `module` (a CLI module with a `main(argv) -> int`)."""
+    if module not in _FORK_SERVERS:
+        _FORK_SERVERS[module] = ForkServer(module)
+        atexit.register(_FORK_SERVERS[module].stop)
+    return _FORK_SERVERS[module]
 
 
 # --- the fork server ------------------------------------------------------------------------------
 
 
-def _child(request: dict[str, Any]) -> int:
+def _child(module: str, request: dict[str, Any], connection: socket.socket) -> int:
     """In the forked child: become the command's process, then run it."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.setsid()  # its own session and process group (pgid = pid), as start_new_session gives
+    # The pid is told only now, so a killpg(pid) the moment the caller has it reaches the command.
+    connection.sendall(f"{os.getpid()}\n".encode())
+    connection.close()
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -222,14 +229,13 @@ def _child(request: dict[str, Any]) -> int:
         os.dup2(err, 2)
         os.close(err)
     os.close(out)
-    sys.argv = [str(ROOT / "server" / "cli.py"), *request["argv"]]
-    import server.cli
+    sys.argv = [str(ROOT / (module.replace(".", "/") + ".py")), *request["argv"]]
+    returned: int = importlib.import_module(module).main(request["argv"])
+    return returned
 
-    return server.cli.main(request["argv"])
 
-
-def _serve(socket_path: str) -> None:
-    import server.cli  # noqa: F401 - the import every command would otherwise pay for
+def _serve(socket_path: str, module: str) -> None:
+    importlib.import_module(module)  # the import every command would otherwise pay for
 
     # A child's exit wakes the loop (SIGCHLD through the wakeup fd), so it sleeps until there is work.
     woken, wakeup = socket.socketpair()
@@ -255,12 +261,11 @@ def _serve(socket_path: str) -> None:
             pid = os.fork()
             if pid == 0:
                 signal.set_wakeup_fd(-1)
-                for unused in (listener, connection, woken, wakeup, *waiting.values()):
+                for unused in (listener, woken, wakeup, *waiting.values()):
                     unused.close()
                 # SystemExit leaves through the interpreter's normal exit, as `python -m` would.
-                raise SystemExit(_child(request))
-            connection.sendall(f"{pid}\n".encode())
-            waiting[pid] = connection
+                raise SystemExit(_child(module, request, connection))
+            waiting[pid] = connection  # the child tells its pid; its exit status is sent from here
         _reap(waiting)
 
 
@@ -281,4 +286,4 @@ def _reap(waiting: dict[int, socket.socket]) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1])
+    _serve(sys.argv[1], sys.argv[2])
