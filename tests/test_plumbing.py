@@ -123,9 +123,11 @@ def test_a_forked_server_command_is_a_process_of_its_own_with_the_callers_folder
     # Its own process, in a session of its own, with its exit status once it has gone.
     log = tmp_path / "serve.log"
     serving = forks.start(["serve", "--port", str(free_port()), *argv[2:]], tmp_path, log, log)
-    assert serving.pid not in (os.getpid(), os.getppid()) and os.getsid(serving.pid) == serving.pid
-    assert serving.poll() is None
-    os.killpg(serving.pid, signal.SIGKILL)
+    try:
+        assert serving.pid not in (os.getpid(), os.getppid()) and os.getsid(serving.pid) == serving.pid
+        assert serving.poll() is None
+    finally:
+        os.killpg(serving.pid, signal.SIGKILL)
     assert serving.wait(30) == -signal.SIGKILL
 
     with pytest.raises(subprocess.TimeoutExpired):  # too short for any command: it is killed
