@@ -518,6 +518,7 @@ def _status_if_not_enrolled(args: argparse.Namespace) -> int | None:
 
 
 def command_status(args: argparse.Namespace) -> int:
+    from agent.lost.mode import status_line as lost_status_line
     from agent.service import read_enrolment
 
     if (not_enrolled := _status_if_not_enrolled(args)) is not None:
@@ -538,6 +539,7 @@ def command_status(args: argparse.Namespace) -> int:
     for line in trust_lines(service.state_dir, service.config.allow_insecure_http):
         print(line)
     print(_last_report_line(service.state_dir, schedule.last_report_at))
+    print(lost_status_line(service.state_dir))
     _print_server_problem(service.state_dir, sys.stdout, "Last problem:    ")
     queued = ", ".join(f"{count} {kind}" for kind, count in sorted(stats.queued.items())) or "nothing"
     print(f"Queued to send:  {queued} ({stats.total_bytes} bytes)")

@@ -63,6 +63,17 @@ KEY_FILE_ACL: tuple[Ace, ...] = (
 )
 
 
+# The service's state folder under ProgramData: SYSTEM and administrators change it, users read it
+# (status.json, the policies, what the tray shows) and nothing more; ProgramData's own default
+# would let any user add files and folders there. The inbox and the key file get their own ACLs.
+FILE_GENERIC_READ_EXECUTE = 0x001200A9
+STATE_DIR_ACL: tuple[Ace, ...] = (
+    Ace(SYSTEM, FILE_ALL_ACCESS, (OBJECT_INHERIT, CONTAINER_INHERIT)),
+    Ace(ADMINISTRATORS, FILE_ALL_ACCESS, (OBJECT_INHERIT, CONTAINER_INHERIT)),
+    Ace(USERS, FILE_GENERIC_READ_EXECUTE, (OBJECT_INHERIT, CONTAINER_INHERIT)),
+)
+
+
 def to_sddl(aces: tuple[Ace, ...]) -> str:
     """A protected DACL ("P": nothing inherited from the parent folder) in SDDL."""
     entries = "".join(f"(A;{''.join(ace.inheritance)};0x{ace.rights:x};;;{ace.trustee})" for ace in aces)
@@ -148,16 +159,24 @@ def may_speak_for(owner: Owner | None, user: str) -> bool:
     return owner.sid in TRUSTED_OWNER_SIDS or owner.account.casefold() == user.casefold()
 
 
+def owner_of_path(path: Path) -> Owner:
+    """Who owns a file or folder, by name (GetNamedSecurityInfoW). Windows only."""
+    return _owner(str(path), None)
+
+
 def owner_of_handle(handle: int) -> Owner:
     """The owner of an open file (its C runtime descriptor), as Windows records it. Windows only."""
+    return _owner(None, handle)
+
+
+def _owner(path: str | None, handle: int | None) -> Owner:
     import ctypes
-    import msvcrt  # type: ignore[import-not-found,unused-ignore]
     from ctypes import wintypes
 
     advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
-    advapi32.GetSecurityInfo.argtypes = [
-        wintypes.HANDLE,
+    # Object type, what to read, then owner, group, DACL, SACL and the descriptor to free.
+    after_object = [
         ctypes.c_int,
         wintypes.DWORD,
         ctypes.POINTER(ctypes.c_void_p),
@@ -166,7 +185,10 @@ def owner_of_handle(handle: int) -> Owner:
         ctypes.c_void_p,
         ctypes.POINTER(ctypes.c_void_p),
     ]
+    advapi32.GetSecurityInfo.argtypes = [wintypes.HANDLE, *after_object]
     advapi32.GetSecurityInfo.restype = wintypes.DWORD
+    advapi32.GetNamedSecurityInfoW.argtypes = [wintypes.LPCWSTR, *after_object]
+    advapi32.GetNamedSecurityInfoW.restype = wintypes.DWORD
     advapi32.ConvertSidToStringSidW.argtypes = [ctypes.c_void_p, ctypes.POINTER(wintypes.LPWSTR)]
     advapi32.LookupAccountSidW.argtypes = [
         wintypes.LPCWSTR,
@@ -179,18 +201,21 @@ def owner_of_handle(handle: int) -> Owner:
     ]
     kernel32.LocalFree.argtypes = [ctypes.c_void_p]
     sid, descriptor = ctypes.c_void_p(), ctypes.c_void_p()
-    error = advapi32.GetSecurityInfo(
-        msvcrt.get_osfhandle(handle),  # type: ignore[attr-defined,unused-ignore]
-        SE_FILE_OBJECT,
-        OWNER_SECURITY_INFORMATION,
-        ctypes.byref(sid),
-        None,
-        None,
-        None,
-        ctypes.byref(descriptor),
-    )
+    if path is not None:
+        error = advapi32.GetNamedSecurityInfoW(
+            path, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, ctypes.byref(sid), None, None, None,
+            ctypes.byref(descriptor),
+        )  # fmt: skip
+    else:
+        import msvcrt  # type: ignore[import-not-found,unused-ignore]
+
+        error = advapi32.GetSecurityInfo(
+            msvcrt.get_osfhandle(handle),  # type: ignore[attr-defined,unused-ignore]
+            SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, ctypes.byref(sid), None, None, None,
+            ctypes.byref(descriptor),
+        )  # fmt: skip
     if error:
-        raise OSError(error, "Windows would not say who owns an inbox entry")
+        raise OSError(error, f"Windows would not say who owns {path or 'an inbox entry'}")
     try:
         text = wintypes.LPWSTR()
         if not advapi32.ConvertSidToStringSidW(sid, ctypes.byref(text)):

@@ -25,6 +25,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,6 +67,36 @@ class Win32(Protocol):
 
     def host(self, service_class: type) -> None: ...
 
+    def owner_sid(self, path: Path) -> str: ...
+
+    def lock_down(self, path: Path) -> None: ...
+
+
+def claim_state_dir(win32: Win32, state_dir: Path, now: datetime) -> list[str]:
+    """Makes the state folder the service's own before anything is written into it.
+
+    Any user may create folders in ProgramData, so a student could make `Homeroom` before the
+    first install and own it: an owner can always change a folder's ACL back, and could swap the
+    staged token for one that enrols the laptop to their own server. A folder owned by anyone but
+    SYSTEM or the administrators is therefore set aside (renamed, kept for IT to look at) and a
+    new one made; ours gets its protected ACL again at every start. If the folder cannot be set
+    aside (its owner holds it open), this raises and the service does not run on it.
+    """
+    from agent.windows_acl import TRUSTED_OWNER_SIDS
+
+    said: list[str] = []
+    if state_dir.exists():
+        owner = win32.owner_sid(state_dir)
+        if owner not in TRUSTED_OWNER_SIDS:
+            aside = state_dir.with_name(f"{state_dir.name}.untrusted-{now:%Y%m%dT%H%M%SZ}")
+            state_dir.rename(aside)
+            said.append(
+                f"{state_dir} was made by {owner}, not SYSTEM or the administrators: set aside as {aside}"
+            )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    win32.lock_down(state_dir)
+    return said
+
 
 class PyWin32:
     """The only code here that needs Windows (pywin32's win32service and servicemanager)."""
@@ -92,6 +123,16 @@ class PyWin32:
         servicemanager.PrepareToHostSingle(service_class)
         servicemanager.StartServiceCtrlDispatcher()
 
+    def owner_sid(self, path: Path) -> str:
+        from agent.windows_acl import owner_of_path
+
+        return owner_of_path(path).sid
+
+    def lock_down(self, path: Path) -> None:
+        from agent.windows_acl import STATE_DIR_ACL, apply
+
+        apply(path, STATE_DIR_ACL)
+
 
 @dataclass
 class ServiceBody:
@@ -103,8 +144,11 @@ class ServiceBody:
     retry_seconds: float = ENROL_RETRY_SECONDS
     stop: threading.Event = field(default_factory=threading.Event)
     service: AgentService | None = None
+    # Before anything else: the state folder made the service's own (claim_state_dir).
+    prepare: Callable[[], None] = lambda: None
 
     def run(self) -> None:
+        self.prepare()
         while not self.is_enrolled():
             if self.enrol():
                 break
@@ -122,7 +166,7 @@ class ServiceBody:
             self.service.wake.set()  # out of its wait at once, not at the next tick
 
 
-def body_for(state_dir: str | None = None) -> ServiceBody:
+def body_for(state_dir: str | None = None, win32: Win32 | None = None) -> ServiceBody:
     """The body as the installed service runs it: the CLI's own enrolment and service setup."""
     from agent import cli
     from agent.errors import NotEnrolled
@@ -144,7 +188,11 @@ def body_for(state_dir: str | None = None) -> ServiceBody:
         # The enrolment `homeroom-agent enroll` does, from the staged token (agent.deployment).
         return cli.main(["enroll", "--if-not-enrolled", *extra]) == 0
 
-    return ServiceBody(is_enrolled, enrol, lambda: cli._service(args))
+    def prepare() -> None:
+        for line in claim_state_dir(win32 or PyWin32(), state(), datetime.now(timezone.utc)):
+            log.warning("%s", line)
+
+    return ServiceBody(is_enrolled, enrol, lambda: cli._service(args), prepare=prepare)
 
 
 def service_class(make_body: Callable[[], ServiceBody]) -> type:
@@ -178,7 +226,7 @@ def after_install(win32: Win32, state_dir: Path, server_url: str, token: str) ->
     Raises ValueError for a server address the agent would refuse, so the install fails with the
     reason in its log instead of installing a laptop that can never enrol.
     """
-    said: list[str] = []
+    said = claim_state_dir(win32, state_dir, datetime.now(timezone.utc))
     win32.set_failure_actions(SERVICE_NAME, failure_actions())
     said.append(f"{SERVICE_NAME} restarts {RESTART_DELAY_MS // 1000} s after a failure")
     server_url, token = server_url.strip(), token.strip()

@@ -6,11 +6,11 @@ import argparse
 import json
 import os
 import secrets
-import smtplib
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
@@ -22,7 +22,7 @@ from contract.errors import ConfigError
 from contract.requirements import CHECK_IDS, requirements_from_text
 from server import device_show
 from server.auth import hash_password, utc
-from server.config_file import ServerConfig, load_config
+from server.config_file import Security, ServerConfig, SmtpConfig, load_config
 from server.console import users_cli
 from server.console.accounts import normalised_email
 from server.console.audit_log import command_line_address
@@ -37,6 +37,7 @@ from server.db.models import (
 )
 from server.errors import CommandError, DatabaseError
 from server.fleet import (
+    counts_cli,
     device_record,
     enrolment_tokens,
     published,
@@ -56,6 +57,7 @@ from server.fleet.silence import (
     silent_devices,
 )
 from server.lost import commands as lost_commands
+from server.notify.sender import DeliveryFailed, send_email
 from server.settings import (
     BODY_TIMEOUT_VARIABLE,
     HEADER_TIMEOUT_VARIABLE,
@@ -63,7 +65,7 @@ from server.settings import (
     default_data_dir,
     resolve_database_url,
 )
-from server.silence_digest import SECURITY_CHOICES, SmtpSettings, digest_message, send
+from server.silence_digest import digest_message
 from server.terminal import cell, printable
 from server.trail import (
     approve_claim,
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_approvals_command(commands, db)
     add_backup_commands(commands, db)
     lost_commands.add_parsers(commands, db)
+    counts_cli.add_parser(commands, db)
 
     requirements = commands.add_parser("requirements", help="the requirements sent to devices")
     req_commands = requirements.add_subparsers(dest="requirements_command", required=True, metavar="ACTION")
@@ -191,38 +194,55 @@ def add_digest_command(commands: Any, db: argparse.ArgumentParser) -> None:
     )
     add_silent_days(digest)
     digest.add_argument("--to", action="append", required=True, metavar="EMAIL", help="repeat for several")
-    digest.add_argument("--from", dest="sender", required=True, metavar="EMAIL")
-    digest.add_argument("--smtp-host", required=True, metavar="HOST")
-    digest.add_argument("--smtp-port", type=int, default=587, metavar="PORT")
-    digest.add_argument("--smtp-security", choices=SECURITY_CHOICES, default="starttls")
-    digest.add_argument(
-        "--smtp-user", default="", metavar="NAME", help="the password comes from $HOMEROOM_SMTP_PASSWORD"
-    )
+    digest.add_argument("--from", dest="sender", metavar="EMAIL", help="default: server.toml's [smtp] sender")
+    # The mail server is server.toml's [smtp], as for the lost-laptop notifications; these override it.
+    digest.add_argument("--smtp-host", metavar="HOST", help="default: server.toml's [smtp] host")
+    digest.add_argument("--smtp-port", type=int, metavar="PORT")
+    digest.add_argument("--smtp-security", choices=get_args(Security))
+    digest.add_argument("--smtp-user", metavar="NAME", help="the password comes from $HOMEROOM_SMTP_PASSWORD")
     digest.add_argument("--dry-run", action="store_true", help="print the message instead of sending it")
+
+
+def digest_smtp(args: argparse.Namespace, configured: SmtpConfig | None) -> SmtpConfig:
+    """server.toml's [smtp] with what the command line gives over it; a clear error when neither
+    names a mail server or a sender."""
+    if configured is None and not args.smtp_host:
+        raise CommandError(
+            "no mail server: add [smtp] (host, sender) to server.toml, or give --smtp-host and --from"
+        )
+    smtp = configured or SmtpConfig(host=args.smtp_host, sender=args.sender or "")
+    changes: dict[str, Any] = {
+        "host": args.smtp_host,
+        "sender": args.sender,
+        "port": args.smtp_port,
+        "security": args.smtp_security,
+        "username": args.smtp_user,
+    }
+    smtp = replace(smtp, **{name: value for name, value in changes.items() if value is not None})
+    if args.smtp_user is not None:
+        smtp = replace(smtp, password=os.environ.get(SMTP_PASSWORD, ""))
+    if not smtp.sender:
+        raise CommandError("no sender: give --from, or set sender in server.toml's [smtp]")
+    return smtp
 
 
 def command_digest(args: argparse.Namespace) -> int:
     days = silent_days(args.silent_days)
     now = now_utc()
+    smtp = digest_smtp(args, None if args.smtp_host and args.sender else config_from(args).smtp)
     with _engine(args).connect() as connection:
         silent = silent_devices(connection, now, days)
     if not silent:
         print(f"Every device has reported in the last {days} days: no digest sent.")
         return 0
-    message = digest_message(silent, now, days, args.sender, args.to)
+    message = digest_message(silent, now, days, smtp.sender, args.to)
     if args.dry_run:
         print(message.as_string())
         return 0
-    smtp = SmtpSettings(
-        args.smtp_host, args.smtp_port, args.smtp_security, args.smtp_user, os.environ.get(SMTP_PASSWORD, "")
-    )
     try:
-        send(message, smtp)
-    except (smtplib.SMTPException, OSError) as exc:
-        print(
-            f"homeroom-server: the digest was not sent: {args.smtp_host}:{args.smtp_port}: {exc}",
-            file=sys.stderr,
-        )
+        send_email(smtp, message)
+    except DeliveryFailed as exc:
+        print(f"homeroom-server: the digest was not sent: {exc}", file=sys.stderr)
         return 1
     print(f"Sent the digest of {len(silent)} devices not reporting to {', '.join(args.to)}.")
     return 0
@@ -734,6 +754,10 @@ def command_users(args: argparse.Namespace) -> int:
     return users_cli.command(args, _engine)
 
 
+def command_counts(args: argparse.Namespace) -> int:
+    return counts_cli.run(_engine(args), args.fix)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
@@ -754,6 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "networks": command_networks,
         "lost": command_lost,
         "digest": command_digest,
+        "counts": command_counts,
     }
     try:
         return handlers[args.command](args)

@@ -1,36 +1,22 @@
-"""The daily e-mail to IT listing laptops that stopped reporting, sent with smtplib.
+"""The daily e-mail to IT listing laptops that stopped reporting.
 
-No notifications queue exists in this tree yet (the lost-device work brings one): this module
-builds the message (pure) and hands it to the district's mail server in one SMTP session. Run
-daily by cron or a systemd timer (`homeroom-server digest …`); a run with nothing silent sends
-nothing. Hostnames come from laptops, so they are escaped (server.terminal) before they reach a
-mail client: a newline in one cannot forge a line, and no device text goes in a header.
+This module builds the message (pure); `homeroom-server digest` sends it through the same SMTP
+settings (server.toml's [smtp]) and code (`server.notify.sender.send_email`) as the lost-laptop
+notifications, in one SMTP session. Run daily by a systemd timer or cron; a run with nothing
+silent sends nothing. It is not queued: the next day's run sends it again if this one failed.
+Hostnames come from laptops, so they are escaped (server.terminal) before they reach a mail
+client: a newline in one cannot forge a line, and no device text goes in a header.
 """
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from server.fleet.silence import SilentDevice
 from server.terminal import printable
-
-SECURITY_CHOICES = ("starttls", "tls", "none")
-SMTP_TIMEOUT_SECONDS = 30
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    security: str = "starttls"  # "tls": SMTP over TLS from the first byte (port 465); "none": a test server
-    username: str = ""
-    password: str = ""
 
 
 def digest_message(
@@ -62,19 +48,3 @@ def digest_message(
         )
     message.set_content("\n".join(lines) + "\n")
     return message
-
-
-def send(message: EmailMessage, smtp: SmtpSettings) -> None:
-    """One SMTP session; refusals and an unreachable server raise smtplib's or OSError's errors."""
-    context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if smtp.security == "tls":
-        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=SMTP_TIMEOUT_SECONDS, context=context)
-    else:
-        client = smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT_SECONDS)
-    with client:
-        if smtp.security == "starttls":
-            client.starttls(context=context)
-        if smtp.username:
-            client.login(smtp.username, smtp.password)
-        client.send_message(message)

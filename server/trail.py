@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
-from server.db.tables import AUDIT, CLAIMS, DEVICES
+from server.db.tables import AUDIT, AUDIT_DEVICES, CLAIMS, DEVICES
 from server.errors import CommandError
 from server.fleet.claims import accept_claim, audit, utc
 from server.terminal import cell, printable
@@ -135,7 +135,7 @@ def approve_claim(engine: Engine, claim_id: int) -> str:
 
 def audit_entries(connection: Connection, limit: int, device: str | None) -> list[dict[str, Any]]:
     query = select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit)
-    rows = connection.execute(query).all() if device is None else _for_device(connection, device, limit)
+    rows = connection.execute(query if device is None else device_audit_query(device, limit)).all()
     return [
         {
             "id": row.id,
@@ -149,16 +149,16 @@ def audit_entries(connection: Connection, limit: int, device: str | None) -> lis
     ]
 
 
-def _for_device(connection: Connection, device: str, limit: int) -> list[Any]:
-    """Entries by the device or about it (the JSON detail is searched here, the same on both databases)."""
-    found: list[Any] = []
-    for row in connection.execute(select(AUDIT).order_by(AUDIT.c.id.desc())):
-        detail = row.detail if isinstance(row.detail, dict) else {}
-        if row.actor == f"device:{device}" or device in (detail.get("device"), detail.get("other")):
-            found.append(row)
-            if len(found) >= limit:
-                break
-    return found
+def device_audit_query(device: str, limit: int) -> Select[Any]:
+    """Entries by the device or about it, newest first: `audit_devices` (kept by a trigger on every
+    insert, migration 0013) names them, so this reads `limit` rows of an index, not the whole log."""
+    return (
+        select(AUDIT)
+        .join(AUDIT_DEVICES, AUDIT_DEVICES.c.audit_id == AUDIT.c.id)
+        .where(AUDIT_DEVICES.c.device_id == device)
+        .order_by(AUDIT_DEVICES.c.audit_id.desc())
+        .limit(limit)
+    )
 
 
 def print_audit(entries: list[dict[str, Any]]) -> None:

@@ -4,6 +4,8 @@ The suite runs on pytest-xdist workers (./scripts/test passes -n; pyproject's ad
 `--dist loadfile`, so each module's tests stay on one worker, in order, and a module-scoped
 fixture starts once). Every test marked `live` or `machine_wide` (firewall config, the dpkg
 database, /etc) runs holding one lock file, so they run one at a time whichever worker has them.
+The slowest modules are handed out first (SLOWEST_FIRST), so the run does not end on one worker
+still busy with a long module while the others have nothing left.
 """
 
 from __future__ import annotations
@@ -26,6 +28,54 @@ from tests.helpers.servers import (
 from tests.helpers.xdisplay import XDisplay, start_xvfb, tools_missing
 
 MACHINE_WIDE_LOCK = Path("/tmp/homeroom-tests-machine-wide.lock")
+
+# The modules that keep a worker longest, slowest first (summed from `--durations=120` of a full
+# run on 2 cores; add a module here when it shows up near the top). xdist's loadfile hands modules
+# out in collection order (pyproject's addopts turn off its own reordering, which goes by the
+# number of tests, not their time); the rest follow in their usual order and fill in at the end.
+SLOWEST_FIRST = (
+    "tests/server/test_lost_cases.py",
+    "tests/installer/test_deb.py",
+    "tests/end_to_end/test_agent_and_server.py",
+    "tests/server/test_software_list.py",
+    "tests/server/test_signoffs.py",
+    "tests/server/test_lost_notifications.py",
+    "tests/server/test_enrolment_claims.py",
+    "tests/server/console/test_admin_api.py",
+    "tests/server/test_cli_output.py",
+    "tests/server/test_approvals.py",
+    "tests/agent/test_service.py",
+    "tests/end_to_end/test_signoff.py",
+    "tests/end_to_end/test_bad_local_state.py",
+    "tests/end_to_end/test_records_that_matter.py",
+    "tests/server/console/test_lost_pages.py",
+    "tests/end_to_end/test_server_trust.py",
+    "tests/server/test_backup.py",
+    "tests/server/test_agent_api.py",
+    "tests/end_to_end/test_lost_mode.py",
+    "tests/server/test_cli_devices.py",
+    "tests/end_to_end/test_approvals.py",
+    "tests/server/console/test_signoff_coverage.py",
+    "tests/agent/test_cli_messages.py",
+    "tests/server/console/test_records_pages.py",
+    "tests/server/test_answer_signing.py",
+    "tests/server/test_not_reporting.py",
+    "tests/server/test_api_fuzz.py",
+    "tests/agent/test_inbox_attacks.py",
+    "tests/end_to_end/test_reenrol.py",
+    "tests/server/console/test_users_cli.py",
+    "tests/server/test_behind_nginx.py",
+    "tests/server/console/test_console_browser.py",
+    "tests/end_to_end/test_what_is_sent.py",
+    "tests/server/console/test_roles.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest modules first, each module's tests still together and in their order (a stable
+    sort on the module alone); every worker sorts the same collection the same way."""
+    rank = {module: place for place, module in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.hookimpl(hookwrapper=True)

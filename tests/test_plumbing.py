@@ -3,13 +3,17 @@ without its fix (a shared port, a hang on a stale display, a lost port race)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import xdisplay
+from tests.helpers.cli_forks import fork_server
 from tests.helpers.need import need
 from tests.helpers.servers import PORTS_FIRST, PORTS_LAST, ServerProcess, free_port
 from tests.helpers.workers import band
@@ -89,3 +93,42 @@ def test_keys_mapped_before_a_client_starts_are_still_there_when_it_does() -> No
             x11.XCloseDisplay(handle)
     finally:
         screen.stop()
+
+
+def test_a_forked_server_command_is_a_process_of_its_own_with_the_callers_folder_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/helpers/cli_forks.py: the command gets this test's environment and working folder as
+    they are at the call, its own pid and exit status, its stdout and stderr apart; a timeout kills it."""
+    server = ServerProcess(f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}", tmp_path)
+    server.init()
+    forks = fork_server()
+    settings = tmp_path / "elsewhere.toml"
+    settings.write_text("[lost]\nevidence_keep_days = 12\n")
+    monkeypatch.setenv("HOMEROOM_CONFIG", settings.name)  # relative: found only from tmp_path
+    argv = ["lost", "purge", "--database", server.database_url, "--data-dir", str(tmp_path)]
+    done = forks.run(argv, tmp_path, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        "No evidence to delete (kept 12 days after a case closes).\n",
+        "",
+    )
+    monkeypatch.delenv("HOMEROOM_CONFIG")
+    assert "kept 30 days" in forks.run(argv, tmp_path, timeout=120).stdout  # the default again
+
+    refused = server.cli("devices", "--no-such-option")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "unrecognized arguments: --no-such-option" in refused.stderr
+
+    # Its own process, in a session of its own, with its exit status once it has gone.
+    log = tmp_path / "serve.log"
+    serving = forks.start(["serve", "--port", str(free_port()), *argv[2:]], tmp_path, log, log)
+    try:
+        assert serving.pid not in (os.getpid(), os.getppid()) and os.getsid(serving.pid) == serving.pid
+        assert serving.poll() is None
+    finally:
+        os.killpg(serving.pid, signal.SIGKILL)
+    assert serving.wait(30) == -signal.SIGKILL
+
+    with pytest.raises(subprocess.TimeoutExpired):  # too short for any command: it is killed
+        forks.run(["devices", *argv[2:]], tmp_path, timeout=0.01)

@@ -240,3 +240,41 @@ class LostModeFile:
             history.chmod(0o644)
         self.path.unlink(missing_ok=True)
         return period
+
+
+def status_line(state_dir: Path) -> str:
+    """`homeroom-agent status`'s word on lost mode. Run by someone who cannot read the root-only
+    file, it says it cannot tell rather than "off": a status that guesses is worse than none."""
+    path = state_dir / LOST_MODE_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        ended = read_history(state_dir)
+        if not ended:
+            return "Lost mode:       off"
+        last = ended[-1]
+        what = "a drill" if last.drill else "lost mode"
+        return f"Lost mode:       off ({what} ended {last.ended_at}; evidence from {_span(last)})"
+    except OSError as exc:
+        return f"Lost mode:       unknown: cannot read {path} ({exc.strerror}); run as root or Administrator"
+    try:
+        state = _state_from_json(json.loads(text))
+    except ValueError:
+        state = None
+    if state is None:
+        return f"Lost mode:       unknown: {path} is damaged; the next signed heartbeat answer decides"
+    order = state.order
+    drill = " (a drill)" if order.drill else ""
+    shown = "a notice on screen" if order.notice else "no notice"
+    lock = ", screen locked" if order.lock_screen else ""
+    sent = f"{state.evidence_count} evidence record(s) collected, last {state.last_evidence_at or 'none yet'}"
+    return (
+        f"Lost mode:       ON{drill} since {state.entered_at}, case {order.case_id}, every "
+        f"{order.interval_seconds} s, {shown}{lock}; {sent}"
+    )
+
+
+def _span(period: EndedPeriod) -> str:
+    if not period.first_evidence_at:
+        return "none collected"
+    return f"{period.first_evidence_at} to {period.last_evidence_at}"

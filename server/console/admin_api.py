@@ -19,12 +19,14 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, and_, true
 from sqlalchemy.orm import Session
 
-from server.console import accounts, api_tokens, audit_log, fleet_views
+from server.console import accounts, api_tokens, audit_log, fleet_views, signoff_report
 from server.console.roles import Person
-from server.fleet.signoffs import signoff_rows
+from server.fleet.counts import fold_past_days
+from server.fleet.signoff_state import judgement_at, standings
+from server.fleet.signoffs import states_with_status
 
 PREFIX = "/api/v1/admin"
 SIGNOFF_PAGE_SIZE = 500
@@ -112,6 +114,7 @@ class OverviewOut(BaseModel):
     not_seen: int = Field(description="devices not seen for more than not_seen_days (or never)")
     not_seen_days: int
     never_reported: int
+    lost: int = Field(description="devices with an open lost or stolen case (drills not counted)")
     signoff_people: int = Field(description="people seen on these devices")
     signoff_signed: int = Field(description="of them, with an agreement to the policy in force")
     signoff_share: float
@@ -155,6 +158,11 @@ class SignOffOut(BaseModel):
     policy_version: str | None
     decided_at: str | None
     note: str
+    audience: str = Field(description="the laptop's: staff or student")
+    must_sign: str = Field(
+        description="why they must sign: never signed, the version changed, past renewal, "
+        "no policy published; empty when they need not"
+    )
 
 
 class SignOffListOut(BaseModel):
@@ -220,9 +228,11 @@ def overview(
     audience: Audience = "",
     not_seen_days: Annotated[int, Query(ge=1, le=365)] = 7,
 ) -> dict[str, Any]:
-    """The Overview page's counts, live (never precomputed), for the schools the token's user reads."""
+    """The Overview page's counts, exact (kept in the same transaction as every report), for the
+    schools the token's user reads."""
     filters = _filters(person, school, os, audience=audience)
     now = datetime.now(timezone.utc)
+    fold_past_days(_engine(request), now.date())
     with _reading(_engine(request)) as connection, Session(bind=connection) as session:
         counts = fleet_views.overview(session, person.scope, filters, not_seen_days, now)
     return {
@@ -233,6 +243,7 @@ def overview(
         "not_seen": counts.not_seen,
         "not_seen_days": not_seen_days,
         "never_reported": counts.never_reported,
+        "lost": counts.lost,
         "signoff_people": counts.signoff_people,
         "signoff_signed": counts.signoff_signed,
         "signoff_share": counts.signoff_share,
@@ -352,19 +363,27 @@ def signoffs(
     page: PageNumber = 0,
 ) -> dict[str, Any]:
     """The sign-off report: per device and person seen on it, signed / must sign again / declined /
-    not signed against the policy version in force; 500 rows a page."""
+    not signed against the policy version in force, and why they must sign; 500 rows a page, in the
+    report's order (school, hostname, user), with the total."""
     school = _clean(school)
     if school and not person.scope.allows(school):
         raise _refused(403, f"you are not assigned to {school!r}")
-    with _reading(_engine(request)) as connection, Session(bind=connection) as session:
-        rows = [
-            row
-            for row in signoff_rows(session, group=school or None)
-            if person.scope.allows(row.group) and (not status or row.status == status)
-        ]
-    shown = rows[page * SIGNOFF_PAGE_SIZE : (page + 1) * SIGNOFF_PAGE_SIZE]
+    with _reading(_engine(request)) as connection:
+        judgement = judgement_at(connection, datetime.now(timezone.utc))
+
+        def where(people: Any) -> Any:
+            return and_(
+                person.scope.where(people.c.group_name),
+                people.c.group_name == school if school else true(),
+                people.c.standing.in_(standings(states_with_status(status))) if status else true(),
+            )
+
+        everyone = signoff_report.people_of(judgement, connection.dialect.name)
+        total = signoff_report.count(connection, everyone, where(everyone))
+        people = signoff_report.people_of(judgement)
+        shown = signoff_report.page(connection, judgement, people, where(people), page, SIGNOFF_PAGE_SIZE)
     return {
-        "total": len(rows),
+        "total": total,
         "page": page,
         "page_size": SIGNOFF_PAGE_SIZE,
         "rows": [asdict(row) for row in shown],

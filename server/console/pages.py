@@ -37,6 +37,8 @@ from server.console.headers import is_https
 from server.console.roles import ROLE_NAMES, ROLES, Person
 from server.errors import CommandError
 from server.fleet import device_record
+from server.fleet.counts import fold_past_days
+from server.lost import listing
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "homeroom_session"
@@ -296,6 +298,7 @@ def overview(
     filters = _filters(signed, school, os, audience=audience)
     trend_days = 90 if period == 90 else 30
     now = _now()
+    fold_past_days(_console(request).engine, now.date())
     with _reading(_console(request).engine) as connection, Session(bind=connection) as session:
         counts = fleet_views.overview(session, signed.person.scope, filters, days, now)
         shares = trend.read_shares(session.connection(), signed.person.scope, filters, trend_days, now)
@@ -427,11 +430,13 @@ def device(
         record = device_record.device_record(connection, found.row.id) if found is not None else None
         if record is not None:
             record = device_scope.narrowed(connection, signed.person.scope, record)
+            lost_cases = listing.device_cases(connection, record.id)
     if found is None or record is None:
         raise Refusal(404, "No such device", "There is no device with that id among your schools.")
     context = _person_context(signed, found.row.hostname) | {
         "device": found,
         "record": record,
+        "lost_cases": lost_cases,
         "asked": asked,
         "marked": marked,
         "tagged": tagged,

@@ -1,9 +1,9 @@
 """What the Sign-offs page shows: coverage per school and audience, and the rows a filter keeps.
 
-Pure functions over `server.fleet.signoffs.signoff_rows` (the report `homeroom-server signoffs`
-prints, judged with contract/renewal.py), so the console and the CLI never disagree about who
-has signed. The reader's `Scope` is applied here too: a technician's coverage, list and export
-only ever hold their own schools.
+The filters are SQL clauses over the one judgement (`server.fleet.signoff_state.judged`, which the
+report `homeroom-server signoffs` prints too), so the console and the CLI never disagree about who
+has signed; the reader's `Scope` is one of the clauses, so a technician's coverage, list and export
+only ever hold their own schools. The rest is pure: a row's state, the totals, the CSV lines.
 """
 
 from __future__ import annotations
@@ -12,13 +12,23 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, true
 
 from server.console.roles import Scope
+from server.fleet import signoff_state
 from server.fleet.signoffs import SignOffRow
 from server.fleet.spreadsheet import spreadsheet_safe
 
 SIGNED, DECLINED, MUST_SIGN = "signed", "declined", "must sign"
 STATES = (SIGNED, DECLINED, MUST_SIGN)
+# Each state the page offers, as the judgement's states it gathers.
+JUDGED = {
+    SIGNED: (signoff_state.SIGNED,),
+    DECLINED: (signoff_state.DECLINED,),
+    MUST_SIGN: signoff_state.MUST_SIGN,
+}
 PAGE_SIZE = 100
 
 
@@ -38,20 +48,32 @@ class SignOffFilters:
     state: str = ""  # one of STATES, or "" for all
     search: str = ""  # user, full name or hostname contains (any case)
 
-    def keeps(self, row: SignOffRow, scope: Scope) -> bool:
-        if not scope.allows(row.group):
-            return False
-        if self.school and row.group != self.school:
-            return False
-        if self.audience and row.audience != self.audience:
-            return False
-        if self.state and state_of(row) != self.state:
-            return False
+    def where(self, people: Any, scope: Scope) -> ColumnElement[bool]:
+        """The rows of `people` (a `judged()` subquery) this filter keeps, among the reader's schools."""
+        clauses = [scope.where(people.c.group_name), *self.devices_where(people.c, scope=None)]
+        if self.state:
+            clauses.append(people.c.standing.in_(signoff_state.standings(JUDGED[self.state])))
         if self.search:
             needle = self.search.lower()
-            haystack = (row.user, row.full_name or "", row.hostname)
-            return any(needle in text.lower() for text in haystack)
-        return True
+            clauses.append(
+                or_(
+                    *(
+                        func.lower(column).contains(needle, autoescape=True)
+                        for column in (people.c.user, people.c.full_name, people.c.hostname)
+                    )
+                )
+            )
+        return and_(true(), *clauses)
+
+    def devices_where(self, columns: Any, scope: Scope | None) -> list[ColumnElement[bool]]:
+        """The clauses on a laptop alone (school, audience, and the reader's schools when given), on
+        `columns` that have group_name and audience: the export walks the laptops with them."""
+        clauses = [scope.where(columns.group_name)] if scope is not None else []
+        if self.school:
+            clauses.append(columns.group_name == self.school)
+        if self.audience:
+            clauses.append(columns.audience == self.audience)
+        return clauses
 
 
 @dataclass
@@ -68,17 +90,12 @@ class Coverage:
         return self.signed / self.people if self.people else 0.0
 
 
-def coverage(rows: Iterable[SignOffRow]) -> list[Coverage]:
-    """One line per (school, audience), sorted; plus nothing else (the page adds the total)."""
-    found: dict[tuple[str, str], Coverage] = {}
-    for row in rows:
-        line = found.setdefault((row.group, row.audience), Coverage(row.group, row.audience))
-        line.people += 1
-        state = state_of(row)
-        line.signed += state == SIGNED
-        line.declined += state == DECLINED
-        line.must_sign += state == MUST_SIGN
-    return [found[key] for key in sorted(found)]
+def shown(lines: Iterable[Coverage], state: str) -> int:
+    """How many people the coverage lines hold in `state` (one of STATES, or "" for everyone)."""
+    return sum(
+        {"": line.people, SIGNED: line.signed, DECLINED: line.declined, MUST_SIGN: line.must_sign}[state]
+        for line in lines
+    )
 
 
 def total(lines: Iterable[Coverage]) -> Coverage:

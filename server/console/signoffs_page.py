@@ -1,17 +1,17 @@
 """The Sign-offs page: coverage per school and audience, who signed which version, who declined,
-who must sign and why; filters; the CSV export (audited). Read by every role, through its scope."""
+who must sign and why; filters; the CSV export (audited). Read by every role, through its scope.
+Counted, filtered and paged by the database (`signoff_report`); the CSV is streamed in batches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functools import partial
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from sqlalchemy.orm import Session
 
-from server.console import audit_log, fleet_views, signoff_views
+from server.console import audit_log, fleet_views, signoff_report, signoff_views
 from server.console.pages import (
     AUDIENCES,
     Refusal,
@@ -26,7 +26,8 @@ from server.console.pages import (
     _reading,
     address_of,
 )
-from server.fleet.signoffs import SignOffRow, signoff_rows
+from server.db.tables import DEVICES
+from server.fleet.signoff_state import judgement_at
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,11 +46,6 @@ def _filters(
     )
 
 
-def _rows(request: Request, group: str) -> list[SignOffRow]:
-    with _reading(_console(request).engine) as connection, Session(bind=connection) as session:
-        return signoff_rows(session, group or None, now=_now())
-
-
 Text = Annotated[str, Query(max_length=100)]
 
 
@@ -65,13 +61,20 @@ def signoffs(
 ) -> HTMLResponse:
     filters = _filters(signed, school, audience, state, q)
     scope = signed.person.scope
-    everything = _rows(request, filters.school)
-    # Coverage follows school and audience only: the state and search narrow the list below it.
-    covered = signoff_views.SignOffFilters(school=filters.school, audience=filters.audience)
-    lines = signoff_views.coverage(row for row in everything if covered.keeps(row, scope))
-    kept = [row for row in everything if filters.keeps(row, scope)]
     size = signoff_views.PAGE_SIZE
     with _reading(_console(request).engine) as connection:
+        judgement = judgement_at(connection, _now())
+        everyone = signoff_report.people_of(judgement, connection.dialect.name)
+        # Coverage follows school and audience only: the state and search narrow the list below it.
+        covered = signoff_views.SignOffFilters(school=filters.school, audience=filters.audience)
+        lines = signoff_report.coverage(connection, everyone, covered.where(everyone, scope))
+        total = (
+            signoff_report.count(connection, everyone, filters.where(everyone, scope))
+            if filters.search
+            else signoff_views.shown(lines, filters.state)
+        )
+        people = signoff_report.people_of(judgement)
+        rows = signoff_report.page(connection, judgement, people, filters.where(people, scope), page, size)
         schools = fleet_views.schools(connection, scope)
     query = urlencode(
         {"school": filters.school, "audience": filters.audience, "state": filters.state, "q": filters.search}
@@ -83,8 +86,8 @@ def signoffs(
         "states": signoff_views.STATES,
         "coverage": lines,
         "whole": signoff_views.total(lines),
-        "rows": [(row, signoff_views.state_of(row)) for row in kept[page * size : (page + 1) * size]],
-        "total": len(kept),
+        "rows": [(row, signoff_views.state_of(row)) for row in rows],
+        "total": total,
         "page": page,
         "page_size": size,
         "query": query,
@@ -116,9 +119,17 @@ def signoffs_csv(
             },
             address_of(request),
         )
-    everything = _rows(request, filters.school)
-
-    def kept() -> Iterator[SignOffRow]:
-        return (row for row in everything if filters.keeps(row, scope))
-
-    return _csv(signoff_views.as_csv(kept()), "homeroom-signoffs.csv")
+    engine = _console(request).engine
+    with _reading(engine) as connection:
+        judgement = judgement_at(connection, _now())
+    on_postgresql = engine.dialect.name == "postgresql"
+    people = signoff_report.people_of(judgement, engine.dialect.name)
+    batches = signoff_report.batches(
+        partial(_reading, engine),
+        judgement,
+        people,
+        filters.where(people, scope),
+        filters.devices_where(DEVICES.c, scope),
+        streamed=on_postgresql,
+    )
+    return _csv(signoff_views.as_csv(row for batch in batches for row in batch), "homeroom-signoffs.csv")

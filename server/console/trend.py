@@ -1,10 +1,11 @@
 """Compliance over the last 30 or 90 days, drawn on the server as SVG (templates/trend.html: no
 script, no CDN).
 
-For each day: of the devices that had reported by the end of that day (within the window),
-the share whose latest report by then was fully compliant. Read from the append-only `reports`
-history for the reader's scope and filters. A device whose last report is older than the window
-is not drawn (it is counted as "not seen" on the overview).
+For each day: of the devices that had reported by the end of that day, the share whose latest
+report by then was fully compliant. Read from the overview's roll-up (server/fleet/counts.py), which
+holds each day's changes of those counts for the reader's scope and filters; a day before the
+roll-up began (migration 0011) has no figure, and the chart says from when it counts.
+`daily_shares` is the same meaning computed from reports, kept for the tests that pin it down.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from server.console.fleet_views import Filters
+from server.console.fleet_views import Filters, ledger_where
 from server.console.roles import Scope
-from server.db.tables import DEVICES, REPORTS
+from server.fleet import counted, counts
+from server.fleet.counts import Ledger
 
 WIDTH, HEIGHT, MARGIN = 640, 180, 48
 
@@ -51,17 +53,24 @@ def daily_shares(reports: Iterable[tuple[str, datetime, str]], days: int, today:
     return shares
 
 
+def shares_of(ledger: Ledger, days: int, today: date) -> list[DayShare]:
+    """Pure: the roll-up's counts at the end of each of the last `days` days → one share per day;
+    a day before the roll-up began has no devices, hence no share (not a share of zero)."""
+    shares = []
+    for day, totals in ledger.at_end_of_days(today - timedelta(days=days - 1), today):
+        if totals is None:
+            shares.append(DayShare(day, 0, 0))
+        else:
+            shares.append(DayShare(day, totals[counted.REPORTED], totals[counted.COMPLIANT]))
+    return shares
+
+
 def read_shares(
     connection: Connection, scope: Scope, filters: Filters, days: int, now: datetime
 ) -> list[DayShare]:
-    start = datetime.combine(now.date() - timedelta(days=days - 1), datetime.min.time(), timezone.utc)
-    query = (
-        select(REPORTS.c.device_id, REPORTS.c.reported_at, REPORTS.c.overall)
-        .select_from(REPORTS.join(DEVICES, DEVICES.c.id == REPORTS.c.device_id))
-        .where(filters.where(scope), REPORTS.c.reported_at >= start)
-    )
-    rows = ((row.device_id, row.reported_at, row.overall) for row in connection.execute(query))
-    return daily_shares(rows, days, now.date())
+    """From the roll-up (server/fleet/counts.py): a few rows per day, however many reports."""
+    ledger = counts.read_ledger(connection, ledger_where(scope, filters))
+    return shares_of(ledger, days, now.astimezone(timezone.utc).date())
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,9 @@ class Chart:
     dots: list[tuple[str, str]]
     first_day: str
     last_day: str
+    # The first day with a figure when days before it have none (before the roll-up began, or before
+    # any device of the filter had reported): shown, so an empty stretch does not read as 0 %.
+    counted_from: str = ""
     width: int = WIDTH
     height: int = HEIGHT
     margin: int = MARGIN
@@ -96,6 +108,7 @@ def chart(shares: list[DayShare], title: str) -> Chart:
         if share.share is not None
     ]
     last = next((s for s in reversed(shares) if s.share is not None), None)
+    first = next((s for s in shares if s.share is not None), None)
     if last is not None and last.share is not None:
         summary = (
             f"{last.share * 100:.0f} % fully compliant on {last.day.isoformat()} "
@@ -110,4 +123,5 @@ def chart(shares: list[DayShare], title: str) -> Chart:
         dots=dots if len(dots) == 1 else [],
         first_day=shares[0].day.isoformat() if shares else "",
         last_day=shares[-1].day.isoformat() if shares else "",
+        counted_from=first.day.isoformat() if first is not None and first is not shares[0] else "",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -122,6 +122,10 @@ class Device(Base):
         Index("ix_devices_serial_uuid", "serial", "hardware_uuid"),
         # The device list's order and paging (hostname, then id): a page is read from the index.
         Index("ix_devices_hostname_id", "hostname", "id"),
+        # The sign-off report's order (school, hostname, id): its pages and its CSV's batches.
+        Index("ix_devices_group_hostname_id", "group_name", "hostname", "id"),
+        # The overview's "not seen for N days" (migration 0011): a range, not a pass over 100,000 rows.
+        Index("ix_devices_last_seen_at", "last_seen_at"),
     )
 
 
@@ -193,6 +197,17 @@ class AuditEntry(Base):
     address: Mapped[str | None] = mapped_column(String(64))
 
 
+class AuditDevice(Base):
+    """A device an audit entry is by or about (the actor `device:<id>`, the detail's "device" or
+    "other"), so a device page reads its entries from an index. Written by a database trigger on
+    every insert into `audit_log` (migration 0013), not by the code that audits: nothing can forget it.
+    No foreign key to `devices`: the log outlives a deleted device."""
+
+    __tablename__ = "audit_devices"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audit_log.id", ondelete="CASCADE"), primary_key=True)
+
+
 class Policy(Base):
     """The Acceptable Use Policy a group's staff or students sign; its version is the hash of its text."""
 
@@ -221,7 +236,19 @@ class SignOffRecord(Base):
     decided_at: Mapped[datetime]
     received_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_signoffs_device_user", "device_id", "user"),)
+    __table_args__ = (
+        Index("ix_signoffs_device_user", "device_id", "user"),
+        # Each (laptop, person, version)'s decisions newest first: the latest read in index order.
+        Index(
+            "ix_signoffs_latest",
+            "device_id",
+            "user",
+            "policy_version",
+            text("decided_at DESC"),
+            text("id DESC"),
+            postgresql_include=["decision"],
+        ),
+    )
 
 
 class DeviceUser(Base):

@@ -9,6 +9,7 @@ from sqlalchemy import Table
 
 from server.db.models import (
     ApprovalRequest,
+    AuditDevice,
     AuditEntry,
     Device,
     DeviceCommand,
@@ -44,6 +45,9 @@ COMMANDS: Table = DeviceCommand.__table__  # type: ignore[assignment]
 
 
 AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+
+
+AUDIT_DEVICES: Table = AuditDevice.__table__  # type: ignore[assignment]
 
 
 POLICIES: Table = Policy.__table__  # type: ignore[assignment]

@@ -17,6 +17,7 @@ from contract.wire import load_public_key
 from server.api.schemas import EnrolIn, IdentityIn
 from server.db.tables import AUDIT, CLAIMS, DEVICES, ENROLMENT_TOKENS
 from server.errors import RequestRefused
+from server.fleet import counted
 from server.fleet.rekey import MatchedRecord, ReKeyNow, RekeyRule, Wait, WaitsFor, decide_claim
 
 # Facts an enrolment or an accepted claim writes into the record.
@@ -130,22 +131,23 @@ def enrol(
     rows, by_firmware = _matching(connection, identity)
     if not rows:
         device_id = uuid.uuid4().hex
-        connection.execute(
-            insert(DEVICES).values(
-                id=device_id,
-                group_name=group,
-                serial=identity.serial,
-                hardware_uuid=identity.hardware_uuid,
-                identity_unreadable=dict(identity.unreadable),
-                public_key=request.public_key,
-                agent_version=request.agent_version,
-                enrolled_at=now,
-                last_seen_at=now,
-                commands_pending=False,
-                claims_pending=False,
-                **_identity_values(identity),
+        with counted.recounted(connection, device_id, now):
+            connection.execute(
+                insert(DEVICES).values(
+                    id=device_id,
+                    group_name=group,
+                    serial=identity.serial,
+                    hardware_uuid=identity.hardware_uuid,
+                    identity_unreadable=dict(identity.unreadable),
+                    public_key=request.public_key,
+                    agent_version=request.agent_version,
+                    enrolled_at=now,
+                    last_seen_at=now,
+                    commands_pending=False,
+                    claims_pending=False,
+                    **_identity_values(identity),
+                )
             )
-        )
         audit(
             connection,
             f"device:{device_id}",
@@ -269,21 +271,22 @@ def rekey(
     values: dict[str, Any] = {name: identity.get(name) for name in IDENTITY_COLUMNS}
     values["macs"] = list(identity.get("macs") or [])
     values["hostname"] = values["hostname"] or "unknown"
-    connection.execute(
-        update(DEVICES)
-        .where(DEVICES.c.id == device_id)
-        .values(
-            public_key=new_key,
-            previous_public_key=kept_key,
-            previous_key_until=keep_old_until,
-            group_name=new_group,
-            agent_version=agent_version,
-            key_replaced_at=now,
-            last_seen_at=now,
-            identity_unreadable=dict(identity.get("unreadable") or {}),
-            **values,
+    with counted.recounted(connection, device_id, now):
+        connection.execute(
+            update(DEVICES)
+            .where(DEVICES.c.id == device_id)
+            .values(
+                public_key=new_key,
+                previous_public_key=kept_key,
+                previous_key_until=keep_old_until,
+                group_name=new_group,
+                agent_version=agent_version,
+                key_replaced_at=now,
+                last_seen_at=now,
+                identity_unreadable=dict(identity.get("unreadable") or {}),
+                **values,
+            )
         )
-    )
     audit(connection, actor, "device.re-keyed", {"device": device_id, "reason": reason})
     if old_group != new_group:
         audit(

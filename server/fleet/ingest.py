@@ -43,6 +43,7 @@ from server.db.tables import (
     DEVICES,
     REPORTS,
 )
+from server.fleet import counted
 from server.fleet.approval_answers import answers_for
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
@@ -123,14 +124,16 @@ def store_report(
     )
     if not new:
         return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
+    before = counted.before_report(connection, device.id)
     store_inventory(connection, device.id, report.report_id, reported_at, inventory)
+    checks = check_statuses(results)
     status = {
         "report_id": report.report_id,
         "reported_at": reported_at,
         "received_at": now,
         "overall": overall,
         "results": results,
-        "checks": check_statuses(results),
+        "checks": checks,
     }
     # A report delayed by an outage must not overwrite a newer one that arrived first.
     connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
@@ -151,6 +154,15 @@ def store_report(
     ).first()
     if identifying is not None:
         fill_in_identifying(connection, device.id, identifying, identity)
+    counted.after_report(
+        connection,
+        before,
+        reported_at=reported_at,
+        overall=overall,
+        checks=checks,
+        audience=report.audience,
+        now=now,
+    )
     for user in report.users:
         note_user(connection, device.id, user, now)
     if report.dropped:
@@ -191,7 +203,7 @@ REPORT_SEEN = (
 def _status_upsert(dialect: str) -> Executable:
     """The device's current status, inserted or replaced in one statement, but never by an older report."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    columns = ("device_id", "report_id", "reported_at", "received_at", "overall", "results")
+    columns = ("device_id", "report_id", "reported_at", "received_at", "overall", "results", "checks")
     statement = module.insert(DEVICE_STATUS).values({name: bindparam(name) for name in columns})
     upsert: Executable = statement.on_conflict_do_update(
         index_elements=[DEVICE_STATUS.c.device_id],

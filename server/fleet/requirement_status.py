@@ -65,6 +65,32 @@ def cells(results: Iterable[Any] | None, reported: bool) -> dict[str, Cell]:
     return {check_id: cell(found, check_id) for check_id in CHECK_IDS}
 
 
+QUICK_STATUSES = ("pass", "fail")
+
+
+def cells_from_statuses(statuses: Mapping[str, Any] | None, reported: bool) -> dict[str, Cell] | None:
+    """The cells from each requirement's status alone (`device_status.checks`, which ingest writes
+    beside the results), or None when one of them must say the laptop's reason (unknown, error) and
+    so needs the results. Their `text` is the text `cells` gives; their summary is left empty: for
+    a 100,000-row export, which shows the text only and would otherwise parse every result's
+    evidence."""
+    if not reported:
+        return cells(None, False)
+    if not isinstance(statuses, Mapping):
+        return None
+    shown: dict[str, Cell] = {}
+    for check_id in CHECK_IDS:
+        if check_id not in statuses:
+            shown[check_id] = Cell("not-required", NOT_REQUIRED, "")
+            continue
+        status = statuses[check_id]
+        if status in QUICK_STATUSES:
+            shown[check_id] = Cell(status, status, "")
+        else:
+            return None
+    return shown
+
+
 def failing(results: Iterable[Any] | None) -> list[tuple[str, str]]:
     """(requirement id, summary) of each failing requirement, in the order of `CHECK_IDS`."""
     found = results_by_id(results)

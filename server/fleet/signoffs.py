@@ -14,28 +14,30 @@ import io
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from contract.errors import ConfigError
-from contract.renewal import Renewal, expires_at, renewal_from_settings
-from contract.requirements import requirements_from_text
+from contract.renewal import Renewal, expires_at
 from server.api.schemas import (
     SignOffIn,
     SignOffOut,
 )
 from server.auth import KnownDevice, utc
-from server.db.models import (
-    Device,
-    DeviceUser,
-    Policy,
-    RequirementsDocument,
-    SignOffRecord,
-)
 from server.db.statements import insert_if_new
 from server.db.tables import SIGNOFFS
+from server.fleet import signoff_state
 from server.fleet.ingest import note_user, now_utc
+from server.fleet.signoff_state import (  # noqa: F401 - the report's reasons, named where they are shown
+    NEVER_SIGNED,
+    NO_POLICY,
+    PAST_RENEWAL,
+    VERSION_CHANGED,
+    Judgement,
+    judged,
+    judgement_at,
+)
 from server.fleet.spreadsheet import spreadsheet_safe
 
 
@@ -80,111 +82,88 @@ class SignOffRow:
     must_sign: str = ""
 
 
-NEVER_SIGNED, VERSION_CHANGED, PAST_RENEWAL, NO_POLICY = (
-    "never signed",
-    "the version changed",
-    "past renewal",
-    "no policy published",
-)
+STATUSES = {
+    signoff_state.SIGNED: "signed",
+    signoff_state.DECLINED: "declined",
+    signoff_state.PAST_RENEWAL: "must sign again",
+    signoff_state.VERSION_CHANGED: "not signed",
+    signoff_state.NEVER_SIGNED: "not signed",
+    signoff_state.NO_POLICY: "not signed",
+}
 
 
-def group_renewals(session: Session) -> dict[str, Renewal]:
-    """Each group's renewal rule from its published requirements ("" is the district-wide copy).
-
-    A stored copy that no longer parses (it was checked when published) counts as no renewal
-    rather than hiding the whole report.
-    """
-    renewals: dict[str, Renewal] = {}
-    for document in session.scalars(select(RequirementsDocument)):
-        try:
-            requirements = requirements_from_text(
-                f"requirements of {document.group_name!r}", document.content
-            )
-            renewals[document.group_name] = renewal_from_settings(
-                requirements.signoff_renew_on, requirements.signoff_renew_after_days
-            )
-        except (ConfigError, ValueError):
-            continue
-    return renewals
+def states_with_status(status: str) -> tuple[str, ...]:
+    """The judgement's states a report status gathers ("not signed": never, changed, no policy)."""
+    return tuple(state for state, shown in STATUSES.items() if shown == status)
 
 
 def agreement_status(decided_at: datetime, renewal: Renewal, now: datetime) -> tuple[str, str]:
-    """(status, note) of an "I agree": still "signed", or "must sign again" once renewal is due."""
+    """(status, note) of an "I agree": still "signed", or "must sign again" once renewal is due.
+    The rule in Python, for one agreement: the database applies it as `counts_from`'s moment."""
     end = expires_at(utc(decided_at), renewal, timezone.utc)
     if end is not None and now >= end:
         return "must sign again", f"the sign-off expired on {end:%Y-%m-%d} (the district's renewal)"
     return "signed", ""
 
 
+def _note(found: Any, judgement: Judgement) -> str:
+    """The words beside a state; the state itself is the database's (`signoff_state.judged`)."""
+    if found.state == signoff_state.NO_POLICY:
+        return f"no {found.audience} policy is published for this group"
+    if found.state == signoff_state.NEVER_SIGNED:
+        return "has not signed"
+    if found.state == signoff_state.VERSION_CHANGED:
+        return "signed an earlier version"
+    if found.state == signoff_state.PAST_RENEWAL:
+        end = expires_at(utc(found.decided_at), judgement.renewal_for(found.group_name), timezone.utc)
+        return f"the sign-off expired on {end:%Y-%m-%d} (the district's renewal)" if end else ""
+    return ""
+
+
+def row_of(found: Any, judgement: Judgement) -> SignOffRow:
+    """A row of `signoff_state.judged()` as the report, the pages and the API show it."""
+    state = str(found.state)
+    return SignOffRow(
+        group=found.group_name,
+        hostname=found.hostname,
+        serial=found.serial,
+        device_id=found.device_id,
+        user=found.user,
+        status=STATUSES[state],
+        full_name=found.full_name,
+        policy_id=found.policy_id,
+        policy_version=found.policy_version,
+        decided_at=_iso(found.decided_at) if found.decided_at is not None else None,
+        note=_note(found, judgement),
+        audience=found.audience,
+        must_sign=state if state in signoff_state.MUST_SIGN else "",
+    )
+
+
+def report_order(people: Any) -> list[Any]:
+    """School, laptop, then person: the order of the report, the Sign-offs page and its CSV."""
+    return [people.c.group_name, people.c.hostname, people.c.device_id, people.c.user]
+
+
 def signoff_rows(
-    session: Session,
+    session: Session | Connection,
     group: str | None = None,
     now: datetime | None = None,
     device_ids: Collection[str] | None = None,
 ) -> list[SignOffRow]:
     """One row per user seen on each device, judged against the policy and renewal that apply now.
 
-    `device_ids` narrows it to those devices (a page of the console's device list)."""
-    now = utc(now) if now is not None else now_utc()
-    renewals = group_renewals(session)
-    devices_query = select(Device)
+    `device_ids` narrows it to those devices (a page of the console's device list). Every row is
+    read: the console's pages and exports page through `signoff_state.judged()` instead."""
+    connection = session.connection() if isinstance(session, Session) else session
+    judgement = judgement_at(connection, now if now is not None else now_utc())
+    people = judged(judgement).subquery("people")
+    query = select(people).order_by(*report_order(people))
     if group:
-        devices_query = devices_query.where(Device.group_name == group)
+        query = query.where(people.c.group_name == group)
     if device_ids is not None:
-        devices_query = devices_query.where(Device.id.in_(list(device_ids)))
-    devices = {d.id: d for d in session.scalars(devices_query)}
-    policies = {(p.group_name, p.audience): p for p in session.scalars(select(Policy))}
-    users: dict[str, set[str]] = {}
-    for row in session.scalars(select(DeviceUser).where(DeviceUser.device_id.in_(devices))):
-        users.setdefault(row.device_id, set()).add(row.user)
-    latest: dict[tuple[str, str, str], SignOffRecord] = {}
-    agreed_before: set[tuple[str, str]] = set()
-    for decision in session.scalars(
-        select(SignOffRecord).where(SignOffRecord.device_id.in_(devices)).order_by(SignOffRecord.decided_at)
-    ):
-        latest[(decision.device_id, decision.user, decision.policy_version)] = decision
-        users.setdefault(decision.device_id, set()).add(decision.user)
-        if decision.decision == "agree":
-            agreed_before.add((decision.device_id, decision.user))
-
-    rows: list[SignOffRow] = []
-    for device_id, device in sorted(devices.items(), key=lambda item: (item[1].group_name, item[1].hostname)):
-        policy = policies.get((device.group_name, device.audience)) or policies.get(("", device.audience))
-        for user in sorted(users.get(device_id, ())):
-            record = latest.get((device_id, user, policy.version)) if policy else None
-            must_sign = ""
-            if policy is None:
-                status, note = "not signed", f"no {device.audience} policy is published for this group"
-                must_sign = NO_POLICY
-            elif record is None:
-                status = "not signed"
-                changed = (device_id, user) in agreed_before
-                note = "signed an earlier version" if changed else "has not signed"
-                must_sign = VERSION_CHANGED if changed else NEVER_SIGNED
-            elif record.decision == "agree":
-                renewal = renewals.get(device.group_name) or renewals.get("") or Renewal()
-                status, note = agreement_status(record.decided_at, renewal, now)
-                must_sign = PAST_RENEWAL if status == "must sign again" else ""
-            else:
-                status, note = "declined", ""
-            rows.append(
-                SignOffRow(
-                    group=device.group_name,
-                    hostname=device.hostname,
-                    serial=device.serial,
-                    device_id=device_id,
-                    user=user,
-                    status=status,
-                    full_name=record.full_name if record else None,
-                    policy_id=policy.policy_id if policy else None,
-                    policy_version=policy.version if policy else None,
-                    decided_at=_iso(record.decided_at) if record else None,
-                    note=note,
-                    audience=device.audience,
-                    must_sign=must_sign,
-                )
-            )
-    return rows
+        query = query.where(people.c.device_id.in_(list(device_ids)))
+    return [row_of(found, judgement) for found in connection.execute(query)]
 
 
 def _iso(moment: datetime) -> str:

@@ -21,6 +21,7 @@ from server.console.audit_log import command_line_address
 from server.db.lost_models import LOST_CASES, LOST_EVENTS
 from server.db.tables import AUDIT, DEVICES
 from server.errors import CommandError
+from server.fleet import counted
 from server.fleet.ingest import now_utc
 from server.lost.devices import device_for_it
 from server.lost.summary import case_facts, iso
@@ -84,24 +85,25 @@ def open_case(
     detail: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     """A new case and its first event; the laptop is in lost mode from its next heartbeat."""
-    case_id = int(
-        connection.execute(
-            insert(LOST_CASES)
-            .values(
-                device_id=device_id,
-                kind=kind,
-                status=status,
-                drill=drill,
-                notice=notice,
-                lock_screen=lock_screen,
-                opened_at=now,
-                opened_by=actor,
-                closed_at=None,
-            )
-            .returning(LOST_CASES.c.id)
-        ).scalar_one()
-    )
-    connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(lost_case_id=case_id))
+    with counted.recounted(connection, device_id, now):
+        case_id = int(
+            connection.execute(
+                insert(LOST_CASES)
+                .values(
+                    device_id=device_id,
+                    kind=kind,
+                    status=status,
+                    drill=drill,
+                    notice=notice,
+                    lock_screen=lock_screen,
+                    opened_at=now,
+                    opened_by=actor,
+                    closed_at=None,
+                )
+                .returning(LOST_CASES.c.id)
+            ).scalar_one()
+        )
+        connection.execute(update(DEVICES).where(DEVICES.c.id == device_id).values(lost_case_id=case_id))
     event_id = add_event(
         connection,
         case_id,
@@ -115,12 +117,13 @@ def open_case(
 
 
 def end_drill(connection: Connection, drill_case: Any, actor: str, now: datetime, why: str) -> None:
-    connection.execute(update(LOST_CASES).where(LOST_CASES.c.id == drill_case.id).values(closed_at=now))
-    connection.execute(
-        update(DEVICES)
-        .where(DEVICES.c.id == drill_case.device_id, DEVICES.c.lost_case_id == drill_case.id)
-        .values(lost_case_id=None)
-    )
+    with counted.recounted(connection, drill_case.device_id, now):
+        connection.execute(update(LOST_CASES).where(LOST_CASES.c.id == drill_case.id).values(closed_at=now))
+        connection.execute(
+            update(DEVICES)
+            .where(DEVICES.c.id == drill_case.device_id, DEVICES.c.lost_case_id == drill_case.id)
+            .values(lost_case_id=None)
+        )
     add_event(connection, drill_case.id, actor, "drill_ended", drill_case.status, {"why": why}, now)
 
 
@@ -348,14 +351,15 @@ def change_status(
             detail["lock_screen"] = lock
         if status == case.status and len(values) == 1:
             raise CommandError(f"case {case_id} is already {status.replace('_', ' ')}: nothing to change")
-        if status in CLOSED:
-            values["closed_at"] = now
-            connection.execute(
-                update(DEVICES)
-                .where(DEVICES.c.id == case.device_id, DEVICES.c.lost_case_id == case.id)
-                .values(lost_case_id=None)
-            )
-        connection.execute(update(LOST_CASES).where(LOST_CASES.c.id == case_id).values(values))
+        with counted.recounted(connection, case.device_id, now):
+            if status in CLOSED:
+                values["closed_at"] = now
+                connection.execute(
+                    update(DEVICES)
+                    .where(DEVICES.c.id == case.device_id, DEVICES.c.lost_case_id == case.id)
+                    .values(lost_case_id=None)
+                )
+            connection.execute(update(LOST_CASES).where(LOST_CASES.c.id == case_id).values(values))
         event_id = add_event(connection, case_id, who, "status", status, detail, now)
         queued = notify(connection, case_id, event_id, "status", who, now, config, note, case.status)
         audit(

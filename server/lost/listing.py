@@ -122,6 +122,50 @@ def case_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class DeviceCase:
+    """One case of one laptop as its device page shows it: what it was, and every change to it."""
+
+    case_id: int
+    kind: str
+    status: str
+    drill: bool
+    opened_at: str | None
+    closed_at: str | None
+    timeline: list[dict[str, Any]]
+
+
+def device_cases(connection: Connection, device_id: str) -> list[DeviceCase]:
+    """Every case of one laptop, closed ones too, newest first, each with its whole timeline: a
+    laptop lost twice shows both losses. Two statements whatever the number of cases."""
+    cases = connection.execute(
+        select(LOST_CASES).where(LOST_CASES.c.device_id == device_id).order_by(LOST_CASES.c.id.desc())
+    ).all()
+    if not cases:
+        return []
+    events: dict[int, list[dict[str, Any]]] = {case.id: [] for case in cases}
+    for e in connection.execute(
+        select(LOST_EVENTS)
+        .where(LOST_EVENTS.c.case_id.in_(list(events)))
+        .order_by(LOST_EVENTS.c.case_id, LOST_EVENTS.c.id)
+    ):
+        events[e.case_id].append(
+            {"at": iso(e.at), "actor": e.actor, "event": e.event, "status": e.status, "detail": e.detail}
+        )
+    return [
+        DeviceCase(
+            case_id=case.id,
+            kind=case.kind,
+            status=case.status,
+            drill=bool(case.drill),
+            opened_at=iso(case.opened_at),
+            closed_at=iso(case.closed_at),
+            timeline=events[case.id],
+        )
+        for case in cases
+    ]
+
+
 def _details(connection: Connection, row: CaseRow, evidence: list[Any], ranges: Any, points: Any) -> None:
     row.timeline = [
         {"at": iso(e.at), "actor": e.actor, "event": e.event, "status": e.status, "detail": e.detail}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from tests.helpers.cli_forks import ForkedProcess, fork_server, forks_enabled
 from tests.helpers.paths import ROOT
 from tests.helpers.workers import band
 
@@ -228,24 +229,20 @@ class ServerProcess:
         self.workers = workers
         self._port_is_ours = port is None  # chosen here, so another may be chosen if it is taken
         self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | ForkedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `homeroom-server` command on this server's database: its own process, forked from one
+        that has imported the CLI already (tests/helpers/cli_forks.py), `serve` a plain one."""
+        argv = [*args, "--database", self.database_url, "--data-dir", str(self.data_dir)]
+        if forks_enabled() and args[:1] != ("serve",):
+            return fork_server().run(argv, ROOT, timeout=120)
         return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                *args,
-                "--database",
-                self.database_url,
-                "--data-dir",
-                str(self.data_dir),
-            ],
+            [sys.executable, "-m", "server.cli", *argv],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -278,29 +275,34 @@ class ServerProcess:
         return self.data_dir / f"server-{self.port}.log"
 
     def _launch(self, timeout: float) -> bool:
-        """Starts `serve` and waits for /healthz: True once it answers, False if the process exited."""
-        with open(self._log_path(), "ab") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "server.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--database",
-                    self.database_url,
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--workers",
-                    str(self.workers),
-                    *self.serve_args,
-                ],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        """Starts `serve` and waits for /healthz: True once it answers, False if the process exited.
+        The process is forked from the CLI fork server (tests/helpers/cli_forks.py: the imports are
+        done once per worker), in a session of its own as start_new_session gives, its output to
+        the log."""
+        argv = [
+            "serve",
+            "--port",
+            str(self.port),
+            "--database",
+            self.database_url,
+            "--data-dir",
+            str(self.data_dir),
+            "--workers",
+            str(self.workers),
+            *self.serve_args,
+        ]
+        if forks_enabled():
+            log_path = self._log_path()
+            self.process = fork_server().start(argv, ROOT, log_path, log_path, append=True)
+        else:
+            with open(self._log_path(), "ab") as log:  # the child keeps its own copy of the descriptor
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "server.cli", *argv],
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

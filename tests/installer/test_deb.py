@@ -39,7 +39,11 @@ from tests.helpers.unit_runner import Unit, sandboxed, stop
 
 # Building takes minutes on a busy 2-core machine (pip, compileall, xz); the wheels are kept between
 # runs in WHEELS, so a later build needs no network and only installs them.
-pytestmark = [pytest.mark.machine_wide, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.timeout(900)
+# Every test from the install on changes the machine (dpkg's database, /etc, /opt, systemd) and holds
+# the machine-wide lock (tests/conftest.py). The first test only reads the built file: the build, its
+# setup, runs without the lock, so other workers' machine-wide tests are not kept waiting on it.
+machine_wide = pytest.mark.machine_wide
 WHEELS = Path(tempfile.gettempdir()) / "homeroom-deb-wheels"
 
 PACKAGE = "homeroom-agent"
@@ -306,6 +310,7 @@ def test_the_package_holds_the_agent_in_its_own_venv_with_the_unit_and_the_tray_
 # --- installed --------------------------------------------------------------------------------
 
 
+@machine_wide
 def test_the_preseeded_install_keeps_the_token_for_root_only_and_enables_the_service(
     installed: Installed,
 ) -> None:
@@ -332,6 +337,7 @@ def test_the_preseeded_install_keeps_the_token_for_root_only_and_enables_the_ser
     assert gi_file.startswith("/usr/lib/python3/dist-packages/") and cryptography_file.startswith(str(VENV))
 
 
+@machine_wide
 def test_systemd_analyze_verifies_the_unit(installed: Installed) -> None:
     done = subprocess.run(
         ["systemd-analyze", "verify", str(UNIT)], capture_output=True, text=True, timeout=60, check=False
@@ -348,6 +354,7 @@ def test_systemd_analyze_verifies_the_unit(installed: Installed) -> None:
     assert float(exposure.group(1)) <= 6.0
 
 
+@machine_wide
 def test_the_checks_find_the_same_inside_the_units_file_system_protections(installed: Installed) -> None:
     """The hardening must not blind a check: the system checks, run as the unit runs them, inside its
     read-only /usr, /etc, /home, /sys and private /tmp (tests/helpers/unit_runner.sandboxed), give
@@ -373,6 +380,7 @@ def test_the_checks_find_the_same_inside_the_units_file_system_protections(insta
     assert not Path("/etc/homeroom/sandbox-probe").exists()
 
 
+@machine_wide
 def test_a_user_can_neither_read_the_token_nor_change_or_remove_the_agent(
     installed: Installed, user: str
 ) -> None:
@@ -397,6 +405,7 @@ def installed_and_whole() -> bool:
     return package_installed(PACKAGE) and done.returncode == 0 and done.stdout == ""
 
 
+@machine_wide
 def test_the_unit_enrols_and_reports_and_logs_one_journal_line_per_cycle(
     installed: Installed, user: str, tmp_path: Path
 ) -> None:
@@ -441,6 +450,7 @@ def test_the_unit_enrols_and_reports_and_logs_one_journal_line_per_cycle(
     assert installed_and_whole()
 
 
+@machine_wide
 def test_the_tray_starts_for_a_user_with_a_menu(installed: Installed, user: str, tmp_path: Path) -> None:
     missing = missing_tools()
     need(not missing, f"install {', '.join(missing)} (./scripts/test installs them as root)")
@@ -493,6 +503,7 @@ def test_the_tray_starts_for_a_user_with_a_menu(installed: Installed, user: str,
             stop_process(tray)
 
 
+@machine_wide
 def test_an_upgrade_keeps_the_enrolment_the_key_and_the_districts_settings(
     installed: Installed, newer_build: NewerBuild, tmp_path: Path
 ) -> None:
@@ -538,6 +549,7 @@ def last_seen(server: ServerProcess, device_id: str) -> str:
     return str(row[0])
 
 
+@machine_wide
 def test_remove_keeps_the_settings_and_the_enrolment_and_purge_leaves_only_the_districts_file(
     installed: Installed,
 ) -> None:
@@ -562,6 +574,7 @@ def test_remove_keeps_the_settings_and_the_enrolment_and_purge_leaves_only_the_d
     assert subprocess.run(["debconf-show", PACKAGE], capture_output=True, text=True).stdout.strip() == ""
 
 
+@machine_wide
 def test_lintian_finds_nothing_that_matters(lintian: Lintian) -> None:
     lintian.process.wait(600)
     stdout = lintian.output.read_text(errors="replace")

@@ -14,6 +14,7 @@ import pytest
 from contract.policy import load_policy
 from server.fleet.spreadsheet import spreadsheet_safe
 from server.terminal import printable
+from tests.helpers.cli_forks import fork_server, forks_enabled
 from tests.helpers.paths import CONFIG, ROOT
 from tests.helpers.servers import ServerProcess
 from tests.helpers.signed_device import IDENTITY, Device, report
@@ -95,11 +96,16 @@ def test_printable_escapes_controls_and_keeps_text() -> None:
 def _cli_in(
     directory: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """A command run from `directory` without --database: forked from the CLI fork server
+    (tests/helpers/cli_forks.py) in that folder and environment, so only the imports are shared."""
     clean = {k: v for k, v in os.environ.items() if k not in ("HOMEROOM_DATA_DIR", "HOMEROOM_DATABASE_URL")}
+    environment = {**clean, "PYTHONPATH": str(ROOT), **(env or {})}
+    if forks_enabled():
+        return fork_server().run(list(args), directory, timeout=120, env=environment)
     return subprocess.run(
         [sys.executable, "-m", "server.cli", *args],
         cwd=directory,
-        env={**clean, "PYTHONPATH": str(ROOT), **(env or {})},
+        env=environment,
         capture_output=True,
         text=True,
         timeout=120,

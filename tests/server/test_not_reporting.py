@@ -148,8 +148,30 @@ def test_nothing_silent_sends_nothing_and_a_mail_server_that_refuses_is_said_pla
     silence(server, device, 8)
     closed = free_port()  # nobody listens there
     done = server.cli("digest", *DIGEST, "--smtp-host", "127.0.0.1", "--smtp-port", str(closed))
-    assert done.returncode == 1 and f"the digest was not sent: 127.0.0.1:{closed}" in done.stderr
+    assert done.returncode == 1 and f"the digest was not sent: SMTP 127.0.0.1:{closed}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_digest_uses_the_same_mail_server_settings_as_the_notifications(
+    server: ServerProcess, fleet: dict[str, Device], mailbox: tuple[Mailbox, int]
+) -> None:
+    """One place for the district's mail server: server.toml's [smtp], which the lost-laptop
+    notifications read, is what `digest` sends through when no --smtp-host is given."""
+    box, port = mailbox
+    to = ("--to", "it@district.example")
+    missing = server.cli("digest", *to)
+    assert (
+        missing.returncode == 2
+        and "no mail server: add [smtp] (host, sender) to server.toml" in missing.stderr
+    )
+    (server.data_dir / "server.toml").write_text(
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nsender = "homeroom@lincoln.example"\n'
+    )
+    done = server.cli("digest", *to)
+    assert done.returncode == 0, done.stderr
+    ((sender, recipients, message),) = box.received
+    assert sender == "homeroom@lincoln.example" and recipients == ["it@district.example"]
+    assert message["Subject"] == "Homeroom: 3 laptops not reporting"
 
 
 def test_silence_counts_from_enrolment_for_a_device_never_heard_from() -> None:

@@ -179,5 +179,7 @@ def test_the_windows_call_is_made_only_on_windows(tmp_path: Path) -> None:
     """ctypes' WinDLL exists only there: elsewhere `apply` fails loudly instead of doing nothing."""
     with pytest.raises(AttributeError):
         windows_acl.apply(tmp_path, KEY_FILE_ACL)
-    with pytest.raises(ImportError):  # msvcrt is Windows' C runtime
+    with pytest.raises(AttributeError):  # advapi32 through WinDLL, then msvcrt, Windows' C runtime
         windows_acl.owner_of_handle(0)
+    with pytest.raises(AttributeError):
+        windows_acl.owner_of_path(tmp_path)

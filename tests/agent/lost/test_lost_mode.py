@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,12 @@ from agent.lost.mode import (
     order_from_answer,
     read_history,
     read_notice,
+    status_line,
 )
 from agent.probes import LiveProbes
 from contract.lost import MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, NOTICE_MAX
 from tests.helpers.agent_service import Clock
+from tests.helpers.paths import ROOT
 
 ORDER = {
     "case_id": "case-17",
@@ -147,6 +151,42 @@ def test_a_damaged_state_file_is_not_lost_mode(tmp_path: Path) -> None:
     assert not duties(tmp_path, Clock()).active
     (tmp_path / LOST_MODE_FILE).write_text(json.dumps({"order": {"case_id": 3}}), encoding="utf-8")
     assert not duties(tmp_path, Clock()).active
+
+
+def test_status_says_it_cannot_tell_rather_than_off_when_it_cannot_read_the_file(tmp_path: Path) -> None:
+    """`homeroom-agent status` run by a user who cannot read the root-only file (a real other user,
+    `nobody`, through setpriv) says lost mode is unknown, not off; a damaged file says so too."""
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o755)
+    tmp_path.chmod(0o755)
+    (state / LOST_MODE_FILE).write_text("{}", encoding="utf-8")
+    (state / LOST_MODE_FILE).chmod(0o600)
+    code = (
+        "import pathlib, sys; from agent.lost.mode import status_line; "
+        "print(status_line(pathlib.Path(sys.argv[1])))"
+    )
+    as_nobody = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            code,
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert as_nobody.stdout.startswith("Lost mode:       unknown: cannot read "), as_nobody.stdout
+    assert "Permission denied" in as_nobody.stdout
+    assert status_line(state).startswith("Lost mode:       unknown: ") and "damaged" in status_line(state)
+    (state / LOST_MODE_FILE).unlink()
+    assert status_line(state) == "Lost mode:       off"
 
 
 def test_a_drill_behaves_the_same_on_the_laptop_and_is_named_afterwards(tmp_path: Path) -> None:

@@ -115,6 +115,9 @@ def test_lost_mode_on_evidence_every_interval_across_a_restart_and_off_again(
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(server.bodies("/lost-evidence")) == 3
     assert (state / LOST_MODE_FILE).exists()
+    shown = agent("status", "--state-dir", str(state)).stdout
+    assert "Lost mode:       ON since " in shown and "case case-17, every 30 s, a notice on screen" in shown
+    assert "3 evidence record(s) collected" in shown
 
     loop = service(state, clock)
     server.lost_mode = None  # IT marked it recovered: the next heartbeat's answer says so
@@ -133,6 +136,12 @@ def test_lost_mode_on_evidence_every_interval_across_a_restart_and_off_again(
         clock.advance(30 * 60)
         loop.cycle()
     assert len(server.bodies("/lost-evidence")) == len(sent), "no evidence once lost mode has ended"
+    loop.outbox.close()
+    shown = agent("status", "--state-dir", str(state)).stdout
+    assert (
+        f"Lost mode:       off (lost mode ended {period.ended_at}; evidence from {period.first_evidence_at}"
+        in shown
+    )
 
 
 def hand_over(loop: AgentService, **changes: str | None) -> str:

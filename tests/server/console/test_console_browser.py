@@ -82,6 +82,14 @@ class Watched:
         self.base = server.url
 
 
+def press_and_load(page: Any, key: str, url: str | None = None) -> None:
+    """Presses `key` and returns once the navigation it starts has loaded (at `url`, when given).
+    Waiting afterwards for a URL pattern is not enough: when the page's URL already matches, the
+    wait returns at once and the keystroke's navigation, still in flight, interrupts the next goto."""
+    with page.expect_navigation(url=url):
+        page.keyboard.press(key)
+
+
 def test_sign_in_overview_and_sign_out(
     browser: Any, console_server: ServerProcess, screenshots: Path
 ) -> None:
@@ -100,8 +108,7 @@ def test_sign_in_overview_and_sign_out(
     page.fill("#password", "")
     page.focus("#password")
     page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(watched.base + "/devices")
+    press_and_load(page, "Enter", watched.base + "/devices")
     assert "lincoln-lt01" in page.inner_text("#devices")
     cookie = next(c for c in watched.context.cookies() if c["name"] == "homeroom_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers.console import create_user, module_server, reporting_device
 from tests.helpers.servers import ServerProcess
-from tests.server.console.test_console_browser import Watched, browser, screenshots
+from tests.server.console.test_console_browser import Watched, browser, press_and_load, screenshots
 
 __all__ = ["browser", "screenshots"]  # the fixtures, shared with the console's other browser tests
 
@@ -159,12 +159,15 @@ def test_every_control_is_reached_and_used_by_keyboard(browser: Any, fleet_serve
     page.goto(base + "/devices")
     page.focus("#q")
     page.keyboard.type("xss")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/devices?q=xss**")
+    press_and_load(page, "Enter", "**/devices?q=xss**")
     assert page.inner_text("#count") == "1 device"
-    page.focus("#devices thead a:text('Hostname')")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**sort=hostname**")
+    # The search form keeps sort=hostname, so the sort link's own address is what is waited for.
+    hostname = page.locator("#devices thead a:text('Hostname')")
+    sorted_by_hostname = hostname.get_attribute("href")
+    assert sorted_by_hostname and "dir=desc" in sorted_by_hostname
+    hostname.focus()
+    press_and_load(page, "Enter", base + sorted_by_hostname)
+    assert page.get_attribute("#devices thead th[aria-sort]", "aria-sort") == "descending"
     # Evidence opens by keyboard on the device page.
     page.goto(base + device)
     page.focus("#results summary")
@@ -173,8 +176,7 @@ def test_every_control_is_reached_and_used_by_keyboard(browser: Any, fleet_serve
     # Approve a request by keyboard alone.
     page.goto(base + "/software")
     page.focus("#requests button:text('Approve')")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#message")
+    press_and_load(page, "Enter")
     assert "Approved Krita for group Lincoln High" in page.inner_text("#message")
     watched.context.close()
 
@@ -188,11 +190,9 @@ def test_every_control_is_reached_and_used_by_keyboard(browser: Any, fleet_serve
     page.keyboard.press("Tab")  # the expiry
     page.keyboard.press("ArrowDown")  # 90 days
     page.keyboard.press("Tab")  # Make token
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#new-token-text")
+    press_and_load(page, "Enter")
     assert "Keyboard School" in page.inner_text("#new-token-heading")
     page.focus("#tokens button[aria-label*='Keyboard School']")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#message")
+    press_and_load(page, "Enter")
     assert "enrols no more laptops" in page.inner_text("#message")
     admin.context.close()

@@ -31,6 +31,7 @@ from server.fleet import enrolment_tokens
 from server.trail import approve_claim
 from tests.helpers.audit import audit_details
 from tests.helpers.console import ConsoleUser, create_user, module_server
+from tests.helpers.paths import ROOT
 from tests.helpers.servers import ServerProcess
 from tests.helpers.signed_device import IDENTITY, Device, heartbeat
 from tests.server.test_signoffs import POLICIES, signoff
@@ -469,6 +470,18 @@ def test_tokens_are_made_used_listed_and_revoked(fleet: Fleet) -> None:
     ) < timedelta(minutes=5)
     assert f"homeroom-agent enroll --server {fleet.server.url} --token {token}" in made.text
     assert f'enrolment_token = "{token}"' in made.text
+    # The installers' own names, read from their sources, so the page cannot drift from them.
+    wxs = (ROOT / "installer/windows/homeroom.wxs").read_text()
+    url_property, token_property = re.findall(r"--server &quot;\[(\w+)\]&quot; --token &quot;\[(\w+)\]", wxs)[
+        0
+    ]
+    msi = f"msiexec /i homeroom.msi /qn {url_property}={fleet.server.url} {token_property}={token}"
+    assert msi in made.text
+    templates = (ROOT / "installer/linux/debian/templates").read_text()
+    questions = re.findall(r"^Template: (\S+)\nType: (\w+)", templates, re.M)
+    assert [name for name, _ in questions] == ["homeroom-agent/server_url", "homeroom-agent/enrolment_token"]
+    for (name, kind), value in zip(questions, (fleet.server.url, token), strict=True):
+        assert f"homeroom-agent {name} {kind} {value}" in made.text
     token_id = int(re.findall(r'<tr id="token-(\d+)"><td>\d+</td><td>Jefferson Middle</td>', made.text)[0])
 
     laptop = enrolled(fleet.server, token, "jefferson-lt01")

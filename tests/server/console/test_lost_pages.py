@@ -151,3 +151,43 @@ def heartbeat_lost_mode(laptop: Any) -> Any:
     answer = laptop.post("/heartbeat", heartbeat())
     assert answer.status_code == 200, answer.text
     return answer.json()["lost_mode"]
+
+
+def test_the_device_page_shows_every_lost_case_with_its_timeline(server: ServerProcess) -> None:
+    """Issue 12 §2: "the device page's lost timeline": each case of the laptop, closed ones too and
+    newest first, with every change, who made it and when, the notes escaped; read-only roles see
+    it; a laptop never lost says so rather than showing an empty table."""
+    laptop, teacher = enrolled(server), enrolled(server)
+    serial = laptop.identity["serial"]
+    create_user(server, "viewer@lincoln.example", PASSWORD, "viewer", ("Lincoln High",))
+    viewer = signed_in(server, "viewer@lincoln.example")
+    assert "never been reported lost or stolen" in viewer.get(f"/devices/{laptop.device_id}").text
+
+    filed = lost_report("serial", serial, kind="lost")
+    assert teacher.post("/lost-reports", filed).json()["outcome"] == "recorded"
+    (first,) = cases(server)
+    note = "Found in the <b>gym</b>"
+    assert (
+        server.cli("devices", "lost-status", str(first["case_id"]), "recovered", "--note", note).returncode
+        == 0
+    )
+    assert server.cli("devices", "mark-lost", serial, "--kind", "stolen").returncode == 0
+    (second,) = cases(server)  # the open one
+
+    page = viewer.get(f"/devices/{laptop.device_id}")
+    assert page.status_code == 200
+    text = page.text
+    assert "never been reported lost" not in text
+    newest, oldest = (
+        text.index(f"Case {second['case_id']}</a>: stolen"),
+        text.index(f"Case {first['case_id']}</a>: lost"),
+    )
+    assert newest < oldest  # newest first
+    first_case = text[oldest:]
+    assert "recovered" in first_case and "closed" in first_case
+    assert "Found in the &lt;b&gt;gym&lt;/b&gt;" in first_case and "<b>gym</b>" not in text
+    assert "Maria Rossi (rossi on" in first_case  # the user's report opened it
+    second_case = text[newest:oldest]
+    assert ", open." in second_case and "opened" in second_case
+    assert text.count('class="lost-timeline"') == 2
+    assert viewer.get(f"/devices/{teacher.device_id}").text.count('class="lost-timeline"') == 0

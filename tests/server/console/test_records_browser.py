@@ -19,7 +19,7 @@ from tests.helpers.console import create_user, module_server, reporting_device
 from tests.helpers.paths import CONFIG
 from tests.helpers.servers import ServerProcess
 from tests.helpers.signed_device import report
-from tests.server.console.test_console_browser import Watched, browser
+from tests.server.console.test_console_browser import Watched, browser, press_and_load
 
 EMAIL, PASSWORD = "records@district.example", "a long enough password"
 LINCOLN = "Lincoln High"
@@ -61,8 +61,7 @@ def signed_in_page(browser: Any, server: ServerProcess) -> Watched:
     page.goto(watched.base + "/sign-in")
     page.fill("#email", EMAIL)
     page.fill("#password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(watched.base + "/")
+    press_and_load(page, "Enter", watched.base + "/")
     return watched
 
 
@@ -80,8 +79,7 @@ def test_pages_work_by_keyboard_and_pass_axe(
     page.screenshot(path=str(screenshots / "signoffs.png"), full_page=True)
     page.focus("#q")
     page.keyboard.type("alan")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/signoffs?*q=alan*")
+    press_and_load(page, "Enter", "**/signoffs?*q=alan*")
     users = page.eval_on_selector_all("#signoffs tbody td:nth-child(4)", "ns => ns.map(n => n.textContent)")
     assert users == ["alan"] and "never signed" in page.inner_text("#signoffs tbody")
 
@@ -94,8 +92,7 @@ def test_pages_work_by_keyboard_and_pass_axe(
     page.focus("#content")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Preview"
-    page.keyboard.press("Enter")
-    page.wait_for_url(base + "/policies/preview")
+    press_and_load(page, "Enter", base + "/policies/preview")
     violations["/policies/preview"] = serious(axe, page)
     page.screenshot(path=str(screenshots / "policy-preview.png"), full_page=True)
     document = parse_policy(changed, "typed")
@@ -111,8 +108,7 @@ def test_pages_work_by_keyboard_and_pass_axe(
     page.focus("#policy-text")  # a scrolling region a keyboard can reach and scroll
     assert page.evaluate("document.activeElement.id") == "policy-text"
     page.focus("#publish")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/policies?published=*")
+    press_and_load(page, "Enter", "**/policies?published=*")
     assert document.version[:12] in page.inner_text("#published")
 
     # Requirements: change a threshold, Enter submits; review the diff; save by keyboard.
@@ -122,15 +118,13 @@ def test_pages_work_by_keyboard_and_pass_axe(
     page.focus("#max_idle_minutes")
     page.keyboard.press("Control+A")
     page.keyboard.type("10")
-    page.keyboard.press("Enter")
-    page.wait_for_url(base + "/requirements/review")
+    press_and_load(page, "Enter", base + "/requirements/review")
     violations["/requirements/review"] = serious(axe, page)
     page.screenshot(path=str(screenshots / "requirements-review.png"), full_page=True)
     diff = page.inner_text("#diff")
     assert "-max_idle_minutes = 15" in diff and "+max_idle_minutes = 10" in diff
     page.focus("#save")
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/requirements?school=Lincoln+High&published=*")
+    press_and_load(page, "Enter", "**/requirements?school=Lincoln+High&published=*")
     assert "Saved" in page.inner_text("#published")
     assert "max_idle_minutes = 10" in (page.text_content("#versions") or "")  # the new version, listed
 

@@ -16,7 +16,6 @@ from contract.errors import ConfigError
 from contract.policy import flesch_kincaid_grade, load_policy, readable_text
 from contract.requirements import CHECK_IDS, Requirements, requirements_from_text
 from server.console import policy_preview, requirements_form, signoff_views
-from server.console.roles import Scope
 from server.fleet.signoffs import NEVER_SIGNED, PAST_RENEWAL, VERSION_CHANGED, SignOffRow
 from tests.helpers.paths import CONFIG
 
@@ -52,28 +51,25 @@ ROWS = [
 ]
 
 
-def test_coverage_per_school_and_audience() -> None:
-    lines = {(c.school, c.audience): c for c in signoff_views.coverage(ROWS)}
-    student = lines[("Lincoln High", "student")]
-    assert (student.people, student.signed, student.declined, student.must_sign) == (3, 1, 1, 1)
-    assert student.share == pytest.approx(1 / 3)
-    staff = lines[("Lincoln High", "staff")]
-    assert (staff.people, staff.must_sign) == (1, 1)  # past renewal counts as must sign
-    whole = signoff_views.total(lines.values())
+def test_the_totals_and_the_count_a_state_shows() -> None:
+    """Coverage lines are counted by the database (tests/server/console/test_signoff_agreement.py);
+    the total line and the count of people a state filter shows are added up from them."""
+    lines = [
+        signoff_views.Coverage("Lincoln High", "student", people=3, signed=1, declined=1, must_sign=1),
+        signoff_views.Coverage("Lincoln High", "staff", people=1, must_sign=1),
+        signoff_views.Coverage("Washington Elementary", "student", people=1, must_sign=1),
+    ]
+    assert lines[0].share == pytest.approx(1 / 3)
+    whole = signoff_views.total(lines)
     assert (whole.people, whole.signed, whole.declined, whole.must_sign) == (5, 1, 1, 3)
-
-
-def test_filters_keep_the_readers_schools_only() -> None:
-    lincoln = Scope(frozenset({"Lincoln High"}))
-    everything = signoff_views.SignOffFilters()
-    assert {r.user for r in ROWS if everything.keeps(r, lincoln)} == {"ada", "grace", "alan", "mr-smith"}
-    assert [r.user for r in ROWS if everything.keeps(r, Scope(frozenset()))] == []
-    must = signoff_views.SignOffFilters(state=signoff_views.MUST_SIGN)
-    assert {r.user for r in ROWS if must.keeps(r, Scope(None))} == {"alan", "mr-smith", "kid"}
-    staff = signoff_views.SignOffFilters(audience="staff")
-    assert [r.user for r in ROWS if staff.keeps(r, Scope(None))] == ["mr-smith"]
-    by_name = signoff_views.SignOffFilters(search="LOVELACE")
-    assert [r.user for r in ROWS if by_name.keeps(r, Scope(None))] == ["ada"]
+    assert [signoff_views.shown(lines, state) for state in ("", *signoff_views.STATES)] == [5, 1, 1, 3]
+    assert list(map(signoff_views.state_of, ROWS)) == [
+        "signed",
+        "declined",
+        "must sign",
+        "must sign",
+        "must sign",
+    ]
 
 
 def test_csv_is_streamed_and_spreadsheet_safe() -> None:

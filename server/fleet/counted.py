@@ -1,0 +1,187 @@
+"""What each device adds to the overview's counts, and the ledger rows written when that changes.
+
+A device counts once under its (school, OS, audience) as enrolled, and as reported, compliant, lost
+and failing each requirement where its state says so (`Counted`). Every path that can change one
+of those (a report, enrolment, a re-key or move, a lost case opened or closed) reads the device's
+counted state before and after and inserts the difference (`changes`, pure) into
+`fleet_count_changes`, in the same transaction: the counts are exactly as true as the rows they
+count, and a path that changes nothing counted writes nothing (a steady report, every heartbeat).
+
+Rows are inserted, never updated, so concurrent writers share no row to lock (server/db/count_models.py).
+`homeroom-server counts` recounts from scratch and says where the ledger drifted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Select, exists, insert, select
+
+from contract.lost import LOST_STATUSES
+from contract.requirements import CHECK_IDS
+from server.db.count_models import FLEET_COUNT_CHANGES
+from server.db.lost_models import LOST_CASES
+from server.db.tables import DEVICE_STATUS, DEVICES
+
+DEVICES_MEASURE, REPORTED, COMPLIANT, LOST = "devices", "reported", "compliant", "lost"
+FAIL_PREFIX = "fail:"
+MEASURES = (DEVICES_MEASURE, REPORTED, COMPLIANT, LOST, *(FAIL_PREFIX + check for check in CHECK_IDS))
+
+Key = tuple[str, str, str, str]  # school, os, audience, measure
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; everything stored is UTC (as server.auth.utc,
+    which this module cannot import: server.auth imports the enrolment code that imports this)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Counted:
+    school: str
+    os: str
+    audience: str
+    reported: bool = False
+    compliant: bool = False
+    lost: bool = False
+    failing: frozenset[str] = frozenset()
+
+    def measures(self) -> list[str]:
+        found = [DEVICES_MEASURE]
+        found += [REPORTED] if self.reported else []
+        found += [COMPLIANT] if self.compliant else []
+        found += [LOST] if self.lost else []
+        return found + [FAIL_PREFIX + check for check in CHECK_IDS if check in self.failing]
+
+
+def failing_of(checks: Any) -> frozenset[str]:
+    """The requirements a stored `device_status.checks` says fail (only the district's requirements)."""
+    if not isinstance(checks, dict):
+        return frozenset()
+    return frozenset(check for check in CHECK_IDS if checks.get(check) == "fail")
+
+
+def changes(before: Counted | None, after: Counted | None) -> list[tuple[Key, int]]:
+    """Pure: the ledger rows that turn `before`'s contribution into `after`'s (None: no device),
+    in a fixed order; nothing when nothing counted changed."""
+    moved: Counter[Key] = Counter()
+    for state, sign in ((before, -1), (after, 1)):
+        if state is not None:
+            for measure in state.measures():
+                moved[(state.school, state.os, state.audience, measure)] += sign
+    return sorted((key, delta) for key, delta in moved.items() if delta)
+
+
+def lost_clause() -> Any:
+    """A device is counted lost while its open case is a real one (not a drill) in a lost status:
+    the same rule as the device list's lost filter (server.fleet.device_record.optional_column)."""
+    return exists().where(
+        LOST_CASES.c.id == DEVICES.c.lost_case_id,
+        LOST_CASES.c.drill.is_(False),
+        LOST_CASES.c.status.in_(sorted(LOST_STATUSES)),
+    )
+
+
+def _state_query() -> Select[Any]:
+    return select(
+        DEVICES.c.group_name,
+        DEVICES.c.os,
+        DEVICES.c.audience,
+        DEVICE_STATUS.c.device_id.label("status_of"),
+        DEVICE_STATUS.c.reported_at,
+        DEVICE_STATUS.c.overall,
+        DEVICE_STATUS.c.checks,
+        lost_clause().label("lost"),
+    ).select_from(DEVICES.outerjoin(DEVICE_STATUS, DEVICE_STATUS.c.device_id == DEVICES.c.id))
+
+
+def _counted(row: Any) -> Counted:
+    return Counted(
+        school=row.group_name,
+        os=row.os,
+        audience=row.audience,
+        reported=row.status_of is not None,
+        compliant=row.overall == "pass",
+        lost=bool(row.lost),
+        failing=failing_of(row.checks),
+    )
+
+
+def _lock(connection: Connection, device_id: str) -> None:
+    """SQLite has one writer at a time already; PostgreSQL's row lock orders writers per device.
+    FOR NO KEY UPDATE, the lock an UPDATE of the row takes anyway: FOR UPDATE would conflict with
+    the key-share lock this transaction's own `reports` insert (a foreign key) let another take
+    first, and two reports of one laptop would deadlock."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            select(DEVICES.c.id).where(DEVICES.c.id == device_id).with_for_update(key_share=True)
+        )
+
+
+def read_state(connection: Connection, device_id: str) -> Counted | None:
+    row = connection.execute(_state_query().where(DEVICES.c.id == device_id)).first()
+    return None if row is None else _counted(row)
+
+
+def record(connection: Connection, before: Counted | None, after: Counted | None, day: date) -> None:
+    rows = [
+        {"day": day, "school": school, "os": os, "audience": audience, "measure": measure, "delta": delta}
+        for (school, os, audience, measure), delta in changes(before, after)
+    ]
+    if rows:
+        connection.execute(insert(FLEET_COUNT_CHANGES), rows)
+
+
+@contextmanager
+def recounted(connection: Connection, device_id: str, now: datetime) -> Iterator[None]:
+    """Around a change to one device that is not on the report path (enrolment, re-key, lost
+    cases): its counted state before and after, and the difference recorded. The row is locked
+    before it is read (PostgreSQL), so a report for the same laptop committed meanwhile is not
+    counted twice."""
+    _lock(connection, device_id)
+    before = read_state(connection, device_id)
+    yield
+    record(connection, before, read_state(connection, device_id), utc(now).date())
+
+
+@dataclass(frozen=True)
+class BeforeReport:
+    state: Counted
+    status_reported_at: datetime | None
+
+
+def before_report(connection: Connection, device_id: str) -> BeforeReport | None:
+    """The report path's one read: the device's row locked first (PostgreSQL: another process's
+    report for the same laptop waits here, then reads what that one committed), then its state."""
+    _lock(connection, device_id)
+    row = connection.execute(_state_query().where(DEVICES.c.id == device_id)).first()
+    if row is None:
+        return None
+    return BeforeReport(_counted(row), utc(row.reported_at) if row.reported_at is not None else None)
+
+
+def after_report(
+    connection: Connection,
+    before: BeforeReport | None,
+    *,
+    reported_at: datetime,
+    overall: str,
+    checks: dict[str, str],
+    audience: str | None,
+    now: datetime,
+) -> None:
+    """What the report changed, decided as the status upsert decides (a report older than the
+    stored one leaves the status alone) and the device row's audience (kept when the report names none)."""
+    if before is None:
+        return
+    after = before.state
+    if audience:
+        after = replace(after, audience=audience)
+    if before.status_reported_at is None or before.status_reported_at <= reported_at:
+        after = replace(after, reported=True, compliant=overall == "pass", failing=failing_of(checks))
+    record(connection, before.state, after, utc(now).date())
