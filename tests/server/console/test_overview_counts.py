@@ -240,9 +240,9 @@ def flipping_report(device: Device, fails: bool) -> dict[str, Any]:
     }
 
 
+# PostgreSQL only: SQLite has one writer, so a district on SQLite runs one server process.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_server_processes_change_the_same_counts_at_once(server: ServerProcess, tmp_path: Path) -> None:
-    if not server.database_url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer: a district on SQLite runs one server process")
     (tmp_path / "second").mkdir()
     second = ServerProcess(server.database_url, tmp_path / "second")
     second.start()
