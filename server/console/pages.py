@@ -413,7 +413,9 @@ def devices_csv(
             connection,
             audit_log.actor_for(signed.person.email),
             "devices.exported",
-            {"search": q, "school": school, "os": os} | listed.as_params(),
+            # The cleaned values: a NUL would stop the audit entry (PostgreSQL refuses it in text).
+            {"search": listed.filters.search, "school": listed.filters.school, "os": listed.filters.os}
+            | listed.as_params(),
             address_of(request),
         )
 
@@ -523,7 +525,7 @@ def audit_csv(
             connection,
             audit_log.actor_for(signed.person.email),
             "audit.exported",
-            {"search": q},
+            {"search": _clean(q)},
             address_of(request),
         )
 

@@ -60,7 +60,10 @@ def test_the_trays_reading_reaches_the_server_within_one_service_cycle(tmp_path:
                 stderr=subprocess.STDOUT,
             )
         )
-        wait_for(lambda: screen_lock(server), 90, "the service's first report")
+        # Listed from enrolment; the status is there once the first report is.
+        wait_for(
+            lambda: (screen_lock(server) or {}).get("status") is not None, 90, "the service's first report"
+        )
         assert screen_lock(server) == {"status": "unknown"}, "no tray yet: screen lock is unknown"
 
         home = tmp_path / "home"

@@ -170,6 +170,12 @@ class RecordedWin32:
     def host(self, service_class: type) -> None:
         raise AssertionError("after-install never hosts the service")
 
+    def owner_sid(self, path: Path) -> str:
+        return "S-1-5-18"  # SYSTEM: the folder the service made (test_windows_service covers others)
+
+    def lock_down(self, path: Path) -> None:
+        assert path.is_dir()
+
 
 def test_the_msi_command_line_stages_the_token_for_system_alone_and_sets_restart_on_failure(
     msi: Path, windows: list[tuple[Path, int, str]], tmp_path: Path
