@@ -38,7 +38,9 @@ def test_a_display_that_hangs_is_no_answer_within_seconds(monkeypatch: pytest.Mo
     """Something listening where an X server should be, never answering: passed over, not waited on."""
     missing = xdisplay.tools_missing()
     need(not missing, f"install {' '.join(missing)} (./scripts/test installs them as root)")
-    number = 990
+    # Two numbers of this worker's own band that nothing holds: a fixed pair (990, 991) could be a
+    # display another worker's Xvfb holds, and then no Xvfb of ours can start on the second.
+    number, spare = xdisplay.free_numbers()[:2]
     hung = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     hung.bind(f"\0/tmp/.X11-unix/X{number}")  # the abstract socket clients try first
     hung.listen()
@@ -46,10 +48,10 @@ def test_a_display_that_hangs_is_no_answer_within_seconds(monkeypatch: pytest.Mo
         began = time.monotonic()
         assert xdisplay.answers(number, within=1) is False
         assert time.monotonic() - began < 5
-        monkeypatch.setattr(xdisplay, "free_numbers", lambda: [number, number + 1])
+        monkeypatch.setattr(xdisplay, "free_numbers", lambda: [number, spare])
         chosen, process = xdisplay.launch_xvfb(["-screen", "0", "320x240x24", "-nolisten", "tcp"])
         try:
-            assert chosen == number + 1 and xdisplay.answers(chosen)
+            assert chosen == spare and xdisplay.answers(chosen)
         finally:
             xdisplay.stop_xvfb(process)
     finally:
