@@ -485,6 +485,20 @@ class Export:
     rss_after: int
 
 
+def export_lines(name: str, exported: Export, floor: float) -> list[str]:
+    """An export's time beside the floor and the server's memory while it streamed."""
+    verdict = "meets" if exported.seconds * 1000 <= TARGETS_MS["csv"] else "MISSES"
+    return [
+        f"{name:<52} {exported.seconds * 1000:9.1f} ms   "
+        f"x{exported.seconds * 1000 / floor:7.1f} the floor   ({exported.rows:,} rows, "
+        f"{exported.size / 1e6:.1f} MB; target 10 s: {verdict})",
+        f"{'  server memory (RSS) during the export':<52} before {exported.rss_before / 2**20:.0f} MiB, "
+        f"peak {exported.rss_peak / 2**20:.0f} MiB, after {exported.rss_after / 2**20:.0f} MiB "
+        f"(+{(exported.rss_peak - exported.rss_before) / 2**20:.0f} MiB "
+        f"for {exported.size / 2**20:.0f} MiB sent)",
+    ]
+
+
 def export_csv(url: str, session: requests.Session, server: psutil.Process) -> Export:
     samples: list[int] = []
     running = threading.Event()
@@ -604,18 +618,7 @@ def measure(
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=120)
         floor_after = count_floor(url, runs)
-        verdict = "meets" if exported.seconds * 1000 <= TARGETS_MS["csv"] else "MISSES"
-        lines.append(
-            f"{name:<52} {exported.seconds * 1000:9.1f} ms   "
-            f"x{exported.seconds * 1000 / floor_after:7.1f} the floor   ({exported.rows:,} rows, "
-            f"{exported.size / 1e6:.1f} MB; target 10 s: {verdict})"
-        )
-        lines.append(
-            f"{'  server memory (RSS) during the export':<52} before {exported.rss_before / 2**20:.0f} MiB, "
-            f"peak {exported.rss_peak / 2**20:.0f} MiB, after {exported.rss_after / 2**20:.0f} MiB "
-            f"(+{(exported.rss_peak - exported.rss_before) / 2**20:.0f} MiB "
-            f"for {exported.size / 2**20:.0f} MiB sent)"
-        )
+        lines += export_lines(name, exported, floor_after)
     lines.append(f"load average: {load_average()}")
     return lines
 
@@ -680,18 +683,7 @@ def measure_signoffs(server: ServerProcess, url: str, password: str, runs: int) 
     assert server.process is not None
     exported = export_csv(server.url + "/signoffs.csv", console, psutil.Process(server.process.pid))
     assert exported.rows == reported, (exported.rows, reported)
-    verdict = "meets" if exported.seconds * 1000 <= TARGETS_MS["csv"] else "MISSES"
-    lines.append(
-        f"{'sign-offs CSV, every person (console, streamed)':<52} {exported.seconds * 1000:9.1f} ms   "
-        f"x{exported.seconds * 1000 / floor:7.1f} the floor   ({exported.rows:,} rows, "
-        f"{exported.size / 1e6:.1f} MB; target 10 s: {verdict})"
-    )
-    lines.append(
-        f"{'  server memory (RSS) during the export':<52} before {exported.rss_before / 2**20:.0f} MiB, "
-        f"peak {exported.rss_peak / 2**20:.0f} MiB, after {exported.rss_after / 2**20:.0f} MiB "
-        f"(+{(exported.rss_peak - exported.rss_before) / 2**20:.0f} MiB "
-        f"for {exported.size / 2**20:.0f} MiB sent)"
-    )
+    lines += export_lines("sign-offs CSV, every person (console, streamed)", exported, floor)
     return lines
 
 

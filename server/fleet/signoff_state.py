@@ -139,21 +139,19 @@ def judgement_at(connection: Connection, now: datetime) -> Judgement:
     return Judgement(utc(now), group_renewals(connection))
 
 
+def _decision_columns(decision: Any) -> list[Any]:
+    """What both readings of the latest decisions give."""
+    c = decision.c
+    return [c.id, c.device_id, c.user, c.policy_version, c.decision, c.full_name, c.decided_at]
+
+
 def _latest_by_anti_join() -> Any:
     """Each (laptop, person, version)'s latest decision as a plain anti-join (no window, no
     DISTINCT): both databases fold it into the join, so a page of people reads only its own
     decisions through `ix_signoffs_device_user`."""
     decision, later = SIGNOFFS.alias("decision"), SIGNOFFS.alias("later")
     return (
-        select(
-            decision.c.id,
-            decision.c.device_id,
-            decision.c.user,
-            decision.c.policy_version,
-            decision.c.decision,
-            decision.c.full_name,
-            decision.c.decided_at,
-        )
+        select(*_decision_columns(decision))
         .where(
             ~exists().where(
                 later.c.device_id == decision.c.device_id,
@@ -175,15 +173,7 @@ def _latest_in_index_order() -> Any:
     `device_users` instead of hashing every sign-off twice. Latest is the same: `decided_at`, then id."""
     decision = SIGNOFFS.alias("decision")
     return (
-        select(
-            decision.c.id,
-            decision.c.device_id,
-            decision.c.user,
-            decision.c.policy_version,
-            decision.c.decision,
-            decision.c.full_name,
-            decision.c.decided_at,
-        )
+        select(*_decision_columns(decision))
         .ext(distinct_on(decision.c.device_id, decision.c.user, decision.c.policy_version))
         .order_by(
             decision.c.device_id,
