@@ -122,6 +122,11 @@ def case_rows(
     return rows
 
 
+def _event(e: Any) -> dict[str, Any]:
+    """A `lost_events` row as the timelines show it."""
+    return {"at": iso(e.at), "actor": e.actor, "event": e.event, "status": e.status, "detail": e.detail}
+
+
 @dataclass(frozen=True)
 class DeviceCase:
     """One case of one laptop as its device page shows it: what it was, and every change to it."""
@@ -149,9 +154,7 @@ def device_cases(connection: Connection, device_id: str) -> list[DeviceCase]:
         .where(LOST_EVENTS.c.case_id.in_(list(events)))
         .order_by(LOST_EVENTS.c.case_id, LOST_EVENTS.c.id)
     ):
-        events[e.case_id].append(
-            {"at": iso(e.at), "actor": e.actor, "event": e.event, "status": e.status, "detail": e.detail}
-        )
+        events[e.case_id].append(_event(e))
     return [
         DeviceCase(
             case_id=case.id,
@@ -168,7 +171,7 @@ def device_cases(connection: Connection, device_id: str) -> list[DeviceCase]:
 
 def _details(connection: Connection, row: CaseRow, evidence: list[Any], ranges: Any, points: Any) -> None:
     row.timeline = [
-        {"at": iso(e.at), "actor": e.actor, "event": e.event, "status": e.status, "detail": e.detail}
+        _event(e)
         for e in connection.execute(
             select(LOST_EVENTS).where(LOST_EVENTS.c.case_id == row.case_id).order_by(LOST_EVENTS.c.id)
         )
