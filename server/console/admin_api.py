@@ -378,10 +378,10 @@ def signoffs(
                 people.c.standing.in_(standings(states_with_status(status))) if status else true(),
             )
 
-        everyone = signoff_report.people_of(judgement, connection.dialect.name)
-        total = signoff_report.count(connection, everyone, where(everyone))
         people = signoff_report.people_of(judgement)
-        shown = signoff_report.page(connection, judgement, people, where(people), page, SIGNOFF_PAGE_SIZE)
+        total = signoff_report.count(connection, people, where(people))
+        listed = signoff_report.people_of(judgement, in_order=True)
+        shown = signoff_report.page(connection, judgement, listed, where(listed), page, SIGNOFF_PAGE_SIZE)
     return {
         "total": total,
         "page": page,

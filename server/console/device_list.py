@@ -252,7 +252,7 @@ def signoff_missing(connection: Connection, now: datetime) -> ColumnElement[bool
     """Devices with a person who has not signed what applies at `now` (never signed, a changed
     version, past renewal, no policy) or declined it: any state but signed, in the one judgement."""
     judgement = judgement_at(connection, now)
-    people = judged(judgement, everyone_on=connection.dialect.name).subquery("people")
+    people = judged(judgement).subquery("people")
     return exists().where(people.c.device_id == DEVICES.c.id, people.c.standing != SIGNED)
 
 

@@ -10,6 +10,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, true, union, update
@@ -42,6 +43,20 @@ class Filters:
             clauses.append(DEVICES.c.audience == self.audience)
         if self.search:
             clauses.append(search_clause(self.search))
+        return and_(true(), *clauses)
+
+    def people_where(self, people: Any, scope: Scope) -> ColumnElement[bool]:
+        """The same choice of laptops for the people on them (`signoff_state.judged`'s columns): on
+        their copies of the laptop's school and audience, which reads no `devices`; the OS and a
+        search, which only `devices` holds, as the laptops those select."""
+        clauses: list[ColumnElement[bool]] = [scope.where(people.c.group_name)]
+        if self.school:
+            clauses.append(people.c.group_name == self.school)
+        if self.audience:
+            clauses.append(people.c.audience == self.audience)
+        if self.os or self.search:
+            laptops = Filters(os=self.os, search=self.search).where(Scope(None))
+            clauses.append(people.c.device_id.in_(select(DEVICES.c.id).where(laptops)))
         return and_(true(), *clauses)
 
 
@@ -129,11 +144,7 @@ def overview(session: Session, scope: Scope, filters: Filters, not_seen_days: in
         for seen in (DEVICES.c.last_seen_at < cutoff, DEVICES.c.last_seen_at.is_(None))
     )
     not_seen = connection.execute(select(silent + never)).scalar_one()
-    people, signed = signoff_coverage.counts(
-        session,
-        select(DEVICES.c.id).select_from(_with_status()).where(filters.where(scope)),
-        now,
-    )
+    people, signed = signoff_coverage.counts(session, now, partial(filters.people_where, scope=scope))
     return Overview(
         total=totals[counted.DEVICES_MEASURE],
         compliant=totals[counted.COMPLIANT],

@@ -6,12 +6,12 @@ coverage and the device list's "sign-off missing" filter cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
 from server.fleet.signoff_state import (  # noqa: F401 - counts_from: the rule's moment, tested here
     SIGNED,
@@ -21,13 +21,15 @@ from server.fleet.signoff_state import (  # noqa: F401 - counts_from: the rule's
 )
 
 
-def counts(session: Session, device_ids: Select[Any], now: datetime) -> tuple[int, int]:
-    """(people, signed) on the devices `device_ids` selects."""
+def counts(
+    session: Session, now: datetime, where: Callable[[Any], ColumnElement[bool]] = lambda people: true()
+) -> tuple[int, int]:
+    """(people, signed) among those `where` keeps (a clause on the judged people's columns)."""
     connection = session.connection()
     judgement = judgement_at(connection, now)
-    people = judged(judgement, everyone_on=connection.dialect.name).subquery("people")
+    people = judged(judgement).subquery("people")
     query = select(
         func.count().label("people"), func.count().filter(people.c.standing == SIGNED).label("signed")
-    ).where(people.c.device_id.in_(device_ids))
+    ).where(where(people))
     row = connection.execute(query).one()
     return int(row.people), int(row.signed)

@@ -20,10 +20,10 @@ from server.fleet.signoffs import SignOffRow, report_order, row_of
 EXPORT_DEVICES = 1000  # laptops per batch of the export: each batch on a connection of its own
 
 
-def people_of(judgement: Judgement, everyone_on: str = "") -> Any:
-    """The judged people as a subquery the filters' clauses are written against; `everyone_on`
-    (the database's name) for a count of everyone, "" for a page (`signoff_state.judged`)."""
-    return judged(judgement, everyone_on).subquery("people")
+def people_of(judgement: Judgement, in_order: bool = False) -> Any:
+    """The judged people as a subquery the filters' clauses are written against: `in_order` for a
+    page or an export, else for counting (`signoff_state.judged`)."""
+    return judged(judgement, in_order).subquery("listed" if in_order else "people")
 
 
 def coverage(connection: Connection, people: Any, where: ColumnElement[bool]) -> list[Coverage]:
@@ -116,7 +116,7 @@ def _streamed(
     where: ColumnElement[bool],
     size: int,
 ) -> Iterator[list[SignOffRow]]:
-    """On PostgreSQL: one query, judged for everyone at once (`people` built with `everyone_on`) and
+    """On PostgreSQL: one query, judged for everyone at once and
     read through a server-side cursor `size` rows at a time. Holding one of PostgreSQL's many
     connections for the export is fine; SQLite's one connection is not, so it takes the batches."""
     with connect() as connection:

@@ -64,17 +64,17 @@ def signoffs(
     size = signoff_views.PAGE_SIZE
     with _reading(_console(request).engine) as connection:
         judgement = judgement_at(connection, _now())
-        everyone = signoff_report.people_of(judgement, connection.dialect.name)
+        people = signoff_report.people_of(judgement)
         # Coverage follows school and audience only: the state and search narrow the list below it.
         covered = signoff_views.SignOffFilters(school=filters.school, audience=filters.audience)
-        lines = signoff_report.coverage(connection, everyone, covered.where(everyone, scope))
+        lines = signoff_report.coverage(connection, people, covered.where(people, scope))
         total = (
-            signoff_report.count(connection, everyone, filters.where(everyone, scope))
+            signoff_report.count(connection, people, filters.where(people, scope))
             if filters.search
             else signoff_views.shown(lines, filters.state)
         )
-        people = signoff_report.people_of(judgement)
-        rows = signoff_report.page(connection, judgement, people, filters.where(people, scope), page, size)
+        listed = signoff_report.people_of(judgement, in_order=True)
+        rows = signoff_report.page(connection, judgement, listed, filters.where(listed, scope), page, size)
         schools = fleet_views.schools(connection, scope)
     query = urlencode(
         {"school": filters.school, "audience": filters.audience, "state": filters.state, "q": filters.search}
@@ -123,7 +123,7 @@ def signoffs_csv(
     with _reading(engine) as connection:
         judgement = judgement_at(connection, _now())
     on_postgresql = engine.dialect.name == "postgresql"
-    people = signoff_report.people_of(judgement, engine.dialect.name)
+    people = signoff_report.people_of(judgement, in_order=True)
     batches = signoff_report.batches(
         partial(_reading, engine),
         judgement,

@@ -2,7 +2,8 @@
 
 The roll-up is written by every path that changes what it counts (server/fleet/counted.py); this
 is how a district (or a test) checks that none forgot. `--fix` writes the difference as today's
-rows. Past days' rows are folded first (as the overview does once a day).
+rows, and brings every person's kept sign-off decision up to date (server/fleet/signoff_state.py).
+Past days' rows are folded first (as the overview does once a day).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from server.fleet import counts
+from server.fleet import counts, signoff_state
 from server.terminal import printable
 
 DRIFT_EXIT = 1
@@ -35,6 +36,10 @@ def run(engine: Engine, fix: bool) -> int:
         found = counts.drift(connection)
         if found and fix:
             counts.correct(connection, found, today)
+        # Not a drift: a kept decision that no longer applies is looked up at each read instead.
+        kept = signoff_state.keep_latest(connection) if fix else 0
+    if kept:
+        print(f"Brought {kept} people's kept sign-off decision up to the version that applies.")
     if folded:
         print(f"Folded {folded} rows of past days.")
     if not found:

@@ -26,7 +26,7 @@ from server.api.schemas import (
 )
 from server.auth import KnownDevice, utc
 from server.db.statements import insert_if_new
-from server.db.tables import SIGNOFFS
+from server.db.tables import DEVICE_USERS, SIGNOFFS
 from server.fleet import signoff_state
 from server.fleet.ingest import note_user, now_utc
 from server.fleet.signoff_state import (  # noqa: F401 - the report's reasons, named where they are shown
@@ -42,7 +42,8 @@ from server.fleet.spreadsheet import spreadsheet_safe
 
 
 def store_signoff(connection: Connection, device: KnownDevice, signoff: SignOffIn) -> SignOffOut:
-    """Kept once per record id: a sign-off made offline and sent twice is one decision."""
+    """Kept once per record id: a sign-off made offline and sent twice is one decision. The person's
+    row keeps their latest decision on the version that applies (`signoff_state.keep_latest`)."""
     now = now_utc()
     new = insert_if_new(
         connection,
@@ -60,7 +61,12 @@ def store_signoff(connection: Connection, device: KnownDevice, signoff: SignOffI
         },
     )
     if new:
+        # The upsert holds the person's row until commit, so a second decision of theirs being stored
+        # at once waits here and its `keep_latest` sees this one: the kept decision is the latest.
         note_user(connection, device.id, signoff.user, now)
+        signoff_state.keep_latest(
+            connection, DEVICE_USERS.c.device_id == device.id, DEVICE_USERS.c.user == signoff.user
+        )
     return SignOffOut(record_id=signoff.record_id, stored=new, duplicate=not new)
 
 
@@ -141,8 +147,10 @@ def row_of(found: Any, judgement: Judgement) -> SignOffRow:
 
 
 def report_order(people: Any) -> list[Any]:
-    """School, laptop, then person: the order of the report, the Sign-offs page and its CSV."""
-    return [people.c.group_name, people.c.hostname, people.c.device_id, people.c.user]
+    """School, laptop, then person: the order of the report, the Sign-offs page and its CSV. The
+    school as `devices` holds it (the same as the person's copy), so that a page walks
+    `ix_devices_group_hostname_id` and stops at its last row instead of sorting the district."""
+    return [people.c.laptop_group, people.c.hostname, people.c.device_id, people.c.user]
 
 
 def signoff_rows(
@@ -157,7 +165,7 @@ def signoff_rows(
     read: the console's pages and exports page through `signoff_state.judged()` instead."""
     connection = session.connection() if isinstance(session, Session) else session
     judgement = judgement_at(connection, now if now is not None else now_utc())
-    people = judged(judgement).subquery("people")
+    people = judged(judgement, in_order=True).subquery("people")
     query = select(people).order_by(*report_order(people))
     if group:
         query = query.where(people.c.group_name == group)

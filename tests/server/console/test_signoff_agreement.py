@@ -19,22 +19,31 @@ import io
 import json
 import random
 import re
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from urllib.parse import quote
 
+import pytest
 import requests
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from contract.renewal import Renewal, expires_at
+from server.api.schemas import SignOffIn
+from server.auth import KnownDevice
 from server.console import device_list, signoff_coverage, signoff_report, signoff_views
+from server.console.fleet_views import Filters
 from server.console.roles import Scope
 from server.db.engine import make_engine, migrate
 from server.db.tables import DEVICE_USERS, DEVICES, POLICIES, REQUIREMENTS, SIGNOFFS
 from server.fleet import signoff_state
-from server.fleet.signoffs import signoff_rows
+from server.fleet.published import publish_policy
+from server.fleet.signoffs import signoff_rows, store_signoff
 from tests.helpers.console import ConsoleUser, create_user
 from tests.helpers.paths import CONFIG
 from tests.helpers.servers import ServerProcess
@@ -96,6 +105,39 @@ def expected(mix: Mix, device_id: str, user: str, now: datetime) -> str:
 
 def expected_states(mix: Mix, now: datetime) -> dict[tuple[str, str], str]:
     return {(device, user): expected(mix, device, user, now) for device, user in mix.people}
+
+
+Kept = dict[tuple[str, str], tuple[str | None, int | None]]  # (device, user): (version, decision id)
+
+
+def latest_applying(mix: Mix) -> Kept:
+    """What each person's row should keep, by the rule: the version that applies and the id of their
+    latest decision on it (None: no policy, or no decision)."""
+    kept: Kept = {}
+    for device_id, user in mix.people:
+        school, audience, _host = mix.laptops[device_id]
+        version = mix.policies.get((school, audience)) or mix.policies.get(("", audience))
+        mine = [d for d in mix.decisions if (d.device_id, d.user, d.version) == (device_id, user, version)]
+        latest = max(mine, key=lambda d: (d.at, d.id), default=None)
+        kept[(device_id, user)] = (version, latest.id if latest else None)
+    return kept
+
+
+def kept_decisions(engine: Engine) -> Kept:
+    """What the rows keep, decision ids as record numbers (the mix's ids)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                DEVICE_USERS.c.device_id,
+                DEVICE_USERS.c.user,
+                DEVICE_USERS.c.signoff_version,
+                SIGNOFFS.c.record_id,
+            ).select_from(DEVICE_USERS.outerjoin(SIGNOFFS, SIGNOFFS.c.id == DEVICE_USERS.c.signoff_id))
+        ).all()
+    return {
+        (r.device_id, r.user): (r.signoff_version, int(r.record_id, 16) if r.record_id else None)
+        for r in rows
+    }
 
 
 def boundaries(now: datetime) -> list[datetime]:
@@ -237,16 +279,16 @@ def shown_states(engine: Engine, now: datetime, scope: Scope = DISTRICT) -> Show
             for row in signoff_rows(session, now=now)
             if scope.allows(row.group)
         ]
-        devices = select(DEVICES.c.id).where(scope.where(DEVICES.c.group_name))
-        overview = signoff_coverage.counts(session, devices, now)
+        overview = signoff_coverage.counts(session, now, partial(Filters().people_where, scope=scope))
         judgement = signoff_state.judgement_at(connection, now)
         people = signoff_report.people_of(judgement)
         everyone = signoff_views.SignOffFilters()
         lines = signoff_report.coverage(connection, people, everyone.where(people, scope))
+        in_order = signoff_report.people_of(judgement, in_order=True)
         listed: Keyed = []
         for number in range(100):  # pages of 7: the paging, not only one page
             shown = signoff_report.page(
-                connection, judgement, people, everyone.where(people, scope), number, 7
+                connection, judgement, in_order, everyone.where(in_order, scope), number, 7
             )
             listed += [((row.device_id, row.user), state_of(row)) for row in shown]
             if not shown:
@@ -264,15 +306,15 @@ def shown_states(engine: Engine, now: datetime, scope: Scope = DISTRICT) -> Show
         for batch in signoff_report.batches(
             engine.connect,
             judgement,
-            people,
-            everyone.where(people, scope),
+            in_order,
+            everyone.where(in_order, scope),
             everyone.devices_where(DEVICES.c, scope),
             laptops_per_batch=4,  # several batches: the keyset, not only one read
         )
         for row in batch
     ]
     if engine.dialect.name == "postgresql":  # the console's CSV there: one streamed query
-        everybody = signoff_report.people_of(judgement, "postgresql")
+        everybody = signoff_report.people_of(judgement, in_order=True)
         streamed = [
             ((row.device_id, row.user), state_of(row))
             for batch in signoff_report.batches(
@@ -337,7 +379,15 @@ def test_the_views_follow_time_publishing_moves_new_people_and_renewal_changes(d
         stored(engine, mix, now, requirements=True)
         states = Counter(expected_states(mix, now).values())
         assert all(states[state] >= 2 for state in signoff_state.STATES), states  # a real mix
-        assert_all_agree(engine, mix, now)
+        assert_all_agree(engine, mix, now)  # nothing kept yet: every decision looked up
+        with engine.begin() as connection:
+            # Everyone but those with no policy and so nothing to keep (their rows already say so).
+            assert signoff_state.keep_latest(connection) == sum(
+                kept != (None, None) for kept in latest_applying(mix).values()
+            )
+            assert signoff_state.keep_latest(connection) == 0  # only rows that differ are written
+        assert kept_decisions(engine) == latest_applying(mix)
+        assert_all_agree(engine, mix, now)  # every decision read from what is kept
         assert_all_agree(engine, mix, now, Scope(frozenset({LINCOLN})))
         assert_all_agree(engine, mix, now, Scope(frozenset({ADAMS, WASHINGTON})))
 
@@ -374,8 +424,119 @@ def test_the_views_follow_time_publishing_moves_new_people_and_renewal_changes(d
             )
             _requirements(connection, ADAMS, ten_days, now)
         assert expected(mix, laptop, "newcomer", now) == signoff_state.NEVER_SIGNED
+        # What is kept is now stale for the moved laptop and the district's students: read anyway.
+        assert kept_decisions(engine) != latest_applying(mix)
         assert_all_agree(engine, mix, now)
         assert_all_agree(engine, mix, now + timedelta(days=12), Scope(frozenset({ADAMS})))
+        with engine.begin() as connection:
+            signoff_state.keep_latest(connection)
+        assert kept_decisions(engine) == latest_applying(mix)
+        assert_all_agree(engine, mix, now)
+    finally:
+        engine.dispose()
+
+
+def _device(engine: Engine, device_id: str) -> KnownDevice:
+    with engine.connect() as connection:
+        school = connection.execute(
+            select(DEVICES.c.group_name).where(DEVICES.c.id == device_id)
+        ).scalar_one()
+    return KnownDevice(device_id, school, Ed25519PrivateKey.generate().public_key())
+
+
+def _decided(mix: Mix, device_id: str, user: str, version: str, decision: str, at: datetime) -> SignOffIn:
+    """A decision as a laptop sends it; the mix learns it under the id the database will give it."""
+    mix.decisions.append(Decision(len(mix.decisions) + 1, device_id, user, version, decision, at))
+    return SignOffIn(
+        record_id=f"{len(mix.decisions):032x}",
+        user=user,
+        full_name=f"Person {user}",
+        policy_id="aup",
+        policy_version=version,
+        decision=decision,  # type: ignore[arg-type]
+        decided_at=at,
+    )
+
+
+def test_storing_decisions_and_publishing_keep_each_persons_decision_up_to_date(database_url: str) -> None:
+    """What is kept follows the two paths that change it, so that a read rarely has to look a
+    decision up: a decision stored (a later one replaces it, an earlier one does not) and a policy
+    published (its readers have no decision on it yet)."""
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        now = datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc)
+        mix = made_up(random.Random(5), now)
+        stored(engine, mix, now, requirements=True)
+        with engine.begin() as connection:
+            signoff_state.keep_latest(connection)
+        device_id, user = next((d, u) for d, u in mix.people if mix.laptops[d][:2] == (WASHINGTON, "student"))
+        laptop = _device(engine, device_id)
+        for at, decision in ((now - timedelta(hours=2), "agree"), (now - timedelta(days=3), "decline")):
+            with engine.begin() as connection:
+                store_signoff(
+                    connection, laptop, _decided(mix, device_id, user, DISTRICT_STUDENT, decision, at)
+                )
+            assert kept_decisions(engine) == latest_applying(mix)
+        assert kept_decisions(engine)[(device_id, user)][1] == len(mix.decisions) - 1  # the later one
+        assert expected(mix, device_id, user, now) == signoff_state.SIGNED
+        assert_all_agree(engine, mix, now)
+
+        content = (CONFIG / "policies" / "secondary.md").read_text(encoding="utf-8")
+        with engine.begin() as connection:
+            document = publish_policy(connection, "secondary.md", content, "", "test", "127.0.0.1")
+        mix.policies[("", "student")] = document.version
+        assert kept_decisions(engine) == latest_applying(mix)
+        assert kept_decisions(engine)[(device_id, user)] == (document.version, None)
+        assert_all_agree(engine, mix, now)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_decisions_stored_at_once_keep_the_later(database_url: str) -> None:
+    """Two server processes store one person's decisions at the same moment: whichever commits
+    last must still keep the later decision, although its statements began before the other's
+    commit. (Storing the person's row first makes the second wait for the first.)"""
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        now = datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc)
+        mix = made_up(random.Random(7), now, laptops=3)
+        stored(engine, mix, now, requirements=True)
+        with engine.begin() as connection:
+            signoff_state.keep_latest(connection)
+        device_id, user = mix.people[0]
+        version = _applying(mix, device_id)
+        laptop = _device(engine, device_id)
+        later = _decided(mix, device_id, user, version, "agree", now - timedelta(minutes=1))
+        earlier = _decided(mix, device_id, user, version, "decline", now - timedelta(minutes=2))
+        first = engine.connect()
+        try:
+            transaction = first.begin()
+            store_signoff(first, laptop, later)
+
+            def second() -> None:
+                with engine.begin() as connection:
+                    store_signoff(connection, laptop, earlier)
+
+            racing = threading.Thread(target=second)
+            racing.start()
+            with engine.connect() as watcher:  # until the second waits on the first's row lock
+                for _ in range(200):
+                    waiting = watcher.execute(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                    ).scalar_one()
+                    if waiting:
+                        break
+                    time.sleep(0.02)
+            assert waiting, "the second store did not wait for the first"
+            transaction.commit()
+            racing.join(timeout=30)
+        finally:
+            first.close()
+        assert kept_decisions(engine)[(device_id, user)] == (version, len(mix.decisions) - 1)
+        assert kept_decisions(engine) == latest_applying(mix)
     finally:
         engine.dispose()
 
