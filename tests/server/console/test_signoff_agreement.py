@@ -541,6 +541,19 @@ def test_two_decisions_stored_at_once_keep_the_later(database_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_servers_connections_compile_no_query(database_url: str) -> None:
+    """A count of the district's people carries per-person lookups the planner prices high: with
+    PostgreSQL's JIT on, compiling it took seconds longer than running it."""
+    for for_server in (True, False):
+        engine = make_engine(database_url, for_server=for_server)
+        try:
+            with engine.connect() as connection:
+                assert connection.execute(text("SHOW jit")).scalar_one() == "off"
+        finally:
+            engine.dispose()
+
+
 # ---- the same mix through the real server: pages, API, CSV, CLI ----
 
 
