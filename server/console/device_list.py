@@ -24,12 +24,13 @@ from contract.lost import LOST_STATUSES
 from contract.requirements import CHECK_IDS
 from server.console.fleet_views import Filters
 from server.console.roles import Scope
+from server.db.among import among
 from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
 from server.fleet.device_record import ASSET_TAG, LOST_STATUS, optional_column
 from server.fleet.ingest import now_utc
 from server.fleet.requirement_status import Cell, cells, cells_from_statuses
 from server.fleet.signoff_state import SIGNED, judged, judgement_at
-from server.fleet.signoffs import SignOffRow, signoff_rows
+from server.fleet.signoffs import statuses_on
 from server.fleet.spreadsheet import spreadsheet_safe
 
 PAGE_SIZE = 50
@@ -171,14 +172,15 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def signoff_state(rows: list[SignOffRow]) -> tuple[str, bool]:
-    """What the sign-off cell says for one device's users, and whether a sign-off is missing."""
+def signoff_state(rows: list[tuple[str, str]]) -> tuple[str, bool]:
+    """What the sign-off cell says for one device's users ((user, status) each), and whether a
+    sign-off is missing."""
     if not rows:
         return "no user seen yet", False
-    waiting = [row for row in rows if row.status != "signed"]
+    waiting = [(user, status) for user, status in rows if status != "signed"]
     if not waiting:
         return f"signed ({len(rows)} of {len(rows)})", False
-    named = ", ".join(f"{row.user}: {row.status}" for row in waiting[:3])
+    named = ", ".join(f"{user}: {status}" for user, status in waiting[:3])
     more = f" and {len(waiting) - 3} more" if len(waiting) > 3 else ""
     return f"missing ({len(rows) - len(waiting)} of {len(rows)} signed; {named}{more})", True
 
@@ -199,7 +201,7 @@ def _export_cells(connection: Connection, rows: list[Any]) -> CellsOf:
     results: dict[str, Any] = {}
     if slow:
         query = select(DEVICE_STATUS.c.device_id, DEVICE_STATUS.c.results).where(
-            DEVICE_STATUS.c.device_id.in_(slow)
+            among(DEVICE_STATUS.c.device_id, slow, connection.dialect.name)
         )
         results = {found.device_id: found.results for found in connection.execute(query)}
 
@@ -216,14 +218,11 @@ def _listed(connection: Connection, rows: list[Any], cells_of: CellsOf = _page_c
     if ids:
         for found in connection.execute(
             select(DEVICE_USERS.c.device_id, DEVICE_USERS.c.user)
-            .where(DEVICE_USERS.c.device_id.in_(ids))
+            .where(among(DEVICE_USERS.c.device_id, ids, connection.dialect.name))
             .order_by(DEVICE_USERS.c.user)
         ):
             users.setdefault(found.device_id, []).append(found.user)
-    signoffs: dict[str, list[SignOffRow]] = {}
-    if ids:
-        for decision in signoff_rows(connection, device_ids=ids):
-            signoffs.setdefault(decision.device_id, []).append(decision)
+    signoffs = statuses_on(connection, ids, now_utc()) if ids else {}
     listed = []
     for row in rows:
         seen = _utc(row.last_seen_at)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, true, tuple_
 
 from server.console.signoff_views import Coverage
+from server.db.among import among
 from server.db.tables import DEVICES
 from server.fleet import signoff_state
 from server.fleet.signoff_state import Judgement, judged
@@ -101,7 +102,7 @@ def batches(
             chosen = [laptop.id for laptop in laptops]
             query = (
                 select(people)
-                .where(and_(where, people.c.device_id.in_(chosen)))
+                .where(and_(where, among(people.c.device_id, chosen, connection.dialect.name)))
                 .order_by(*report_order(people))
             )
             rows = [row_of(found, judgement) for found in connection.execute(query)]

@@ -271,6 +271,7 @@ class DeviceUser(Base):
     signoff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signoff_decision: Mapped[str | None] = mapped_column(String(10), nullable=True)
     signoff_decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    signoff_full_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ServerKey(Base):

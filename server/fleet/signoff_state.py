@@ -143,7 +143,7 @@ def judgement_at(connection: Connection, now: datetime) -> Judgement:
     return Judgement(utc(now), group_renewals(connection))
 
 
-DECISION_COLUMNS = ("id", "decision", "decided_at")
+DECISION_COLUMNS = ("id", "decision", "decided_at", "full_name")
 
 
 def _policies_of(joined: Any, person: Any) -> tuple[Any, Any, Any]:
@@ -203,7 +203,6 @@ def judged(judgement: Judgement, in_order: bool = False) -> Select[Any]:
     person = DEVICE_USERS.alias("person")
     device = DEVICES.alias("person_device")
     agreed = SIGNOFFS.alias("agreed")
-    named = SIGNOFFS.alias("named")
     on_laptop = device.c.id == person.c.device_id
     with_laptop = person.join(device, on_laptop) if in_order else person.outerjoin(device, on_laptop)
     laptops, own, district = _policies_of(with_laptop, person)
@@ -244,11 +243,7 @@ def judged(judgement: Judgement, in_order: bool = False) -> Select[Any]:
         case((own.c.version.is_not(None), own.c.policy_id), else_=district.c.policy_id).label("policy_id"),
         version.label("policy_version"),
         decision.label("decision"),
-        select(named.c.full_name)
-        .where(named.c.id == decision_id)
-        .correlate_except(named)
-        .scalar_subquery()
-        .label("full_name"),
+        latest("full_name", person.c.signoff_full_name).label("full_name"),
         decided_at.label("decided_at"),
         standing.label("standing"),
         state.label("state"),
@@ -287,6 +282,7 @@ def keep_latest(connection: Connection, *people: ColumnElement[bool]) -> int:
             signoff_id=latest["id"],
             signoff_decision=latest["decision"],
             signoff_decided_at=latest["decided_at"],
+            signoff_full_name=latest["full_name"],
         )
     )
     return int(changed.rowcount or 0)

@@ -25,6 +25,7 @@ from server.api.schemas import (
     SignOffOut,
 )
 from server.auth import KnownDevice, utc
+from server.db.among import among
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_USERS, SIGNOFFS
 from server.fleet import signoff_state
@@ -96,6 +97,29 @@ STATUSES = {
     signoff_state.NEVER_SIGNED: "not signed",
     signoff_state.NO_POLICY: "not signed",
 }
+
+
+# The same words for a `standing` (the state without telling the two no-decision reasons apart).
+STANDING_STATUSES = {standing: STATUSES[state] for state, (standing,) in signoff_state.STANDINGS.items()}
+
+
+def statuses_on(
+    connection: Connection, device_ids: Collection[str], now: datetime
+) -> dict[str, list[tuple[str, str]]]:
+    """Each laptop's people as (user, status), by user: all a cell of the device list or its CSV
+    shows. A count's reading of the judgement (no hostname, no policy, no full name), so a batch
+    of 1,000 laptops reads `device_users` alone where decisions are kept."""
+    judgement = judgement_at(connection, now)
+    people = judged(judgement).subquery("people")
+    query = (
+        select(people.c.device_id, people.c.user, people.c.standing)
+        .where(among(people.c.device_id, list(device_ids), connection.dialect.name))
+        .order_by(people.c.device_id, people.c.user)
+    )
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in connection.execute(query):
+        found.setdefault(row.device_id, []).append((row.user, STANDING_STATUSES[row.standing]))
+    return found
 
 
 def states_with_status(status: str) -> tuple[str, ...]:
@@ -170,7 +194,7 @@ def signoff_rows(
     if group:
         query = query.where(people.c.group_name == group)
     if device_ids is not None:
-        query = query.where(people.c.device_id.in_(list(device_ids)))
+        query = query.where(among(people.c.device_id, list(device_ids), connection.dialect.name))
     return [row_of(found, judgement) for found in connection.execute(query)]
 
 

@@ -2,7 +2,7 @@
 one table: its laptop's school and audience (group_name, audience: copied by triggers whenever the
 laptop's change and whenever a person is first seen, so never stale), and the person's latest
 decision on the version that applied when last brought up to date (signoff_version, signoff_id,
-signoff_decision, signoff_decided_at: used only where that version still applies)
+signoff_decision, signoff_decided_at, signoff_full_name: used only where that version still applies)
 
 Revision ID: 0015
 Revises: 0014
@@ -91,6 +91,9 @@ FILL = [
         ORDER BY s.decided_at DESC, s.id DESC LIMIT 1),
       signoff_decided_at = (SELECT s.decided_at FROM signoffs s WHERE s.device_id = device_users.device_id
         AND s."user" = device_users."user" AND s.policy_version = {VERSION}
+        ORDER BY s.decided_at DESC, s.id DESC LIMIT 1),
+      signoff_full_name = (SELECT s.full_name FROM signoffs s WHERE s.device_id = device_users.device_id
+        AND s."user" = device_users."user" AND s.policy_version = {VERSION}
         ORDER BY s.decided_at DESC, s.id DESC LIMIT 1)""",  # noqa: S608 - our own SQL
 ]
 
@@ -107,6 +110,7 @@ def upgrade() -> None:
     op.add_column("device_users", sa.Column("signoff_id", sa.Integer(), nullable=True))
     op.add_column("device_users", sa.Column("signoff_decision", sa.String(length=10), nullable=True))
     op.add_column("device_users", sa.Column("signoff_decided_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("device_users", sa.Column("signoff_full_name", sa.String(length=200), nullable=True))
     for statement in TRIGGERS[op.get_bind().dialect.name]:
         op.execute(statement)
     for statement in FILL:
@@ -123,7 +127,13 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER device_user_takes_device")
         op.execute("DROP TRIGGER device_users_follow_device")
     with op.batch_alter_table("device_users") as batch:
-        for column in ("signoff_decided_at", "signoff_decision", "signoff_id", "signoff_version"):
+        for column in (
+            "signoff_full_name",
+            "signoff_decided_at",
+            "signoff_decision",
+            "signoff_id",
+            "signoff_version",
+        ):
             batch.drop_column(column)
         batch.drop_column("audience")
         batch.drop_column("group_name")
