@@ -258,15 +258,12 @@ class DeviceUser(Base):
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
     user: Mapped[str] = mapped_column(String(200), primary_key=True)
     last_seen_at: Mapped[datetime]
-    # The laptop's school and audience, copied by database triggers (migration 0015) whenever the
-    # laptop's change and when the person is first seen: the sign-off views count people without
-    # reading `devices`.
+    # What judging the person's sign-off needs, kept by the database's triggers (migration 0015)
+    # whatever code writes: the laptop's school and audience, the version of the policy that applies
+    # there (None: none published) and the person's latest decision on it (None: none). The sign-off
+    # views count the district from this table alone (server/fleet/signoff_state.py).
     group_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     audience: Mapped[str] = mapped_column(String(20), default="student", server_default="student")
-    # The person's latest decision on the version that applied when these were last brought up to
-    # date (server/fleet/signoff_state.py `keep_latest`): a read of everyone uses them where that
-    # version still applies, and asks `signoffs` itself where it does not, so they speed the
-    # sign-off views up without ever making them wrong.
     signoff_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     signoff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signoff_decision: Mapped[str | None] = mapped_column(String(10), nullable=True)

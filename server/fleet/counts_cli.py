@@ -2,8 +2,7 @@
 
 The roll-up is written by every path that changes what it counts (server/fleet/counted.py); this
 is how a district (or a test) checks that none forgot. `--fix` writes the difference as today's
-rows, and brings every person's kept sign-off decision up to date (server/fleet/signoff_state.py).
-Past days' rows are folded first (as the overview does once a day).
+rows. Past days' rows are folded first (as the overview does once a day).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from server.fleet import counts, signoff_state
+from server.fleet import counts
 from server.terminal import printable
 
 DRIFT_EXIT = 1
@@ -36,10 +35,6 @@ def run(engine: Engine, fix: bool) -> int:
         found = counts.drift(connection)
         if found and fix:
             counts.correct(connection, found, today)
-        # Not a drift: a kept decision that no longer applies is looked up at each read instead.
-        kept = signoff_state.keep_latest(connection) if fix else 0
-    if kept:
-        print(f"Brought {kept} people's kept sign-off decision up to the version that applies.")
     if folded:
         print(f"Folded {folded} rows of past days.")
     if not found:

@@ -21,14 +21,11 @@ from server.api.schemas import (
 )
 from server.db.tables import (
     AUDIT,
-    DEVICE_USERS,
-    DEVICES,
     POLICIES,
     POLICY_VERSIONS,
     REQUIREMENTS,
     REQUIREMENTS_VERSIONS,
 )
-from server.fleet import signoff_state
 
 T = TypeVar("T")
 
@@ -180,11 +177,6 @@ def publish_policy(
     ).rowcount
     if not changed:
         connection.execute(insert(POLICIES).values(group_name=group, audience=document.audience, **values))
-    # Its readers now have no decision on it kept: look them up once here rather than at every read.
-    laptops = select(DEVICES.c.id).where(DEVICES.c.audience == document.audience)
-    if group:
-        laptops = laptops.where(DEVICES.c.group_name == group)
-    signoff_state.keep_latest(connection, DEVICE_USERS.c.device_id.in_(laptops))
     connection.execute(
         insert(POLICY_VERSIONS).values(
             group_name=group, audience=document.audience, published_by=actor[:100], **values

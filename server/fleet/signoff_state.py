@@ -15,16 +15,16 @@ made on that laptop for that policy's version. The state, first match wins:
   signed                "I agree", made no earlier than the group's renewal lets it count
   past renewal          "I agree", made before that
 
-Each person's row keeps their latest decision on the version that applied when it was last
-brought up to date (`keep_latest`, run as a decision is stored and a policy published). A read uses
-it only where that version still applies and looks the decision up otherwise: what is kept makes a
-count of the district fast and can never make it wrong.
+What the state needs is kept on each person's row by the database itself (triggers, migration
+0015): the laptop's school and audience, the version that applies there and the latest decision on
+it, brought up to date by whatever writes a laptop, a person, a policy or a decision. So a count of
+the district reads one table, and no code path can forget to keep it.
 
 Nothing is stored that time could make stale: the group's renewal ([signoff] renew_on /
 renew_after_days in its requirements, else the district's) is turned into one moment per group at
 each read (`counts_from`, pure, checked against contract/renewal.py) and given to the database as a
 CASE over the group. A policy published, a requirements change, a laptop moved to another school or
-a new person seen is in the next read, because each read joins the tables as they are.
+a new person seen is in the next read.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Connection, case, exists, func, literal, select
 from sqlalchemy.sql import Select
 
 from contract.errors import ConfigError
@@ -143,50 +143,16 @@ def judgement_at(connection: Connection, now: datetime) -> Judgement:
     return Judgement(utc(now), group_renewals(connection))
 
 
-DECISION_COLUMNS = ("id", "decision", "decided_at", "full_name")
-
-
-def _policies_of(joined: Any, person: Any) -> tuple[Any, Any, Any]:
-    """`joined` (which holds `person`, a `device_users`) joined to the policy of the person's laptop's
-    group for its audience and to the district's: outer joins on the primary key, over a handful of
-    rows."""
-    own, district = POLICIES.alias("own_policy"), POLICIES.alias("district_policy")
-    joined = joined.outerjoin(
-        own, and_(own.c.group_name == person.c.group_name, own.c.audience == person.c.audience)
-    ).outerjoin(district, and_(district.c.group_name == "", district.c.audience == person.c.audience))
-    return joined, own, district
-
-
-def _latest_on(person: Any, version: ColumnElement[str], column: str) -> ColumnElement[Any]:
-    """SQL: `column` of the person's latest decision on `version` (by `decided_at`, then id), read
-    from `ix_signoffs_latest` (index only); NULL when they made none."""
-    decision = SIGNOFFS.alias(f"latest_{column}")
-    return (
-        select(decision.c[column])
-        .where(
-            decision.c.device_id == person.c.device_id,
-            decision.c.user == person.c.user,
-            decision.c.policy_version == version,
-        )
-        .order_by(decision.c.decided_at.desc(), decision.c.id.desc())
-        .limit(1)
-        .correlate_except(decision)
-        .scalar_subquery()
-    )
-
-
 def judged(judgement: Judgement, in_order: bool = False) -> Select[Any]:
     """One row per person with their laptop, the policy that applies, their latest decision on its
     version and their state. Callers take it `.subquery()` and filter, count, order and page on its
     columns: device_id, user, group_name, laptop_group, hostname, serial, audience, policy_id,
-    policy_version, decision, full_name, decided_at, standing, state. `group_name` and `audience` are
-    the person's copies of their laptop's (kept by triggers, migration 0015), so counts and filters
-    on them read no `devices`; `laptop_group` is the same school as `devices` holds it, to order by.
+    policy_version, decision, full_name, decided_at, standing, state.
 
-    The latest decision is the one kept on the person's row (`keep_latest`) where it is about the
-    version that applies now, which is nearly everyone, so a count of the district reads two tables
-    and no sign-off; where it is not (a policy published or a laptop moved since, a person never
-    brought up to date), it is looked up in `signoffs` for that person alone.
+    Everything the state needs is on the person's row, kept by the database's triggers (migration
+    0015): the laptop's school and audience, the version that applies and the latest decision on
+    it. A count of the district reads `device_users` alone. `laptop_group` is the same school as
+    `devices` holds it, to order by.
 
     `standing` is the state with "never signed" and "the version changed" as one, NO_DECISION:
     counts and filters use it (telling the two apart asks the database one more question per
@@ -195,26 +161,30 @@ def judged(judgement: Judgement, in_order: bool = False) -> Select[Any]:
     `in_order`: for a read in the report's order (a page, an export). The laptop is then an inner
     join, which lets the database walk `ix_devices_group_hostname_id` in that order and stop at the
     page's last row; otherwise it is an outer join on the key, which a count, reading no hostname,
-    drops altogether (both databases drop a join nothing reads), so it reads no `devices`.
+    drops altogether (both databases drop a join nothing reads).
 
     Every table is aliased, so a caller may correlate its own `devices` or `device_users` with it
     (the device list's filter) without either being mistaken for the other.
     """
     person = DEVICE_USERS.alias("person")
     device = DEVICES.alias("person_device")
+    own = POLICIES.alias("own_policy")
     agreed = SIGNOFFS.alias("agreed")
     on_laptop = device.c.id == person.c.device_id
-    with_laptop = person.join(device, on_laptop) if in_order else person.outerjoin(device, on_laptop)
-    laptops, own, district = _policies_of(with_laptop, person)
-    version = func.coalesce(own.c.version, district.c.version)
-    kept = person.c.signoff_version == version
-
-    def latest(column: str, kept_column: Any) -> ColumnElement[Any]:
-        return case((kept, kept_column), else_=_latest_on(person, version, column))
-
-    decision_id = latest("id", person.c.signoff_id)
-    decision = latest("decision", person.c.signoff_decision)
-    decided_at = latest("decided_at", person.c.signoff_decided_at)
+    laptops = person.join(device, on_laptop) if in_order else person.outerjoin(device, on_laptop)
+    district = POLICIES.alias("district_policy")
+    # The policy's id, for the rows shown: the group's own where it has one, else the district's.
+    policy_id = func.coalesce(
+        select(own.c.policy_id)
+        .where(own.c.group_name == person.c.group_name, own.c.audience == person.c.audience)
+        .correlate_except(own)
+        .scalar_subquery(),
+        select(district.c.policy_id)
+        .where(district.c.group_name == "", district.c.audience == person.c.audience)
+        .correlate_except(district)
+        .scalar_subquery(),
+    )
+    version = person.c.signoff_version
     agreed_to_another = exists().where(
         agreed.c.device_id == person.c.device_id,
         agreed.c.user == person.c.user,
@@ -222,13 +192,13 @@ def judged(judgement: Judgement, in_order: bool = False) -> Select[Any]:
     )
     standing = case(
         (version.is_(None), NO_POLICY),
-        (decision_id.is_(None), NO_DECISION),
-        (decision != "agree", DECLINED),
-        (decided_at >= judgement.earliest(person.c.group_name), SIGNED),
+        (person.c.signoff_id.is_(None), NO_DECISION),
+        (person.c.signoff_decision != "agree", DECLINED),
+        (person.c.signoff_decided_at >= judgement.earliest(person.c.group_name), SIGNED),
         else_=PAST_RENEWAL,
     )
     state = case(
-        (decision_id.is_not(None) | version.is_(None), standing),
+        (person.c.signoff_id.is_not(None) | version.is_(None), standing),
         (agreed_to_another, VERSION_CHANGED),
         else_=NEVER_SIGNED,
     )
@@ -240,49 +210,11 @@ def judged(judgement: Judgement, in_order: bool = False) -> Select[Any]:
         device.c.hostname,
         device.c.serial,
         person.c.audience,
-        case((own.c.version.is_not(None), own.c.policy_id), else_=district.c.policy_id).label("policy_id"),
+        policy_id.label("policy_id"),
         version.label("policy_version"),
-        decision.label("decision"),
-        latest("full_name", person.c.signoff_full_name).label("full_name"),
-        decided_at.label("decided_at"),
+        person.c.signoff_decision.label("decision"),
+        person.c.signoff_full_name.label("full_name"),
+        person.c.signoff_decided_at.label("decided_at"),
         standing.label("standing"),
         state.label("state"),
     ).select_from(laptops)
-
-
-def keep_latest(connection: Connection, *people: ColumnElement[bool]) -> int:
-    """Bring the kept decision of the people `people` selects (clauses on `device_users`; none:
-    everyone) up to date with the version that applies now, writing only rows that differ. Called
-    when a decision is stored, a policy published and by `homeroom-server counts --fix`; anything
-    else that changes which version applies (a laptop moved) only makes `judged` look those people
-    up itself until then. Returns how many rows changed.
-
-    Written with correlated subqueries, not a join, so that both databases run the one UPDATE."""
-    own, district = POLICIES.alias("own_policy"), POLICIES.alias("district_policy")
-    version = func.coalesce(
-        select(own.c.version)
-        .where(own.c.group_name == DEVICE_USERS.c.group_name, own.c.audience == DEVICE_USERS.c.audience)
-        .correlate_except(own)
-        .scalar_subquery(),
-        select(district.c.version)
-        .where(district.c.group_name == "", district.c.audience == DEVICE_USERS.c.audience)
-        .correlate_except(district)
-        .scalar_subquery(),
-    )
-    latest = {column: _latest_on(DEVICE_USERS, version, column) for column in DECISION_COLUMNS}
-    stale = or_(
-        DEVICE_USERS.c.signoff_version.is_distinct_from(version),
-        DEVICE_USERS.c.signoff_id.is_distinct_from(latest["id"]),
-    )
-    changed = connection.execute(
-        update(DEVICE_USERS)
-        .where(stale, *people)
-        .values(
-            signoff_version=version,
-            signoff_id=latest["id"],
-            signoff_decision=latest["decision"],
-            signoff_decided_at=latest["decided_at"],
-            signoff_full_name=latest["full_name"],
-        )
-    )
-    return int(changed.rowcount or 0)

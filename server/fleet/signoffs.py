@@ -27,7 +27,7 @@ from server.api.schemas import (
 from server.auth import KnownDevice, utc
 from server.db.among import among
 from server.db.statements import insert_if_new
-from server.db.tables import DEVICE_USERS, SIGNOFFS
+from server.db.tables import SIGNOFFS
 from server.fleet import signoff_state
 from server.fleet.ingest import note_user, now_utc
 from server.fleet.signoff_state import (  # noqa: F401 - the report's reasons, named where they are shown
@@ -43,9 +43,12 @@ from server.fleet.spreadsheet import spreadsheet_safe
 
 
 def store_signoff(connection: Connection, device: KnownDevice, signoff: SignOffIn) -> SignOffOut:
-    """Kept once per record id: a sign-off made offline and sent twice is one decision. The person's
-    row keeps their latest decision on the version that applies (`signoff_state.keep_latest`)."""
+    """Kept once per record id: a sign-off made offline and sent twice is one decision."""
     now = now_utc()
+    # The person's row first: it holds the row until commit, so a second decision of theirs stored
+    # at the same moment waits for this one, and the database's trigger on the decision (migration
+    # 0015) then finds the row to keep it on, whichever decision is later.
+    note_user(connection, device.id, signoff.user, now)
     new = insert_if_new(
         connection,
         SIGNOFFS,
@@ -61,13 +64,6 @@ def store_signoff(connection: Connection, device: KnownDevice, signoff: SignOffI
             "received_at": now,
         },
     )
-    if new:
-        # The upsert holds the person's row until commit, so a second decision of theirs being stored
-        # at once waits here and its `keep_latest` sees this one: the kept decision is the latest.
-        note_user(connection, device.id, signoff.user, now)
-        signoff_state.keep_latest(
-            connection, DEVICE_USERS.c.device_id == device.id, DEVICE_USERS.c.user == signoff.user
-        )
     return SignOffOut(record_id=signoff.record_id, stored=new, duplicate=not new)
 
 

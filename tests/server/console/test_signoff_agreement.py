@@ -379,15 +379,8 @@ def test_the_views_follow_time_publishing_moves_new_people_and_renewal_changes(d
         stored(engine, mix, now, requirements=True)
         states = Counter(expected_states(mix, now).values())
         assert all(states[state] >= 2 for state in signoff_state.STATES), states  # a real mix
-        assert_all_agree(engine, mix, now)  # nothing kept yet: every decision looked up
-        with engine.begin() as connection:
-            # Everyone but those with no policy and so nothing to keep (their rows already say so).
-            assert signoff_state.keep_latest(connection) == sum(
-                kept != (None, None) for kept in latest_applying(mix).values()
-            )
-            assert signoff_state.keep_latest(connection) == 0  # only rows that differ are written
-        assert kept_decisions(engine) == latest_applying(mix)
-        assert_all_agree(engine, mix, now)  # every decision read from what is kept
+        assert kept_decisions(engine) == latest_applying(mix)  # the triggers kept it as rows went in
+        assert_all_agree(engine, mix, now)
         assert_all_agree(engine, mix, now, Scope(frozenset({LINCOLN})))
         assert_all_agree(engine, mix, now, Scope(frozenset({ADAMS, WASHINGTON})))
 
@@ -424,14 +417,10 @@ def test_the_views_follow_time_publishing_moves_new_people_and_renewal_changes(d
             )
             _requirements(connection, ADAMS, ten_days, now)
         assert expected(mix, laptop, "newcomer", now) == signoff_state.NEVER_SIGNED
-        # What is kept is now stale for the moved laptop and the district's students: read anyway.
-        assert kept_decisions(engine) != latest_applying(mix)
-        assert_all_agree(engine, mix, now)
-        assert_all_agree(engine, mix, now + timedelta(days=12), Scope(frozenset({ADAMS})))
-        with engine.begin() as connection:
-            signoff_state.keep_latest(connection)
+        # Written as plain SQL, past the application: the database kept each person's row anyway.
         assert kept_decisions(engine) == latest_applying(mix)
         assert_all_agree(engine, mix, now)
+        assert_all_agree(engine, mix, now + timedelta(days=12), Scope(frozenset({ADAMS})))
     finally:
         engine.dispose()
 
@@ -458,18 +447,16 @@ def _decided(mix: Mix, device_id: str, user: str, version: str, decision: str, a
     )
 
 
-def test_storing_decisions_and_publishing_keep_each_persons_decision_up_to_date(database_url: str) -> None:
-    """What is kept follows the two paths that change it, so that a read rarely has to look a
-    decision up: a decision stored (a later one replaces it, an earlier one does not) and a policy
-    published (its readers have no decision on it yet)."""
+def test_every_way_a_decision_or_a_policy_is_written_keeps_each_persons_row(database_url: str) -> None:
+    """The server's own paths (a decision stored, later and earlier ones; a policy published) and
+    plain SQL (a decision inserted, a school's policy removed) all leave each person's row holding
+    the version that applies and their latest decision on it."""
     engine = make_engine(database_url)
     try:
         migrate(engine)
         now = datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc)
         mix = made_up(random.Random(5), now)
         stored(engine, mix, now, requirements=True)
-        with engine.begin() as connection:
-            signoff_state.keep_latest(connection)
         device_id, user = next((d, u) for d, u in mix.people if mix.laptops[d][:2] == (WASHINGTON, "student"))
         laptop = _device(engine, device_id)
         for at, decision in ((now - timedelta(hours=2), "agree"), (now - timedelta(days=3), "decline")):
@@ -482,6 +469,24 @@ def test_storing_decisions_and_publishing_keep_each_persons_decision_up_to_date(
         assert expected(mix, device_id, user, now) == signoff_state.SIGNED
         assert_all_agree(engine, mix, now)
 
+        with engine.begin() as connection:  # a decision written past the server
+            later = _decided(mix, device_id, user, DISTRICT_STUDENT, "decline", now - timedelta(hours=1))
+            connection.execute(
+                insert(SIGNOFFS).values(
+                    record_id=later.record_id,
+                    device_id=device_id,
+                    user=user,
+                    full_name=later.full_name,
+                    policy_id="aup",
+                    policy_version=DISTRICT_STUDENT,
+                    decision="decline",
+                    decided_at=later.decided_at,
+                    received_at=now,
+                )
+            )
+        assert kept_decisions(engine)[(device_id, user)] == (DISTRICT_STUDENT, len(mix.decisions))
+        assert_all_agree(engine, mix, now)
+
         content = (CONFIG / "policies" / "secondary.md").read_text(encoding="utf-8")
         with engine.begin() as connection:
             document = publish_policy(connection, "secondary.md", content, "", "test", "127.0.0.1")
@@ -489,40 +494,49 @@ def test_storing_decisions_and_publishing_keep_each_persons_decision_up_to_date(
         assert kept_decisions(engine) == latest_applying(mix)
         assert kept_decisions(engine)[(device_id, user)] == (document.version, None)
         assert_all_agree(engine, mix, now)
+
+        with engine.begin() as connection:  # Lincoln's own student policy removed: the district's applies
+            connection.execute(
+                delete(POLICIES).where(POLICIES.c.group_name == LINCOLN, POLICIES.c.audience == "student")
+            )
+        del mix.policies[(LINCOLN, "student")]
+        assert kept_decisions(engine) == latest_applying(mix)
+        assert_all_agree(engine, mix, now)
     finally:
         engine.dispose()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_two_decisions_stored_at_once_keep_the_later(database_url: str) -> None:
-    """Two server processes store one person's decisions at the same moment: whichever commits
-    last must still keep the later decision, although its statements began before the other's
-    commit. (Storing the person's row first makes the second wait for the first.)"""
+def test_two_decisions_of_a_new_person_stored_at_once_keep_the_later(database_url: str) -> None:
+    """Two server processes store the first two decisions of someone never seen before, at the same
+    moment, the earlier one first. The later must be kept, although the second transaction's decision
+    goes in before the person's row is visible to it. (`store_signoff` writes the person's row first:
+    the second waits for the first to commit. The other way round the later decision is lost.)"""
     engine = make_engine(database_url)
     try:
         migrate(engine)
         now = datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc)
         mix = made_up(random.Random(7), now, laptops=3)
         stored(engine, mix, now, requirements=True)
-        with engine.begin() as connection:
-            signoff_state.keep_latest(connection)
-        device_id, user = mix.people[0]
+        device_id = next(iter(mix.laptops))
+        user = "first-day"
+        mix.people.append((device_id, user))
         version = _applying(mix, device_id)
         laptop = _device(engine, device_id)
-        later = _decided(mix, device_id, user, version, "agree", now - timedelta(minutes=1))
         earlier = _decided(mix, device_id, user, version, "decline", now - timedelta(minutes=2))
+        later = _decided(mix, device_id, user, version, "agree", now - timedelta(minutes=1))
         first = engine.connect()
         try:
             transaction = first.begin()
-            store_signoff(first, laptop, later)
+            store_signoff(first, laptop, earlier)
 
             def second() -> None:
                 with engine.begin() as connection:
-                    store_signoff(connection, laptop, earlier)
+                    store_signoff(connection, laptop, later)
 
             racing = threading.Thread(target=second)
             racing.start()
-            with engine.connect() as watcher:  # until the second waits on the first's row lock
+            with engine.connect() as watcher:  # until the second waits on the first
                 for _ in range(200):
                     waiting = watcher.execute(
                         text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
@@ -535,7 +549,7 @@ def test_two_decisions_stored_at_once_keep_the_later(database_url: str) -> None:
             racing.join(timeout=30)
         finally:
             first.close()
-        assert kept_decisions(engine)[(device_id, user)] == (version, len(mix.decisions) - 1)
+        assert kept_decisions(engine)[(device_id, user)] == (version, len(mix.decisions))
         assert kept_decisions(engine) == latest_applying(mix)
     finally:
         engine.dispose()

@@ -1,13 +1,15 @@
-"""device_users carries what judging a person's sign-off needs, so that counting the district reads
-one table: its laptop's school and audience (group_name, audience: copied by triggers whenever the
-laptop's change and whenever a person is first seen, so never stale), and the person's latest
-decision on the version that applied when last brought up to date (signoff_version, signoff_id,
-signoff_decision, signoff_decided_at, signoff_full_name: used only where that version still applies)
+"""device_users carries what judging a person's sign-off needs, kept by the database itself, so that
+counting the district reads one table: the laptop's school and audience (group_name, audience), the
+version of the policy that applies there (signoff_version; NULL: none published) and the person's
+latest decision on it (signoff_id, signoff_decision, signoff_decided_at, signoff_full_name; NULL:
+none). Triggers keep them on both databases whatever code writes: a laptop moved or given another
+audience, a person first seen, a policy published (or removed), a decision stored.
 
 Revision ID: 0015
 Revises: 0014
 """
 
+# ruff: noqa: S608 - every statement here is built from this file's own constants, no input.
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -18,88 +20,148 @@ down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-TRIGGERS = {
-    "postgresql": [
-        # A laptop moved to another school or given another audience: its people follow it.
-        """
-        CREATE FUNCTION device_users_follow_device() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            UPDATE device_users SET group_name = NEW.group_name, audience = NEW.audience
-            WHERE device_id = NEW.id;
-            RETURN NULL;
-        END
-        $$
-        """,
+
+def _version(group: str, audience: str) -> str:
+    """SQL: the version that applies to a laptop of `group` for `audience` (SQL expressions)."""
+    return (
+        "coalesce("
+        f"(SELECT p.version FROM policies p WHERE p.group_name = {group} AND p.audience = {audience}), "
+        f"(SELECT p.version FROM policies p WHERE p.group_name = '' AND p.audience = {audience}))"
+    )
+
+
+def _judged(group: str, audience: str) -> str:
+    """SQL: the SET list that brings a `device_users` row's version and decision up to date, for a
+    laptop of `group` for `audience` (the latest decision on that version, by decided_at then id)."""
+    version = _version(group, audience)
+
+    def latest(column: str) -> str:
+        return (
+            f"(SELECT s.{column} FROM signoffs s WHERE s.device_id = device_users.device_id "
+            f'AND s."user" = device_users."user" AND s.policy_version = {version} '
+            "ORDER BY s.decided_at DESC, s.id DESC LIMIT 1)"
+        )
+
+    return (
+        f"signoff_version = {version}, signoff_id = {latest('id')}, "
+        f"signoff_decision = {latest('decision')}, signoff_decided_at = {latest('decided_at')}, "
+        f"signoff_full_name = {latest('full_name')}"
+    )
+
+
+OWN = _judged("device_users.group_name", "device_users.audience")
+# A decision stored: it becomes the kept one if it is on the version that applies and later than
+# the kept one. A condition on the row, not a recount: PostgreSQL re-reads a row another transaction
+# was changing before it writes it, so two decisions stored at once keep the later.
+LATER = (
+    "UPDATE device_users SET signoff_id = NEW.id, signoff_decision = NEW.decision, "
+    "signoff_decided_at = NEW.decided_at, signoff_full_name = NEW.full_name "
+    'WHERE device_id = NEW.device_id AND "user" = NEW."user" AND signoff_version = NEW.policy_version '
+    "AND (signoff_id IS NULL OR signoff_decided_at < NEW.decided_at "
+    "OR (signoff_decided_at = NEW.decided_at AND signoff_id < NEW.id))"
+)
+
+
+def _readers(row: str) -> str:
+    """SQL: the people a policy row (`row`: NEW or OLD) applies to or may have applied to."""
+    return f"audience = {row}.audience AND ({row}.group_name = '' OR group_name = {row}.group_name)"
+
+
+def _postgres() -> list[str]:
+    def function(name: str, body: str) -> str:
+        return (
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{body}\n"
+            "RETURN NULL;\nEND\n$$"
+        )
+
+    moved = _judged("NEW.group_name", "NEW.audience")
+    seen = _judged("d.group_name", "d.audience")
+    return [
+        function(
+            "device_users_follow_device",
+            f"UPDATE device_users SET group_name = NEW.group_name, audience = NEW.audience, {moved} "
+            "WHERE device_id = NEW.id;",
+        ),
         "CREATE TRIGGER device_users_follow_device AFTER UPDATE OF group_name, audience ON devices "
         "FOR EACH ROW WHEN (OLD.group_name IS DISTINCT FROM NEW.group_name "
         "OR OLD.audience IS DISTINCT FROM NEW.audience) EXECUTE FUNCTION device_users_follow_device()",
-        # A person seen for the first time takes their laptop's. FOR SHARE waits for a move of the
-        # laptop being made at that moment, and reads it once committed: neither misses the other.
-        """
-        CREATE FUNCTION device_user_takes_device() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            UPDATE device_users SET group_name = d.group_name, audience = d.audience
-            FROM (SELECT group_name, audience FROM devices WHERE id = NEW.device_id FOR SHARE) AS d
-            WHERE device_users.device_id = NEW.device_id AND device_users."user" = NEW."user";
-            RETURN NULL;
-        END
-        $$
-        """,
-        "CREATE TRIGGER device_user_takes_device AFTER INSERT ON device_users "
-        "FOR EACH ROW EXECUTE FUNCTION device_user_takes_device()",
-    ],
-    "sqlite": [
-        # One writer at a time: no move can happen between the statements.
-        """
-        CREATE TRIGGER device_users_follow_device AFTER UPDATE OF group_name, audience ON devices
-        WHEN OLD.group_name IS NOT NEW.group_name OR OLD.audience IS NOT NEW.audience
-        BEGIN
-            UPDATE device_users SET group_name = NEW.group_name, audience = NEW.audience
-            WHERE device_id = NEW.id;
-        END
-        """,
-        """
-        CREATE TRIGGER device_user_takes_device AFTER INSERT ON device_users
-        BEGIN
-            UPDATE device_users SET
-                group_name = (SELECT group_name FROM devices WHERE id = NEW.device_id),
-                audience = (SELECT audience FROM devices WHERE id = NEW.device_id)
-            WHERE device_id = NEW.device_id AND "user" = NEW."user";
-        END
-        """,
-    ],
+        # FOR SHARE waits for a move of the laptop being made at that moment and reads it once
+        # committed: neither the move nor the newcomer misses the other.
+        function(
+            "device_user_judged",
+            f"UPDATE device_users SET group_name = d.group_name, audience = d.audience, {seen} "
+            "FROM (SELECT group_name, audience FROM devices WHERE id = NEW.device_id FOR SHARE) AS d "
+            'WHERE device_users.device_id = NEW.device_id AND device_users."user" = NEW."user";',
+        ),
+        "CREATE TRIGGER device_user_judged AFTER INSERT ON device_users "
+        "FOR EACH ROW EXECUTE FUNCTION device_user_judged()",
+        function(
+            "device_users_follow_policy",
+            "IF TG_OP <> 'INSERT' THEN\n"
+            f"  UPDATE device_users SET {OWN} WHERE {_readers('OLD')};\nEND IF;\n"
+            "IF TG_OP <> 'DELETE' THEN\n"
+            f"  UPDATE device_users SET {OWN} WHERE {_readers('NEW')};\nEND IF;",
+        ),
+        "CREATE TRIGGER device_users_follow_policy AFTER INSERT OR UPDATE OR DELETE ON policies "
+        "FOR EACH ROW EXECUTE FUNCTION device_users_follow_policy()",
+        function("device_user_decided", f"{LATER};"),
+        "CREATE TRIGGER device_user_decided AFTER INSERT ON signoffs "
+        "FOR EACH ROW EXECUTE FUNCTION device_user_decided()",
+    ]
+
+
+def _sqlite() -> list[str]:
+    # One writer at a time: nothing can happen between a trigger's statements.
+    laptop = "(SELECT d.{column} FROM devices d WHERE d.id = NEW.device_id)"
+    group, audience = laptop.format(column="group_name"), laptop.format(column="audience")
+    return [
+        "CREATE TRIGGER device_users_follow_device AFTER UPDATE OF group_name, audience ON devices "
+        "WHEN OLD.group_name IS NOT NEW.group_name OR OLD.audience IS NOT NEW.audience BEGIN "
+        "UPDATE device_users SET group_name = NEW.group_name, audience = NEW.audience "
+        "WHERE device_id = NEW.id; "
+        f"UPDATE device_users SET {OWN} WHERE device_id = NEW.id; END",
+        "CREATE TRIGGER device_user_judged AFTER INSERT ON device_users BEGIN "
+        f"UPDATE device_users SET group_name = {group}, audience = {audience} "
+        'WHERE device_id = NEW.device_id AND "user" = NEW."user"; '
+        f'UPDATE device_users SET {OWN} WHERE device_id = NEW.device_id AND "user" = NEW."user"; END',
+        f"CREATE TRIGGER device_users_policy_added AFTER INSERT ON policies BEGIN "
+        f"UPDATE device_users SET {OWN} WHERE {_readers('NEW')}; END",
+        f"CREATE TRIGGER device_users_policy_changed AFTER UPDATE ON policies BEGIN "
+        f"UPDATE device_users SET {OWN} WHERE {_readers('OLD')}; "
+        f"UPDATE device_users SET {OWN} WHERE {_readers('NEW')}; END",
+        f"CREATE TRIGGER device_users_policy_removed AFTER DELETE ON policies BEGIN "
+        f"UPDATE device_users SET {OWN} WHERE {_readers('OLD')}; END",
+        f"CREATE TRIGGER device_user_decided AFTER INSERT ON signoffs BEGIN {LATER}; END",
+    ]
+
+
+POSTGRES_TRIGGERS = (
+    "device_users_follow_device",
+    "device_user_judged",
+    "device_users_follow_policy",
+    "device_user_decided",
+)
+SQLITE_TRIGGERS = (
+    "device_users_follow_device",
+    "device_user_judged",
+    "device_users_policy_added",
+    "device_users_policy_changed",
+    "device_users_policy_removed",
+    "device_user_decided",
+)
+TABLES = {
+    "device_users_follow_device": "devices",
+    "device_user_judged": "device_users",
+    "device_users_follow_policy": "policies",
+    "device_user_decided": "signoffs",
+    "device_users_policy_added": "policies",
+    "device_users_policy_changed": "policies",
+    "device_users_policy_removed": "policies",
 }
-
-# Each person's version in force (their laptop's school's policy for its audience, else the
-# district's), and their latest decision on it (by decided_at, then id).
-VERSION = """coalesce(
-      (SELECT p.version FROM policies p
-        WHERE p.group_name = device_users.group_name AND p.audience = device_users.audience),
-      (SELECT p.version FROM policies p WHERE p.group_name = '' AND p.audience = device_users.audience))"""
-
-FILL = [
-    """UPDATE device_users SET
-      group_name = (SELECT d.group_name FROM devices d WHERE d.id = device_users.device_id),
-      audience = (SELECT d.audience FROM devices d WHERE d.id = device_users.device_id)""",
-    f"""UPDATE device_users SET
-      signoff_version = {VERSION},
-      signoff_id = (SELECT s.id FROM signoffs s WHERE s.device_id = device_users.device_id
-        AND s."user" = device_users."user" AND s.policy_version = {VERSION}
-        ORDER BY s.decided_at DESC, s.id DESC LIMIT 1),
-      signoff_decision = (SELECT s.decision FROM signoffs s WHERE s.device_id = device_users.device_id
-        AND s."user" = device_users."user" AND s.policy_version = {VERSION}
-        ORDER BY s.decided_at DESC, s.id DESC LIMIT 1),
-      signoff_decided_at = (SELECT s.decided_at FROM signoffs s WHERE s.device_id = device_users.device_id
-        AND s."user" = device_users."user" AND s.policy_version = {VERSION}
-        ORDER BY s.decided_at DESC, s.id DESC LIMIT 1),
-      signoff_full_name = (SELECT s.full_name FROM signoffs s WHERE s.device_id = device_users.device_id
-        AND s."user" = device_users."user" AND s.policy_version = {VERSION}
-        ORDER BY s.decided_at DESC, s.id DESC LIMIT 1)""",  # noqa: S608 - our own SQL
-]
 
 
 def upgrade() -> None:
-    # Plain ADD COLUMN (no batch rebuild on SQLite), the triggers, then every row filled.
+    # Plain ADD COLUMN (no batch rebuild on SQLite), every row filled, then the triggers.
     op.add_column(
         "device_users", sa.Column("group_name", sa.String(length=100), nullable=False, server_default="")
     )
@@ -111,21 +173,26 @@ def upgrade() -> None:
     op.add_column("device_users", sa.Column("signoff_decision", sa.String(length=10), nullable=True))
     op.add_column("device_users", sa.Column("signoff_decided_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("device_users", sa.Column("signoff_full_name", sa.String(length=200), nullable=True))
-    for statement in TRIGGERS[op.get_bind().dialect.name]:
-        op.execute(statement)
-    for statement in FILL:
+    op.execute(
+        "UPDATE device_users SET "
+        "group_name = (SELECT d.group_name FROM devices d WHERE d.id = device_users.device_id), "
+        "audience = (SELECT d.audience FROM devices d WHERE d.id = device_users.device_id)"
+    )
+    op.execute(f"UPDATE device_users SET {OWN}")
+    dialect = op.get_bind().dialect.name
+    for statement in _postgres() if dialect == "postgresql" else _sqlite():
         op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER device_user_takes_device ON device_users")
-        op.execute("DROP TRIGGER device_users_follow_device ON devices")
-        op.execute("DROP FUNCTION device_user_takes_device()")
-        op.execute("DROP FUNCTION device_users_follow_device()")
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        for name in POSTGRES_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name} ON {TABLES[name]}")
+            op.execute(f"DROP FUNCTION {name}()")
     else:
-        op.execute("DROP TRIGGER device_user_takes_device")
-        op.execute("DROP TRIGGER device_users_follow_device")
+        for name in SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER {name}")
     with op.batch_alter_table("device_users") as batch:
         for column in (
             "signoff_full_name",
@@ -133,7 +200,7 @@ def downgrade() -> None:
             "signoff_decision",
             "signoff_id",
             "signoff_version",
+            "audience",
+            "group_name",
         ):
             batch.drop_column(column)
-        batch.drop_column("audience")
-        batch.drop_column("group_name")
