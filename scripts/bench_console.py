@@ -689,8 +689,7 @@ def measure_signoffs(server: ServerProcess, url: str, password: str, runs: int) 
 
 def fill_roll_up(server: ServerProcess) -> None:
     """The rows were loaded past the server (COPY), so the overview's roll-up is filled as migration
-    0011 fills it on an upgrade: `homeroom-server counts --fix` recounts what is stored (and brings
-    every person's kept sign-off decision up to date, as migration 0015 does on an upgrade). Printed
+    0011 fills it on an upgrade: `homeroom-server counts --fix` recounts what is stored. Printed
     with the load average, since the machine may be shared."""
     began = time.monotonic()
     filled = server.cli("counts", "--fix")
@@ -748,9 +747,13 @@ def _run_on(
     )
     fill_roll_up(server)
     with psycopg.connect(url, autocommit=True) as connection:
-        # `counts --fix` rewrote every person's row (their kept sign-off): vacuumed, as autovacuum
-        # would after it, so the timings are of a table in service, not of one mid-cleanup.
-        connection.execute("VACUUM (ANALYZE) device_users")
+        # The bulk load wrote each person's row once for the row and once for each of their
+        # decisions (the database's triggers, migration 0015, fire for every COPY row), all at once,
+        # so two thirds of the table's pages are dead space no later insert has reused yet. A
+        # district's table grows a person at a time and autovacuum hands that space back: compacted.
+        connection.execute("VACUUM (FULL, ANALYZE) device_users")
+        size = connection.execute("SELECT pg_size_pretty(pg_relation_size('device_users'))").fetchone()
+    print(f"device_users compacted: {size[0] if size else '?'}", flush=True)
     watched = seeded.device_ids[len(seeded.device_ids) // 3]  # the device page measured
     seconds = seed_audit(url, seeded.device_ids, audit, watched, now)
     print(f"Seeded {audit:,} audit entries in {seconds:.0f} s", flush=True)
