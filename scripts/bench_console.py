@@ -29,6 +29,7 @@ remediation: about 2.5 KB a device), as the pages read it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import shutil
@@ -700,6 +701,28 @@ def fill_roll_up(server: ServerProcess) -> None:
     print(f"Load average: {Path('/proc/loadavg').read_text().strip()}", flush=True)
 
 
+def fill_people(url: str) -> None:
+    """The seed loads with triggers off, so each person's row is filled as migration 0015 fills it on
+    an upgrade (its own statements), and then compacted: filling rewrote every row at once, leaving
+    half the table dead space that a district's table, grown a person at a time with autovacuum
+    handing space back, does not carry."""
+    path = ROOT / "server" / "db" / "migrations" / "versions" / "0015_signoff_kept.py"
+    spec = importlib.util.spec_from_file_location("signoff_kept", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    began = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as connection:
+        for statement in migration.FILL:
+            connection.execute(statement)
+        connection.execute("VACUUM (FULL, ANALYZE) device_users")
+        size = connection.execute("SELECT pg_size_pretty(pg_relation_size('device_users'))").fetchone()
+    print(
+        f"People's sign-off rows filled in {time.monotonic() - began:.1f} s ({size[0] if size else '?'})",
+        flush=True,
+    )
+
+
 def _profiler(py_spy: str, pid: int, path: str) -> subprocess.Popen[bytes]:
     """py-spy sampling the server until interrupted, as collapsed stacks (to be read as text)."""
     out = Path(tempfile.gettempdir()) / f"bench-console-{path.strip('/').replace('/', '-')}.txt"
@@ -746,14 +769,7 @@ def _run_on(
         flush=True,
     )
     fill_roll_up(server)
-    with psycopg.connect(url, autocommit=True) as connection:
-        # The bulk load wrote each person's row once for the row and once for each of their
-        # decisions (the database's triggers, migration 0015, fire for every COPY row), all at once,
-        # so two thirds of the table's pages are dead space no later insert has reused yet. A
-        # district's table grows a person at a time and autovacuum hands that space back: compacted.
-        connection.execute("VACUUM (FULL, ANALYZE) device_users")
-        size = connection.execute("SELECT pg_size_pretty(pg_relation_size('device_users'))").fetchone()
-    print(f"device_users compacted: {size[0] if size else '?'}", flush=True)
+    fill_people(url)
     watched = seeded.device_ids[len(seeded.device_ids) // 3]  # the device page measured
     seconds = seed_audit(url, seeded.device_ids, audit, watched, now)
     print(f"Seeded {audit:,} audit entries in {seconds:.0f} s", flush=True)

@@ -210,7 +210,7 @@ def judged(judgement: Judgement, in_order: bool = False) -> Select[Any]:
         device.c.hostname,
         device.c.serial,
         person.c.audience,
-        policy_id.label("policy_id"),
+        case((version.is_not(None), policy_id)).label("policy_id"),
         version.label("policy_version"),
         person.c.signoff_decision.label("decision"),
         person.c.signoff_full_name.label("full_name"),

@@ -160,6 +160,16 @@ TABLES = {
 }
 
 
+# Every row as the triggers would have kept it (also run by scripts/bench_console.py after its bulk
+# load, which loads with triggers off).
+FILL = (
+    "UPDATE device_users SET "
+    "group_name = (SELECT d.group_name FROM devices d WHERE d.id = device_users.device_id), "
+    "audience = (SELECT d.audience FROM devices d WHERE d.id = device_users.device_id)",
+    f"UPDATE device_users SET {OWN}",
+)
+
+
 def upgrade() -> None:
     # Plain ADD COLUMN (no batch rebuild on SQLite), every row filled, then the triggers.
     op.add_column(
@@ -173,12 +183,8 @@ def upgrade() -> None:
     op.add_column("device_users", sa.Column("signoff_decision", sa.String(length=10), nullable=True))
     op.add_column("device_users", sa.Column("signoff_decided_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("device_users", sa.Column("signoff_full_name", sa.String(length=200), nullable=True))
-    op.execute(
-        "UPDATE device_users SET "
-        "group_name = (SELECT d.group_name FROM devices d WHERE d.id = device_users.device_id), "
-        "audience = (SELECT d.audience FROM devices d WHERE d.id = device_users.device_id)"
-    )
-    op.execute(f"UPDATE device_users SET {OWN}")
+    for statement in FILL:
+        op.execute(statement)
     dialect = op.get_bind().dialect.name
     for statement in _postgres() if dialect == "postgresql" else _sqlite():
         op.execute(statement)
