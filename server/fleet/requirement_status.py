@@ -66,6 +66,9 @@ def cells(results: Iterable[Any] | None, reported: bool) -> dict[str, Cell]:
 
 
 QUICK_STATUSES = ("pass", "fail")
+# The cells an export gives most, made once: immutable, so every row may share them.
+_QUICK_CELLS = {status: Cell(status, status, "") for status in QUICK_STATUSES}
+_NOT_REQUIRED_CELL = Cell("not-required", NOT_REQUIRED, "")
 
 
 def cells_from_statuses(statuses: Mapping[str, Any] | None, reported: bool) -> dict[str, Cell] | None:
@@ -81,11 +84,11 @@ def cells_from_statuses(statuses: Mapping[str, Any] | None, reported: bool) -> d
     shown: dict[str, Cell] = {}
     for check_id in CHECK_IDS:
         if check_id not in statuses:
-            shown[check_id] = Cell("not-required", NOT_REQUIRED, "")
+            shown[check_id] = _NOT_REQUIRED_CELL
             continue
         status = statuses[check_id]
-        if status in QUICK_STATUSES:
-            shown[check_id] = Cell(status, status, "")
+        if isinstance(status, str) and status in _QUICK_CELLS:
+            shown[check_id] = _QUICK_CELLS[status]
         else:
             return None
     return shown
