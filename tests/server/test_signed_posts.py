@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,12 @@ from contract.wire import (
     signed_headers,
 )
 from server.app import HomeroomApp, create_app
+from server.middleware import ASGIApp, Message
 from server.settings import Settings
 from tests.helpers.servers import InitialisedDatabases, ServerProcess
 from tests.helpers.signed_device import IDENTITY, heartbeat, report
 
-Message = dict[str, Any]
-ASGI = Callable[
-    [Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
+ASGI = ASGIApp
 HEARTBEAT = f"{API_PREFIX}/heartbeat"
 REPORTS = f"{API_PREFIX}/reports"
 
@@ -142,7 +140,7 @@ def served(
 
 def through_fastapi(app: FastAPI) -> ASGI:
     """The same app with the hot handler skipped: FastAPI's stack and its declared routes."""
-    return lambda scope, receive, send: FastAPI.__call__(app, scope, receive, send)  # type: ignore[arg-type]
+    return lambda scope, receive, send: FastAPI.__call__(app, scope, receive, send)
 
 
 def both_ways(
@@ -178,7 +176,7 @@ def test_every_refusal_is_the_one_fastapi_s_route_gives(served: tuple[HomeroomAp
         assert both_ways(app, "POST", path, signed, [body + b" "]).status == 401  # not what was signed
         stranger = {**signed, "X-Homeroom-Device": uuid.uuid4().hex}
         assert both_ways(app, "POST", path, stranger, [body]).status == 401
-        for wrong in (b"{not json", b'{"heartbeat_id": 5}', b"[]", '"\\ud800"'.encode()):
+        for wrong in (b"{not json", b'{"heartbeat_id": 5}', b"[]", b'"\\ud800"'):
             answer = both_ways(app, "POST", path, laptop.headers(path, wrong), [wrong])
             assert answer.status == 422, answer.body
         # A body signed as sent, arriving in pieces, is read whole.
