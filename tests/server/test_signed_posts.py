@@ -43,27 +43,41 @@ REPORTS = f"{API_PREFIX}/reports"
 
 class Answer:
     def __init__(self, messages: list[Message]) -> None:
-        start = next(message for message in messages if message["type"] == "http.response.start")
-        self.status: int = start["status"]
-        self.headers: list[tuple[bytes, bytes]] = sorted(start["headers"])
-        self.body = b"".join(
-            message.get("body", b"") for message in messages if message["type"] == "http.response.body"
-        )
+        self.messages = messages
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+        starts = [message for message in messages if message["type"] == "http.response.start"]
+        if starts:
+            self.status = int(starts[0]["status"])
+            self.headers = sorted(starts[0]["headers"])
+        for message in messages:
+            if message["type"] == "http.response.body":
+                self.body += message.get("body", b"")
 
     def header(self, name: str) -> str:
-        return next(value for key, value in self.headers if key == name.lower().encode()).decode("latin-1")
+        value: bytes = next(value for key, value in self.headers if key == name.lower().encode())
+        return value.decode("latin-1")
 
     def json(self) -> Any:
         return json.loads(self.body)
 
 
 def call(
-    app: ASGI, method: str, path: str, headers: dict[str, str], chunks: Iterable[bytes], root_path: str = ""
+    app: ASGI,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    chunks: Iterable[bytes | None],
+    root_path: str = "",
 ) -> Answer:
-    """One HTTP request as uvicorn hands it to the app: the body in the chunks given."""
+    """One HTTP request as uvicorn hands it to the app: the body in the chunks given (None: the
+    client goes away there)."""
     parts = list(chunks)
     pending: list[Message] = [
-        {"type": "http.request", "body": part, "more_body": index < len(parts) - 1}
+        {"type": "http.disconnect"}
+        if part is None
+        else {"type": "http.request", "body": part, "more_body": index < len(parts) - 1}
         for index, part in enumerate(parts or [b""])
     ]
     sent: list[Message] = []
@@ -231,3 +245,15 @@ def test_the_hot_posts_never_enter_fastapi_s_stack(served: tuple[HomeroomApp, La
     # Under a root path (a proxy that mounts the server below a prefix) FastAPI answers as before.
     assert call(app, "POST", HEARTBEAT, laptop.headers(HEARTBEAT, body), [body], root_path="/homeroom").status
     assert app.middleware_stack is not None
+
+
+def test_a_client_gone_before_its_body_ends_is_not_answered_and_nothing_is_kept(
+    served: tuple[HomeroomApp, Laptop],
+) -> None:
+    app, laptop = served
+    body = json.dumps(heartbeat()).encode()
+    signed = laptop.headers(HEARTBEAT, body)
+    gone = call(app, "POST", HEARTBEAT, signed, [body[:20], None])
+    assert gone.messages == []  # nobody to answer; and no exception for uvicorn to log as a 500
+    # The request id was not kept: the whole request, sent again, is served.
+    assert call(app, "POST", HEARTBEAT, signed, [body]).status == 200
