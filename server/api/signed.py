@@ -49,18 +49,8 @@ async def answer(
     body_model: type[Body],
     work: Callable[[Connection, KnownDevice, Body], BaseModel],
 ) -> Response:
-    """`answer_read`, the body parsed by `body_model` before the transaction."""
-    return await answer_read(services, signed, partial(parse, body_model), work)
-
-
-async def answer_read(
-    services: Services,
-    signed: SignedRequest,
-    read: Callable[[bytes], Parsed],
-    work: Callable[[Connection, KnownDevice, Parsed], BaseModel],
-) -> Response:
-    """`signed_answer` as a Starlette response, for FastAPI's routes."""
-    return (await signed_answer(services, signed, read, work)).response()
+    """`signed_answer` for a FastAPI route, the body parsed by `body_model` before the transaction."""
+    return (await signed_answer(services, signed, partial(parse, body_model), work)).response()
 
 
 async def signed_answer(
