@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -21,6 +23,7 @@ from server.api.schemas import (
     ReportIn,
     SignOffIn,
 )
+from server.api.signed_posts import SignedPosts
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.cache_counts import counts_from_environment
 from server.console import admin_api, api_token_pages, lost_pages
@@ -32,9 +35,28 @@ from server.deps import Services, openapi_signature_headers
 from server.errors import RequestRefused
 from server.fleet.published import PoliciesCache, RequirementsCache, load_policies, load_requirements
 from server.group_commit import GroupCommitter
-from server.middleware import RequestGuard
+from server.middleware import ASGIApp, Receive, RequestGuard, Scope, Send
 from server.notify.background import background_lifespan
 from server.settings import Settings
+
+
+class HomeroomApp(FastAPI):
+    """FastAPI, with the hot signed POSTs (`signed_posts`) answered before its own stack sees them."""
+
+    signed_posts: SignedPosts | None = None
+    # `signed_posts` inside the same guard as the rest of the app (`create_app`).
+    guarded_posts: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.guarded_posts is not None
+            and self.signed_posts is not None
+            and self.signed_posts.serves(scope)
+        ):
+            scope["app"] = self
+            await self.guarded_posts(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -65,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Homeroom sends no telemetry anywhere; with OpenTelemetry installed (a dependency of a test
     # tool), FastAPI would otherwise look up the global providers on every request.
     # /docs is served by server.console.docs from local files (FastAPI's own loads a CDN).
-    app = FastAPI(
+    app = HomeroomApp(
         title="Homeroom server",
         version=__version__,
         docs_url=None,
@@ -100,10 +122,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    app.add_middleware(
+    guard = partial(
         RequestGuard,
         limit=MAX_BODY_BYTES,
         seconds=settings.body_timeout_seconds,
         extra_headers=security_headers,
     )
+    app.add_middleware(guard.func, *guard.args, **guard.keywords)
+    app.signed_posts = SignedPosts(
+        services, {heartbeat.PATH: heartbeat.respond, reports.PATH: reports.respond}, app.exception_handlers
+    )
+    app.guarded_posts = guard(app.signed_posts)
     return app

@@ -93,15 +93,23 @@ SIGNATURE_HEADERS = (
 )
 
 
-async def signed_request(request: Request) -> SignedRequest:
-    """The four signature headers and the raw body, exactly as received (the body hash is signed).
+SIGNATURE_HEADER_NAMES = tuple(header.name.encode("latin-1") for header in SIGNATURE_HEADERS)
 
-    The headers are read and checked here by hand rather than declared as four `Header()`
-    parameters: FastAPI validated each through pydantic on every request, about a tenth of a
-    heartbeat's server time. `openapi_signature_headers` keeps them in the schema. The body is
-    not parsed here: `server.api.signed.answer` checks the signature first."""
-    headers = request.headers
-    values = [headers.get(header.name) for header in SIGNATURE_HEADERS]
+
+def signature_values(raw_headers: Iterable[tuple[bytes, bytes]]) -> list[str | None]:
+    """The four signature headers' values from an ASGI scope's headers: the first of each name, as
+    Starlette's `Headers.get` reads them (uvicorn gives names in lower case), None where missing."""
+    found: dict[bytes, str] = {}
+    for name, value in raw_headers:
+        if name in SIGNATURE_HEADER_NAMES and name not in found:
+            found[name] = value.decode("latin-1")
+    return [found.get(name) for name in SIGNATURE_HEADER_NAMES]
+
+
+def check_signature_headers(values: list[str | None]) -> None:
+    """RequestValidationError (answered 422) naming each header that is missing or out of its
+    limits: the one check of the headers, for FastAPI's routes (`signed_request`) and for the hot
+    POSTs served ahead of it (`server.api.signed_posts`), made before the body is read."""
     problems = [
         found
         for header, value in zip(SIGNATURE_HEADERS, values, strict=True)
@@ -109,16 +117,32 @@ async def signed_request(request: Request) -> SignedRequest:
     ]
     if problems:
         raise RequestValidationError(problems)
+
+
+def signed_from(values: list[str | None], method: str, path: str, body: bytes) -> SignedRequest:
+    """The request as signed, from header values `check_signature_headers` passed."""
     device_id, timestamp, request_id, signature = (str(value) for value in values)
     return SignedRequest(
         device_id=device_id,
         timestamp=timestamp,
         request_id=request_id,
         signature=signature,
-        method=request.method,
-        path=request.url.path,
-        body=await request.body(),
+        method=method,
+        path=path,
+        body=body,
     )
+
+
+async def signed_request(request: Request) -> SignedRequest:
+    """The four signature headers and the raw body, exactly as received (the body hash is signed).
+
+    The headers are read and checked here by hand rather than declared as four `Header()`
+    parameters: FastAPI validated each through pydantic on every request, about a tenth of a
+    heartbeat's server time. `openapi_signature_headers` keeps them in the schema. The body is
+    not parsed here: `server.api.signed.answer` checks the signature first."""
+    values = signature_values(request.scope["headers"])
+    check_signature_headers(values)
+    return signed_from(values, request.method, request.url.path, await request.body())
 
 
 def _takes_signed_request(dependant: Dependant) -> bool:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Response
 
 from contract.wire import API_PREFIX
-from server.api.bodies import documented
+from server.api.bodies import documented, parse
 from server.api.schemas import HeartbeatIn, HeartbeatOut
-from server.api.signed import REFUSALS, answer
-from server.deps import ServicesDep, SignedDep
+from server.api.signed import REFUSALS, SignedAnswer, signed_answer
+from server.auth import SignedRequest
+from server.deps import Services, ServicesDep, SignedDep
 from server.fleet.ingest import record_heartbeat
 
+PATH = f"{API_PREFIX}/heartbeat"
 router = APIRouter(prefix=API_PREFIX, tags=["agent"], responses=REFUSALS)
 
 
-@router.post("/heartbeat", response_model=HeartbeatOut, openapi_extra=documented(HeartbeatIn))
-async def heartbeat(signed: SignedDep, services: ServicesDep) -> Response:
-    return await answer(
+async def respond(services: Services, signed: SignedRequest) -> SignedAnswer:
+    """The heartbeat's answer; served by `server.api.signed_posts` ahead of FastAPI's router."""
+    return await signed_answer(
         services,
         signed,
-        HeartbeatIn,
+        partial(parse, HeartbeatIn),
         lambda connection, device, body: record_heartbeat(
             connection,
             device,
@@ -29,3 +33,9 @@ async def heartbeat(signed: SignedDep, services: ServicesDep) -> Response:
             services.settings.config.lost.interval_seconds,
         ),
     )
+
+
+@router.post("/heartbeat", response_model=HeartbeatOut, openapi_extra=documented(HeartbeatIn))
+async def heartbeat(signed: SignedDep, services: ServicesDep) -> Response:
+    """What the schema describes; requests are answered by `respond` through `signed_posts`."""
+    return (await respond(services, signed)).response()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,22 +32,33 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class SignedAnswer:
+    """A 200 answer to a signed request: its JSON and the headers that sign it (`answer_signing`)."""
+
+    body: bytes
+    headers: dict[str, str]
+
+    def response(self) -> Response:
+        return Response(self.body, media_type="application/json", headers=self.headers)
+
+
 async def answer(
     services: Services,
     signed: SignedRequest,
     body_model: type[Body],
     work: Callable[[Connection, KnownDevice, Body], BaseModel],
 ) -> Response:
-    """`answer_read`, the body parsed by `body_model` before the transaction."""
-    return await answer_read(services, signed, partial(parse, body_model), work)
+    """`signed_answer` for a FastAPI route, the body parsed by `body_model` before the transaction."""
+    return (await signed_answer(services, signed, partial(parse, body_model), work)).response()
 
 
-async def answer_read(
+async def signed_answer(
     services: Services,
     signed: SignedRequest,
     read: Callable[[bytes], Parsed],
     work: Callable[[Connection, KnownDevice, Parsed], BaseModel],
-) -> Response:
+) -> SignedAnswer:
     """Signature first, then the body, then the work in a transaction: the request id is recorded
     together with the work, or neither is, and the answer leaves only after the commit.
 
@@ -66,14 +78,13 @@ async def answer_read(
         services.authenticator.apply(connection, device)  # the request id: `once`, for the batch
         return work(connection, device, body)
 
-    def signed_answer(result: BaseModel) -> Response:
-        encoded = result.model_dump_json().encode()
-        return Response(
-            encoded, media_type="application/json", headers=services.answer_signer.headers(signed, encoded)
-        )
+    def sign(result: BaseModel) -> SignedAnswer:
+        # The serializer's bytes as they are (`model_dump_json` decodes them to a str to be encoded again).
+        encoded = result.__pydantic_serializer__.to_json(result)
+        return SignedAnswer(encoded, services.answer_signer.headers(signed, encoded))
 
     # A key not cached is read with the batch's other devices, in one statement.
     read_ahead = None if services.authenticator.is_cached(signed.device_id) else signed.device_id
     once = services.authenticator.once_key(signed)
     heavy = len(signed.body) > HEAVY_BYTES  # a full report: batched apart from heartbeats
-    return await services.database.run(prepare, in_transaction, signed_answer, read_ahead, once, heavy)
+    return await services.database.run(prepare, in_transaction, sign, read_ahead, once, heavy)
