@@ -25,7 +25,7 @@ from contract.requirements import CHECK_IDS
 from server.console.fleet_views import Filters
 from server.console.roles import Scope
 from server.db.among import among
-from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES
+from server.db.tables import DEVICE_STATUS, DEVICES
 from server.fleet.device_record import ASSET_TAG, LOST_STATUS, optional_column
 from server.fleet.ingest import now_utc
 from server.fleet.requirement_status import Cell, cells, cells_from_statuses
@@ -214,26 +214,21 @@ def _export_cells(connection: Connection, rows: list[Any]) -> CellsOf:
 
 def _listed(connection: Connection, rows: list[Any], cells_of: CellsOf = _page_cells) -> list[ListedDevice]:
     ids = [row.id for row in rows]
-    users: dict[str, list[str]] = {}
-    if ids:
-        for found in connection.execute(
-            select(DEVICE_USERS.c.device_id, DEVICE_USERS.c.user)
-            .where(among(DEVICE_USERS.c.device_id, ids, connection.dialect.name))
-            .order_by(DEVICE_USERS.c.user)
-        ):
-            users.setdefault(found.device_id, []).append(found.user)
+    # Each laptop's people with their sign-off status, by user: the users column and the sign-off
+    # cell from one read.
     signoffs = statuses_on(connection, ids, now_utc()) if ids else {}
     listed = []
     for row in rows:
         seen = _utc(row.last_seen_at)
-        signoff, missing = signoff_state(signoffs.get(row.id, []))
+        people = signoffs.get(row.id, [])
+        signoff, missing = signoff_state(people)
         listed.append(
             ListedDevice(
                 id=row.id,
                 hostname=row.hostname,
                 serial=row.serial or "",
                 asset_tag=str(getattr(row, ASSET_TAG, "") or ""),
-                users=", ".join(users.get(row.id, [])),
+                users=", ".join(user for user, _status in people),
                 school=row.group_name,
                 os=row.os,
                 last_seen=seen.isoformat(timespec="minutes") if seen else "never",

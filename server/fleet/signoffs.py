@@ -113,8 +113,8 @@ def statuses_on(
         .order_by(people.c.device_id, people.c.user)
     )
     found: dict[str, list[tuple[str, str]]] = {}
-    for row in connection.execute(query):
-        found.setdefault(row.device_id, []).append((row.user, STANDING_STATUSES[row.standing]))
+    for device_id, user, standing in connection.execute(query).all():
+        found.setdefault(device_id, []).append((user, STANDING_STATUSES[standing]))
     return found
 
 
