@@ -536,10 +536,13 @@ def test_two_decisions_of_a_new_person_stored_at_once_keep_the_later(database_ur
 
             racing = threading.Thread(target=second)
             racing.start()
-            with engine.connect() as watcher:  # until the second waits on the first
-                for _ in range(200):
+            with engine.connect() as watcher:  # until the second waits on the first (30 s at most)
+                for _ in range(1500):
                     waiting = watcher.execute(
-                        text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                        )
                     ).scalar_one()
                     if waiting:
                         break
