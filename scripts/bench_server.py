@@ -452,9 +452,43 @@ class FloorProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def load(url: str, pid: int, script: Path, connections: int, seconds: int, path: str) -> dict[str, float]:
-    """wrk against `url` for `seconds`: throughput, latency, non-2xx, and the server's CPU per request."""
+def load(
+    url: str,
+    pid: int,
+    script: Path,
+    connections: int,
+    seconds: int,
+    path: str,
+    profile: Path | None = None,
+    database_pid: int | None = None,
+) -> dict[str, float]:
+    """wrk against `url` for `seconds`: throughput, latency, non-2xx, and the server's CPU per request.
+    `profile`: py-spy samples the server (and its workers) meanwhile, its raw stacks written there."""
     cpu_before = server_cpu_seconds(pid)
+    database_before = server_cpu_seconds(database_pid) if database_pid else 0.0
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen(
+            [
+                PY_SPY,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--nonblocking",
+                "--gil",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(seconds),
+                "--output",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     done = subprocess.run(
         [
             "wrk",
@@ -476,12 +510,20 @@ def load(url: str, pid: int, script: Path, connections: int, seconds: int, path:
         timeout=seconds + 300,
         check=True,
     )
+    if spy is not None:
+        spy.wait(60)
     figures = parse_wrk(done.stdout)
     figures["cpu_ms"] = 1000 * (server_cpu_seconds(pid) - cpu_before) / max(figures["requests"], 1)
+    figures["database_cpu_ms"] = (
+        1000 * (server_cpu_seconds(database_pid) - database_before) / max(figures["requests"], 1)
+        if database_pid
+        else float("nan")
+    )
     return figures
 
 
 WRK_THREADS = 2
+PY_SPY = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
 
 
 def write_requests(folder: Path, name: str, lines: list[str]) -> Path:
@@ -587,20 +629,27 @@ def measure(
     """Enrols a fleet, starts Homeroom and the floor, and loads both with the same requests for each
     kind, connection count and repeat. Returns the run-wide figures (peak RSS, setup times)."""
     from server.cache_counts import COUNTS_VARIABLE, read_counts
+    from server.db.statement_counts import STATEMENT_COUNTS_VARIABLE, read_statement_counts
     from server.settings import DEVICE_CACHE_VARIABLE
 
     workers = args.workers or (1 if database == "sqlite" else 2)
     run_dir = scratch_dir / database
     run_dir.mkdir()
     cluster_iter: Iterator[PostgresCluster] | None = None
+    database_pid: int | None = None
     if database == "postgresql":
         cluster_iter = start_postgres(fsync=args.fsync == "on")
-        url = next(cluster_iter).new_database()
+        cluster = next(cluster_iter)
+        url = cluster.new_database()
+        # The postmaster: its children are the backends, whose CPU is the database's share.
+        database_pid = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
     else:
         url = f"sqlite:///{run_dir / 'var' / 'homeroom.db'}"
     counts_dir = run_dir / "cache-counts"
     os.environ[DEVICE_CACHE_VARIABLE] = str(args.device_cache)
     os.environ[COUNTS_VARIABLE] = str(counts_dir)
+    statements_dir = run_dir / "statement-counts"
+    os.environ[STATEMENT_COUNTS_VARIABLE] = str(statements_dir)
     server = ServerProcess(url, run_dir, workers=workers)
     floor: FloorProcess | None = None
     overall: dict[str, float] = {"workers": workers}
@@ -638,8 +687,26 @@ def measure(
                         floor.url, floor.process.pid, script, connections, args.seconds, path
                     )
                     hits_before, misses_before = read_counts(counts_dir)
-                    figures = load(server.url, server.process.pid, script, connections, args.seconds, path)
+                    profile = (
+                        args.profile / f"{database}-{kind}-{connections}-{number}.txt"
+                        if args.profile
+                        else None
+                    )
+                    statements_before = read_statement_counts(statements_dir)
+                    figures = load(
+                        server.url,
+                        server.process.pid,
+                        script,
+                        connections,
+                        args.seconds,
+                        path,
+                        profile,
+                        database_pid,
+                    )
                     hits, misses = read_counts(counts_dir)
+                    figures["statements"] = (read_statement_counts(statements_dir) - statements_before) / max(
+                        figures["requests"], 1
+                    )
                     looked = (hits - hits_before) + (misses - misses_before)
                     results.append(
                         Measured(
@@ -662,6 +729,7 @@ def measure(
     finally:
         os.environ.pop(DEVICE_CACHE_VARIABLE, None)
         os.environ.pop(COUNTS_VARIABLE, None)
+        os.environ.pop(STATEMENT_COUNTS_VARIABLE, None)
         if floor is not None:
             floor.stop()
         server.stop()
@@ -676,7 +744,8 @@ def log(text: str) -> None:
 
 HEADER = (
     f"{'database':<10} {'kind':<9} {'conns':>5} {'run':>3} | {'floor/s':>8} {'p99 ms':>7} {'CPU ms':>6} | "
-    f"{'homeroom/s':>10} {'p99 ms':>7} {'CPU ms':>6} {'non-2xx':>7} {'hits':>5} | {'÷ floor':>7} {'p99 ×':>6}"
+    f"{'homeroom/s':>10} {'p99 ms':>7} {'CPU ms':>6} {'DB CPU':>6} {'stmts':>5} {'non-2xx':>7} {'hits':>5} | "
+    f"{'÷ floor':>7} {'p99 ×':>6}"
 )
 
 
@@ -688,7 +757,10 @@ def print_row(row: Measured, flush: bool = False) -> None:
     print(
         f"{row.database:<10} {row.kind:<9} {row.connections:>5} {row.run:>3} | "
         f"{floor['rate']:>8.0f} {floor['p99']:>7.1f} {floor['cpu_ms']:>6.2f} | "
-        f"{homeroom['rate']:>10.0f} {homeroom['p99']:>7.1f} {homeroom['cpu_ms']:>6.2f} {non_2xx:>7.0f} "
+        f"{homeroom['rate']:>10.0f} {homeroom['p99']:>7.1f} {homeroom['cpu_ms']:>6.2f} "
+        f"{homeroom.get('database_cpu_ms', float('nan')):>6.2f} "
+        f"{homeroom.get('statements', float('nan')):>5.2f} "
+        f"{non_2xx:>7.0f} "
         f"{row.hit_rate:>5.0%} | {ratio:>7.2f} {slower:>6.1f}",
         flush=flush,
     )
@@ -787,12 +859,19 @@ def main() -> int:
         default=0,
         help="reports sent to measure bytes stored per report (0: skip)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="folder for py-spy's raw stacks of the server during each load (py-spy from $PY_SPY or PATH)",
+    )
     parser.add_argument("--quick", action="store_true", help="5 s loads, 32 connections, 500 devices")
     args = parser.parse_args()
     args.kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
     if any(kind not in KINDS for kind in args.kinds):
         parser.error(f"--kinds: choose from {', '.join(KINDS)}")
     args.connections = [int(number) for number in args.connections.split(",")]
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.seconds, args.connections, args.devices = 5, [32], min(args.devices, 500)
     if shutil.which("wrk") is None:

@@ -49,6 +49,7 @@ from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
 from server.fleet.report_body import read_report
 from server.fleet.software_inventory import store_inventory
+from server.group_commit import defer
 from server.lost.mode import lost_mode_for
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
@@ -96,11 +97,13 @@ def store_report(
     A report dated more than `clock_ahead` (the clock-skew window) in the future is noted in
     the audit log. The device record carries every requirement enabled for the group
     (`requirements`, the published copy; none published means all): one the report left
-    out is `unknown`. The body is read here (`report_body.read_report`), with the device's inventory
-    row locked: a software list the same as the stored one, byte for byte, is not parsed again; a
-    bad body refuses the whole report (422).
+    out is `unknown`. The device's row is locked first and its counted and inventory state read in
+    one statement (`counted.before_report`); then the body is read (`report_body.read_report`): a
+    software list the same as the stored one, byte for byte, is not parsed again; a bad body
+    refuses the whole report (422).
     """
-    report, inventory = read_report(connection, device.id, body)
+    before = counted.before_report(connection, device.id)
+    report, inventory = read_report(body, before.inventory if before is not None else None)
     now = now_utc()
     reported_at = report_time(report.reported_at, now)
     if utc(report.reported_at) > now + clock_ahead:
@@ -124,7 +127,6 @@ def store_report(
     )
     if not new:
         return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
-    before = counted.before_report(connection, device.id)
     store_inventory(connection, device.id, report.report_id, reported_at, inventory)
     checks = check_statuses(results)
     status = {
@@ -339,6 +341,13 @@ def note_local_problems(connection: Connection, device_id: str, problems: list[s
     )
 
 
+# A heartbeat whose device's flags were read with its key for this request (`KnownDevice.flags`)
+# and say nothing waits: its one write, sent with the batch's others in one statement (`defer`).
+HEARTBEAT_SEEN = (
+    update(DEVICES)
+    .where(DEVICES.c.id == bindparam("device_id"))
+    .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
+)
 SEEN_NOW = (
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
@@ -357,11 +366,19 @@ def record_heartbeat(
     policies: PoliciesCache,
     lost_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
 ) -> HeartbeatOut:
+    """The device was seen now. Commands waiting go out with the answer (and are marked delivered in
+    the same transaction), as do new requirements and policies and lost mode."""
     now = now_utc()
-    seen = connection.execute(
-        SEEN_NOW, {"device_id": device.id, "now": now, "agent_version": heartbeat.agent_version}
-    ).first()
-    pending, lost_case_id = (seen.commands_pending, seen.lost_case_id) if seen is not None else (False, None)
+    written = {"device_id": device.id, "now": now, "agent_version": heartbeat.agent_version}
+    flags = device.flags
+    if flags is not None and not flags.commands_pending:
+        defer(connection, HEARTBEAT_SEEN, written)
+        pending, lost_case_id = False, flags.lost_case_id
+    else:  # a cached key, or commands wait: the row is locked and read as it is written
+        seen = connection.execute(SEEN_NOW, written).first()
+        pending, lost_case_id = (
+            (seen.commands_pending, seen.lost_case_id) if seen is not None else (False, None)
+        )
     if heartbeat.dropped:
         note_dropped(connection, device.id, heartbeat.dropped)
     if heartbeat.refused_answers:
