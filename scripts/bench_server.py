@@ -522,6 +522,63 @@ def load(
     return figures
 
 
+def load_servers(
+    servers: list[ServerProcess],
+    scripts: list[Path],
+    connections: int,
+    seconds: int,
+    path: str,
+    profile: Path | None,
+    database_pid: int | None,
+) -> dict[str, float]:
+    """`load` on every server at once, each with its own requests and its share of the connections:
+    throughput and requests add up, p99 is the worst server's, CPU per request is over all of them."""
+    if len(servers) == 1:
+        assert servers[0].process is not None
+        return load(
+            servers[0].url,
+            servers[0].process.pid,
+            scripts[0],
+            connections,
+            seconds,
+            path,
+            profile,
+            database_pid,
+        )
+    database_before = server_cpu_seconds(database_pid) if database_pid else 0.0
+    share = max(connections // len(servers), WRK_THREADS)
+    with ThreadPoolExecutor(len(servers)) as pool:
+        each = list(
+            pool.map(
+                lambda pair: load(
+                    pair[0].url,
+                    pair[0].process.pid,
+                    pair[1],
+                    share,
+                    seconds,
+                    path,
+                    profile.with_name(f"{profile.stem}-{pair[0].port}.txt") if profile else None,
+                ),
+                zip(servers, scripts, strict=True),
+            )
+        )
+    requests_sent = sum(figures["requests"] for figures in each)
+    return {
+        "rate": sum(figures["rate"] for figures in each),
+        "requests": requests_sent,
+        "p50": max(figures["p50"] for figures in each),
+        "p99": max(figures["p99"] for figures in each),
+        "non_2xx": sum(figures["non_2xx"] for figures in each),
+        "socket_errors": max(figures["socket_errors"] for figures in each),
+        "cpu_ms": sum(figures["cpu_ms"] * figures["requests"] for figures in each) / max(requests_sent, 1),
+        "database_cpu_ms": (
+            1000 * (server_cpu_seconds(database_pid) - database_before) / max(requests_sent, 1)
+            if database_pid
+            else float("nan")
+        ),
+    }
+
+
 WRK_THREADS = 2
 PY_SPY = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
 
@@ -651,11 +708,14 @@ def measure(
     statements_dir = run_dir / "statement-counts"
     os.environ[STATEMENT_COUNTS_VARIABLE] = str(statements_dir)
     server = ServerProcess(url, run_dir, workers=workers)
+    # More server processes on the same database (PostgreSQL): each takes its own share of the load.
+    servers = [server] + [ServerProcess(url, run_dir, workers=workers) for _ in range(args.servers - 1)]
     floor: FloorProcess | None = None
-    overall: dict[str, float] = {"workers": workers}
+    overall: dict[str, float] = {"workers": workers, "servers": len(servers)}
     try:
         server.init()
-        server.start()
+        for each in servers:
+            each.start()
         began = time.perf_counter()
         fleet = enrol_fleet(server, args.devices)
         log(f"{database}: enrolled {args.devices} devices in {time.perf_counter() - began:.1f} s")
@@ -682,6 +742,12 @@ def measure(
                     lines = laptops.lines(kind, count, first=made)
                     made += count
                     script = write_requests(run_dir, f"{kind}-{connections}-{number}", lines)
+                    # Each further server gets requests of its own (the same ones would be replays).
+                    shares = [script]
+                    for other in range(1, len(servers)):
+                        own = laptops.lines(kind, count, first=made)
+                        made += count
+                        shares.append(write_requests(run_dir, f"{kind}-{connections}-{number}-{other}", own))
                     del lines
                     floor_figures = load(
                         floor.url, floor.process.pid, script, connections, args.seconds, path
@@ -693,15 +759,8 @@ def measure(
                         else None
                     )
                     statements_before = read_statement_counts(statements_dir)
-                    figures = load(
-                        server.url,
-                        server.process.pid,
-                        script,
-                        connections,
-                        args.seconds,
-                        path,
-                        profile,
-                        database_pid,
+                    figures = load_servers(
+                        servers, shares, connections, args.seconds, path, profile, database_pid
                     )
                     hits, misses = read_counts(counts_dir)
                     figures["statements"] = (read_statement_counts(statements_dir) - statements_before) / max(
@@ -720,8 +779,9 @@ def measure(
                         )
                     )
                     print_row(results[-1], flush=True)
-                    script.with_suffix(".tsv").unlink()
-        overall["homeroom_rss"] = peak_rss_bytes(server.process.pid)
+                    for share in shares:
+                        share.with_suffix(".tsv").unlink()
+        overall["homeroom_rss"] = sum(peak_rss_bytes(each.process.pid) for each in servers if each.process)
         overall["floor_rss"] = peak_rss_bytes(floor.process.pid)
         if args.storage_reports:
             storage = bytes_per_report(server, args.storage_reports)
@@ -732,7 +792,8 @@ def measure(
         os.environ.pop(STATEMENT_COUNTS_VARIABLE, None)
         if floor is not None:
             floor.stop()
-        server.stop()
+        for each in servers:
+            each.stop()
         if cluster_iter is not None:
             next(cluster_iter, None)
     return overall
@@ -782,7 +843,7 @@ def print_summary(
     for database, figures in overall.items():
         extra = f", PostgreSQL fsync {args.fsync}" if database == "postgresql" else ""
         print(
-            f"{database}: {figures['workers']:.0f} worker(s){extra}; "
+            f"{database}: {figures['servers']:.0f} server(s) of {figures['workers']:.0f} worker(s){extra}; "
             f"report body {figures.get('report_bytes', 0) / 1024:.0f} KB "
             f"({figures.get('packages', 0):.0f} packages, six results); peak RSS homeroom "
             f"{figures.get('homeroom_rss', 0) / 2**20:.0f} MB, "
@@ -852,6 +913,13 @@ def main() -> int:
         default=0.0,
         help="seconds the server caches device keys (0: off, as a real fleet sees it)",
     )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="server processes on the one database (PostgreSQL), each with --workers workers and its "
+        "share of the connections",
+    )
     parser.add_argument("--stored", type=int, default=0, help="stored reports to bulk-load before measuring")
     parser.add_argument(
         "--storage-reports",
@@ -874,6 +942,8 @@ def main() -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.seconds, args.connections, args.devices = 5, [32], min(args.devices, 500)
+    if args.servers > 1 and args.database != "postgresql":
+        parser.error("--servers: several server processes share one database on PostgreSQL only")
     if shutil.which("wrk") is None:
         print("needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
