@@ -43,12 +43,13 @@ from server.db.tables import (
     DEVICES,
     REPORTS,
 )
-from server.fleet import counted
+from server.fleet import counted, report_writes
 from server.fleet.approval_answers import answers_for
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
 from server.fleet.report_body import read_report
-from server.fleet.software_inventory import store_inventory
+from server.fleet.report_writes import IDENTIFYING, stored_report
+from server.fleet.software_inventory import steady_move, store_inventory
 from server.group_commit import defer
 from server.lost.mode import lost_mode_for
 
@@ -113,47 +114,64 @@ def store_report(
     dumped = report.model_dump(mode="json", exclude={"software"})
     results = complete_results(dumped["results"], enabled_checks(published))
     overall = overall_status([r["status"] for r in results])
-    new = insert_if_new(
-        connection,
-        REPORTS,
-        {
-            "report_id": report.report_id,
-            "device_id": device.id,
-            "reported_at": reported_at,
-            "received_at": now,
-            "overall": overall,
-            "body": {**dumped, **inventory.summary()},
-        },
-    )
-    if not new:
-        return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
-    store_inventory(connection, device.id, report.report_id, reported_at, inventory)
-    checks = check_statuses(results)
-    status = {
+    stored = {
         "report_id": report.report_id,
+        "device_id": device.id,
         "reported_at": reported_at,
         "received_at": now,
         "overall": overall,
-        "results": results,
-        "checks": checks,
+        "body": {**dumped, **inventory.summary()},
     }
-    # A report delayed by an outage must not overwrite a newer one that arrived first.
-    connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
+    checks = check_statuses(results)
     identity = report.identity
-    identifying = connection.execute(
-        REPORT_SEEN,
-        {
-            "device_id": device.id,
-            "now": now,
-            "agent_version": report.agent_version,
-            "hostname": identity.hostname,
-            "os_version": identity.os_version,
-            "macs": list(identity.macs),
-            "audience": report.audience,
-            "manufacturer": identity.manufacturer or None,
-            "model": identity.model or None,
-        },
-    ).first()
+    seen = {
+        "device_id": device.id,
+        "now": now,
+        "agent_version": report.agent_version,
+        "hostname": identity.hostname,
+        "os_version": identity.os_version,
+        "macs": list(identity.macs),
+        "audience": report.audience,
+        "manufacturer": identity.manufacturer or None,
+        "model": identity.model or None,
+    }
+    if connection.dialect.name == "postgresql" and inventory.reported is None:
+        # No list to apply (the stored one again, or none): every write in one statement.
+        moved = steady_move(inventory, reported_at)
+        identifying = connection.execute(
+            stored_report(moved is not None),
+            report_writes.parameters(
+                {
+                    **stored,
+                    **seen,
+                    "results": results,
+                    "checks": checks,
+                    "users": list(report.users),
+                    **{f"inventory_{name}": value for name, value in (moved or {}).items()},
+                }
+            ),
+        ).first()
+        if identifying is None:
+            return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
+        if identifying.device_id is None:
+            identifying = None  # the device is gone
+    else:
+        if not insert_if_new(connection, REPORTS, stored):
+            return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
+        store_inventory(connection, device.id, report.report_id, reported_at, inventory)
+        status = {
+            "report_id": report.report_id,
+            "reported_at": reported_at,
+            "received_at": now,
+            "overall": overall,
+            "results": results,
+            "checks": checks,
+        }
+        # A report delayed by an outage must not overwrite a newer one that arrived first.
+        connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
+        identifying = connection.execute(REPORT_SEEN, seen).first()
+        for user in report.users:
+            note_user(connection, device.id, user, now)
     if identifying is not None:
         fill_in_identifying(connection, device.id, identifying, identity)
     counted.after_report(
@@ -165,17 +183,11 @@ def store_report(
         audience=report.audience,
         now=now,
     )
-    for user in report.users:
-        note_user(connection, device.id, user, now)
     if report.dropped:
         note_dropped(connection, device.id, report.dropped)
     if report.local_problems:
         note_local_problems(connection, device.id, report.local_problems)
     return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
-
-
-# The facts enrolment matches records by: filling one in must not make this record another's twin.
-IDENTIFYING = ("serial", "hardware_uuid", "machine_id")
 
 
 # Every report's one statement for the device row: when it was seen and what it says of itself, the

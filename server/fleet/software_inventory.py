@@ -115,6 +115,22 @@ REWRITE_ITEM = (
 )
 
 
+def steady_move(plan: InventoryPlan, reported_at: datetime) -> dict[str, Any] | None:
+    """For a report with no list to apply (`plan.reported` None: the stored list again, or none), what
+    `store_inventory` would write to the device's inventory row (digest, items, listed_digest,
+    listed_length; the caller adds the report), or None where it leaves the row alone: no
+    inventory, or one from a newer report than this (delayed by an outage)."""
+    state = plan.state
+    if plan.reported is not None or state is None or reported_at < utc(state.reported_at):
+        return None
+    return {
+        "digest": state.digest,
+        "items": state.items,
+        "listed_digest": plan.listed.digest if plan.listed else None,
+        "listed_length": plan.listed.length if plan.listed else None,
+    }
+
+
 def store_inventory(
     connection: Connection, device_id: str, report_id: str, reported_at: datetime, plan: InventoryPlan
 ) -> int:
