@@ -24,7 +24,7 @@ from server.api.bodies import parse
 from server.api.schemas import HeartbeatIn
 from server.auth import DeviceAuthenticator, DeviceReader, KnownDevice, SignedRequest
 from server.db.engine import make_engine
-from server.db.tables import COMMANDS, DEVICE_STATUS, DEVICES
+from server.db.tables import COMMANDS, DEVICE_INVENTORY, DEVICE_STATUS, DEVICE_USERS, DEVICES, REPORTS
 from server.fleet.ingest import record_heartbeat, store_report
 from server.fleet.published import GroupCache, load_policies, load_requirements
 from server.group_commit import GroupCommitter
@@ -259,4 +259,67 @@ def test_two_processes_whose_batches_share_devices_never_deadlock(
     engine = make_engine(database_url)
     with engine.connect() as connection:
         assert len(connection.execute(select(DEVICE_STATUS.c.device_id)).all()) == 2
+    engine.dispose()
+
+
+def test_a_report_with_the_stored_list_writes_in_one_statement_on_postgresql(
+    database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
+) -> None:
+    """A laptop's usual report (its list as stored): on PostgreSQL the lock, one read and one write
+    for everything (report, status, device row, users, inventory's report); on SQLite the separate
+    statements. On both: a report sent again writes nothing, and one delayed by an outage (older
+    than the stored one) is kept but moves neither the status nor the inventory back."""
+    engine = _database(database_url, initialised_databases, request)
+    ((device_id, _key),) = _enrol(engine, 1)
+    device = KnownDevice(device_id, "Lincoln High", Ed25519PrivateKey.generate().public_key())
+    now = datetime.now(timezone.utc)
+
+    def body(reported_at: datetime, status: str = "pass") -> bytes:
+        sent = {**report(status=status), "reported_at": reported_at.isoformat(), "users": ["ana", "ana"]}
+        return json.dumps(sent).encode()
+
+    def send(raw: bytes) -> tuple[Any, list[str]]:
+        statements: list[str] = []
+
+        def note(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            with engine.begin() as connection:
+                answer = store_report(connection, device, raw, timedelta(minutes=5))
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        return answer, statements
+
+    first, _ = send(body(now - timedelta(minutes=10)))  # the list stored; the next changes no count
+    assert first.stored
+    usual = body(now)
+    answer, statements = send(usual)
+    assert answer.stored
+    writes = [sql for sql in statements if not sql.lstrip().upper().startswith(("SELECT", "BEGIN"))]
+    if database_url.startswith("postgresql"):
+        assert len(statements) == 3 and len(writes) == 1 and writes[0].lstrip().startswith("WITH")
+    else:
+        assert len(writes) >= 4  # report, inventory, status, device row, users: each its own
+    again, _ = send(usual)
+    assert again.duplicate and not again.stored
+    late, _ = send(body(now - timedelta(hours=1), status="fail"))
+    assert late.stored
+    with engine.connect() as connection:
+        status = connection.execute(select(DEVICE_STATUS).where(DEVICE_STATUS.c.device_id == device_id)).one()
+        inventory = connection.execute(
+            select(DEVICE_INVENTORY.c.report_id).where(DEVICE_INVENTORY.c.device_id == device_id)
+        ).scalar()
+        users = connection.execute(
+            select(DEVICE_USERS.c.user).where(DEVICE_USERS.c.device_id == device_id)
+        ).all()
+        stored = connection.execute(select(REPORTS.c.report_id).where(REPORTS.c.device_id == device_id)).all()
+        seen = connection.execute(select(DEVICES.c.last_seen_at).where(DEVICES.c.id == device_id)).scalar()
+    usual_id = json.loads(usual)["report_id"]
+    assert status.report_id == usual_id  # not moved back by the late one
+    assert inventory == usual_id
+    assert [user for (user,) in users] == ["ana"]
+    assert len(stored) == 3  # the first, the usual one once, the late one
+    assert seen is not None
     engine.dispose()
