@@ -19,6 +19,12 @@ has long left the 30-second cache; the hit rate printed is the one the server co
     .venv/bin/python scripts/bench_server.py --quick              # SQLite, both kinds, 32 connections
     .venv/bin/python scripts/bench_server.py --database both --repeat 2   # as root: PostgreSQL too
     .venv/bin/python scripts/bench_server.py --database postgresql --stored 1000000
+    .venv/bin/python scripts/bench_server.py --database postgresql --servers 2    # two servers, one database
+    PY_SPY=/path/to/py-spy .venv/bin/python scripts/bench_server.py --quick --profile /tmp/stacks
+
+Besides throughput, p99 and the server's CPU per request, it prints what barely moves when other
+work shares the machine: SQL statements per request (counted by the server itself,
+`server.db.statement_counts`) and, on PostgreSQL, the database's own CPU per request.
 
 Targets (issue 14) on 2 cores, load generator included: heartbeats >= 0.5 of the floor on SQLite and
 >= 0.35 on PostgreSQL, p99 <= 100 ms at 128 connections; reports >= 0.2 of the floor, p99 <= 250 ms.
