@@ -28,6 +28,7 @@ from server.db.count_models import FLEET_COUNT_CHANGES
 from server.db.lost_models import LOST_CASES
 from server.db.tables import DEVICE_INVENTORY, DEVICE_STATUS, DEVICES
 from server.fleet.inventory_state import InventoryState
+from server.group_commit import defer
 
 DEVICES_MEASURE, REPORTED, COMPLIANT, LOST = "devices", "reported", "compliant", "lost"
 FAIL_PREFIX = "fail:"
@@ -166,8 +167,12 @@ def record(connection: Connection, before: Counted | None, after: Counted | None
         {"day": day, "school": school, "os": os, "audience": audience, "measure": measure, "delta": delta}
         for (school, os, audience, measure), delta in changes(before, after)
     ]
-    if rows:
-        connection.execute(insert(FLEET_COUNT_CHANGES), rows)
+    # Nothing in the transaction reads the ledger: a batch's rows go in with one statement (`defer`).
+    for row in rows:
+        defer(connection, _LEDGER_ROW, row)
+
+
+_LEDGER_ROW = insert(FLEET_COUNT_CHANGES)
 
 
 @contextmanager

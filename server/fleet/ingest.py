@@ -170,8 +170,10 @@ def store_report(
         # A report delayed by an outage must not overwrite a newer one that arrived first.
         connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
         identifying = connection.execute(REPORT_SEEN, seen).first()
+        # Nothing later in a report's transaction reads them: a batch's go in one statement (`defer`).
+        upsert = _user_upsert(connection.dialect.name)
         for user in report.users:
-            note_user(connection, device.id, user, now)
+            defer(connection, upsert, {"device_id": device.id, "user": user, "now": now})
     if identifying is not None:
         fill_in_identifying(connection, device.id, identifying, identity)
     counted.after_report(

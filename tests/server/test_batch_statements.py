@@ -25,6 +25,7 @@ from server.api.schemas import HeartbeatIn
 from server.auth import DeviceAuthenticator, DeviceReader, KnownDevice, SignedRequest
 from server.db.engine import make_engine
 from server.db.tables import COMMANDS, DEVICE_INVENTORY, DEVICE_STATUS, DEVICE_USERS, DEVICES, REPORTS
+from server.fleet import counts
 from server.fleet.ingest import record_heartbeat, store_report
 from server.fleet.published import GroupCache, load_policies, load_requirements
 from server.group_commit import GroupCommitter
@@ -322,4 +323,42 @@ def test_a_report_with_the_stored_list_writes_in_one_statement_on_postgresql(
     assert [user for (user,) in users] == ["ana"]
     assert len(stored) == 3  # the first, the usual one once, the late one
     assert seen is not None
+    engine.dispose()
+
+
+def test_a_batch_of_reports_writes_its_roll_up_rows_and_users_in_one_statement_each(
+    database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
+) -> None:
+    """Three laptops' first reports in one batch: each changes the overview's counts, and their ledger
+    rows go in with one INSERT for the batch (nothing in the transaction reads the ledger), and their
+    users' upserts in one statement too (a first report goes the separate way on PostgreSQL as well).
+    What the reports counted is what a recount finds."""
+    engine = _database(database_url, initialised_databases, request)
+    fleet = _enrol(engine, 3)
+    committer = GroupCommitter(engine, threads=1)
+    authenticator = DeviceAuthenticator(300, 0)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def job(device_id: str) -> Callable[[], Any]:
+        device = KnownDevice(device_id, "Lincoln High", Ed25519PrivateKey.generate().public_key())
+        raw = _report_body(device_id, datetime.now(timezone.utc))
+
+        def work(connection: Connection, _prepared: object) -> str:
+            return str(store_report(connection, device, raw, timedelta(minutes=5)).stored)
+
+        once = (authenticator.once, (uuid.uuid4().hex, device_id))
+        return lambda: committer.run(lambda: None, work, str, once=once)
+
+    assert _one_batch(committer, [job(device_id) for device_id, _key in fleet]) == ["True"] * 3
+    ledger = [sql for sql in statements if sql.lstrip().startswith("INSERT INTO fleet_count_changes")]
+    assert len(ledger) == 1
+    users = [sql for sql in statements if sql.lstrip().startswith("INSERT INTO device_users")]
+    assert len(users) == 1
+    with engine.connect() as connection:
+        # The devices were inserted here, not enrolled: only what the reports added is in the ledger.
+        drift = counts.drift(connection)
+        stored_users = connection.execute(select(DEVICE_USERS.c.device_id)).all()
+    assert {key[3] for key in drift} == {"devices"}
+    assert len(stored_users) == 3
     engine.dispose()
