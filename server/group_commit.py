@@ -67,37 +67,54 @@ class Once:
 
 class _Deferred(threading.local):
     """The rows `defer`red in the batch transaction this thread runs, if it runs one: which
-    connection, and each statement's rows in the order they came."""
+    connection, each statement's rows in the order they came, and which statements lock rows."""
 
     connection: Connection | None = None
     rows: dict[Executable, list[dict[str, Any]]]
+    locking: set[Executable]
 
 
 _deferred = _Deferred()
 
 
-def defer(connection: Connection, statement: Executable, row: dict[str, Any]) -> None:
+def defer(connection: Connection, statement: Executable, row: dict[str, Any], locks: bool = True) -> None:
     """`statement` with `row`, run now; or, inside a batch's shared transaction, run with the rows
     every other request of the batch deferred for the same statement, in one executemany at the end
     of the batch, before its commit. For a write that nothing later in the transaction reads (a
-    heartbeat's last-seen time): one statement sent per batch instead of one per request."""
+    heartbeat's last-seen time): one statement sent per batch instead of one per request.
+    `locks`: the write locks a row another transaction may want (an UPDATE or upsert; not a plain
+    INSERT of new rows), so it is written before the batch locks a later device (`write_deferred`)."""
     if _deferred.connection is connection:
         _deferred.rows.setdefault(statement, []).append(row)
+        if locks:
+            _deferred.locking.add(statement)
     else:
         connection.execute(statement, row)
 
 
 @contextlib.contextmanager
 def _deferring(connection: Connection) -> Iterator[None]:
-    _deferred.connection, _deferred.rows = connection, {}
+    _deferred.connection, _deferred.rows, _deferred.locking = connection, {}, set()
     try:
         yield
     finally:
-        _deferred.connection, _deferred.rows = None, {}
+        _deferred.connection, _deferred.rows, _deferred.locking = None, {}, set()
+
+
+def write_deferred(connection: Connection) -> None:
+    """The row-locking writes deferred so far in this batch, written now. Called before a request
+    locks its device's row: those writes lock rows of devices earlier in the batch's id order, and
+    taking them first keeps the one lock order (`GroupCommitter._run_batch`). Nothing on SQLite,
+    whose one writer holds the whole database."""
+    if _deferred.connection is not connection or connection.dialect.name == "sqlite":
+        return
+    for statement in [statement for statement in _deferred.rows if statement in _deferred.locking]:
+        connection.execute(statement, _deferred.rows.pop(statement))
 
 
 def _write_deferred(connection: Connection) -> None:
-    waiting, _deferred.connection, _deferred.rows = _deferred.rows, None, {}
+    waiting = _deferred.rows
+    _deferred.connection, _deferred.rows, _deferred.locking = None, {}, set()
     for statement, rows in waiting.items():
         connection.execute(statement, rows)
 

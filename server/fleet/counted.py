@@ -28,7 +28,7 @@ from server.db.count_models import FLEET_COUNT_CHANGES
 from server.db.lost_models import LOST_CASES
 from server.db.tables import DEVICE_INVENTORY, DEVICE_STATUS, DEVICES
 from server.fleet.inventory_state import InventoryState
-from server.group_commit import defer
+from server.group_commit import defer, write_deferred
 
 DEVICES_MEASURE, REPORTED, COMPLIANT, LOST = "devices", "reported", "compliant", "lost"
 FAIL_PREFIX = "fail:"
@@ -169,7 +169,7 @@ def record(connection: Connection, before: Counted | None, after: Counted | None
     ]
     # Nothing in the transaction reads the ledger: a batch's rows go in with one statement (`defer`).
     for row in rows:
-        defer(connection, _LEDGER_ROW, row)
+        defer(connection, _LEDGER_ROW, row, locks=False)  # new rows only: nobody waits for them
 
 
 _LEDGER_ROW = insert(FLEET_COUNT_CHANGES)
@@ -204,6 +204,7 @@ def before_report(connection: Connection, device_id: str) -> BeforeReport | None
     and a batch takes its devices in id order (`server.group_commit`), so two transactions never
     wait for each other in a circle. The inventory row needs no lock of its own: every writer of
     it is a report, which holds the device row."""
+    write_deferred(connection)  # the batch's earlier devices' rows first: one lock order
     _lock(connection, device_id)
     row = connection.execute(_REPORT_STATE_OF, {"device_id": device_id}).first()
     if row is None:

@@ -50,7 +50,7 @@ from server.fleet.published import PoliciesCache, RequirementsCache, load_requir
 from server.fleet.report_body import read_report
 from server.fleet.report_writes import IDENTIFYING, stored_report
 from server.fleet.software_inventory import steady_move, store_inventory
-from server.group_commit import defer
+from server.group_commit import defer, write_deferred
 from server.lost.mode import lost_mode_for
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
@@ -389,6 +389,7 @@ def record_heartbeat(
         defer(connection, HEARTBEAT_SEEN, written)
         pending, lost_case_id = False, flags.lost_case_id
     else:  # a cached key, or commands wait: the row is locked and read as it is written
+        write_deferred(connection)  # the batch's earlier devices first: one lock order
         seen = connection.execute(SEEN_NOW, written).first()
         pending, lost_case_id = (
             (seen.commands_pending, seen.lost_case_id) if seen is not None else (False, None)
