@@ -19,6 +19,12 @@ has long left the 30-second cache; the hit rate printed is the one the server co
     .venv/bin/python scripts/bench_server.py --quick              # SQLite, both kinds, 32 connections
     .venv/bin/python scripts/bench_server.py --database both --repeat 2   # as root: PostgreSQL too
     .venv/bin/python scripts/bench_server.py --database postgresql --stored 1000000
+    .venv/bin/python scripts/bench_server.py --database postgresql --servers 2    # two servers, one database
+    PY_SPY=/path/to/py-spy .venv/bin/python scripts/bench_server.py --quick --profile /tmp/stacks
+
+Besides throughput, p99 and the server's CPU per request, it prints what barely moves when other
+work shares the machine: SQL statements per request (counted by the server itself,
+`server.db.statement_counts`) and, on PostgreSQL, the database's own CPU per request.
 
 Targets (issue 14) on 2 cores, load generator included: heartbeats >= 0.5 of the floor on SQLite and
 >= 0.35 on PostgreSQL, p99 <= 100 ms at 128 connections; reports >= 0.2 of the floor, p99 <= 250 ms.
@@ -452,9 +458,43 @@ class FloorProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def load(url: str, pid: int, script: Path, connections: int, seconds: int, path: str) -> dict[str, float]:
-    """wrk against `url` for `seconds`: throughput, latency, non-2xx, and the server's CPU per request."""
+def load(
+    url: str,
+    pid: int,
+    script: Path,
+    connections: int,
+    seconds: int,
+    path: str,
+    profile: Path | None = None,
+    database_pid: int | None = None,
+) -> dict[str, float]:
+    """wrk against `url` for `seconds`: throughput, latency, non-2xx, and the server's CPU per request.
+    `profile`: py-spy samples the server (and its workers) meanwhile, its raw stacks written there."""
     cpu_before = server_cpu_seconds(pid)
+    database_before = server_cpu_seconds(database_pid) if database_pid else 0.0
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen(
+            [
+                PY_SPY,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--nonblocking",
+                "--gil",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(seconds),
+                "--output",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     done = subprocess.run(
         [
             "wrk",
@@ -476,12 +516,77 @@ def load(url: str, pid: int, script: Path, connections: int, seconds: int, path:
         timeout=seconds + 300,
         check=True,
     )
+    if spy is not None:
+        spy.wait(60)
     figures = parse_wrk(done.stdout)
     figures["cpu_ms"] = 1000 * (server_cpu_seconds(pid) - cpu_before) / max(figures["requests"], 1)
+    figures["database_cpu_ms"] = (
+        1000 * (server_cpu_seconds(database_pid) - database_before) / max(figures["requests"], 1)
+        if database_pid
+        else float("nan")
+    )
     return figures
 
 
+def load_servers(
+    servers: list[ServerProcess],
+    scripts: list[Path],
+    connections: int,
+    seconds: int,
+    path: str,
+    profile: Path | None,
+    database_pid: int | None,
+) -> dict[str, float]:
+    """`load` on every server at once, each with its own requests and its share of the connections:
+    throughput and requests add up, p99 is the worst server's, CPU per request is over all of them."""
+    if len(servers) == 1:
+        assert servers[0].process is not None
+        return load(
+            servers[0].url,
+            servers[0].process.pid,
+            scripts[0],
+            connections,
+            seconds,
+            path,
+            profile,
+            database_pid,
+        )
+    database_before = server_cpu_seconds(database_pid) if database_pid else 0.0
+    share = max(connections // len(servers), WRK_THREADS)
+    with ThreadPoolExecutor(len(servers)) as pool:
+        each = list(
+            pool.map(
+                lambda pair: load(
+                    pair[0].url,
+                    pair[0].process.pid,
+                    pair[1],
+                    share,
+                    seconds,
+                    path,
+                    profile.with_name(f"{profile.stem}-{pair[0].port}.txt") if profile else None,
+                ),
+                zip(servers, scripts, strict=True),
+            )
+        )
+    requests_sent = sum(figures["requests"] for figures in each)
+    return {
+        "rate": sum(figures["rate"] for figures in each),
+        "requests": requests_sent,
+        "p50": max(figures["p50"] for figures in each),
+        "p99": max(figures["p99"] for figures in each),
+        "non_2xx": sum(figures["non_2xx"] for figures in each),
+        "socket_errors": max(figures["socket_errors"] for figures in each),
+        "cpu_ms": sum(figures["cpu_ms"] * figures["requests"] for figures in each) / max(requests_sent, 1),
+        "database_cpu_ms": (
+            1000 * (server_cpu_seconds(database_pid) - database_before) / max(requests_sent, 1)
+            if database_pid
+            else float("nan")
+        ),
+    }
+
+
 WRK_THREADS = 2
+PY_SPY = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
 
 
 def write_requests(folder: Path, name: str, lines: list[str]) -> Path:
@@ -587,26 +692,36 @@ def measure(
     """Enrols a fleet, starts Homeroom and the floor, and loads both with the same requests for each
     kind, connection count and repeat. Returns the run-wide figures (peak RSS, setup times)."""
     from server.cache_counts import COUNTS_VARIABLE, read_counts
+    from server.db.statement_counts import STATEMENT_COUNTS_VARIABLE, read_statement_counts
     from server.settings import DEVICE_CACHE_VARIABLE
 
     workers = args.workers or (1 if database == "sqlite" else 2)
     run_dir = scratch_dir / database
     run_dir.mkdir()
     cluster_iter: Iterator[PostgresCluster] | None = None
+    database_pid: int | None = None
     if database == "postgresql":
         cluster_iter = start_postgres(fsync=args.fsync == "on")
-        url = next(cluster_iter).new_database()
+        cluster = next(cluster_iter)
+        url = cluster.new_database()
+        # The postmaster: its children are the backends, whose CPU is the database's share.
+        database_pid = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
     else:
         url = f"sqlite:///{run_dir / 'var' / 'homeroom.db'}"
     counts_dir = run_dir / "cache-counts"
     os.environ[DEVICE_CACHE_VARIABLE] = str(args.device_cache)
     os.environ[COUNTS_VARIABLE] = str(counts_dir)
+    statements_dir = run_dir / "statement-counts"
+    os.environ[STATEMENT_COUNTS_VARIABLE] = str(statements_dir)
     server = ServerProcess(url, run_dir, workers=workers)
+    # More server processes on the same database (PostgreSQL): each takes its own share of the load.
+    servers = [server] + [ServerProcess(url, run_dir, workers=workers) for _ in range(args.servers - 1)]
     floor: FloorProcess | None = None
-    overall: dict[str, float] = {"workers": workers}
+    overall: dict[str, float] = {"workers": workers, "servers": len(servers)}
     try:
         server.init()
-        server.start()
+        for each in servers:
+            each.start()
         began = time.perf_counter()
         fleet = enrol_fleet(server, args.devices)
         log(f"{database}: enrolled {args.devices} devices in {time.perf_counter() - began:.1f} s")
@@ -633,13 +748,30 @@ def measure(
                     lines = laptops.lines(kind, count, first=made)
                     made += count
                     script = write_requests(run_dir, f"{kind}-{connections}-{number}", lines)
+                    # Each further server gets requests of its own (the same ones would be replays).
+                    shares = [script]
+                    for other in range(1, len(servers)):
+                        own = laptops.lines(kind, count, first=made)
+                        made += count
+                        shares.append(write_requests(run_dir, f"{kind}-{connections}-{number}-{other}", own))
                     del lines
                     floor_figures = load(
                         floor.url, floor.process.pid, script, connections, args.seconds, path
                     )
                     hits_before, misses_before = read_counts(counts_dir)
-                    figures = load(server.url, server.process.pid, script, connections, args.seconds, path)
+                    profile = (
+                        args.profile / f"{database}-{kind}-{connections}-{number}.txt"
+                        if args.profile
+                        else None
+                    )
+                    statements_before = read_statement_counts(statements_dir)
+                    figures = load_servers(
+                        servers, shares, connections, args.seconds, path, profile, database_pid
+                    )
                     hits, misses = read_counts(counts_dir)
+                    figures["statements"] = (read_statement_counts(statements_dir) - statements_before) / max(
+                        figures["requests"], 1
+                    )
                     looked = (hits - hits_before) + (misses - misses_before)
                     results.append(
                         Measured(
@@ -653,8 +785,9 @@ def measure(
                         )
                     )
                     print_row(results[-1], flush=True)
-                    script.with_suffix(".tsv").unlink()
-        overall["homeroom_rss"] = peak_rss_bytes(server.process.pid)
+                    for share in shares:
+                        share.with_suffix(".tsv").unlink()
+        overall["homeroom_rss"] = sum(peak_rss_bytes(each.process.pid) for each in servers if each.process)
         overall["floor_rss"] = peak_rss_bytes(floor.process.pid)
         if args.storage_reports:
             storage = bytes_per_report(server, args.storage_reports)
@@ -662,9 +795,11 @@ def measure(
     finally:
         os.environ.pop(DEVICE_CACHE_VARIABLE, None)
         os.environ.pop(COUNTS_VARIABLE, None)
+        os.environ.pop(STATEMENT_COUNTS_VARIABLE, None)
         if floor is not None:
             floor.stop()
-        server.stop()
+        for each in servers:
+            each.stop()
         if cluster_iter is not None:
             next(cluster_iter, None)
     return overall
@@ -676,7 +811,8 @@ def log(text: str) -> None:
 
 HEADER = (
     f"{'database':<10} {'kind':<9} {'conns':>5} {'run':>3} | {'floor/s':>8} {'p99 ms':>7} {'CPU ms':>6} | "
-    f"{'homeroom/s':>10} {'p99 ms':>7} {'CPU ms':>6} {'non-2xx':>7} {'hits':>5} | {'÷ floor':>7} {'p99 ×':>6}"
+    f"{'homeroom/s':>10} {'p99 ms':>7} {'CPU ms':>6} {'DB CPU':>6} {'stmts':>5} {'non-2xx':>7} {'hits':>5} | "
+    f"{'÷ floor':>7} {'p99 ×':>6}"
 )
 
 
@@ -688,7 +824,10 @@ def print_row(row: Measured, flush: bool = False) -> None:
     print(
         f"{row.database:<10} {row.kind:<9} {row.connections:>5} {row.run:>3} | "
         f"{floor['rate']:>8.0f} {floor['p99']:>7.1f} {floor['cpu_ms']:>6.2f} | "
-        f"{homeroom['rate']:>10.0f} {homeroom['p99']:>7.1f} {homeroom['cpu_ms']:>6.2f} {non_2xx:>7.0f} "
+        f"{homeroom['rate']:>10.0f} {homeroom['p99']:>7.1f} {homeroom['cpu_ms']:>6.2f} "
+        f"{homeroom.get('database_cpu_ms', float('nan')):>6.2f} "
+        f"{homeroom.get('statements', float('nan')):>5.2f} "
+        f"{non_2xx:>7.0f} "
         f"{row.hit_rate:>5.0%} | {ratio:>7.2f} {slower:>6.1f}",
         flush=flush,
     )
@@ -710,7 +849,7 @@ def print_summary(
     for database, figures in overall.items():
         extra = f", PostgreSQL fsync {args.fsync}" if database == "postgresql" else ""
         print(
-            f"{database}: {figures['workers']:.0f} worker(s){extra}; "
+            f"{database}: {figures['servers']:.0f} server(s) of {figures['workers']:.0f} worker(s){extra}; "
             f"report body {figures.get('report_bytes', 0) / 1024:.0f} KB "
             f"({figures.get('packages', 0):.0f} packages, six results); peak RSS homeroom "
             f"{figures.get('homeroom_rss', 0) / 2**20:.0f} MB, "
@@ -780,6 +919,13 @@ def main() -> int:
         default=0.0,
         help="seconds the server caches device keys (0: off, as a real fleet sees it)",
     )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="server processes on the one database (PostgreSQL), each with --workers workers and its "
+        "share of the connections",
+    )
     parser.add_argument("--stored", type=int, default=0, help="stored reports to bulk-load before measuring")
     parser.add_argument(
         "--storage-reports",
@@ -787,14 +933,23 @@ def main() -> int:
         default=0,
         help="reports sent to measure bytes stored per report (0: skip)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="folder for py-spy's raw stacks of the server during each load (py-spy from $PY_SPY or PATH)",
+    )
     parser.add_argument("--quick", action="store_true", help="5 s loads, 32 connections, 500 devices")
     args = parser.parse_args()
     args.kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
     if any(kind not in KINDS for kind in args.kinds):
         parser.error(f"--kinds: choose from {', '.join(KINDS)}")
     args.connections = [int(number) for number in args.connections.split(",")]
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.seconds, args.connections, args.devices = 5, [32], min(args.devices, 500)
+    if args.servers > 1 and args.database != "postgresql":
+        parser.error("--servers: several server processes share one database on PostgreSQL only")
     if shutil.which("wrk") is None:
         print("needs wrk: apt-get install wrk", file=sys.stderr)
         return 2

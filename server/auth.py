@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import Any, cast
@@ -82,6 +82,9 @@ _KEY_COLUMNS = (
     DEVICES.c.last_seen_at,
     DEVICES.c.hostname,
     DEVICES.c.agent_version,
+    # What a heartbeat answers from besides its write (`KnownDevice.flags`).
+    DEVICES.c.commands_pending,
+    DEVICES.c.lost_case_id,
 )
 _DEVICE_ROW = select(*_KEY_COLUMNS).where(DEVICES.c.id == bindparam("device_id"))
 _DEVICE_ROWS = select(*_KEY_COLUMNS).where(DEVICES.c.id.in_(bindparam("device_ids", expanding=True)))
@@ -198,6 +201,19 @@ class KnownDevice:
     # What a signature by another key than the current one changes (undo a re-key, accept a
     # claim), done in the request's transaction by `record`, never before the body is trusted.
     change: Callable[[Connection], None] | None = field(default=None, compare=False)
+    # Read with the key for this very request (never from the cache): see `DeviceFlags`.
+    flags: DeviceFlags | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class DeviceFlags:
+    """Whether commands wait for the device and its open lost case, as read with its key for this
+    request, after the request arrived: what a heartbeat answers (`fleet.ingest.record_heartbeat`), so
+    that its own write is only the last-seen time and can go with the batch's others in one
+    statement. A key from the cache carries none: the heartbeat then reads them as it writes."""
+
+    commands_pending: bool
+    lost_case_id: int | None
 
 
 # Unknown device and wrong key get the same answer (and the same work: a signature check), so the
@@ -245,7 +261,9 @@ class DeviceAuthenticator:
         self._lock = threading.Lock()
         self._last_prune = 0.0
         # Request ids, kept to once by the database threads for a whole batch at a time.
-        self.once = Once(self._record_request_ids, lambda: RequestRefused(409, REPLAYED))
+        self.once = Once(
+            self._record_request_ids, lambda: RequestRefused(409, REPLAYED), device_of=_device_of
+        )
 
     def forget(self, device_id: str) -> None:
         with self._lock:
@@ -301,7 +319,9 @@ class DeviceAuthenticator:
                 raise RequestRefused(401, NOT_ACCEPTED)
             device = self._remember(found.row)
             if not signature_valid(device.public_key, signed.signature, message):
-                device = self._other_key(found, signed.signature, message)
+                return self._other_key(found, signed.signature, message)
+            row = found.row
+            device = replace(device, flags=DeviceFlags(bool(row.commands_pending), row.lost_case_id))
         return device
 
     def once_key(self, signed: SignedRequest) -> tuple[Once, Hashable]:
@@ -312,9 +332,11 @@ class DeviceAuthenticator:
     def _record_request_ids(self, connection: Connection, keys: Sequence[Hashable]) -> list[bool]:
         pairs = [cast(tuple[str, str], key) for key in keys]
         now = _now()
+        # In id order: two processes inserting the same ids (a replay sent to both) wait for each
+        # other's rows in one order, never in a circle.
         rows = [
             {"request_id": request_id, "device_id": device_id, "seen_at": now}
-            for request_id, device_id in pairs
+            for request_id, device_id in sorted(pairs)
         ]
         new = {row.request_id for row in connection.execute(_seen_insert(connection.dialect.name), rows)}
         kept = []
@@ -382,6 +404,11 @@ class DeviceAuthenticator:
         self._last_prune = now
         cutoff = _now() - timedelta(seconds=2 * self.max_skew)
         connection.execute(delete(SEEN_REQUESTS).where(SEEN_REQUESTS.c.seen_at < cutoff))
+
+
+def _device_of(key: Hashable) -> str:
+    """The device a request id's key names (`DeviceAuthenticator.once_key`)."""
+    return cast(tuple[str, str], key)[1]
 
 
 def _now() -> datetime:

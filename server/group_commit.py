@@ -11,9 +11,13 @@ What must be kept at most once (a signed request's id: `Once`) is recorded for t
 one statement at the start of its transaction; a request whose id was seen before (in the database
 or earlier in the same batch) gets its refusal and its work is not run, and the rest go on.
 
+Writes that nothing later in the transaction reads (a heartbeat's last-seen time) can be `defer`red:
+the batch sends each such statement once, with every request's row, just before its commit.
+
 A request that fails otherwise (a refused claim, a bad body) gets its own error and the others are
 kept: its batch is rolled back and run again with a savepoint for each request, which records that
-request's id inside its own savepoint (a failed request's id is not kept).
+request's id inside its own savepoint (a failed request's id is not kept), and runs its deferred
+writes at once, inside that savepoint.
 If the commit itself fails, every request of the batch gets that error (a 503 from
 `server.api.busy`) and none of them was kept, which is the truth: the agents keep the records in
 their outboxes and send them again.
@@ -28,12 +32,12 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Executable
 
 T = TypeVar("T")
 Prepared = TypeVar("Prepared")
@@ -53,10 +57,72 @@ MAX_HEAVY_BATCH = 16
 class Once:
     """How requests are kept to at most once: `record` puts their keys in the transaction it is given
     and says, key by key and in order, which were new (a key seen before, or twice in the list, is
-    new only the first time); `refusal` is the error a request whose key was not new gets."""
+    new only the first time); `refusal` is the error a request whose key was not new gets.
+    `device_of`: the device a key's request writes to, the order a batch runs its requests in."""
 
     record: Callable[[Connection, Sequence[Hashable]], list[bool]]
     refusal: Callable[[], BaseException]
+    device_of: Callable[[Hashable], str] | None = None
+
+
+class _Deferred(threading.local):
+    """The rows `defer`red in the batch transaction this thread runs, if it runs one: which
+    connection, each statement's rows in the order they came, and which statements lock rows."""
+
+    connection: Connection | None = None
+    rows: dict[Executable, list[dict[str, Any]]]
+    locking: set[Executable]
+
+
+_deferred = _Deferred()
+
+
+def defer(connection: Connection, statement: Executable, row: dict[str, Any], locks: bool = True) -> None:
+    """`statement` with `row`, run now; or, inside a batch's shared transaction, run with the rows
+    every other request of the batch deferred for the same statement, in one executemany at the end
+    of the batch, before its commit. For a write that nothing later in the transaction reads (a
+    heartbeat's last-seen time): one statement sent per batch instead of one per request.
+    `locks`: the write locks a row another transaction may want (an UPDATE or upsert; not a plain
+    INSERT of new rows), so it is written before the batch locks a later device (`write_deferred`)."""
+    if _deferred.connection is connection:
+        _deferred.rows.setdefault(statement, []).append(row)
+        if locks:
+            _deferred.locking.add(statement)
+    else:
+        connection.execute(statement, row)
+
+
+@contextlib.contextmanager
+def _deferring(connection: Connection) -> Iterator[None]:
+    _deferred.connection, _deferred.rows, _deferred.locking = connection, {}, set()
+    try:
+        yield
+    finally:
+        _deferred.connection, _deferred.rows, _deferred.locking = None, {}, set()
+
+
+def write_deferred(connection: Connection) -> None:
+    """The row-locking writes deferred so far in this batch, written now. Called before a request
+    locks its device's row: those writes lock rows of devices earlier in the batch's id order, and
+    taking them first keeps the one lock order (`GroupCommitter._run_batch`). Nothing on SQLite,
+    whose one writer holds the whole database."""
+    if _deferred.connection is not connection or connection.dialect.name == "sqlite":
+        return
+    for statement in [statement for statement in _deferred.rows if statement in _deferred.locking]:
+        connection.execute(statement, _deferred.rows.pop(statement))
+
+
+def _write_deferred(connection: Connection) -> None:
+    waiting = _deferred.rows
+    _deferred.connection, _deferred.rows, _deferred.locking = None, {}, set()
+    for statement, rows in waiting.items():
+        connection.execute(statement, rows)
+
+
+def _device_order(job: _Job[Any, Any, Any]) -> str:
+    if job.once is None or job.once.device_of is None:
+        return ""
+    return job.once.device_of(job.once_key)
 
 
 class _Lanes:
@@ -220,6 +286,11 @@ class GroupCommitter:
                     job.error = exc
         if not batched:
             return
+        # One lock order for every transaction: a batch writes its devices in id order (stable: one
+        # device's requests keep their order), and each request takes its device's row before the
+        # device's other rows (`server.fleet.counted.before_report`). Two batches (two threads, or two
+        # server processes on PostgreSQL) that share devices then never wait for each other in a circle.
+        batched.sort(key=_device_order)
         try:
             failed = self._run_optimistically(batched)
             if failed:
@@ -244,7 +315,7 @@ class GroupCommitter:
         request were 8 % of a heartbeat's server time; a batch with a failure costs its work twice."""
         failure: list[Exception] = []
         try:
-            with self.engine.begin() as connection:
+            with self.engine.begin() as connection, _deferring(connection):
                 _record_once(connection, batched)
                 for job in batched:
                     if job.error is not None:
@@ -254,6 +325,11 @@ class GroupCommitter:
                     except Exception as exc:  # roll back, then redo with savepoints
                         failure.append(exc)
                         raise
+                try:
+                    _write_deferred(connection)
+                except Exception as exc:  # whose row it was is not known: redo with savepoints
+                    failure.append(exc)
+                    raise
         except Exception:
             if not failure:
                 raise  # begin or commit: the caller answers every request with it

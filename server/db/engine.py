@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from server.db.statement_counts import count_statements
 from server.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -78,6 +79,8 @@ def make_engine(url: str, for_server: bool = False) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas(lock_timeout))
         event.listen(engine, "begin", _sqlite_begin)
+        if for_server:
+            count_statements(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -88,7 +91,7 @@ def make_engine(url: str, for_server: bool = False) -> Engine:
         options = f"-c lock_timeout={int(lock_timeout * 1000)} -c jit=off"
         if for_server:
             options += f" -c statement_timeout={int(SERVER_STATEMENT_TIMEOUT_SECONDS * 1000)}"
-        return create_engine(
+        engine = create_engine(
             url,
             pool_size=20,
             max_overflow=20,
@@ -98,6 +101,9 @@ def make_engine(url: str, for_server: bool = False) -> Engine:
             pool_timeout=lock_timeout + 2,
             connect_args={"options": options},
         )
+        if for_server:
+            count_statements(engine)
+        return engine
     raise DatabaseError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
     )

@@ -43,12 +43,14 @@ from server.db.tables import (
     DEVICES,
     REPORTS,
 )
-from server.fleet import counted
+from server.fleet import counted, report_writes
 from server.fleet.approval_answers import answers_for
 from server.fleet.completeness import complete_results, enabled_checks
 from server.fleet.published import PoliciesCache, RequirementsCache, load_requirements
 from server.fleet.report_body import read_report
-from server.fleet.software_inventory import store_inventory
+from server.fleet.report_writes import IDENTIFYING, stored_report
+from server.fleet.software_inventory import steady_move, store_inventory
+from server.group_commit import defer, write_deferred
 from server.lost.mode import lost_mode_for
 
 SEVERITY = {"pass": 0, "unknown": 1, "error": 1, "fail": 2}
@@ -96,11 +98,13 @@ def store_report(
     A report dated more than `clock_ahead` (the clock-skew window) in the future is noted in
     the audit log. The device record carries every requirement enabled for the group
     (`requirements`, the published copy; none published means all): one the report left
-    out is `unknown`. The body is read here (`report_body.read_report`), with the device's inventory
-    row locked: a software list the same as the stored one, byte for byte, is not parsed again; a
-    bad body refuses the whole report (422).
+    out is `unknown`. The device's row is locked first and its counted and inventory state read in
+    one statement (`counted.before_report`); then the body is read (`report_body.read_report`): a
+    software list the same as the stored one, byte for byte, is not parsed again; a bad body
+    refuses the whole report (422).
     """
-    report, inventory = read_report(connection, device.id, body)
+    before = counted.before_report(connection, device.id)
+    report, inventory = read_report(body, before.inventory if before is not None else None)
     now = now_utc()
     reported_at = report_time(report.reported_at, now)
     if utc(report.reported_at) > now + clock_ahead:
@@ -110,48 +114,66 @@ def store_report(
     dumped = report.model_dump(mode="json", exclude={"software"})
     results = complete_results(dumped["results"], enabled_checks(published))
     overall = overall_status([r["status"] for r in results])
-    new = insert_if_new(
-        connection,
-        REPORTS,
-        {
-            "report_id": report.report_id,
-            "device_id": device.id,
-            "reported_at": reported_at,
-            "received_at": now,
-            "overall": overall,
-            "body": {**dumped, **inventory.summary()},
-        },
-    )
-    if not new:
-        return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
-    before = counted.before_report(connection, device.id)
-    store_inventory(connection, device.id, report.report_id, reported_at, inventory)
-    checks = check_statuses(results)
-    status = {
+    stored = {
         "report_id": report.report_id,
+        "device_id": device.id,
         "reported_at": reported_at,
         "received_at": now,
         "overall": overall,
-        "results": results,
-        "checks": checks,
+        "body": {**dumped, **inventory.summary()},
     }
-    # A report delayed by an outage must not overwrite a newer one that arrived first.
-    connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
+    checks = check_statuses(results)
     identity = report.identity
-    identifying = connection.execute(
-        REPORT_SEEN,
-        {
-            "device_id": device.id,
-            "now": now,
-            "agent_version": report.agent_version,
-            "hostname": identity.hostname,
-            "os_version": identity.os_version,
-            "macs": list(identity.macs),
-            "audience": report.audience,
-            "manufacturer": identity.manufacturer or None,
-            "model": identity.model or None,
-        },
-    ).first()
+    seen = {
+        "device_id": device.id,
+        "now": now,
+        "agent_version": report.agent_version,
+        "hostname": identity.hostname,
+        "os_version": identity.os_version,
+        "macs": list(identity.macs),
+        "audience": report.audience,
+        "manufacturer": identity.manufacturer or None,
+        "model": identity.model or None,
+    }
+    if connection.dialect.name == "postgresql" and inventory.reported is None:
+        # No list to apply (the stored one again, or none): every write in one statement.
+        moved = steady_move(inventory, reported_at)
+        identifying = connection.execute(
+            stored_report(moved is not None),
+            report_writes.parameters(
+                {
+                    **stored,
+                    **seen,
+                    "results": results,
+                    "checks": checks,
+                    "users": list(report.users),
+                    **{f"inventory_{name}": value for name, value in (moved or {}).items()},
+                }
+            ),
+        ).first()
+        if identifying is None:
+            return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
+        if identifying.device_id is None:
+            identifying = None  # the device is gone
+    else:
+        if not insert_if_new(connection, REPORTS, stored):
+            return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
+        store_inventory(connection, device.id, report.report_id, reported_at, inventory)
+        status = {
+            "report_id": report.report_id,
+            "reported_at": reported_at,
+            "received_at": now,
+            "overall": overall,
+            "results": results,
+            "checks": checks,
+        }
+        # A report delayed by an outage must not overwrite a newer one that arrived first.
+        connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
+        identifying = connection.execute(REPORT_SEEN, seen).first()
+        # Nothing later in a report's transaction reads them: a batch's go in one statement (`defer`).
+        upsert = _user_upsert(connection.dialect.name)
+        for user in report.users:
+            defer(connection, upsert, {"device_id": device.id, "user": user, "now": now})
     if identifying is not None:
         fill_in_identifying(connection, device.id, identifying, identity)
     counted.after_report(
@@ -163,17 +185,11 @@ def store_report(
         audience=report.audience,
         now=now,
     )
-    for user in report.users:
-        note_user(connection, device.id, user, now)
     if report.dropped:
         note_dropped(connection, device.id, report.dropped)
     if report.local_problems:
         note_local_problems(connection, device.id, report.local_problems)
     return ReportOut(report_id=report.report_id, stored=True, duplicate=False)
-
-
-# The facts enrolment matches records by: filling one in must not make this record another's twin.
-IDENTIFYING = ("serial", "hardware_uuid", "machine_id")
 
 
 # Every report's one statement for the device row: when it was seen and what it says of itself, the
@@ -339,6 +355,13 @@ def note_local_problems(connection: Connection, device_id: str, problems: list[s
     )
 
 
+# A heartbeat whose device's flags were read with its key for this request (`KnownDevice.flags`)
+# and say nothing waits: its one write, sent with the batch's others in one statement (`defer`).
+HEARTBEAT_SEEN = (
+    update(DEVICES)
+    .where(DEVICES.c.id == bindparam("device_id"))
+    .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
+)
 SEEN_NOW = (
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
@@ -357,11 +380,20 @@ def record_heartbeat(
     policies: PoliciesCache,
     lost_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
 ) -> HeartbeatOut:
+    """The device was seen now. Commands waiting go out with the answer (and are marked delivered in
+    the same transaction), as do new requirements and policies and lost mode."""
     now = now_utc()
-    seen = connection.execute(
-        SEEN_NOW, {"device_id": device.id, "now": now, "agent_version": heartbeat.agent_version}
-    ).first()
-    pending, lost_case_id = (seen.commands_pending, seen.lost_case_id) if seen is not None else (False, None)
+    written = {"device_id": device.id, "now": now, "agent_version": heartbeat.agent_version}
+    flags = device.flags
+    if flags is not None and not flags.commands_pending:
+        defer(connection, HEARTBEAT_SEEN, written)
+        pending, lost_case_id = False, flags.lost_case_id
+    else:  # a cached key, or commands wait: the row is locked and read as it is written
+        write_deferred(connection)  # the batch's earlier devices first: one lock order
+        seen = connection.execute(SEEN_NOW, written).first()
+        pending, lost_case_id = (
+            (seen.commands_pending, seen.lost_case_id) if seen is not None else (False, None)
+        )
     if heartbeat.dropped:
         note_dropped(connection, device.id, heartbeat.dropped)
     if heartbeat.refused_answers:

@@ -4,9 +4,10 @@ A laptop sends its whole software list (a few hundred items, most of a 50 KB rep
 report, and it rarely changes. Parsing and validating it was most of a report's server time. So
 the list's bytes are told apart from the rest of the body first:
 
-- with the device's stored inventory row locked, the bytes at the place of the top-level
-  `"software"` key, as long as the list the inventory was stored from (`listed_length`), are
-  hashed; equal to `listed_digest`, they are the very bytes that were validated then;
+- with the device's row locked (and so its stored inventory: `counted.before_report`), the bytes
+  at the place of the top-level `"software"` key, as long as the list the inventory was stored
+  from (`listed_length`), are hashed; equal to `listed_digest`, they are the very bytes that were
+  validated then;
 - the rest of the body, with a placeholder string in the list's place, is validated by the report
   model (`ReportRestIn`: every rule of `ReportIn` but the list's). Only if the placeholder is the
   top-level `software` value does it validate, so the bytes were the report's list;
@@ -26,11 +27,11 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Connection
 
 from server.api.bodies import BodyInvalid, parse
 from server.api.schemas import ReportIn, SoftwareItemIn
-from server.fleet.software_inventory import LOCK_STATE, InventoryPlan, Listed, ReportedInventory
+from server.fleet.inventory_state import InventoryState
+from server.fleet.software_inventory import InventoryPlan, Listed, ReportedInventory
 
 # Where the list was, in the rest of the body: a string, which no valid report has as its list.
 PLACEHOLDER = "listed apart"
@@ -99,13 +100,13 @@ def validated_list(listed: bytes) -> list[SoftwareItemIn]:
         ) from None
 
 
-def read_report(connection: Connection, device_id: str, raw: bytes) -> tuple[ReportIn, InventoryPlan]:
+def read_report(raw: bytes, state: InventoryState | None) -> tuple[ReportIn, InventoryPlan]:
     """The report (its `software` not to be used: the plan holds it) and what it does to the
-    device's inventory, whose row this locks. BodyInvalid for a bad body."""
+    device's inventory, whose state (`state`, read with the device row locked: `counted.before_report`)
+    says which list was stored last. BodyInvalid for a bad body."""
     start = list_start(raw)
     if start is None:
-        return _whole(connection, device_id, raw)
-    state = connection.execute(LOCK_STATE, {"device_id": device_id}).first()
+        return _whole(raw, state)
     if state is not None and state.listed_length and state.listed_digest:
         stored = int(state.listed_length)
         candidate = raw[start : start + stored]
@@ -119,20 +120,16 @@ def read_report(connection: Connection, device_id: str, raw: bytes) -> tuple[Rep
                 return same, InventoryPlan(state, None, Listed(state.listed_digest, stored))
     length = scanned_length(raw, start)
     if length is None:
-        return _whole(connection, device_id, raw, state)
+        return _whole(raw, state)
     report = _rest_report(raw, start, length)
     if report is None:
-        return _whole(connection, device_id, raw, state)
+        return _whole(raw, state)
     listed = raw[start : start + length]
     inventory = ReportedInventory.of(validated_list(listed))
     return report, InventoryPlan(state, inventory, Listed(hashlib.sha256(listed).hexdigest(), length))
 
 
-def _whole(
-    connection: Connection, device_id: str, raw: bytes, state: Any = None
-) -> tuple[ReportIn, InventoryPlan]:
+def _whole(raw: bytes, state: InventoryState | None) -> tuple[ReportIn, InventoryPlan]:
     """The body parsed whole, as every report was before (its errors are the 422's)."""
     report = parse(ReportIn, raw)
-    if state is None and report.software:
-        state = connection.execute(LOCK_STATE, {"device_id": device_id}).first()
     return report, InventoryPlan(state, ReportedInventory.of(report.software))

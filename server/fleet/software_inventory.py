@@ -6,8 +6,9 @@ report). Now the list is kept once per device (`device_software`) and the histor
 digest comparison and one small update. The diff itself is `software_diff`, pure.
 
 Concurrent reports of one device (several server processes on PostgreSQL) take turns on the
-device's `device_inventory` row (SELECT … FOR UPDATE); on SQLite every write transaction already
-holds the database's one write lock.
+device's row, locked before anything of the device is read (`server.fleet.counted.before_report`),
+which reads the inventory state too; on SQLite every write transaction already holds the
+database's one write lock.
 
 A laptop's list rarely changes, and parsing, validating and hashing a few hundred items was most of
 a report's server time: `server.fleet.report_body` compares the list's bytes as sent with those the
@@ -26,6 +27,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from server.auth import utc
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_INVENTORY, DEVICE_SOFTWARE, SOFTWARE_CHANGES
+from server.fleet.inventory_state import InventoryState
 from server.fleet.software_diff import Change, Installed, ReportedItem, diff, inventory_digest, inventory_from
 
 # Rows per statement: well under SQLite's and psycopg's parameter limits for the widest rows.
@@ -62,7 +64,7 @@ class Listed:
 class InventoryPlan:
     """What a report's list is, decided with its device's inventory row locked (`report_body`)."""
 
-    state: Any  # the device's `device_inventory` row as locked (a Row), if it has one; else None
+    state: InventoryState | None  # the device's stored inventory, read with its row locked; else None
     reported: ReportedInventory | None  # validated; None: no list, or the very list already stored
     listed: Listed | None = None  # the list's bytes as sent, when they could be told apart
 
@@ -113,6 +115,22 @@ REWRITE_ITEM = (
 )
 
 
+def steady_move(plan: InventoryPlan, reported_at: datetime) -> dict[str, Any] | None:
+    """For a report with no list to apply (`plan.reported` None: the stored list again, or none), what
+    `store_inventory` would write to the device's inventory row (digest, items, listed_digest,
+    listed_length; the caller adds the report), or None where it leaves the row alone: no
+    inventory, or one from a newer report than this (delayed by an outage)."""
+    state = plan.state
+    if plan.reported is not None or state is None or reported_at < utc(state.reported_at):
+        return None
+    return {
+        "digest": state.digest,
+        "items": state.items,
+        "listed_digest": plan.listed.digest if plan.listed else None,
+        "listed_length": plan.listed.length if plan.listed else None,
+    }
+
+
 def store_inventory(
     connection: Connection, device_id: str, report_id: str, reported_at: datetime, plan: InventoryPlan
 ) -> int:
@@ -140,8 +158,11 @@ def store_inventory(
         assert reported is not None  # a list not stored before is always validated
         if insert_if_new(connection, DEVICE_INVENTORY, state_values):
             return _apply(connection, device_id, report_id, reported_at, {}, reported.items)
-        # Another process stored this device's first inventory a moment ago: take turns with it.
-        state = connection.execute(LOCK_STATE, {"device_id": device_id}).one()
+        # Stored meanwhile (a path that did not hold the device row): take turns with it.
+        row = connection.execute(LOCK_STATE, {"device_id": device_id}).one()
+        state = InventoryState(
+            row.reported_at, row.digest, row._mapping["items"], row.listed_digest, row.listed_length
+        )
     if reported_at < utc(state.reported_at):  # SQLite gives back naive UTC
         return 0
     connection.execute(MOVE_STATE, {f"b_{name}": value for name, value in state_values.items()})

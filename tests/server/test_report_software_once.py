@@ -17,7 +17,7 @@ from server.api.bodies import BodyInvalid
 from server.api.schemas import SoftwareItemIn
 from server.db.engine import make_engine
 from server.db.tables import DEVICE_INVENTORY, DEVICES
-from server.fleet import report_body
+from server.fleet import counted, report_body
 from server.fleet.report_body import read_report
 from server.fleet.software_inventory import store_inventory
 from tests.helpers.servers import InitialisedDatabases, ServerProcess
@@ -115,7 +115,9 @@ def test_the_same_list_is_not_parsed_again_and_another_is(
         body = {**report(), "identity": {**IDENTITY, "hostname": "lt1"}, "software": software, **extra}
         raw = json.dumps(body).encode()  # as the agent sends it: json.dumps, ", " and ": "
         with engine.begin() as connection:
-            parsed, plan = read_report(connection, device_id, raw)
+            before = counted.before_report(connection, device_id)  # the store path's read of the state
+            assert before is not None
+            parsed, plan = read_report(raw, before.inventory)
             assert parsed.report_id == body["report_id"]
             added = store_inventory(
                 connection, device_id, parsed.report_id, moment + timedelta(minutes=number), plan
