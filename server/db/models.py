@@ -262,8 +262,9 @@ class DeviceUser(Base):
     # whatever code writes: the laptop's school and audience, the version of the policy that applies
     # there (None: none published) and the person's latest decision on it (None: none). The sign-off
     # views count the district from this table alone (server/fleet/signoff_state.py).
-    group_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
-    audience: Mapped[str] = mapped_column(String(20), default="student", server_default="student")
+    # (Database defaults only: an INSERT … SELECT names no value for them, and the trigger sets both.)
+    group_name: Mapped[str] = mapped_column(String(100), server_default="")
+    audience: Mapped[str] = mapped_column(String(20), server_default="student")
     signoff_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     signoff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     signoff_decision: Mapped[str | None] = mapped_column(String(10), nullable=True)
