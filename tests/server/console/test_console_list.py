@@ -6,7 +6,6 @@ the export's quicker cells and spreadsheet rule say exactly what the page's do."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,7 +19,7 @@ from contract.requirements import CHECK_IDS
 from server.console import fleet_views
 from server.console.fleet_views import Filters
 from server.console.roles import Scope
-from server.db.engine import alembic_config, make_engine, migrate
+from server.db.engine import alembic_config, migrate
 from server.db.tables import AUDIT, DEVICE_USERS, DEVICES
 from server.fleet.claims import audit
 from server.fleet.ingest import check_statuses
@@ -52,15 +51,6 @@ def device_values(
         "asset_tag": None,
         **extra,
     }
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    made = make_engine(database_url)
-    try:
-        yield made
-    finally:
-        made.dispose()
 
 
 def plan(connection: Connection, statement: Any) -> str:

@@ -5,28 +5,17 @@ school and audience on every person's row whatever code moves the laptop or firs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from alembic import command
 from sqlalchemy import Engine, insert, select, text, update
 
-from server.db.engine import alembic_config, make_engine
+from server.db.engine import alembic_config
 from server.db.tables import DEVICE_USERS, DEVICES, POLICIES, SIGNOFFS
 from tests.server.console.test_console_list import ADAMS, LINCOLN, NOW, device_values
 
 STAFF_V1, STAFF_V2, STUDENT_V1 = ("a" * 64, "b" * 64, "c" * 64)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    made = make_engine(database_url)
-    try:
-        yield made
-    finally:
-        made.dispose()
 
 
 def _policy(group: str, audience: str, version: str) -> dict[str, Any]:
@@ -55,6 +44,9 @@ def _decision(
         "decided_at": NOW - timedelta(days=days_ago),
         "received_at": NOW,
     }
+
+
+SEEN = text('INSERT INTO device_users (device_id, "user", last_seen_at) VALUES (:d, :u, :t)')
 
 
 def _people(engine: Engine) -> dict[tuple[str, str], tuple[Any, ...]]:
@@ -87,10 +79,7 @@ def test_the_upgrade_fills_each_persons_row_from_what_was_stored(engine: Engine)
             insert(POLICIES), [_policy("", "staff", STAFF_V1), _policy(ADAMS, "staff", STAFF_V2)]
         )
         for device_id, user in ((staff, "ann"), (staff, "bob"), (student, "cy")):
-            connection.execute(  # the table as 0014 left it: no columns of 0015's
-                text('INSERT INTO device_users (device_id, "user", last_seen_at) VALUES (:d, :u, :t)'),
-                {"d": device_id, "u": user, "t": NOW},
-            )
+            connection.execute(SEEN, {"d": device_id, "u": user, "t": NOW})  # no column of 0015's
         connection.execute(
             insert(SIGNOFFS),
             [
@@ -130,19 +119,13 @@ def test_people_follow_their_laptop_whatever_writes_it(engine: Engine) -> None:
                 device_values(other, "o1", "S4", school=ADAMS),
             ],
         )
-        connection.execute(
-            text('INSERT INTO device_users (device_id, "user", last_seen_at) VALUES (:d, :u, :t)'),
-            [{"d": laptop, "u": "dee", "t": NOW}, {"d": other, "u": "eve", "t": NOW}],
-        )
+        connection.execute(SEEN, [{"d": laptop, "u": "dee", "t": NOW}, {"d": other, "u": "eve", "t": NOW}])
     seen = _people(engine)
     assert seen[(laptop, "dee")][:2] == (LINCOLN, "student")  # first seen: the laptop's
     with engine.begin() as connection:
         connection.execute(update(DEVICES).where(DEVICES.c.id == laptop).values(group_name=ADAMS))
         # A newcomer in the same transaction as the move sees the moved laptop.
-        connection.execute(
-            text('INSERT INTO device_users (device_id, "user", last_seen_at) VALUES (:d, :u, :t)'),
-            {"d": laptop, "u": "fay", "t": NOW},
-        )
+        connection.execute(SEEN, {"d": laptop, "u": "fay", "t": NOW})
     with engine.begin() as connection:
         connection.execute(text("UPDATE devices SET audience = 'staff' WHERE id = :d"), {"d": laptop})
         connection.execute(text("UPDATE devices SET hostname = 'renamed' WHERE id = :d"), {"d": other})

@@ -135,12 +135,13 @@ def _sqlite() -> list[str]:
     ]
 
 
-POSTGRES_TRIGGERS = (
-    "device_users_follow_device",
-    "device_user_judged",
-    "device_users_follow_policy",
-    "device_user_decided",
-)
+# Each trigger (PostgreSQL: and its function, of the same name) with the table it is on.
+POSTGRES_TRIGGERS = {
+    "device_users_follow_device": "devices",
+    "device_user_judged": "device_users",
+    "device_users_follow_policy": "policies",
+    "device_user_decided": "signoffs",
+}
 SQLITE_TRIGGERS = (
     "device_users_follow_device",
     "device_user_judged",
@@ -149,15 +150,6 @@ SQLITE_TRIGGERS = (
     "device_users_policy_removed",
     "device_user_decided",
 )
-TABLES = {
-    "device_users_follow_device": "devices",
-    "device_user_judged": "device_users",
-    "device_users_follow_policy": "policies",
-    "device_user_decided": "signoffs",
-    "device_users_policy_added": "policies",
-    "device_users_policy_changed": "policies",
-    "device_users_policy_removed": "policies",
-}
 
 
 # Every row as the triggers would have kept it (also run by scripts/bench_console.py after its bulk
@@ -193,8 +185,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
-        for name in POSTGRES_TRIGGERS:
-            op.execute(f"DROP TRIGGER {name} ON {TABLES[name]}")
+        for name, table in POSTGRES_TRIGGERS.items():
+            op.execute(f"DROP TRIGGER {name} ON {table}")
             op.execute(f"DROP FUNCTION {name}()")
     else:
         for name in SQLITE_TRIGGERS:
