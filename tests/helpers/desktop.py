@@ -33,14 +33,35 @@ def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str, step: float = 0.2) -> object:
+def wait_for(
+    condition: Callable[[], object], timeout: float, what: str | Callable[[], str], step: float = 0.2
+) -> object:
+    """`what` may be a function, so a log it quotes is read when the wait fails, not when it starts."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    said = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {said}")
+
+
+def tray_owned(display: str) -> bool:
+    """Whether a tray manager holds the display's system-tray selection.
+
+    trayer's window appears before it takes the selection, and pystray's xorg backend looks for
+    the owner once, when its icon is first shown: started in between, the icon never docks.
+    """
+    from Xlib import X
+    from Xlib.display import Display
+
+    connection = Display(display)
+    try:
+        owner = connection.get_selection_owner(connection.intern_atom("_NET_SYSTEM_TRAY_S0"))
+        return bool(owner != X.NONE)
+    finally:
+        connection.close()
 
 
 @dataclass
@@ -135,6 +156,7 @@ def desktop(folder: Path) -> Iterator[Desktop]:
         trayer = _start(["trayer", *look, *size], session.env, folder / "trayer.log")
         session.processes.append(trayer)
         wait_for(lambda: session.run("xdotool", "search", "--class", "trayer").strip(), 30, "trayer")
+        wait_for(lambda: tray_owned(session.display), 30, "trayer to take the system-tray selection")
         yield session
     finally:
         for process in reversed(session.processes):

@@ -486,7 +486,7 @@ def test_the_tray_starts_for_a_user_with_a_menu(installed: Installed, user: str,
                 image = session.screenshot(ARTIFACTS / "tray.png")
                 return [p for rgb in TRAY_COLOURS for p in colour_pixels(image, rgb)]
 
-            hits = wait_for(icon, 20, f"the tray icon; log:\n{log.read_text()}", step=0.5)
+            hits = wait_for(icon, 20, lambda: f"the tray icon; log:\n{log.read_text()}", step=0.5)
             assert isinstance(hits, list)
             x, y = sum(p[0] for p in hits) // len(hits), sum(p[1] for p in hits) // len(hits)
             before = session.windows()

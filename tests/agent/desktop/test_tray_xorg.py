@@ -55,7 +55,9 @@ def shows(session: Desktop, rgb: tuple[int, int, int], name: str, log: Path) -> 
     def seen() -> bool:
         return len(colour_pixels(session.screenshot(ARTIFACTS / f"icon-{name}.png"), rgb)) >= 40
 
-    wait_for(seen, 30, f"the icon to turn {name}; tray log:\n{log.read_text(errors='replace')}", step=0.5)
+    wait_for(
+        seen, 30, lambda: f"the icon to turn {name}; tray log:\n{log.read_text(errors='replace')}", step=0.5
+    )
 
 
 @pytest.fixture
