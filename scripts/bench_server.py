@@ -14,7 +14,9 @@ The benchmark does not flatter: the server's device-key cache is off (HOMEROOM_D
 unless --device-cache says otherwise, because a real laptop heartbeats every 15 minutes and its key
 has long left the 30-second cache; the hit rate printed is the one the server counted
 (HOMEROOM_BENCH_CACHE_COUNTS, `server.cache_counts`). PostgreSQL runs with Debian's defaults
-(fsync on), not the test suite's fsync=off, unless --fsync off.
+(fsync on), not the test suite's fsync=off, unless --fsync off. Heartbeats carry the requirements'
+and policies' ETags a laptop holds after its first answer, as the agent sends them, so an answer
+carries neither unless it changed.
 
     .venv/bin/python scripts/bench_server.py --quick              # SQLite, both kinds, 32 connections
     .venv/bin/python scripts/bench_server.py --database both --repeat 2   # as root: PostgreSQL too
@@ -138,17 +140,38 @@ def enrol_fleet(server: ServerProcess, size: int) -> list[tuple[str, Ed25519Priv
 Fleet = list[tuple[str, Ed25519PrivateKey]]
 
 
-def heartbeat_body() -> str:
+def heartbeat_body(requirements_etag: str | None = None, policies_etag: str | None = None) -> str:
+    """A heartbeat as the agent sends it: with the ETags of the requirements and policies it holds,
+    so the answer carries them only when they changed (`agent.service`)."""
     return json.dumps(
         {
             "heartbeat_id": uuid.uuid4().hex,
             "sent_at": datetime.now(timezone.utc).isoformat(),
             "agent_version": "0.1.0",
             "overall": "pass",
-            "requirements_etag": None,
+            "requirements_etag": requirements_etag,
+            "policies_etag": policies_etag,
             "dropped": {},
         },
         separators=(",", ":"),
+    )
+
+
+def learn_etags(server: ServerProcess, fleet: Fleet) -> tuple[str | None, str | None]:
+    """The ETags a laptop holds after its first heartbeat: every bench device is in the one school."""
+    device_id, key = fleet[0]
+    path = f"{API_PREFIX}/heartbeat"
+    body = heartbeat_body().encode()
+    headers = {
+        **signed_headers(key, device_id, "POST", path, body, time.time()),
+        "Content-Type": "application/json",
+    }
+    answer = requests.post(f"{server.url}{path}", data=body, headers=headers, timeout=60)
+    answer.raise_for_status()
+    held = answer.json()
+    return (
+        (held.get("requirements") or {}).get("etag"),
+        (held.get("policies") or {}).get("etag"),
     )
 
 
@@ -227,6 +250,7 @@ class Laptops:
 
     def __init__(self, fleet: Fleet, packages: int) -> None:
         self.fleet = fleet
+        self.etags: tuple[str | None, str | None] = (None, None)
         software = laptop_inventory()[:packages]
         self.packages = len(software)
         shared = json.dumps(
@@ -260,7 +284,7 @@ class Laptops:
         lines = []
         for index in range(first, first + count):
             device_id, key = self.fleet[index % len(self.fleet)]
-            body = heartbeat_body() if kind == "heartbeat" else self.report_body(index)
+            body = heartbeat_body(*self.etags) if kind == "heartbeat" else self.report_body(index)
             headers = signed_headers(key, device_id, "POST", path, body.encode(), now)
             lines.append(
                 "\t".join(
@@ -726,6 +750,8 @@ def measure(
         fleet = enrol_fleet(server, args.devices)
         log(f"{database}: enrolled {args.devices} devices in {time.perf_counter() - began:.1f} s")
         laptops = Laptops(fleet, args.packages)
+        laptops.etags = learn_etags(server, fleet)
+        log(f"{database}: heartbeats carry ETags {laptops.etags}")
         overall["packages"] = laptops.packages
         overall["report_bytes"] = len(laptops.report_body(0))
         if args.stored:
