@@ -163,6 +163,28 @@ def test_every_request_is_answered_under_a_burst(tmp_path: Path, threads: int) -
     assert len(_names(engine)) == 200
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_requests_that_trickle_in_are_all_answered(tmp_path: Path, threads: int) -> None:
+    """The queue shares no lock with the event loop (`_Lanes`): a thread's wake-up may be taken by
+    another thread, or rung for a request another thread already took. Requests arriving a few at a
+    time, while batches run, must each still be answered; one left waiting would time out here."""
+    committer = GroupCommitter(_engine(tmp_path), threads=threads, max_batch=4)
+
+    async def one(number: int) -> str:
+        await asyncio.sleep((number % 7) * 0.0005)
+        return str(await committer.call(lambda: f"n{number:04}"))
+
+    async def main() -> list[str]:
+        answers: list[str] = []
+        for start in range(0, 600, 30):
+            answers += await asyncio.wait_for(
+                asyncio.gather(*(one(number) for number in range(start, start + 30))), 20
+            )
+        return answers
+
+    assert asyncio.run(main()) == [f"n{number:04}" for number in range(600)]
+
+
 def test_a_batch_with_no_failure_runs_each_request_once_without_savepoints(tmp_path: Path) -> None:
     """Savepoints cost two statements per request (8 % of a heartbeat): a batch where every request
     succeeds has none, and a batch with one failure is redone with them, each request kept once."""
