@@ -686,7 +686,7 @@ def bulk_load_reports(url: str, fleet: Fleet, count: int, laptops: Laptops) -> f
     else:
         import psycopg
 
-        with psycopg.connect(url) as database, database.cursor() as cursor:
+        with psycopg.connect(url) as postgres, postgres.cursor() as cursor:
             with cursor.copy(
                 "COPY reports (report_id, device_id, reported_at, received_at, overall, body) FROM STDIN"
             ) as copy:
