@@ -114,15 +114,7 @@ class Fleet:
         )
         raw = body.encode()
         headers = signed_headers(key, device_id, "POST", self.path, raw, time.time())
-        return SignedRequest(
-            device_id,
-            headers["X-Homeroom-Timestamp"],
-            headers["X-Homeroom-Request-Id"],
-            headers["X-Homeroom-Signature"],
-            "POST",
-            self.path,
-            raw,
-        )
+        return SignedRequest.from_headers(headers, "POST", self.path, raw)
 
     async def _submit(self, signed: SignedRequest) -> str:
         def prepare() -> tuple[Any, Any]:

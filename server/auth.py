@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -20,7 +20,15 @@ from sqlalchemy import Connection, Engine, Executable, Row, Table, bindparam, de
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from contract.wire import load_public_key, signature_valid, signing_string
+from contract.wire import (
+    HEADER_DEVICE,
+    HEADER_REQUEST_ID,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    load_public_key,
+    signature_valid,
+    signing_string,
+)
 from server.cache_counts import CacheCounts
 from server.db.models import SeenRequest
 from server.db.tables import DEVICES
@@ -68,6 +76,19 @@ class SignedRequest:
     method: str
     path: str
     body: bytes
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], method: str, path: str, body: bytes) -> SignedRequest:
+        """The request a client signed with `contract.wire.signed_headers` (benchmarks, tests)."""
+        return cls(
+            headers[HEADER_DEVICE],
+            headers[HEADER_TIMESTAMP],
+            headers[HEADER_REQUEST_ID],
+            headers[HEADER_SIGNATURE],
+            method,
+            path,
+            body,
+        )
 
 
 # The columns a signature check and what it may change (`_other_key`: undo a re-key, accept a claim)

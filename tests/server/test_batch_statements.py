@@ -73,15 +73,7 @@ def _enrol(engine: Engine, count: int) -> list[tuple[str, Ed25519PrivateKey]]:
 def _signed(device_id: str, key: Ed25519PrivateKey, path: str, body: dict[str, Any]) -> SignedRequest:
     raw = json.dumps(body).encode()
     headers = signed_headers(key, device_id, "POST", path, raw, time.time())
-    return SignedRequest(
-        device_id,
-        headers["X-Homeroom-Timestamp"],
-        headers["X-Homeroom-Request-Id"],
-        headers["X-Homeroom-Signature"],
-        "POST",
-        path,
-        raw,
-    )
+    return SignedRequest.from_headers(headers, "POST", path, raw)
 
 
 def _one_batch(committer: GroupCommitter, submit: list[Callable[[], Any]]) -> list[Any]:

@@ -49,15 +49,7 @@ class Fleet:
     def request(self, device_id: str, now: float) -> SignedRequest:
         body = b"{}"
         headers = signed_headers(self.keys[device_id], device_id, "POST", PATH, body, now)
-        return SignedRequest(
-            device_id,
-            headers["X-Homeroom-Timestamp"],
-            headers["X-Homeroom-Request-Id"],
-            headers["X-Homeroom-Signature"],
-            "POST",
-            PATH,
-            body,
-        )
+        return SignedRequest.from_headers(headers, "POST", PATH, body)
 
 
 def test_a_key_is_used_for_its_time_then_read_again() -> None:
