@@ -50,8 +50,8 @@ def wait_for(
 def tray_owned(display: str) -> bool:
     """Whether a tray manager holds the display's system-tray selection.
 
-    trayer's window appears before it takes the selection, and pystray's xorg backend looks for
-    the owner once, when its icon is first shown: started in between, the icon never docks.
+    trayer's window being there does not say so, and pystray's xorg backend looks for the owner
+    once, when its icon is first shown: a tray started before the selection is held never docks.
     """
     from Xlib import X
     from Xlib.display import Display
