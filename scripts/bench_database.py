@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -29,7 +30,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, insert
 
@@ -49,17 +49,6 @@ from server.fleet.ingest import record_heartbeat, store_report  # noqa: E402
 from server.fleet.published import GroupCache, load_policies, load_requirements  # noqa: E402
 from server.group_commit import GroupCommitter  # noqa: E402
 from tests.helpers.servers import PostgresCluster, ServerProcess, start_postgres  # noqa: E402
-
-
-def cpu_seconds(process: psutil.Process, children: bool = False) -> float:
-    total = 0.0
-    for each in (process, *(process.children() if children else ())):
-        try:
-            times = each.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 class Fleet:
@@ -194,22 +183,19 @@ def main() -> int:
                 [fleet.signed(n) for n in range(r * args.devices, (r + 1) * args.devices)]
                 for r in range(args.rounds)
             ]  # signed before the clock starts: the agent's work, not the server's
-            postmaster = (
-                psutil.Process(int((cluster.datadir / "postmaster.pid").read_text().split()[0]))
-                if cluster
-                else None
-            )
-            me = psutil.Process()
+            postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0]) if cluster else None
+            # This process alone: the database threads measured run in it.
+            me = os.getpid()
             mine, theirs, began = (
-                cpu_seconds(me),
-                cpu_seconds(postmaster, True) if postmaster else 0.0,
+                bench_server.server_cpu_seconds(me, children=False),
+                bench_server.server_cpu_seconds(postmaster) if postmaster else 0.0,
                 time.perf_counter(),
             )
             for requests in rounds:
                 fleet.send(requests)
             count = args.rounds * args.devices
-            mine = cpu_seconds(me) - mine
-            theirs = (cpu_seconds(postmaster, True) - theirs) if postmaster else float("nan")
+            mine = bench_server.server_cpu_seconds(me, children=False) - mine
+            theirs = (bench_server.server_cpu_seconds(postmaster) - theirs) if postmaster else float("nan")
             wall = time.perf_counter() - began
             fleet.engine.dispose()
             print(

@@ -301,12 +301,12 @@ class Laptops:
         return lines
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU of the server and its worker processes: a figure that, unlike throughput,
-    barely moves when other work shares the machine."""
+def server_cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU of the server and its worker processes (`children`): a figure that, unlike
+    throughput, barely moves when other work shares the machine."""
     root = psutil.Process(pid)
     total = 0.0
-    for process in (root, *root.children(recursive=True)):
+    for process in (root, *(root.children(recursive=True) if children else ())):
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:

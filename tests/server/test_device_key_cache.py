@@ -51,6 +51,10 @@ class Fleet:
         headers = signed_headers(self.keys[device_id], device_id, "POST", PATH, body, now)
         return SignedRequest.from_headers(headers, "POST", PATH, body)
 
+    def every_device_sends(self, authenticator: DeviceAuthenticator, now: float) -> None:
+        for device_id in self.keys:
+            authenticator.verify(self.request(device_id, now), self.lookup)
+
 
 def test_a_key_is_used_for_its_time_then_read_again() -> None:
     clock, fleet = Clock(), Fleet(1)
@@ -69,8 +73,7 @@ def test_a_key_is_used_for_its_time_then_read_again() -> None:
 def test_keys_past_their_time_leave_memory() -> None:
     clock, fleet = Clock(), Fleet(40)
     authenticator = DeviceAuthenticator(300, 30, clock=clock)
-    for device_id in fleet.keys:
-        authenticator.verify(fleet.request(device_id, clock.now), fleet.lookup)
+    fleet.every_device_sends(authenticator, clock.now)
     assert authenticator.cached_devices() == 40
     clock.now += 31  # every key is past its time; the next one remembered sweeps them
     authenticator.verify(fleet.request("dev-007", clock.now), fleet.lookup)
@@ -93,7 +96,6 @@ def test_a_sweep_keeps_the_keys_still_in_their_time() -> None:
 def test_with_the_cache_off_no_key_is_kept() -> None:
     clock, fleet = Clock(), Fleet(10)
     authenticator = DeviceAuthenticator(300, 0, clock=clock)
-    for device_id in fleet.keys:
-        authenticator.verify(fleet.request(device_id, clock.now), fleet.lookup)
+    fleet.every_device_sends(authenticator, clock.now)
     assert authenticator.cached_devices() == 0
     assert fleet.reads == 10
