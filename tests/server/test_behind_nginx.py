@@ -19,9 +19,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,12 @@ from typing import Any
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from contract.wire import API_PREFIX, signed_headers
 from server.db.engine import make_engine
 from server.db.models import AuditEntry
+from server.db.tables import REPORTS
 from tests.helpers.console import csrf_of
 from tests.helpers.need import need
 from tests.helpers.nginx import NGINX_ADDRESS, UPSTREAM_HEADER, Nginx, nginx_binary
@@ -235,6 +239,46 @@ def test_a_requirements_publish_reaches_every_laptop_through_either_process(
         ran = laptop.agent(site, "run", "--once")
         assert ran.returncode == 0, ran.stdout + ran.stderr
         assert (laptop.state / "server-requirements.toml").read_text() == stricter.read_text()
+
+
+def sent_to_each_at_once(
+    servers: list[ServerProcess], path: str, body: bytes, headers: dict[str, str]
+) -> list[int]:
+    """The same request to every server process, released together: each answer's status."""
+    gate = threading.Barrier(len(servers))
+
+    def send(server: ServerProcess) -> int:
+        gate.wait(10)
+        return requests.post(f"{server.url}{path}", data=body, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(len(servers)) as pool:
+        return list(pool.map(send, servers))
+
+
+def test_one_signed_request_sent_to_both_processes_at_once_is_kept_once(site: Site) -> None:
+    """Replay protection across processes: the very same bytes (one request id), sent straight to
+    each server process at the same moment, are answered 200 once and 409 once, and the report is
+    stored once. Each process batches its requests and records their ids in its own transaction;
+    the database's unique request id decides between them."""
+    device = hand_signed_laptop(site, site.cli("token", "create", "--group", GROUP).stdout.strip())
+    for _ in range(5):
+        body = json.dumps(report()).encode()
+        path = f"{API_PREFIX}/reports"
+        headers = {
+            **signed_headers(device.key, device.device_id, "POST", path, body, time.time()),
+            "Content-Type": "application/json",
+        }
+        statuses = sorted(sent_to_each_at_once(site.servers, path, body, headers))
+        assert statuses == [200, 409], statuses
+    engine = make_engine(site.servers[0].database_url)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                select(func.count()).select_from(REPORTS).where(REPORTS.c.device_id == device.device_id)
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored == 5
 
 
 def test_a_revoked_token_is_refused_by_both_processes(site: Site) -> None:
