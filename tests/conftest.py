@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.artifacts import ARTIFACTS, saved_since
 from tests.helpers.need import need
 from tests.helpers.servers import (
     InitialisedDatabases,
@@ -69,6 +71,18 @@ SLOWEST_FIRST = (
     "tests/end_to_end/test_what_is_sent.py",
     "tests/server/console/test_roles.py",
 )
+
+
+_RUN_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where this run's screenshots and saved logs are (a test's own print is swallowed by xdist)."""
+    lines = saved_since(ARTIFACTS, _RUN_STARTED)
+    if lines:
+        terminalreporter.section("saved for people to look at")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.helpers.artifacts import ARTIFACTS
 from tests.helpers.console import create_user, module_server, reporting_device
 from tests.helpers.need import need
 from tests.helpers.servers import ServerProcess
@@ -54,9 +55,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("console-screenshots")
-    print(f"\nconsole screenshots: {folder}")
+def screenshots() -> Path:
+    """test-artifacts/console/: the run's summary names it (tests/conftest.py)."""
+    folder = ARTIFACTS / "console"
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 

@@ -15,6 +15,7 @@ from agent.desktop.consent import dialog
 from agent.desktop.consent.decide import prompt_for
 from agent.desktop.consent.flow import dialog_request
 from contract.policy import parse_policy
+from tests.helpers.artifacts import ARTIFACTS
 from tests.helpers.console import create_user, module_server, reporting_device
 from tests.helpers.paths import CONFIG
 from tests.helpers.servers import ServerProcess
@@ -41,9 +42,10 @@ def records_server(
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("records-screenshots")
-    print(f"\nsign-off, policy and requirements screenshots: {folder}")
+def screenshots() -> Path:
+    """test-artifacts/console-records/: the run's summary names it (tests/conftest.py)."""
+    folder = ARTIFACTS / "console-records"
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
