@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import uuid
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,6 +30,19 @@ HEADER_REQUEST_ID = "X-Homeroom-Request-Id"
 HEADER_SIGNATURE = "X-Homeroom-Signature"
 MAX_CLOCK_SKEW_SECONDS = 300
 MAX_BODY_BYTES = 1024 * 1024
+
+
+class Verifier(Protocol):
+    """An Ed25519 public key as the contract uses one: cryptography's, or the server's libsodium
+    key (`server.sodium_keys`); `verify` raises InvalidSignature."""
+
+    def verify(self, signature: bytes, data: bytes, /) -> None: ...
+
+
+class Signer(Protocol):
+    """An Ed25519 private key as the contract uses one: `sign` gives the 64-byte signature."""
+
+    def sign(self, data: bytes, /) -> bytes: ...
 
 
 def signing_string(method: str, path: str, timestamp: int, request_id: str, body: bytes) -> bytes:
@@ -73,7 +87,7 @@ def signed_headers(
     }
 
 
-def signature_valid(public_key: Ed25519PublicKey, signature_text: str, message: bytes) -> bool:
+def signature_valid(public_key: Verifier, signature_text: str, message: bytes) -> bool:
     try:
         signature = base64.b64decode(signature_text, validate=True)
         public_key.verify(signature, message)
@@ -108,7 +122,7 @@ def answer_signing_string(
 
 
 def sign_answer(
-    private_key: Ed25519PrivateKey,
+    private_key: Signer,
     method: str,
     path: str,
     request_headers: dict[str, str],

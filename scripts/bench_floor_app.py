@@ -4,7 +4,9 @@
 A bare ASGI app, no framework and no database: it reads the body, finds the device's public key
 among the enrolled fleet's (loaded once at start from the file named by BENCH_FLOOR_KEYS: one
 `device_id<TAB>base64 key` per line), verifies the one Ed25519 signature with the contract's own
-message format (`contract.wire.signing_string`), and answers 200 (401 when the signature does not
+message format (`contract.wire.signing_string`) and the server's own key type (libsodium:
+`server.sodium_keys`, so the floor is not slowed by a slower library than Homeroom uses), and
+answers 200 (401 when the signature does not
 verify, so a broken benchmark cannot pass for a fast floor). Served by uvicorn with the options
 `homeroom-server serve` uses (`server.http_protocol.UVICORN_OPTIONS`) and the same worker count:
 
@@ -24,8 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contract.wire import load_public_key, signature_valid, signing_string  # noqa: E402
+from server.sodium_keys import load_device_key  # noqa: E402
 
 KEYS_VARIABLE = "BENCH_FLOOR_KEYS"
+# "openssl": cryptography's keys instead, the server's library before PyNaCl (older figures' floor).
+LIBRARY_VARIABLE = "BENCH_FLOOR_LIBRARY"
 Message = MutableMapping[str, Any]
 
 
@@ -33,10 +38,11 @@ def _load_keys() -> dict[str, Any]:
     path = os.environ.get(KEYS_VARIABLE)
     if not path:
         return {}
+    load = load_public_key if os.environ.get(LIBRARY_VARIABLE) == "openssl" else load_device_key
     keys = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         device_id, _, key = line.partition("\t")
-        keys[device_id] = load_public_key(key)
+        keys[device_id] = load(key)
     return keys
 
 

@@ -4,11 +4,11 @@
 N devices enrol, each with its own Ed25519 key. Every request is then signed ahead of time by its
 device (unique request ids, current timestamps) so the load generator, wrk, only sends bytes.
 In the same run, with the same uvicorn options and worker count, a bare ASGI app
-(`scripts/bench_floor_app.py`: read the body, find the device's key, verify one signature, answer
-200) takes the very same requests first: Homeroom's throughput and p99 are printed as ratios to
-it, for heartbeats and for full reports (a realistic laptop: six results with evidence, a few
-hundred packages), at each connection count. Ratios from one run are what count on a shared
-machine; absolute figures move with whatever else runs.
+(`scripts/bench_floor_app.py`: read the body, find the device's key, verify one signature with
+the server's own libsodium key type, answer 200) takes the very same requests first: Homeroom's
+throughput and p99 are printed as ratios to it, for heartbeats and for full reports (a realistic
+laptop: six results with evidence, a few hundred packages), at each connection count. Ratios from
+one run are what count on a shared machine; absolute figures move with whatever else runs.
 
 The benchmark does not flatter: the server's device-key cache is off (HOMEROOM_DEVICE_CACHE_SECONDS=0)
 unless --device-cache says otherwise, because a real laptop heartbeats every 15 minutes and its key
@@ -437,15 +437,18 @@ def peak_rss_bytes(pid: int) -> int:
     return total
 
 
+FLOOR_LIBRARIES = {"sodium": "libsodium (PyNaCl), as the server does", "openssl": "OpenSSL (cryptography)"}
+
+
 class FloorProcess:
     """scripts/bench_floor_app.py on loopback: the same uvicorn options and worker count as Homeroom."""
 
-    def __init__(self, keys: Path, workers: int, log: Path) -> None:
+    def __init__(self, keys: Path, workers: int, log: Path, library: str = "sodium") -> None:
         from tests.helpers.servers import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = {**os.environ, "BENCH_FLOOR_KEYS": str(keys)}
+        environment = {**os.environ, "BENCH_FLOOR_KEYS": str(keys), "BENCH_FLOOR_LIBRARY": library}
         with open(log, "ab") as output:
             self.process = subprocess.Popen(
                 [
@@ -759,7 +762,7 @@ def measure(
             log(f"{database}: loaded {args.stored} stored reports in {seconds:.0f} s")
         keys = run_dir / "keys.tsv"
         keys.write_text("".join(f"{device_id}\t{public_key_text(key)}\n" for device_id, key in fleet))
-        floor = FloorProcess(keys, workers, run_dir / "floor.log")
+        floor = FloorProcess(keys, workers, run_dir / "floor.log", args.floor_library)
         assert server.process is not None
         made = 0
         for kind in args.kinds:
@@ -870,7 +873,8 @@ def print_summary(
     print(
         f"devices: {args.devices} (device-key cache {args.device_cache:g} s), "
         f"duration: {args.seconds} s per load, "
-        f"wrk {WRK_THREADS} threads on the same machine, stored reports before: {args.stored}"
+        f"wrk {WRK_THREADS} threads on the same machine, stored reports before: {args.stored}; "
+        f"the floor verifies with {FLOOR_LIBRARIES[args.floor_library]}"
     )
     for database, figures in overall.items():
         extra = f", PostgreSQL fsync {args.fsync}" if database == "postgresql" else ""
@@ -930,6 +934,13 @@ def main() -> int:
         "--repeat", type=int, default=1, help="loads per configuration (each against the floor)"
     )
     parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument(
+        "--floor-library",
+        choices=("sodium", "openssl"),
+        default="sodium",
+        help="the floor's Ed25519: libsodium as the server verifies (default), or OpenSSL through "
+        "cryptography, the server's library before PyNaCl, to compare with older figures",
+    )
     parser.add_argument("--packages", type=int, default=300, help="packages in each report")
     parser.add_argument(
         "--workers",

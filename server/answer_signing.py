@@ -20,6 +20,7 @@ import base64
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -37,6 +38,7 @@ from contract.wire import (
 from server.auth import SignedRequest
 from server.db.models import ServerKey
 from server.db.statements import insert_if_new
+from server.sodium_keys import ServerSigner
 
 ANSWERS = "answers"
 SERVER_KEYS: Table = ServerKey.__table__  # type: ignore[assignment]
@@ -46,6 +48,11 @@ SERVER_KEYS: Table = ServerKey.__table__  # type: ignore[assignment]
 class SigningKey:
     private_key: Ed25519PrivateKey
     public_key: str  # base64 of the raw 32 bytes, as enrolment answers carry it
+
+    @cached_property
+    def signer(self) -> ServerSigner:
+        """The same key signing through libsodium: every answer is signed (`server.sodium_keys`)."""
+        return ServerSigner(self.private_key)
 
 
 def _private_text(key: Ed25519PrivateKey) -> str:
@@ -112,5 +119,5 @@ class AnswerSigner:
             HEADER_TIMESTAMP: signed.timestamp,
             HEADER_REQUEST_ID: signed.request_id,
         }
-        signature = sign_answer(key.private_key, signed.method, signed.path, request_headers, body)
+        signature = sign_answer(key.signer, signed.method, signed.path, request_headers, body)
         return {HEADER_ANSWER_SIGNATURE: signature, HEADER_SERVER_KEY: key.public_key}

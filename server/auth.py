@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, Executable, Row, Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from contract.wire import (
     HEADER_REQUEST_ID,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    load_public_key,
+    Verifier,
     signature_valid,
     signing_string,
 )
@@ -36,6 +36,7 @@ from server.errors import RequestRefused
 from server.fleet.claims import accept_claim, refuse_waiting_claims, undo_takeover, waiting_claims
 from server.fleet.rekey import RekeyRule, claim_ripe
 from server.group_commit import Once
+from server.sodium_keys import DevicePublicKey, load_device_key
 
 SEEN_REQUESTS: Table = SeenRequest.__table__  # type: ignore[assignment]
 
@@ -216,7 +217,7 @@ def device_lookup(engine: Engine) -> DeviceReader:
 class KnownDevice:
     id: str
     group_name: str
-    public_key: Ed25519PublicKey
+    public_key: Verifier
     # Enrolment claims wait on this record: the current key's next request refuses them.
     claims_pending: bool = False
     # What a signature by another key than the current one changes (undo a re-key, accept a
@@ -243,7 +244,8 @@ NOT_ACCEPTED = (
     "signature not accepted for this device: if the laptop was re-installed, enrol it again with "
     "`homeroom-agent enroll`; if its enrolment claim is waiting, it is accepted or refused soon"
 )
-_NO_SUCH_KEY = Ed25519PrivateKey.generate().public_key()
+# A real key (libsodium refuses a malformed one sooner than it checks a signature).
+_NO_SUCH_KEY = DevicePublicKey(Ed25519PrivateKey.generate().public_key().public_bytes_raw())
 REPLAYED = "request id already used: a request cannot be replayed"
 
 
@@ -293,7 +295,7 @@ class DeviceAuthenticator:
         self._cache.pop(device_id, None)
 
     def _remember(self, row: Row[Any]) -> KnownDevice:
-        known = KnownDevice(row.id, row.group_name, load_public_key(row.public_key), bool(row.claims_pending))
+        known = KnownDevice(row.id, row.group_name, load_device_key(row.public_key), bool(row.claims_pending))
         if self.cache_seconds > 0:
             now = self.clock()
             self._cache[row.id] = (now, known)
@@ -408,17 +410,17 @@ class DeviceAuthenticator:
             row.previous_public_key
             and previous_until is not None
             and previous_until > now
-            and signature_valid(load_public_key(row.previous_public_key), signature, message)
+            and signature_valid(load_device_key(row.previous_public_key), signature, message)
         ):
             return KnownDevice(
                 row.id,
                 row.group_name,
-                load_public_key(row.previous_public_key),
+                load_device_key(row.previous_public_key),
                 change=lambda connection: undo_takeover(connection, row),
             )
         for claim in found.claims:
             if claim.waits_for != "quiet" or not signature_valid(
-                load_public_key(claim.public_key), signature, message
+                load_device_key(claim.public_key), signature, message
             ):
                 continue
             if not claim_ripe(utc(claim.created_at), _maybe_utc(row.last_seen_at), now, self.rekey):
@@ -426,7 +428,7 @@ class DeviceAuthenticator:
             return KnownDevice(
                 row.id,
                 claim.group_name,
-                load_public_key(claim.public_key),
+                load_device_key(claim.public_key),
                 change=partial(
                     accept_claim,
                     claim=claim,
