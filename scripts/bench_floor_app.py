@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contract.wire import load_public_key, signature_valid, signing_string  # noqa: E402
+from server.collector import settle_after_start  # noqa: E402
 from server.sodium_keys import load_device_key  # noqa: E402
 
 KEYS_VARIABLE = "BENCH_FLOOR_KEYS"
@@ -58,6 +59,7 @@ async def app(
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                settle_after_start()  # as each Homeroom server process does: no advantage either way
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})

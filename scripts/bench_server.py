@@ -420,7 +420,7 @@ def parse_wrk(output: str) -> dict[str, float]:
 KINDS = ("heartbeat", "report")
 # Unique signed requests to make per second of a Homeroom run: more than it can take in time (a
 # request sent twice is a replay, answered 409 and counted as non-2xx). The floor reuses them.
-CEILING_PER_SECOND = {"heartbeat": 4000, "report": 800}
+CEILING_PER_SECOND = {"heartbeat": 8000, "report": 1500}
 
 
 def peak_rss_bytes(pid: int) -> int:

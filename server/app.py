@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -26,6 +29,7 @@ from server.api.schemas import (
 from server.api.signed_posts import SignedPosts
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.cache_counts import counts_from_environment
+from server.collector import settle_after_start
 from server.console import admin_api, api_token_pages, lost_pages
 from server.console.docs import add_docs
 from server.console.headers import security_headers
@@ -57,6 +61,20 @@ class HomeroomApp(FastAPI):
             await self.guarded_posts(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def serving_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """What each server process does as it starts serving: the collector settled
+    (`server.collector`), then notifications and the evidence purge (`server.notify.background`)."""
+    background = background_lifespan(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        settle_after_start()
+        async with background(app):
+            yield
+
+    return lifespan
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -93,8 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # Notifications and the evidence purge (server/notify/background.py).
-        lifespan=background_lifespan(settings),
+        lifespan=serving_lifespan(settings),
     )
     app.state.services = services
     for resource in (enrolment, reports, heartbeat, signoffs, approvals, lost):
