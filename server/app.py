@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -9,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import make_url
 
 from contract import __version__
 from contract.wire import MAX_BODY_BYTES
@@ -34,6 +36,7 @@ from server.console import admin_api, api_token_pages, lost_pages
 from server.console.docs import add_docs
 from server.console.headers import security_headers
 from server.console.pages import add_console
+from server.db.checkpointer import WalCheckpointer
 from server.db.engine import make_engine
 from server.deps import Services, openapi_signature_headers
 from server.errors import RequestRefused
@@ -64,15 +67,25 @@ class HomeroomApp(FastAPI):
 
 
 def serving_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """What each server process does as it starts serving: the collector settled
-    (`server.collector`), then notifications and the evidence purge (`server.notify.background`)."""
+    """What each server process does while it serves: on SQLite, the log checkpointed by a thread
+    of its own (`server.db.checkpointer`); the collector settled (`server.collector`); notifications
+    and the evidence purge (`server.notify.background`)."""
     background = background_lifespan(settings)
+    database = make_url(settings.database_url)
+    served_file = database.database if database.get_backend_name() == "sqlite" else None
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        checkpointer = WalCheckpointer(served_file) if served_file not in (None, "", ":memory:") else None
+        if checkpointer is not None:
+            checkpointer.start()
         settle_after_start()
-        async with background(app):
-            yield
+        try:
+            async with background(app):
+                yield
+        finally:
+            if checkpointer is not None:
+                await asyncio.to_thread(checkpointer.stop)
 
     return lifespan
 

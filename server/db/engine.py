@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from server.db.checkpointer import checkpointed_here
 from server.db.statement_counts import count_statements
 from server.errors import DatabaseError
 
@@ -27,9 +28,12 @@ COMMAND_LOCK_TIMEOUT_SECONDS = 10.0
 SERVER_STATEMENT_TIMEOUT_SECONDS = 10.0
 
 
-def _sqlite_pragmas(lock_timeout: float) -> Any:
+def _sqlite_pragmas(lock_timeout: float, database: str | None) -> Any:
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         _sqlite_setup(dbapi_connection, record, lock_timeout)
+        if database is not None and checkpointed_here(database):
+            # This process's checkpointer copies the log back; a commit need not (checkpointer.py).
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
     return on_connect
 
@@ -77,7 +81,10 @@ def make_engine(url: str, for_server: bool = False) -> Engine:
             # Waiting for this process's one connection is waiting for the lock, too.
             pool_timeout=lock_timeout + 2,
         )
-        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout))
+        served_file = (
+            parsed.database if for_server and parsed.database not in (None, "", ":memory:") else None
+        )
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout, served_file))
         event.listen(engine, "begin", _sqlite_begin)
         if for_server:
             count_statements(engine)
