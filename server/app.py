@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import make_url
 
 from contract import __version__
 from contract.wire import MAX_BODY_BYTES
@@ -36,7 +35,7 @@ from server.console import admin_api, api_token_pages, lost_pages
 from server.console.docs import add_docs
 from server.console.headers import security_headers
 from server.console.pages import add_console
-from server.db.checkpointer import WalCheckpointer
+from server.db.checkpointer import WalCheckpointer, sqlite_file
 from server.db.engine import make_engine
 from server.deps import Services, openapi_signature_headers
 from server.errors import RequestRefused
@@ -71,12 +70,11 @@ def serving_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContext
     of its own (`server.db.checkpointer`); the collector settled (`server.collector`); notifications
     and the evidence purge (`server.notify.background`)."""
     background = background_lifespan(settings)
-    database = make_url(settings.database_url)
-    served_file = database.database if database.get_backend_name() == "sqlite" else None
+    served_file = sqlite_file(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
-        checkpointer = WalCheckpointer(served_file) if served_file not in (None, "", ":memory:") else None
+        checkpointer = WalCheckpointer(served_file) if served_file is not None else None
         if checkpointer is not None:
             checkpointer.start()
         settle_after_start()

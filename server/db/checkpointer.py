@@ -20,6 +20,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 log = logging.getLogger("homeroom.checkpointer")
 
 CHECKPOINT_EVERY_SECONDS = 1.0
@@ -34,6 +36,14 @@ def checkpointed_here(database: str) -> bool:
     """Whether a checkpointer runs for this database file in this process (`server.db.engine` then
     turns off checkpointing at commit on the connections it opens)."""
     return _key(database) in _running
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file a URL names, or None (PostgreSQL, or SQLite in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
 
 
 def _key(database: str) -> str:

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from server.db.checkpointer import checkpointed_here
+from server.db.checkpointer import checkpointed_here, sqlite_file
 from server.db.statement_counts import count_statements
 from server.errors import DatabaseError
 
@@ -81,9 +81,7 @@ def make_engine(url: str, for_server: bool = False) -> Engine:
             # Waiting for this process's one connection is waiting for the lock, too.
             pool_timeout=lock_timeout + 2,
         )
-        served_file = (
-            parsed.database if for_server and parsed.database not in (None, "", ":memory:") else None
-        )
+        served_file = sqlite_file(url) if for_server else None
         event.listen(engine, "connect", _sqlite_pragmas(lock_timeout, served_file))
         event.listen(engine, "begin", _sqlite_begin)
         if for_server:
