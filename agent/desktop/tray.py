@@ -504,10 +504,16 @@ def refresh_icon(icon: Any, tray: Tray, shown: TrayState) -> TrayState:
         log.exception("refresh failed; trying again at the next poll")
         return shown
     try:
-        if current.colour != shown.colour:
+        backend = type(icon).__module__
+        retitled = current.tooltip != shown.tooltip
+        if retitled:
+            icon.title = title_for(backend, current.tooltip)
+        # On pystray's xorg backend a new title (the window's WM_NAME) can stay queued in python-xlib,
+        # unsent, for as long as nothing else is drawn: seen as a window still named "still
+        # checking" a minute after the icon turned red. Drawing the icon after it makes a round trip
+        # to the X server, which sends everything queued before it.
+        if current.colour != shown.colour or (retitled and backend.endswith("_xorg")):
             icon.icon = draw_icon(current.colour)
-        if current.tooltip != shown.tooltip:
-            icon.title = title_for(type(icon).__module__, current.tooltip)
     except Exception:  # a backend that cannot show this state must not end the polling
         log.exception("the icon could not show %s (%s); polling goes on", current.colour, current.tooltip)
     return current

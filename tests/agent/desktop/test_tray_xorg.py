@@ -60,6 +60,17 @@ def shows(session: Desktop, rgb: tuple[int, int, int], name: str, log: Path) -> 
     )
 
 
+def window_names(session: Desktop) -> list[str]:
+    """Every named window's name, to say what the display held when a wait failed."""
+    names = []
+    for window in session.find_window("."):
+        try:
+            names.append(session.run("xdotool", "getwindowname", window).strip())
+        except Exception as exc:  # noqa: BLE001 - a window gone meanwhile
+            names.append(f"{window}: {exc}")
+    return names
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[Desktop, Path, Path]]:
     missing = missing_tools()
@@ -94,7 +105,12 @@ def test_xorg_tray_shows_any_language_keeps_refreshing_and_sees_a_stopped_servic
     shows(session, RED, "red", log)
     # The tooltip (the window's name) says the same thing, as far as Latin-1 can.
     wait_for(
-        lambda: session.find_window("1 thing to fix: Firewall - "), 30, "the window named by the tooltip"
+        lambda: session.find_window("1 thing to fix: Firewall - "),
+        30,
+        lambda: (
+            f"the window named by the tooltip; windows named: {window_names(session)}; "
+            f"tray log:\n{log.read_text(errors='replace')}"
+        ),
     )
     write_status(state_dir, failing=None)
     shows(session, GREEN, "green", log)  # the refresh after the non-Latin-1 one still happened

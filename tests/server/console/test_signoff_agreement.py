@@ -544,6 +544,8 @@ def test_two_decisions_of_a_new_person_stored_at_once_keep_the_later(database_ur
                             "WHERE wait_event_type = 'Lock' AND datname = current_database()"
                         )
                     ).scalar_one()
+                    # pg_stat_activity is read once per transaction: each look in a transaction of its own.
+                    watcher.rollback()
                     if waiting:
                         break
                     time.sleep(0.02)
