@@ -1,9 +1,10 @@
 """Ed25519 on the server's hot path through libsodium (PyNaCl), not OpenSSL (cryptography).
 
 Every signed request costs the server one verification and one signature (its answer). Measured
-on the 2-core build machine, per call: OpenSSL through cryptography 50, verify 130-185 us and
-sign 32-43 us; libsodium through PyNaCl verify 45-50 us and sign 20 us. OpenSSL 3 builds a
-verification context per call, which is most of that time; libsodium has none to build.
+on the 2-core build machine, per call, quiet and loaded: OpenSSL 3 through cryptography 50.0,
+verify 107-185 us and sign 32-43 us; libsodium through PyNaCl 1.6, verify 45-58 us and sign
+20-22 us. OpenSSL 3 builds a verification context per call, which is most of that time;
+libsodium has none to build.
 
 It also matters where the time is spent: cryptography's Rust bindings hold the GIL for the whole
 call, so while a database thread verified a batch the event loop could not read the next request.
