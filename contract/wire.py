@@ -56,15 +56,20 @@ def public_key_text(private_key: Ed25519PrivateKey) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def load_public_key(text: str) -> Ed25519PublicKey:
-    """Raises ValueError with a reason when the text is not a base64 32-byte Ed25519 key."""
+def public_key_bytes(text: str) -> bytes:
+    """The raw 32 bytes of a base64 Ed25519 public key; ValueError with a reason when it is not one."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("public_key is not base64") from None
     if len(raw) != 32:
         raise ValueError("public_key must be 32 bytes (a raw Ed25519 key)")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return raw
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """Raises ValueError with a reason when the text is not a base64 32-byte Ed25519 key."""
+    return Ed25519PublicKey.from_public_bytes(public_key_bytes(text))
 
 
 def signed_headers(

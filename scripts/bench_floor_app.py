@@ -6,8 +6,8 @@ among the enrolled fleet's (loaded once at start from the file named by BENCH_FL
 `device_id<TAB>base64 key` per line), verifies the one Ed25519 signature with the contract's own
 message format (`contract.wire.signing_string`) and the server's own key type (libsodium:
 `server.sodium_keys`, so the floor is not slowed by a slower library than Homeroom uses), and
-answers 200 (401 when the signature does not
-verify, so a broken benchmark cannot pass for a fast floor). Served by uvicorn with the options
+answers 200 (401 when the signature does not verify, so a broken benchmark cannot pass for a fast
+floor). Served by uvicorn with the options
 `homeroom-server serve` uses (`server.http_protocol.UVICORN_OPTIONS`) and the same worker count:
 
     BENCH_FLOOR_KEYS=keys.tsv python scripts/bench_floor_app.py --port 8100 --workers 2

@@ -936,7 +936,7 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument(
         "--floor-library",
-        choices=("sodium", "openssl"),
+        choices=tuple(FLOOR_LIBRARIES),
         default="sodium",
         help="the floor's Ed25519: libsodium as the server verifies (default), or OpenSSL through "
         "cryptography, the server's library before PyNaCl, to compare with older figures",

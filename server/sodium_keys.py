@@ -23,26 +23,23 @@ them as they take cryptography's keys.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import nacl.bindings
 import nacl.exceptions
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract.wire import public_key_bytes
+
 SIGNATURE_BYTES = nacl.bindings.crypto_sign_BYTES
-PUBLIC_KEY_BYTES = nacl.bindings.crypto_sign_PUBLICKEYBYTES
 
 
 class DevicePublicKey:
-    """A device's Ed25519 public key: 32 raw bytes, nothing built until a signature is checked."""
+    """A device's Ed25519 public key: 32 raw bytes (`contract.wire.public_key_bytes`), nothing built
+    until a signature is checked."""
 
     __slots__ = ("raw",)
 
     def __init__(self, raw: bytes) -> None:
-        if len(raw) != PUBLIC_KEY_BYTES:
-            raise ValueError("public_key must be 32 bytes (a raw Ed25519 key)")
         self.raw = raw
 
     def verify(self, signature: bytes, data: bytes) -> None:
@@ -64,13 +61,9 @@ class DevicePublicKey:
 
 
 def load_device_key(text: str) -> DevicePublicKey:
-    """Raises ValueError with a reason when the text is not a base64 32-byte Ed25519 key (the same
-    reasons as `contract.wire.load_public_key`)."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("public_key is not base64") from None
-    return DevicePublicKey(raw)
+    """Raises ValueError with a reason when the text is not a base64 32-byte Ed25519 key (the
+    contract's own reasons: `contract.wire.public_key_bytes`)."""
+    return DevicePublicKey(public_key_bytes(text))
 
 
 class ServerSigner:

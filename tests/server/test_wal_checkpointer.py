@@ -3,17 +3,15 @@ and only then do its connections stop checkpointing at commit."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from pathlib import Path
 
 from sqlalchemy import text
 
-from server.app import create_app
 from server.db.checkpointer import WalCheckpointer, checkpointed_here
 from server.db.engine import make_engine
-from server.settings import Settings
+from tests.helpers.app_lifespan import seen_while_serving
 from tests.helpers.servers import InitialisedDatabases
 
 
@@ -73,17 +71,5 @@ def test_the_server_checkpoints_while_it_serves_and_not_after(
     tmp_path: Path, initialised_databases: InitialisedDatabases
 ) -> None:
     database = tmp_path / "homeroom.db"
-    initialised_databases.copy_into(f"sqlite:///{database}")
-    app = create_app(Settings(database_url=f"sqlite:///{database}", data_dir=tmp_path))
-    seen: dict[str, bool] = {}
-
-    async def serve_a_moment() -> None:
-        async with app.router.lifespan_context(app):
-            seen["serving"] = checkpointed_here(str(database))
-
-    try:
-        asyncio.run(serve_a_moment())
-    finally:
-        app.state.services.engine.dispose()
-    assert seen["serving"]
+    assert seen_while_serving(database, initialised_databases, lambda: checkpointed_here(str(database)))
     assert not checkpointed_here(str(database))
