@@ -40,6 +40,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable
 
+from server.db.driver_statements import DriverStatement
+
 T = TypeVar("T")
 Prepared = TypeVar("Prepared")
 Worked = TypeVar("Worked")
@@ -66,19 +68,34 @@ class Once:
     device_of: Callable[[Hashable], str] | None = None
 
 
+# A deferred write: a Core statement, or one sent straight to the driver (`server.db.driver_statements`).
+Deferrable = Executable | DriverStatement
+
+
 class _Deferred(threading.local):
     """The rows `defer`red in the batch transaction this thread runs, if it runs one: which
     connection, each statement's rows in the order they came, and which statements lock rows."""
 
     connection: Connection | None = None
-    rows: dict[Executable, list[dict[str, Any]]]
-    locking: set[Executable]
+    rows: dict[Deferrable, list[dict[str, Any]]]
+    locking: set[Deferrable]
 
 
 _deferred = _Deferred()
 
 
-def defer(connection: Connection, statement: Executable, row: dict[str, Any], locks: bool = True) -> None:
+def _execute(connection: Connection, statement: Deferrable, rows: Any) -> None:
+    """`rows` (one row, or a list for one executemany) through the driver path when it has one."""
+    if isinstance(statement, DriverStatement):
+        if isinstance(rows, list):
+            statement.execute_many(connection, rows)
+        else:
+            statement.execute(connection, rows)
+    else:
+        connection.execute(statement, rows)
+
+
+def defer(connection: Connection, statement: Deferrable, row: dict[str, Any], locks: bool = True) -> None:
     """`statement` with `row`, run now; or, inside a batch's shared transaction, run with the rows
     every other request of the batch deferred for the same statement, in one executemany at the end
     of the batch, before its commit. For a write that nothing later in the transaction reads (a
@@ -90,7 +107,7 @@ def defer(connection: Connection, statement: Executable, row: dict[str, Any], lo
         if locks:
             _deferred.locking.add(statement)
     else:
-        connection.execute(statement, row)
+        _execute(connection, statement, row)
 
 
 @contextlib.contextmanager
@@ -110,14 +127,14 @@ def write_deferred(connection: Connection) -> None:
     if _deferred.connection is not connection or connection.dialect.name == "sqlite":
         return
     for statement in [statement for statement in _deferred.rows if statement in _deferred.locking]:
-        connection.execute(statement, _deferred.rows.pop(statement))
+        _execute(connection, statement, _deferred.rows.pop(statement))
 
 
 def _write_deferred(connection: Connection) -> None:
     waiting = _deferred.rows
     _deferred.connection, _deferred.rows, _deferred.locking = None, {}, set()
     for statement, rows in waiting.items():
-        connection.execute(statement, rows)
+        _execute(connection, statement, rows)
 
 
 def _device_order(job: _Job[Any, Any, Any]) -> str:

@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import Connection, Executable, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
+from server.db.driver_statements import DriverStatement
+
 
 @lru_cache(maxsize=64)
-def _insert_if_new_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Executable:
+def _insert_if_new_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> DriverStatement:
     module: Any
     if dialect == "postgresql":
         module = postgresql
@@ -31,7 +33,7 @@ def _insert_if_new_statement(dialect: str, table: Table, columns: tuple[str, ...
         .on_conflict_do_nothing()
         .returning(key)
     )
-    return statement
+    return DriverStatement(statement)
 
 
 def insert_if_new(connection: Connection, table: Table, values: dict[str, Any]) -> bool:
@@ -42,4 +44,4 @@ def insert_if_new(connection: Connection, table: Table, values: dict[str, Any]) 
     of idempotency and replay protection.
     """
     statement = _insert_if_new_statement(connection.dialect.name, table, tuple(sorted(values)))
-    return connection.execute(statement, values).first() is not None
+    return statement.first(connection, values) is not None

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Select, bindparam, exists, insert, literal_co
 from contract.lost import LOST_STATUSES
 from contract.requirements import CHECK_IDS
 from server.db.count_models import FLEET_COUNT_CHANGES
+from server.db.driver_statements import DriverStatement
 from server.db.lost_models import LOST_CASES
 from server.db.tables import DEVICE_INVENTORY, DEVICE_STATUS, DEVICES
 from server.fleet.inventory_state import InventoryState
@@ -117,7 +118,7 @@ def _state_query() -> Select[Any]:
 _STATE_OF = _state_query().where(DEVICES.c.id == bindparam("device_id"))
 # The report path's one read after the lock: the counted state and the device's inventory state
 # (`server.fleet.software_inventory.InventoryState`), which the lock on the device row guards too.
-_REPORT_STATE_OF = (
+_REPORT_STATE_OF = DriverStatement(
     select(
         *_STATE_COLUMNS,
         lost_clause().label("lost"),
@@ -131,7 +132,7 @@ _REPORT_STATE_OF = (
     .select_from(_WITH_STATUS.outerjoin(DEVICE_INVENTORY, DEVICE_INVENTORY.c.device_id == DEVICES.c.id))
     .where(DEVICES.c.id == bindparam("device_id"))
 )
-_LOCK_DEVICE = (
+_LOCK_DEVICE = DriverStatement(
     select(DEVICES.c.id).where(DEVICES.c.id == bindparam("device_id")).with_for_update(key_share=True)
 )
 
@@ -154,7 +155,7 @@ def _lock(connection: Connection, device_id: str) -> None:
     the key-share lock this transaction's own `reports` insert (a foreign key) let another take
     first, and two reports of one laptop would deadlock."""
     if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK_DEVICE, {"device_id": device_id})
+        _LOCK_DEVICE.execute(connection, {"device_id": device_id})
 
 
 def read_state(connection: Connection, device_id: str) -> Counted | None:
@@ -172,7 +173,11 @@ def record(connection: Connection, before: Counted | None, after: Counted | None
         defer(connection, _LEDGER_ROW, row, locks=False)  # new rows only: nobody waits for them
 
 
-_LEDGER_ROW = insert(FLEET_COUNT_CHANGES)
+_LEDGER_ROW = DriverStatement(
+    insert(FLEET_COUNT_CHANGES).values(
+        {name: bindparam(name) for name in ("day", "school", "os", "audience", "measure", "delta")}
+    )
+)
 
 
 @contextmanager
@@ -206,7 +211,7 @@ def before_report(connection: Connection, device_id: str) -> BeforeReport | None
     it is a report, which holds the device row."""
     write_deferred(connection)  # the batch's earlier devices' rows first: one lock order
     _lock(connection, device_id)
-    row = connection.execute(_REPORT_STATE_OF, {"device_id": device_id}).first()
+    row = _REPORT_STATE_OF.first(connection, {"device_id": device_id})
     if row is None:
         return None
     inventory = (

@@ -34,6 +34,7 @@ from server.api.schemas import (
     ReportOut,
 )
 from server.auth import KnownDevice, utc
+from server.db.driver_statements import DriverStatement
 from server.db.statements import insert_if_new
 from server.db.tables import (
     AUDIT,
@@ -138,8 +139,8 @@ def store_report(
     if connection.dialect.name == "postgresql" and inventory.reported is None:
         # No list to apply (the stored one again, or none): every write in one statement.
         moved = steady_move(inventory, reported_at)
-        identifying = connection.execute(
-            stored_report(moved is not None),
+        identifying = stored_report(moved is not None).first(
+            connection,
             report_writes.parameters(
                 {
                     **stored,
@@ -150,7 +151,7 @@ def store_report(
                     **{f"inventory_{name}": value for name, value in (moved or {}).items()},
                 }
             ),
-        ).first()
+        )
         if identifying is None:
             return ReportOut(report_id=report.report_id, stored=False, duplicate=True)
         if identifying.device_id is None:
@@ -168,8 +169,8 @@ def store_report(
             "checks": checks,
         }
         # A report delayed by an outage must not overwrite a newer one that arrived first.
-        connection.execute(_status_upsert(connection.dialect.name), {"device_id": device.id, **status})
-        identifying = connection.execute(REPORT_SEEN, seen).first()
+        _status_upsert(connection.dialect.name).execute(connection, {"device_id": device.id, **status})
+        identifying = _REPORT_SEEN.first(connection, seen)
         # Nothing later in a report's transaction reads them: a batch's go in one statement (`defer`).
         upsert = _user_upsert(connection.dialect.name)
         for user in report.users:
@@ -213,10 +214,11 @@ REPORT_SEEN = (
     )
     .returning(*(DEVICES.c[name] for name in IDENTIFYING), DEVICES.c.identity_collision)
 )
+_REPORT_SEEN = DriverStatement(REPORT_SEEN)
 
 
 @lru_cache(maxsize=4)
-def _status_upsert(dialect: str) -> Executable:
+def _status_upsert(dialect: str) -> DriverStatement:
     """The device's current status, inserted or replaced in one statement, but never by an older report."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
     columns = ("device_id", "report_id", "reported_at", "received_at", "overall", "results", "checks")
@@ -226,7 +228,7 @@ def _status_upsert(dialect: str) -> Executable:
         set_={name: statement.excluded[name] for name in columns if name != "device_id"},
         where=DEVICE_STATUS.c.reported_at <= statement.excluded.reported_at,
     )
-    return upsert
+    return DriverStatement(upsert)
 
 
 def fill_in_identifying(connection: Connection, device_id: str, row: Row[Any], identity: IdentityIn) -> None:
@@ -289,7 +291,7 @@ def _identity_twin(connection: Connection, device_id: str, identity: dict[str, s
 
 
 @lru_cache(maxsize=4)
-def _user_upsert(dialect: str) -> Executable:
+def _user_upsert(dialect: str) -> DriverStatement:
     module: Any = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(DEVICE_USERS).values(
         device_id=bindparam("device_id"), user=bindparam("user"), last_seen_at=bindparam("now")
@@ -298,14 +300,13 @@ def _user_upsert(dialect: str) -> Executable:
         index_elements=[DEVICE_USERS.c.device_id, DEVICE_USERS.c.user],
         set_={"last_seen_at": statement.excluded.last_seen_at},
     )
-    return upsert
+    return DriverStatement(upsert)
 
 
 def note_user(connection: Connection, device_id: str, user: str, now: datetime) -> None:
     """The account was seen on the device now (one upsert: every report names its users)."""
-    connection.execute(
-        _user_upsert(connection.dialect.name), {"device_id": device_id, "user": user, "now": now}
-    )
+    row = {"device_id": device_id, "user": user, "now": now}
+    _user_upsert(connection.dialect.name).execute(connection, row)
 
 
 def note_dropped(connection: Connection, device_id: str, dropped: dict[str, int]) -> None:
@@ -357,12 +358,12 @@ def note_local_problems(connection: Connection, device_id: str, problems: list[s
 
 # A heartbeat whose device's flags were read with its key for this request (`KnownDevice.flags`)
 # and say nothing waits: its one write, sent with the batch's others in one statement (`defer`).
-HEARTBEAT_SEEN = (
+HEARTBEAT_SEEN = DriverStatement(
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
     .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
 )
-SEEN_NOW = (
+SEEN_NOW = DriverStatement(
     update(DEVICES)
     .where(DEVICES.c.id == bindparam("device_id"))
     .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
@@ -390,7 +391,7 @@ def record_heartbeat(
         pending, lost_case_id = False, flags.lost_case_id
     else:  # a cached key, or commands wait: the row is locked and read as it is written
         write_deferred(connection)  # the batch's earlier devices first: one lock order
-        seen = connection.execute(SEEN_NOW, written).first()
+        seen = SEEN_NOW.first(connection, written)
         pending, lost_case_id = (
             (seen.commands_pending, seen.lost_case_id) if seen is not None else (False, None)
         )

@@ -17,9 +17,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Executable, String, bindparam, func, select, true
+from sqlalchemy import String, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
+from server.db.driver_statements import DriverStatement
 from server.db.tables import DEVICE_INVENTORY, DEVICE_STATUS, DEVICE_USERS, DEVICES, REPORTS
 
 _REPORT_COLUMNS = ("report_id", "device_id", "reported_at", "received_at", "overall", "body")
@@ -43,7 +44,7 @@ def _bound(table: Any, name: str, key: str | None = None) -> Any:
 
 
 @lru_cache(maxsize=4)
-def stored_report(move_inventory: bool) -> Executable:
+def stored_report(move_inventory: bool) -> DriverStatement:
     """The one statement. Its row, if the report was new: the device's id and identifying facts as
     they stood (`device_id` None: the device is gone). No row: the report was stored before.
 
@@ -122,4 +123,4 @@ def stored_report(move_inventory: bool) -> Executable:
             .cte("moved")
         )
         outcome = outcome.add_cte(moved)
-    return outcome
+    return DriverStatement(outcome)
