@@ -29,6 +29,7 @@ from server.fleet import counts
 from server.fleet.ingest import record_heartbeat, store_report
 from server.fleet.published import GroupCache, load_policies, load_requirements
 from server.group_commit import GroupCommitter
+from tests.helpers.device_rows import engine_on_copy
 from tests.helpers.servers import InitialisedDatabases
 from tests.helpers.signed_device import heartbeat, report
 
@@ -38,9 +39,7 @@ HEARTBEAT_PATH = f"{API_PREFIX}/heartbeat"
 def _database(
     database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
 ) -> Engine:
-    cluster = None if database_url.startswith("sqlite") else request.getfixturevalue("postgres")
-    initialised_databases.copy_into(database_url, cluster)
-    return make_engine(database_url, for_server=True)
+    return engine_on_copy(database_url, initialised_databases, request)
 
 
 def _enrol(engine: Engine, count: int) -> list[tuple[str, Ed25519PrivateKey]]:

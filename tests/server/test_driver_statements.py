@@ -15,11 +15,11 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inse
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from server.db.driver_statements import DriverStatement
-from server.db.engine import make_engine
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES, REPORTS
 from server.fleet import counted
 from server.fleet.ingest import REPORT_SEEN, _status_upsert, _user_upsert
+from tests.helpers.device_rows import engine_on_copy, insert_device
 from tests.helpers.servers import InitialisedDatabases
 
 NOW = datetime(2026, 12, 2, 8, 30, 15, 123456, tzinfo=timezone.utc)
@@ -29,27 +29,12 @@ NOW = datetime(2026, 12, 2, 8, 30, 15, 123456, tzinfo=timezone.utc)
 def engine(
     database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
 ) -> Engine:
-    cluster = None if database_url.startswith("sqlite") else request.getfixturevalue("postgres")
-    initialised_databases.copy_into(database_url, cluster)
-    return make_engine(database_url, for_server=True)
+    return engine_on_copy(database_url, initialised_databases, request)
 
 
 def _device(connection: Connection) -> str:
     device_id = uuid.uuid4().hex
-    connection.execute(
-        insert(DEVICES).values(
-            id=device_id,
-            group_name="Lincoln High",
-            hostname="lt1",
-            os="linux",
-            os_version="Debian 12",
-            macs=[],
-            identity_unreadable={},
-            public_key="unused",
-            agent_version="0.0.9",
-            enrolled_at=NOW,
-        )
-    )
+    insert_device(connection, device_id, enrolled_at=NOW)
     return device_id
 
 

@@ -7,7 +7,6 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -28,9 +27,9 @@ from sqlalchemy.exc import OperationalError
 
 from server.auth import DeviceAuthenticator, DeviceReader
 from server.db.engine import make_engine
-from server.db.tables import DEVICES
 from server.errors import RequestRefused
 from server.group_commit import MAX_HEAVY_BATCH, GroupCommitter
+from tests.helpers.device_rows import insert_device
 from tests.helpers.servers import InitialisedDatabases
 
 METADATA = MetaData()
@@ -333,20 +332,7 @@ def test_a_batch_reads_the_devices_it_names_in_one_statement(
     initialised_databases.copy_into(url)
     engine = make_engine(url, for_server=True)
     with engine.begin() as connection:
-        connection.execute(
-            insert(DEVICES).values(
-                id="known-device",
-                group_name="Lincoln High",
-                hostname="lt1",
-                os="linux",
-                os_version="Debian 12",
-                macs=[],
-                identity_unreadable={},
-                public_key="AAAA",
-                agent_version="0.1.0",
-                enrolled_at=datetime.now(timezone.utc),
-            )
-        )
+        insert_device(connection, "known-device")
     reader = DeviceReader(engine)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))

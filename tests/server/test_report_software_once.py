@@ -11,15 +11,16 @@ from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from server.api.bodies import BodyInvalid
 from server.api.schemas import SoftwareItemIn
 from server.db.engine import make_engine
-from server.db.tables import DEVICE_INVENTORY, DEVICES
+from server.db.tables import DEVICE_INVENTORY
 from server.fleet import counted, report_body
 from server.fleet.report_body import read_report
 from server.fleet.software_inventory import store_inventory
+from tests.helpers.device_rows import insert_device
 from tests.helpers.servers import InitialisedDatabases, ServerProcess
 from tests.helpers.signed_device import IDENTITY, report
 from tests.server.test_software_inventory import (
@@ -79,20 +80,7 @@ class CountedValidator:
 
 def _device(engine: Engine) -> str:
     with engine.begin() as connection:
-        connection.execute(
-            insert(DEVICES).values(
-                id="inventory-device",
-                group_name="Lincoln High",
-                hostname="lt1",
-                os="linux",
-                os_version="Debian 12",
-                macs=[],
-                identity_unreadable={},
-                public_key="AAAA",
-                agent_version="0.1.0",
-                enrolled_at=datetime.now(timezone.utc),
-            )
-        )
+        insert_device(connection, "inventory-device")
     return "inventory-device"
 
 
