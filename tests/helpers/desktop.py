@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,9 @@ def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 def _start_xvfb(folder: Path) -> tuple[int, subprocess.Popen[bytes]]:
-    screen = ["-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"]
+    # -noreset: without it the server resets as its last client leaves (launch_xvfb's xdpyinfo
+    # probe), and trayer connecting during that reset was refused ("cannot open display").
+    screen = ["-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp", "-noreset"]
     try:
         return launch_xvfb(screen, folder / "xvfb.log")
     except RuntimeError as exc:
@@ -153,14 +156,31 @@ def desktop(folder: Path) -> Iterator[Desktop]:
             str(TRAY_HEIGHT),
         ]
         look = ["--edge", "top", "--align", "right", "--transparent", "false", "--SetDockType", "true"]
-        trayer = _start(["trayer", *look, *size], session.env, folder / "trayer.log")
-        session.processes.append(trayer)
-        wait_for(lambda: session.run("xdotool", "search", "--class", "trayer").strip(), 30, "trayer")
+        _start_trayer(session, [*look, *size])
         wait_for(lambda: tray_owned(session.display), 30, "trayer to take the system-tray selection")
         yield session
     finally:
         for process in reversed(session.processes):
             stop(process)
+
+
+def _start_trayer(session: Desktop, options: list[str], attempts: int = 3) -> None:
+    """trayer with its window up; one that exits before showing it is started again (and the
+    reason is in trayer.log), rather than waited on for the whole timeout."""
+    log = session.folder / "trayer.log"
+    for _attempt in range(attempts):
+        trayer = _start(["trayer", *options], session.env, log)
+        session.processes.append(trayer)
+        if wait_for(partial(_trayer_shown_or_gone, session, trayer), 30, "trayer") != "gone":
+            return
+    tail = log.read_text()[-2000:]
+    raise AssertionError(f"trayer exited {attempts} times before showing its window:\n{tail}")
+
+
+def _trayer_shown_or_gone(session: Desktop, trayer: subprocess.Popen[bytes]) -> str:
+    if session.run("xdotool", "search", "--class", "trayer").strip():
+        return "shown"
+    return "gone" if trayer.poll() is not None else ""
 
 
 def stop(process: subprocess.Popen[Any], timeout: float = 5) -> None:
