@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -16,8 +17,9 @@ from typing import Any, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, Executable, Row, Table, bindparam, delete, select
+from sqlalchemy import Connection, Engine, Row, String, Table, bindparam, delete, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from contract.wire import (
@@ -30,6 +32,8 @@ from contract.wire import (
     signing_string,
 )
 from server.cache_counts import CacheCounts
+from server.db.among import among_parameter, parameter_list
+from server.db.driver_statements import DriverStatement
 from server.db.models import SeenRequest
 from server.db.tables import DEVICES
 from server.errors import RequestRefused
@@ -108,15 +112,20 @@ _KEY_COLUMNS = (
     DEVICES.c.commands_pending,
     DEVICES.c.lost_case_id,
 )
-_DEVICE_ROW = select(*_KEY_COLUMNS).where(DEVICES.c.id == bindparam("device_id"))
-_DEVICE_ROWS = select(*_KEY_COLUMNS).where(DEVICES.c.id.in_(bindparam("device_ids", expanding=True)))
+_DEVICE_ROW = DriverStatement(select(*_KEY_COLUMNS).where(DEVICES.c.id == bindparam("device_id")))
+
+
+@lru_cache(maxsize=4)
+def _device_rows(dialect: str) -> DriverStatement:
+    """A batch's devices, in SQL whose text is the same for any number of them."""
+    return DriverStatement(select(*_KEY_COLUMNS).where(among_parameter(DEVICES.c.id, "device_ids", dialect)))
 
 
 @dataclass(frozen=True)
 class DeviceRecord:
     """A device's row and, when claims wait on it, those claims: all a signature check needs."""
 
-    row: Row[Any]
+    row: Any  # a row of `_KEY_COLUMNS`, read by attribute
     claims: tuple[Row[Any], ...] = ()
 
 
@@ -174,7 +183,9 @@ class DeviceReader:
         wanted = list(dict.fromkeys(device_ids))
         try:
             shared = self._shared()
-            rows = {row.id: row for row in shared.execute(_DEVICE_ROWS, {"device_ids": wanted})}
+            dialect = shared.dialect.name
+            found = _device_rows(dialect).all(shared, {"device_ids": parameter_list(wanted, dialect)})
+            rows = {row.id: row for row in found}
             self._local.read = {
                 device_id: None if (row := rows.get(device_id)) is None else _record(shared, row)
                 for device_id in wanted
@@ -200,7 +211,7 @@ class DeviceReader:
 
 
 def _read_device(connection: Connection, device_id: str) -> DeviceRecord | None:
-    row = connection.execute(_DEVICE_ROW, {"device_id": device_id}).first()
+    row = _DEVICE_ROW.first(connection, {"device_id": device_id})
     return None if row is None else _record(connection, row)
 
 
@@ -250,13 +261,39 @@ REPLAYED = "request id already used: a request cannot be replayed"
 
 
 @lru_cache(maxsize=4)
-def _seen_insert(dialect: str) -> Executable:
-    """Many request ids in one statement (SQLAlchemy's insertmanyvalues), the new ones returned."""
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    statement: Executable = (
-        module.insert(SEEN_REQUESTS).on_conflict_do_nothing().returning(SEEN_REQUESTS.c.request_id)
-    )
-    return statement
+def _seen_insert(dialect: str) -> DriverStatement:
+    """A batch's request ids in one statement, the new ones returned; its SQL is the same for any
+    number of ids (PostgreSQL: arrays `unnest`ed; SQLite: `[request id, device id]` pairs of a JSON
+    array), so it is compiled once and PostgreSQL prepares it once. Rows go in in the lists' order."""
+    seen_at = bindparam("seen_at", type_=SEEN_REQUESTS.c.seen_at.type)
+    columns = ["request_id", "device_id", "seen_at"]
+    if dialect == "postgresql":
+        lists = (
+            func.unnest(
+                bindparam("request_ids", type_=ARRAY(String)), bindparam("device_ids", type_=ARRAY(String))
+            )
+            .table_valued("request_id", "device_id")
+            .render_derived()
+        )
+        rows = select(lists.c.request_id, lists.c.device_id, seen_at)
+        statement: Any = postgresql.insert(SEEN_REQUESTS).from_select(columns, rows)
+    else:
+        pairs = func.json_each(bindparam("pairs")).table_valued("value")
+        pair = pairs.c.value
+        # `WHERE true`: SQLite reads an ON CONFLICT straight after a SELECT's FROM as a join's.
+        rows = select(func.json_extract(pair, "$[0]"), func.json_extract(pair, "$[1]"), seen_at).where(true())
+        statement = sqlite.insert(SEEN_REQUESTS).from_select(columns, rows)
+    return DriverStatement(statement.on_conflict_do_nothing().returning(SEEN_REQUESTS.c.request_id))
+
+
+def _seen_parameters(dialect: str, pairs: Sequence[tuple[str, str]], seen_at: datetime) -> dict[str, Any]:
+    if dialect == "postgresql":
+        return {
+            "request_ids": [request_id for request_id, _ in pairs],
+            "device_ids": [device_id for _, device_id in pairs],
+            "seen_at": seen_at,
+        }
+    return {"pairs": json.dumps(pairs), "seen_at": seen_at}
 
 
 class DeviceAuthenticator:
@@ -377,11 +414,9 @@ class DeviceAuthenticator:
         now = _now()
         # In id order: two processes inserting the same ids (a replay sent to both) wait for each
         # other's rows in one order, never in a circle.
-        rows = [
-            {"request_id": request_id, "device_id": device_id, "seen_at": now}
-            for request_id, device_id in sorted(pairs)
-        ]
-        new = {row.request_id for row in connection.execute(_seen_insert(connection.dialect.name), rows)}
+        dialect = connection.dialect.name
+        parameters = _seen_parameters(dialect, sorted(pairs), now)
+        new = {row.request_id for row in _seen_insert(dialect).all(connection, parameters)}
         kept = []
         for request_id, _device_id in pairs:
             kept.append(request_id in new)

@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from server.auth import _KEY_COLUMNS, SEEN_REQUESTS, _device_rows, _seen_insert, _seen_parameters
+from server.db.among import parameter_list
 from server.db.driver_statements import DriverStatement
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES, REPORTS
@@ -194,6 +196,54 @@ def test_rows_read_are_the_rows_sqlalchemy_reads(engine: Engine) -> None:
     assert isinstance(through_driver.reported_at, datetime)
     assert through_driver.checks == {"firewall": "pass"}
     assert nothing is None
+
+
+def test_a_batchs_devices_are_read_in_one_text_whatever_their_number(engine: Engine) -> None:
+    """The batch's device read finds the devices named (an unknown id, a repeated one, an id with
+    quotes: none of them changes the statement) with the columns SQLAlchemy's own IN list reads,
+    and its SQL is the same for one device and for forty, so PostgreSQL can prepare it once."""
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    with engine.begin() as connection:
+        ids = [_device(connection) for _ in range(40)]
+        odd = 'it\'s "odd"'
+        insert_device(connection, odd, enrolled_at=NOW)
+        dialect = connection.dialect.name
+        sent.clear()
+        one = _device_rows(dialect).all(connection, {"device_ids": parameter_list(ids[:1], dialect)})
+        wanted = [*ids, ids[0], odd, "no-such-device"]
+        many = _device_rows(dialect).all(connection, {"device_ids": parameter_list(wanted, dialect)})
+        read_texts = list(sent)
+        through_sqlalchemy = connection.execute(
+            select(*_KEY_COLUMNS).where(DEVICES.c.id.in_([*ids, odd]))
+        ).all()
+    assert [row.id for row in one] == ids[:1]
+    assert sorted(tuple(row) for row in many) == sorted(tuple(row) for row in through_sqlalchemy)
+    assert len(read_texts) == 2 and read_texts[0] == read_texts[1]
+
+
+def test_request_ids_go_in_as_sqlalchemys_insert_stores_them_and_only_new_ones_come_back(
+    engine: Engine,
+) -> None:
+    with engine.begin() as connection:
+        device_id = _device(connection)
+        dialect = connection.dialect.name
+        connection.execute(insert(SEEN_REQUESTS).values(request_id="old", device_id=device_id, seen_at=NOW))
+        pairs = [("a-1", device_id), ("b-2", device_id), ("old", device_id)]
+        new = _seen_insert(dialect).all(connection, _seen_parameters(dialect, pairs, NOW))
+        again = _seen_insert(dialect).all(connection, _seen_parameters(dialect, pairs[:1], NOW))
+        stored = connection.execute(
+            text("SELECT request_id, device_id, seen_at FROM seen_requests ORDER BY request_id")
+        ).all()
+        old = connection.execute(text("SELECT seen_at FROM seen_requests WHERE request_id = 'old'")).scalar()
+    assert sorted(row.request_id for row in new) == ["a-1", "b-2"]
+    assert again == []
+    # The same stored form as SQLAlchemy's own insert of the same time ("old").
+    assert [(request_id, device, str(seen_at)) for request_id, device, seen_at in stored] == [
+        ("a-1", device_id, str(old)),
+        ("b-2", device_id, str(old)),
+        ("old", device_id, str(old)),
+    ]
 
 
 def test_it_runs_in_the_connections_transaction(engine: Engine) -> None:
