@@ -36,8 +36,11 @@ from server.fleet.software_inventory import InventoryPlan, Listed, ReportedInven
 # Where the list was, in the rest of the body: a string, which no valid report has as its list.
 PLACEHOLDER = "listed apart"
 _PLACEHOLDER_JSON = json.dumps(PLACEHOLDER).encode()
-# The top-level key (and any other key named so, which sends the body down the whole parse).
-_SOFTWARE_KEY = re.compile(rb'"software"\s*:\s*')
+# The top-level key (and any other key named so, outside the list, which sends the body down the
+# whole parse): the name found with `bytes.find`, then what must follow a key. The list itself is
+# not searched for a second key (a regular expression passing over all of it took 35 µs a report).
+_SOFTWARE_NAME = b'"software"'
+_AFTER_KEY = re.compile(rb"\s*:\s*")
 _SCAN: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 # The list as `ReportIn` holds it, with the same bounds (at most 10,000 items).
@@ -57,13 +60,28 @@ _REST = TypeAdapter(ReportRestIn)
 
 
 def list_start(raw: bytes) -> int | None:
-    """Where the value of the one `"software"` key begins, or None (none, several, or escaped)."""
-    found = _SOFTWARE_KEY.search(raw)
-    if found is None or _SOFTWARE_KEY.search(raw, found.end()) is not None:
+    """Where the value of the first `"software"` key begins, or None (none, or its quote escaped)."""
+    key = _next_key(raw, 0)
+    if key is None or (key[0] > 0 and raw[key[0] - 1] == ord("\\")):
         return None
-    if found.start() > 0 and raw[found.start() - 1] == ord("\\"):
-        return None
-    return found.end()
+    return key[1]
+
+
+def named_again(raw: bytes, after: int) -> bool:
+    """Whether a `"software"` key follows the list that ends at `after`. None can be inside it: the
+    list's items are validated with no key but their own."""
+    return _next_key(raw, after) is not None
+
+
+def _next_key(raw: bytes, at: int) -> tuple[int, int] | None:
+    """The next key named `software` from `at`: where its name and its value begin."""
+    at = raw.find(_SOFTWARE_NAME, at)
+    while at != -1:
+        after = _AFTER_KEY.match(raw, at + len(_SOFTWARE_NAME))
+        if after is not None:
+            return at, after.end()
+        at = raw.find(_SOFTWARE_NAME, at + 1)
+    return None
 
 
 def scanned_length(raw: bytes, start: int) -> int | None:
@@ -114,12 +132,13 @@ def read_report(raw: bytes, state: InventoryState | None) -> tuple[ReportIn, Inv
             len(candidate) == stored
             and candidate.endswith(b"]")
             and hashlib.sha256(candidate).hexdigest() == state.listed_digest
+            and not named_again(raw, start + stored)
         ):
             same = _rest_report(raw, start, stored)
             if same is not None:
                 return same, InventoryPlan(state, None, Listed(state.listed_digest, stored))
     length = scanned_length(raw, start)
-    if length is None:
+    if length is None or named_again(raw, start + length):
         return _whole(raw, state)
     report = _rest_report(raw, start, length)
     if report is None:

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from server.auth import utc
+from server.db.driver_statements import DriverStatement
 from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_INVENTORY, DEVICE_SOFTWARE, SOFTWARE_CHANGES
 from server.fleet.inventory_state import InventoryState
@@ -88,7 +89,7 @@ LOCK_STATE = (
     .where(DEVICE_INVENTORY.c.device_id == bindparam("device_id"))
     .with_for_update()
 )
-MOVE_STATE = (
+MOVE_STATE = DriverStatement(
     update(DEVICE_INVENTORY)
     .where(DEVICE_INVENTORY.c.device_id == bindparam("b_device_id"))
     .values(
@@ -165,7 +166,7 @@ def store_inventory(
         )
     if reported_at < utc(state.reported_at):  # SQLite gives back naive UTC
         return 0
-    connection.execute(MOVE_STATE, {f"b_{name}": value for name, value in state_values.items()})
+    MOVE_STATE.execute(connection, {f"b_{name}": value for name, value in state_values.items()})
     if reported is None or state.digest == reported.digest:
         return 0
     return _apply(

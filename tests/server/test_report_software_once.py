@@ -14,12 +14,13 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine, select
 
 from server.api.bodies import BodyInvalid
-from server.api.schemas import SoftwareItemIn
+from server.api.schemas import ReportIn, SoftwareItemIn
 from server.db.engine import make_engine
 from server.db.tables import DEVICE_INVENTORY
 from server.fleet import counted, report_body
+from server.fleet.inventory_state import InventoryState
 from server.fleet.report_body import read_report
-from server.fleet.software_inventory import store_inventory
+from server.fleet.software_inventory import ReportedInventory, store_inventory
 from tests.helpers.device_rows import insert_device
 from tests.helpers.servers import InitialisedDatabases, ServerProcess
 from tests.helpers.signed_device import IDENTITY, report
@@ -137,3 +138,51 @@ def test_the_same_list_is_not_parsed_again_and_another_is(
     with engine.connect() as connection:
         state = connection.execute(select(DEVICE_INVENTORY)).one()
     assert state.items == 31 and state.listed_digest is None  # from the whole parse: no bytes kept
+
+
+def _as_sent(body: dict[str, Any], software_key: str = '"software":') -> bytes:
+    """The body as compact JSON, the top-level list's key written as `software_key`."""
+    return json.dumps(body, separators=(",", ":")).encode().replace(b'"software":', software_key.encode(), 1)
+
+
+def _same_as_whole_parse(raw: bytes, state: Any = None) -> Any:
+    """`read_report`'s report and inventory equal what parsing the whole body with `ReportIn` gives."""
+    parsed, plan = read_report(raw, state)
+    whole = ReportIn.model_validate_json(raw)
+    assert parsed.model_dump(exclude={"software"}) == whole.model_dump(exclude={"software"})
+    if plan.reported is not None:
+        assert plan.reported == ReportedInventory.of(whole.software)
+    return plan
+
+
+def _state_of(raw: bytes) -> InventoryState:
+    """A stored inventory whose list was this body's, as `read_report` remembered it."""
+    _parsed, plan = read_report(raw, None)
+    assert plan.listed is not None and plan.reported is not None
+    return InventoryState(
+        datetime.now(timezone.utc), plan.reported.digest, 1, plan.listed.digest, plan.listed.length
+    )
+
+
+def test_the_list_is_found_by_its_key_whatever_else_names_software() -> None:
+    """A `software` key nested in evidence, an escaped name in a string, spaces before the colon:
+    the top-level list is what is read, as the whole parse reads it."""
+    body = report()
+    body["results"][0]["evidence"] = {"software": ["a", "b"], "note": '"software": []'}
+    for key in ('"software":', '"software" :', '"software"\n:\t'):
+        raw = _as_sent(body, key)
+        plan = _same_as_whole_parse(raw)
+        assert plan.reported is not None and list(plan.reported.items)
+
+
+def test_a_list_named_twice_is_read_as_the_whole_parse_reads_it() -> None:
+    """JSON keeps the last of two same keys: the second list counts, also when the first is the very
+    list already stored (which alone would not be parsed again)."""
+    first = report()
+    stored = _as_sent(first)
+    state = _state_of(stored)
+    again = stored[:-1] + b',"software":[{"name":"nmap","version":"7.93"}]}'
+    plan = _same_as_whole_parse(again, state)
+    assert plan.reported is not None and [item.name for item in plan.reported.items.values()] == ["nmap"]
+    # The list alone, the same again: not parsed (no list in the plan), read as stored.
+    assert _same_as_whole_parse(stored, state).reported is None
