@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache, partial
 from typing import Any, cast
@@ -401,7 +401,14 @@ class DeviceAuthenticator:
             if not signature_valid(device.public_key, signed.signature, message):
                 return self._other_key(found, signed.signature, message)
             row = found.row
-            device = replace(device, flags=DeviceFlags(bool(row.commands_pending), row.lost_case_id))
+            # Built, not `dataclasses.replace`d: a few µs less on nearly every request.
+            device = KnownDevice(
+                device.id,
+                device.group_name,
+                device.public_key,
+                device.claims_pending,
+                flags=DeviceFlags(bool(row.commands_pending), row.lost_case_id),
+            )
         return device
 
     def once_key(self, signed: SignedRequest) -> tuple[Once, Hashable]:
