@@ -90,7 +90,14 @@ def serving_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContext
 
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url, for_server=True)
-    lookup = device_lookup(engine)
+    # The database threads' engine: on PostgreSQL a pool of their own, set up for their statements
+    # (`make_engine(hot_path=True)`); SQLite's one connection per process is its write lock, shared.
+    hot_path = (
+        engine
+        if engine.dialect.name == "sqlite"
+        else make_engine(settings.database_url, for_server=True, hot_path=True)
+    )
+    lookup = device_lookup(hot_path)
     services = Services(
         settings=settings,
         engine=engine,
@@ -109,7 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
         # the rest; more threads only contend for the GIL (measured: 8 threads gave 930
         # heartbeats/s with 2 workers, 2 threads 1,160-1,460/s).
         database=GroupCommitter(
-            engine, threads=1 if engine.dialect.name == "sqlite" else 2, prepare_scope=lookup.batch
+            hot_path, threads=1 if engine.dialect.name == "sqlite" else 2, prepare_scope=lookup.batch
         ),
     )
 

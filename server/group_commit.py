@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, text
+from sqlalchemy import Connection, Engine, Executable
 
 from server.db.driver_statements import DriverStatement
 
@@ -135,25 +135,6 @@ def _write_deferred(connection: Connection) -> None:
     _deferred.connection, _deferred.rows, _deferred.locking = None, {}, set()
     for statement, rows in waiting.items():
         _execute(connection, statement, rows)
-
-
-# On PostgreSQL a batch's statements run on their generic plans, for that transaction only. psycopg
-# prepares a statement the fifth time a connection sends it, and PostgreSQL then still plans it
-# afresh on every execution while it judges the generic plan dearer than the last custom ones:
-# it did for the report's statements, and planning was about a third of the database's CPU per
-# report. The hot statements find their rows by key, where the generic plan is the custom one;
-# the console's queries, whose best plan can depend on their values, are not touched. Measured,
-# PostgreSQL reports at 128 connections, two interleaved pairs: 710-717 -> 802-893/s, the
-# database's CPU per report 1.34-1.38 -> 1.07-1.11 ms; heartbeats within the noise.
-_GENERIC_PLANS = DriverStatement(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-
-
-@contextlib.contextmanager
-def _batch_transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            _GENERIC_PLANS.execute(connection, {})
-        yield connection
 
 
 def _device_order(job: _Job[Any, Any, Any]) -> str:
@@ -376,7 +357,7 @@ class GroupCommitter:
         request were 8 % of a heartbeat's server time; a batch with a failure costs its work twice."""
         failure: list[Exception] = []
         try:
-            with _batch_transaction(self.engine) as connection, _deferring(connection):
+            with self.engine.begin() as connection, _deferring(connection):
                 _record_once(connection, batched)
                 for job in batched:
                     if job.error is not None:
@@ -402,7 +383,7 @@ class GroupCommitter:
 
     def _run_with_savepoints(self, batched: list[_Job[Any, Any, Any]]) -> None:
         """A request that fails rolls back to its own savepoint and gets its own error."""
-        with _batch_transaction(self.engine) as connection:
+        with self.engine.begin() as connection:
             for job in batched:
                 job.worked, job.error = None, None
                 try:

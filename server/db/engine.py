@@ -63,11 +63,27 @@ def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, for_server: bool = False) -> Engine:
+# The database threads' own pool on PostgreSQL (`hot_path`): each of a worker's two threads holds
+# one connection at a time (its batch's device reads, then its transaction); the rest is headroom.
+HOT_PATH_CONNECTIONS = 4
+
+
+def make_engine(url: str, for_server: bool = False, hot_path: bool = False) -> Engine:
     """`for_server`: lock waits of a few seconds (then 503), and a statement time limit on PostgreSQL;
-    otherwise the longer waits suited to a command run by IT."""
+    otherwise the longer waits suited to a command run by IT.
+
+    `hot_path` (PostgreSQL only): the engine of the database threads (`server.group_commit`), apart
+    from the console's. Its connections run prepared statements on their generic plans
+    (`plan_cache_mode`): psycopg prepares a statement the fifth time a connection sends it, and
+    PostgreSQL went on planning the report's statements afresh on every execution, judging the
+    generic plan dearer; planning was about a third of the database's CPU per report. The hot
+    statements find their rows by key, where the generic plan is the custom one; the console's
+    queries, whose best plan can depend on their values, keep PostgreSQL's choice. Set per
+    transaction instead (`SET LOCAL`), it cost a round trip a batch, which small batches felt."""
     lock_timeout = SERVER_LOCK_TIMEOUT_SECONDS if for_server else COMMAND_LOCK_TIMEOUT_SECONDS
     parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and hot_path:
+        raise DatabaseError("SQLite's one connection per process is shared by all: no hot-path engine")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -96,10 +112,13 @@ def make_engine(url: str, for_server: bool = False) -> Engine:
         options = f"-c lock_timeout={int(lock_timeout * 1000)} -c jit=off"
         if for_server:
             options += f" -c statement_timeout={int(SERVER_STATEMENT_TIMEOUT_SECONDS * 1000)}"
+        if hot_path:
+            options += " -c plan_cache_mode=force_generic_plan"
+        connections = HOT_PATH_CONNECTIONS if hot_path else 20
         engine = create_engine(
             url,
-            pool_size=20,
-            max_overflow=20,
+            pool_size=connections,
+            max_overflow=connections,
             # No ping before each use: it is a round trip per request. A connection broken by a
             # database restart fails once, is answered 503 + Retry-After, and the agent resends.
             pool_pre_ping=False,

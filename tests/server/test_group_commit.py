@@ -25,11 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError
 
+from server.app import create_app
 from server.auth import DeviceAuthenticator, DeviceReader
 from server.db.engine import make_engine
 from server.errors import RequestRefused
 from server.group_commit import MAX_HEAVY_BATCH, GroupCommitter
-from tests.helpers.device_rows import engine_on_copy, insert_device
+from server.settings import Settings
+from tests.helpers.device_rows import insert_device
 from tests.helpers.servers import InitialisedDatabases
 
 METADATA = MetaData()
@@ -389,43 +391,34 @@ def test_a_burst_of_heavy_requests_delays_light_ones_by_one_short_batch(tmp_path
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_batch_on_postgresql_runs_on_generic_plans_and_leaves_the_pool_as_it_was(
-    database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
+def test_on_postgresql_the_database_threads_plan_once_and_the_console_as_postgresql_chooses(
+    database_url: str,
+    initialised_databases: InitialisedDatabases,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
-    """The batch's transaction alone plans once (`plan_cache_mode`), also when it is redone with
-    savepoints; the same pooled connection, used next by the console, plans as PostgreSQL chooses."""
-    engine = engine_on_copy(database_url, initialised_databases, request)
-    committer = GroupCommitter(engine, threads=1)
-    setting = "SELECT current_setting('plan_cache_mode')"
-    backends: set[object] = set()
+    """The app's database threads and their device reads run on a pool of their own whose
+    connections use generic plans (`plan_cache_mode`); the console's engine keeps PostgreSQL's choice."""
+    initialised_databases.copy_into(database_url, request.getfixturevalue("postgres"))
+    services = create_app(Settings(database_url=database_url, data_dir=tmp_path)).state.services
+    setting = text("SELECT current_setting('plan_cache_mode')")
 
-    def read_setting(fail: bool) -> Callable[[Connection, object], str]:
-        def work(connection: Connection, _prepared: object) -> str:
-            value = str(connection.execute(text(setting)).scalar())
-            backends.add(connection.execute(text("SELECT pg_backend_pid()")).scalar())
-            if fail:
-                raise ValueError("refused: the batch is redone with savepoints")
-            return value
+    def read_setting(connection: Connection, _prepared: object) -> str:
+        return str(connection.execute(setting).scalar())
 
-        return work
+    async def in_a_batch() -> str:
+        return await services.database.run(lambda: None, read_setting, str)
 
-    async def main() -> list[object]:
-        gate = threading.Event()
-        first = asyncio.ensure_future(committer.call(lambda: gate.wait(10)))
-        await asyncio.sleep(0.05)
-        jobs = [
-            asyncio.ensure_future(committer.run(lambda: None, read_setting(fail), str))
-            for fail in (False, True, False)
-        ]
-        await asyncio.sleep(0.05)
-        gate.set()
-        await first
-        return await asyncio.gather(*jobs, return_exceptions=True)
-
-    ran, refused, redone = asyncio.run(main())
-    assert (ran, redone) == ("force_generic_plan", "force_generic_plan")
-    assert isinstance(refused, ValueError)
-    with engine.connect() as connection:
-        # The pool's one connection: the one the batches ran on.
-        assert {connection.execute(text("SELECT pg_backend_pid()")).scalar()} == backends
-        assert connection.execute(text(setting)).scalar() == "auto"
+    try:
+        with services.device_lookup.engine.connect() as connection:
+            device_reads = read_setting(connection, None)
+        with services.engine.connect() as connection:
+            console = read_setting(connection, None)
+        assert (asyncio.run(in_a_batch()), device_reads, console) == (
+            "force_generic_plan",
+            "force_generic_plan",
+            "auto",
+        )
+    finally:
+        services.database.engine.dispose()
+        services.engine.dispose()
