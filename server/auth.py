@@ -134,7 +134,8 @@ DeviceLookup = Callable[[str], DeviceRecord | None]
 
 
 class DeviceReader:
-    """Reads one device in a read-only transaction (no write lock on SQLite).
+    """Reads one device in a read-only transaction on SQLite (no write lock), in no transaction on
+    PostgreSQL (`_connect`).
 
     Called on every request whose key is not cached, which in a real fleet is nearly every one (a
     laptop heartbeats every 15 minutes; keys are cached for 30 s). Inside `batch()` (the database
@@ -201,7 +202,17 @@ class DeviceReader:
         return shared
 
     def _connect(self) -> Connection:
-        return self.engine.connect().execution_options(homeroom_read_only=True)
+        connection = self.engine.connect().execution_options(homeroom_read_only=True)
+        if connection.dialect.name == "postgresql":
+            # No transaction around the reads (each is its own): no BEGIN and ROLLBACK, two round
+            # trips a batch, and no snapshot held open while the batch's signatures are checked.
+            # What the reads see is unchanged: under READ COMMITTED each statement of a transaction
+            # took a snapshot of its own anyway.
+            # Measured, PostgreSQL heartbeats, two interleaved pairs: 32 connections 2,251-2,277 ->
+            # 2,530-2,674/s, 128 connections 3,447-3,625 -> 3,980-4,225/s; the database's CPU per
+            # heartbeat 0.24-0.26 -> 0.18-0.19 ms at 32.
+            return connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
 
     def _drop(self) -> None:
         connection, self._local.connection = getattr(self._local, "connection", None), None

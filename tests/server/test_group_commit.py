@@ -31,7 +31,7 @@ from server.db.engine import make_engine
 from server.errors import RequestRefused
 from server.group_commit import MAX_HEAVY_BATCH, GroupCommitter
 from server.settings import Settings
-from tests.helpers.device_rows import insert_device
+from tests.helpers.device_rows import engine_on_copy, insert_device
 from tests.helpers.servers import InitialisedDatabases
 
 METADATA = MetaData()
@@ -422,3 +422,20 @@ def test_on_postgresql_the_database_threads_plan_once_and_the_console_as_postgre
     finally:
         services.database.engine.dispose()
         services.engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_batchs_device_reads_hold_no_transaction_open(
+    database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
+) -> None:
+    """Each read is its own statement, with no BEGIN and ROLLBACK around the batch's reads, so the
+    read connection sits idle (not "idle in transaction") while the batch's signatures are checked."""
+    engine = engine_on_copy(database_url, initialised_databases, request)
+    reader = DeviceReader(engine)
+    with engine.connect() as watcher, reader.batch(["nobody-1", "nobody-2"]):
+        assert reader("nobody-1") is None
+        pid = reader._shared().execute(text("SELECT pg_backend_pid()")).scalar()
+        state = watcher.execute(
+            text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+        ).scalar()
+    assert state == "idle"
