@@ -438,11 +438,13 @@ def test_report_lost_or_stolen_opens_the_form_and_an_empty_form_says_so(tray: Ru
     form = wait_for(lambda: (s := hook_state(tray)) and "police_note" in s and s, 10, "the form's state")
     assert isinstance(form, dict)
     assert form["police_note"] == STAFF_POLICE_NOTE, "staff are told the policy asks for a police report"
-    for _ in range(5):  # a window that has just mapped can miss a click
-        click_box(tray, form["widgets"]["send"])
+    for _ in range(5):  # a window that has just mapped can miss a click, or still be moving
+        # Where the button is now, not where it first was.
+        widgets = (hook_state(tray) or {}).get("widgets", form["widgets"])
+        click_box(tray, widgets["send"])
         try:
             wait_for(
-                lambda: (hook_state(tray) or {}).get("result") == EMPTY_FORM, 2, "the empty-form message"
+                lambda: (hook_state(tray) or {}).get("result") == EMPTY_FORM, 5, "the empty-form message"
             )
             break
         except AssertionError:
