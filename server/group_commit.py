@@ -41,6 +41,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine, Executable
 
 from server.db.driver_statements import DriverStatement
+from server.db.keyed_update import KeyedUpdate
 
 T = TypeVar("T")
 Prepared = TypeVar("Prepared")
@@ -68,8 +69,9 @@ class Once:
     device_of: Callable[[Hashable], str] | None = None
 
 
-# A deferred write: a Core statement, or one sent straight to the driver (`server.db.driver_statements`).
-Deferrable = Executable | DriverStatement
+# A deferred write: a Core statement, one sent straight to the driver (`server.db.driver_statements`),
+# or an update by key whose batch is one statement (`server.db.keyed_update`).
+Deferrable = Executable | DriverStatement | KeyedUpdate
 
 
 class _Deferred(threading.local):
@@ -86,7 +88,7 @@ _deferred = _Deferred()
 
 def _execute(connection: Connection, statement: Deferrable, rows: Any) -> None:
     """`rows` (one row, or a list for one executemany) through the driver path when it has one."""
-    if isinstance(statement, DriverStatement):
+    if isinstance(statement, DriverStatement | KeyedUpdate):
         if isinstance(rows, list):
             statement.execute_many(connection, rows)
         else:

@@ -35,6 +35,7 @@ from server.api.schemas import (
 )
 from server.auth import KnownDevice, utc
 from server.db.driver_statements import DriverStatement
+from server.db.keyed_update import KeyedUpdate
 from server.db.statements import insert_if_new
 from server.db.tables import (
     AUDIT,
@@ -358,10 +359,8 @@ def note_local_problems(connection: Connection, device_id: str, problems: list[s
 
 # A heartbeat whose device's flags were read with its key for this request (`KnownDevice.flags`)
 # and say nothing waits: its one write, sent with the batch's others in one statement (`defer`).
-HEARTBEAT_SEEN = DriverStatement(
-    update(DEVICES)
-    .where(DEVICES.c.id == bindparam("device_id"))
-    .values(last_seen_at=bindparam("now"), agent_version=bindparam("agent_version"))
+HEARTBEAT_SEEN = KeyedUpdate(
+    DEVICES, "id", {"last_seen_at": "now", "agent_version": "agent_version"}, key_parameter="device_id"
 )
 SEEN_NOW = DriverStatement(
     update(DEVICES)
