@@ -21,17 +21,9 @@ from server.db.statements import insert_if_new
 from server.db.tables import DEVICE_STATUS, DEVICE_USERS, DEVICES, REPORTS
 from server.fleet import counted
 from server.fleet.ingest import REPORT_SEEN, _status_upsert, _user_upsert
-from tests.helpers.device_rows import engine_on_copy, insert_device
-from tests.helpers.servers import InitialisedDatabases
+from tests.helpers.device_rows import insert_device
 
 NOW = datetime(2026, 12, 2, 8, 30, 15, 123456, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def engine(
-    database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
-) -> Engine:
-    return engine_on_copy(database_url, initialised_databases, request)
 
 
 def _device(connection: Connection) -> str:

@@ -15,17 +15,9 @@ from sqlalchemy import Connection, Engine, bindparam, event, text
 from sqlalchemy.exc import OperationalError
 
 from server.fleet.ingest import HEARTBEAT_SEEN
-from tests.helpers.device_rows import engine_on_copy, insert_device
-from tests.helpers.servers import InitialisedDatabases
+from tests.helpers.device_rows import insert_device
 
 NOW = datetime(2026, 12, 3, 8, 0, 0, 250000, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def engine(
-    database_url: str, initialised_databases: InitialisedDatabases, request: pytest.FixtureRequest
-) -> Engine:
-    return engine_on_copy(database_url, initialised_databases, request)
 
 
 def _devices(engine: Engine, count: int) -> list[str]:
@@ -105,8 +97,8 @@ def test_on_postgresql_rows_are_locked_in_key_order_whatever_order_they_came_in(
     """The batch's first and last device, with the middle one held by another transaction: the
     batch waits at the middle one holding the first and not yet the last. Given the rows in reverse
     order, and stored in reverse order, a statement that locked as they came or as it scanned the
-    table would hold the last and not the first. (SQLite's one
-    writer holds the whole database: there is no row order to keep.)"""
+    table would hold the last and not the first. (SQLite's one writer holds the whole database:
+    there is no row order to keep.)"""
     first, middle, last = _devices(engine, 3)
     with engine.connect() as holder, engine.connect() as onlooker:
         held = holder.begin()
