@@ -119,9 +119,8 @@ def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 def _start_xvfb(folder: Path) -> tuple[int, subprocess.Popen[bytes]]:
-    # -noreset: without it the server resets as its last client leaves (launch_xvfb's xdpyinfo
-    # probe), and trayer connecting during that reset was refused ("cannot open display").
-    screen = ["-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp", "-noreset"]
+    # launch_xvfb adds -noreset (trayer connecting during a reset was refused: "cannot open display").
+    screen = ["-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"]
     try:
         return launch_xvfb(screen, folder / "xvfb.log")
     except RuntimeError as exc:

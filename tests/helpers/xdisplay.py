@@ -91,10 +91,16 @@ def _is_ours(number: int, process: subprocess.Popen[bytes], timeout: float = 15)
 def launch_xvfb(
     extra: list[str], log: Path | None = None, attempts: int = 8
 ) -> tuple[int, subprocess.Popen[bytes]]:
-    """Xvfb on the first number of this worker's band that turns out to be ours (see the module's doc)."""
+    """Xvfb on the first number of this worker's band that turns out to be ours (see the module's doc).
+
+    Always with -noreset: an X server otherwise resets as its last client leaves, and a client
+    connecting during the reset is refused. Our own xdpyinfo probe is such a last client, so without
+    it the display refused about one connection in thirty on a loaded machine (trayer's, a test's).
+    """
+    options = [*extra, *([] if "-noreset" in extra else ["-noreset"])]
     for number in free_numbers()[:attempts]:
         with open(log, "ab") if log else open(os.devnull, "wb") as out:
-            process = subprocess.Popen(["Xvfb", f":{number}", *extra], stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(["Xvfb", f":{number}", *options], stdout=out, stderr=subprocess.STDOUT)
         if _is_ours(number, process):
             return number, process
         stop_xvfb(process)
@@ -113,9 +119,9 @@ def stop_xvfb(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_xvfb(width: int = 1024, height: int = 768, attempts: int = 8) -> XDisplay:
-    # -noreset: an X server otherwise resets when its last client leaves, dropping what a test set
-    # up on the display before its client connects (map_keysyms' keys were lost that way).
-    screen = ["-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-dpi", "96", "-noreset"]
+    # launch_xvfb adds -noreset: a reset would also drop what a test set up on the display before
+    # its client connects (map_keysyms' keys were lost that way).
+    screen = ["-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-dpi", "96"]
     number, process = launch_xvfb(screen, attempts=attempts)
     return XDisplay(number, process)
 
