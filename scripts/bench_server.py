@@ -22,6 +22,7 @@ carries neither unless it changed.
     .venv/bin/python scripts/bench_server.py --database both --repeat 2   # as root: PostgreSQL too
     .venv/bin/python scripts/bench_server.py --database postgresql --stored 1000000
     .venv/bin/python scripts/bench_server.py --database postgresql --servers 2    # two servers, one database
+    .venv/bin/python scripts/bench_server.py --database postgresql --servers 1,2 --behind-nginx  # adding up?
     PY_SPY=/path/to/py-spy .venv/bin/python scripts/bench_server.py --quick --profile /tmp/stacks
 
 Besides throughput, p99 and the server's CPU per request, it prints what barely moves when other
@@ -59,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contract.wire import API_PREFIX, public_key_text, signed_headers  # noqa: E402
+from tests.helpers.nginx import NGINX_ADDRESS, Nginx, nginx_binary  # noqa: E402
 from tests.helpers.servers import PostgresCluster, ServerProcess, start_postgres  # noqa: E402
 
 WRK_SCRIPT = """
@@ -494,11 +496,15 @@ def load(
     path: str,
     profile: Path | None = None,
     database_pid: int | None = None,
+    also: tuple[int, ...] = (),
+    front_pid: int | None = None,
 ) -> dict[str, float]:
-    """wrk against `url` for `seconds`: throughput, latency, non-2xx, and the server's CPU per request.
-    `profile`: py-spy samples the server (and its workers) meanwhile, its raw stacks written there."""
-    cpu_before = server_cpu_seconds(pid)
+    """wrk against `url` for `seconds`: throughput, latency, non-2xx, and the server's CPU per request
+    (over `pid` and the processes `also`, with their workers; nginx's, `front_pid`, apart).
+    `profile`: py-spy samples the server `pid` (and its workers) meanwhile, its raw stacks written there."""
+    cpu_before = sum(server_cpu_seconds(each) for each in (pid, *also))
     database_before = server_cpu_seconds(database_pid) if database_pid else 0.0
+    front_before = server_cpu_seconds(front_pid) if front_pid else 0.0
     spy = None
     if profile is not None:
         spy = subprocess.Popen(
@@ -546,7 +552,13 @@ def load(
     if spy is not None:
         spy.wait(60)
     figures = parse_wrk(done.stdout)
-    figures["cpu_ms"] = 1000 * (server_cpu_seconds(pid) - cpu_before) / max(figures["requests"], 1)
+    cpu = sum(server_cpu_seconds(each) for each in (pid, *also)) - cpu_before
+    figures["cpu_ms"] = 1000 * cpu / max(figures["requests"], 1)
+    figures["front_cpu_ms"] = (
+        1000 * (server_cpu_seconds(front_pid) - front_before) / max(figures["requests"], 1)
+        if front_pid
+        else float("nan")
+    )
     figures["database_cpu_ms"] = (
         1000 * (server_cpu_seconds(database_pid) - database_before) / max(figures["requests"], 1)
         if database_pid
@@ -563,9 +575,26 @@ def load_servers(
     path: str,
     profile: Path | None,
     database_pid: int | None,
+    front: Nginx | None = None,
 ) -> dict[str, float]:
     """`load` on every server at once, each with its own requests and its share of the connections:
-    throughput and requests add up, p99 is the worst server's, CPU per request is over all of them."""
+    throughput and requests add up, p99 is the worst server's, CPU per request is over all of them.
+    With a `front` (nginx before all the servers) one load goes to it, with the first requests."""
+    if front is not None:
+        pids = [each.process.pid for each in servers if each.process is not None]
+        assert front.process is not None and len(pids) == len(servers)
+        return load(
+            front.url,
+            pids[0],
+            scripts[0],
+            connections,
+            seconds,
+            path,
+            profile,
+            database_pid,
+            also=tuple(pids[1:]),
+            front_pid=front.process.pid,
+        )
     if len(servers) == 1:
         assert servers[0].process is not None
         return load(
@@ -708,6 +737,70 @@ class Measured:
     floor: dict[str, float]
     homeroom: dict[str, float]
     hit_rate: float
+    servers: int = 1
+
+
+@dataclass
+class Site:
+    """The server processes of one configuration, the floor beside them, and nginx before each if asked."""
+
+    servers: list[ServerProcess]
+    floor: FloorProcess
+    front: Nginx | None
+    floor_front: Nginx | None
+
+    def floor_url(self) -> str:
+        return self.floor_front.url if self.floor_front else self.floor.url
+
+    def stop(self, keep: ServerProcess) -> None:
+        """Everything but `keep` (the first server, which holds the fleet and goes on to the next)."""
+        for front in (self.front, self.floor_front):
+            if front is not None:
+                front.stop()
+        self.floor.stop()
+        for each in self.servers:
+            if each is not keep:
+                each.stop()
+
+
+def start_site(
+    server: ServerProcess, count: int, workers: int, keys: Path, run_dir: Path, args: argparse.Namespace
+) -> Site:
+    """`count` server processes (`server` and count - 1 more on its database), the floor with as many
+    worker processes in all, and with --behind-nginx an nginx before each: TLS, the district's proxy
+    snippet (installer/server/homeroom-proxy.conf), a worker a core, 32 idle connections kept."""
+    servers = [server]
+    site: Site | None = None
+    try:
+        for _ in range(count - 1):
+            extra = ServerProcess(server.database_url, run_dir, workers=workers, serve_args=server.serve_args)
+            servers.append(extra)
+            extra.start()
+        floor = FloorProcess(keys, workers * count, run_dir / "floor.log", args.floor_library)
+        site = Site(servers, floor, None, None)
+        if args.behind_nginx:
+            ports = {"front": [each.port for each in servers], "floor": [floor.port]}
+            fronts = {
+                name: Nginx(
+                    run_dir / f"nginx-{name}-{count}",
+                    upstreams,
+                    workers="auto",
+                    connections=4096,
+                    keepalive=32,
+                )
+                for name, upstreams in ports.items()
+            }
+            site.front, site.floor_front = fronts["front"], fronts["floor"]
+            for front in fronts.values():
+                front.start()
+        return site
+    except BaseException:
+        if site is not None:
+            site.stop(keep=server)
+        else:
+            for each in servers[1:]:
+                each.stop()
+        raise
 
 
 def measure(
@@ -717,7 +810,7 @@ def measure(
     results: list[Measured],
 ) -> dict[str, float]:
     """Enrols a fleet, starts Homeroom and the floor, and loads both with the same requests for each
-    kind, connection count and repeat. Returns the run-wide figures (peak RSS, setup times)."""
+    server count, kind, connection count and repeat. Returns the run-wide figures (peak RSS, setup times)."""
     from server.cache_counts import COUNTS_VARIABLE, read_counts
     from server.db.statement_counts import STATEMENT_COUNTS_VARIABLE, read_statement_counts
     from server.settings import DEVICE_CACHE_VARIABLE
@@ -740,15 +833,14 @@ def measure(
     os.environ[COUNTS_VARIABLE] = str(counts_dir)
     statements_dir = run_dir / "statement-counts"
     os.environ[STATEMENT_COUNTS_VARIABLE] = str(statements_dir)
-    server = ServerProcess(url, run_dir, workers=workers)
-    # More server processes on the same database (PostgreSQL): each takes its own share of the load.
-    servers = [server] + [ServerProcess(url, run_dir, workers=workers) for _ in range(args.servers - 1)]
-    floor: FloorProcess | None = None
-    overall: dict[str, float] = {"workers": workers, "servers": len(servers)}
+    # Behind nginx each server believes X-Forwarded-For from nginx's address only, as a district's does.
+    serve_args = ("--trusted-proxy", NGINX_ADDRESS) if args.behind_nginx else ()
+    server = ServerProcess(url, run_dir, workers=workers, serve_args=serve_args)
+    overall: dict[str, float] = {"workers": workers, "servers": max(args.servers)}
+    site: Site | None = None
     try:
         server.init()
-        for each in servers:
-            each.start()
+        server.start()
         began = time.perf_counter()
         fleet = enrol_fleet(server, args.devices)
         log(f"{database}: enrolled {args.devices} devices in {time.perf_counter() - began:.1f} s")
@@ -762,62 +854,93 @@ def measure(
             log(f"{database}: loaded {args.stored} stored reports in {seconds:.0f} s")
         keys = run_dir / "keys.tsv"
         keys.write_text("".join(f"{device_id}\t{public_key_text(key)}\n" for device_id, key in fleet))
-        floor = FloorProcess(keys, workers, run_dir / "floor.log", args.floor_library)
         assert server.process is not None
         made = 0
-        for kind in args.kinds:
-            if kind == "report":
-                began = time.perf_counter()
-                warm_inventories(server, laptops)
-                log(f"{database}: first report of every device stored in {time.perf_counter() - began:.1f} s")
-            path = f"{API_PREFIX}/{'heartbeat' if kind == 'heartbeat' else 'reports'}"
-            for connections in args.connections:
-                for number in range(1, args.repeat + 1):
-                    count = args.seconds * CEILING_PER_SECOND[kind] + 2000
-                    lines = laptops.lines(kind, count, first=made)
-                    made += count
-                    script = write_requests(run_dir, f"{kind}-{connections}-{number}", lines)
-                    # Each further server gets requests of its own (the same ones would be replays).
-                    shares = [script]
-                    for other in range(1, len(servers)):
-                        own = laptops.lines(kind, count, first=made)
-                        made += count
-                        shares.append(write_requests(run_dir, f"{kind}-{connections}-{number}-{other}", own))
-                    del lines
-                    floor_figures = load(
-                        floor.url, floor.process.pid, script, connections, args.seconds, path
-                    )
-                    hits_before, misses_before = read_counts(counts_dir)
-                    profile = (
-                        args.profile / f"{database}-{kind}-{connections}-{number}.txt"
-                        if args.profile
-                        else None
-                    )
-                    statements_before = read_statement_counts(statements_dir)
-                    figures = load_servers(
-                        servers, shares, connections, args.seconds, path, profile, database_pid
-                    )
-                    hits, misses = read_counts(counts_dir)
-                    figures["statements"] = (read_statement_counts(statements_dir) - statements_before) / max(
-                        figures["requests"], 1
-                    )
-                    looked = (hits - hits_before) + (misses - misses_before)
-                    results.append(
-                        Measured(
-                            database,
-                            kind,
-                            connections,
-                            number,
-                            floor_figures,
-                            figures,
-                            (hits - hits_before) / looked if looked else float("nan"),
+        warmed = False
+        for count in args.servers:
+            site = start_site(server, count, workers, keys, run_dir, args)
+            if count > 1 or args.behind_nginx:
+                log(
+                    f"{database}: {count} server(s) of {workers} worker(s)"
+                    + (f", behind nginx at {site.front.url}" if site.front else "")
+                )
+            for kind in args.kinds:
+                if kind == "report" and not warmed:
+                    began = time.perf_counter()
+                    warm_inventories(server, laptops)
+                    warmed = True
+                    took = time.perf_counter() - began
+                    log(f"{database}: first report of every device stored in {took:.1f} s")
+                path = f"{API_PREFIX}/{'heartbeat' if kind == 'heartbeat' else 'reports'}"
+                for connections in args.connections:
+                    for number in range(1, args.repeat + 1):
+                        want = args.seconds * CEILING_PER_SECOND[kind] + 2000
+                        lines = laptops.lines(kind, want, first=made)
+                        made += want
+                        label = f"{kind}-{connections}-{number}-{count}"
+                        script = write_requests(run_dir, label, lines)
+                        # Each further server gets requests of its own (the same ones would be
+                        # replays); behind nginx, which shares the requests out, one set is enough.
+                        shares = [script]
+                        for other in range(1, 1 if site.front else count):
+                            own = laptops.lines(kind, want, first=made)
+                            made += want
+                            shares.append(write_requests(run_dir, f"{label}-{other}", own))
+                        del lines
+                        floor_front_pid = (
+                            site.floor_front.process.pid
+                            if site.floor_front and site.floor_front.process
+                            else None
                         )
-                    )
-                    print_row(results[-1], flush=True)
-                    for share in shares:
-                        share.with_suffix(".tsv").unlink()
-        overall["homeroom_rss"] = sum(peak_rss_bytes(each.process.pid) for each in servers if each.process)
-        overall["floor_rss"] = peak_rss_bytes(floor.process.pid)
+                        floor_figures = load(
+                            site.floor_url(),
+                            site.floor.process.pid,
+                            script,
+                            connections,
+                            args.seconds,
+                            path,
+                            front_pid=floor_front_pid,
+                        )
+                        hits_before, misses_before = read_counts(counts_dir)
+                        profile = args.profile / f"{database}-{label}.txt" if args.profile else None
+                        statements_before = read_statement_counts(statements_dir)
+                        figures = load_servers(
+                            site.servers,
+                            shares,
+                            connections,
+                            args.seconds,
+                            path,
+                            profile,
+                            database_pid,
+                            site.front,
+                        )
+                        hits, misses = read_counts(counts_dir)
+                        figures["statements"] = (
+                            read_statement_counts(statements_dir) - statements_before
+                        ) / max(figures["requests"], 1)
+                        looked = (hits - hits_before) + (misses - misses_before)
+                        results.append(
+                            Measured(
+                                database,
+                                kind,
+                                connections,
+                                number,
+                                floor_figures,
+                                figures,
+                                (hits - hits_before) / looked if looked else float("nan"),
+                                count,
+                            )
+                        )
+                        print_row(results[-1], flush=True)
+                        for share in shares:
+                            share.with_suffix(".tsv").unlink()
+            overall["homeroom_rss"] = max(
+                overall.get("homeroom_rss", 0),
+                sum(peak_rss_bytes(each.process.pid) for each in site.servers if each.process),
+            )
+            overall["floor_rss"] = max(overall.get("floor_rss", 0), peak_rss_bytes(site.floor.process.pid))
+            site.stop(keep=server)
+            site = None
         if args.storage_reports:
             storage = bytes_per_report(server, args.storage_reports)
             overall.update({f"storage_{name}": value for name, value in storage.items()})
@@ -825,10 +948,9 @@ def measure(
         os.environ.pop(DEVICE_CACHE_VARIABLE, None)
         os.environ.pop(COUNTS_VARIABLE, None)
         os.environ.pop(STATEMENT_COUNTS_VARIABLE, None)
-        if floor is not None:
-            floor.stop()
-        for each in servers:
-            each.stop()
+        if site is not None:
+            site.stop(keep=server)
+        server.stop()
         if cluster_iter is not None:
             next(cluster_iter, None)
     return overall
@@ -839,7 +961,8 @@ def log(text: str) -> None:
 
 
 HEADER = (
-    f"{'database':<10} {'kind':<9} {'conns':>5} {'run':>3} | {'floor/s':>8} {'p99 ms':>7} {'CPU ms':>6} | "
+    f"{'database':<10} {'srv':>3} {'kind':<9} {'conns':>5} {'run':>3} | "
+    f"{'floor/s':>8} {'p99 ms':>7} {'CPU ms':>6} | "
     f"{'homeroom/s':>10} {'p99 ms':>7} {'CPU ms':>6} {'DB CPU':>6} {'stmts':>5} {'non-2xx':>7} {'hits':>5} | "
     f"{'÷ floor':>7} {'p99 ×':>6}"
 )
@@ -851,7 +974,7 @@ def print_row(row: Measured, flush: bool = False) -> None:
     slower = homeroom["p99"] / floor["p99"] if floor["p99"] else float("nan")
     non_2xx = homeroom["non_2xx"] + (1 if homeroom["socket_errors"] else 0)
     print(
-        f"{row.database:<10} {row.kind:<9} {row.connections:>5} {row.run:>3} | "
+        f"{row.database:<10} {row.servers:>3} {row.kind:<9} {row.connections:>5} {row.run:>3} | "
         f"{floor['rate']:>8.0f} {floor['p99']:>7.1f} {floor['cpu_ms']:>6.2f} | "
         f"{homeroom['rate']:>10.0f} {homeroom['p99']:>7.1f} {homeroom['cpu_ms']:>6.2f} "
         f"{homeroom.get('database_cpu_ms', float('nan')):>6.2f} "
@@ -878,8 +1001,11 @@ def print_summary(
     )
     for database, figures in overall.items():
         extra = f", PostgreSQL fsync {args.fsync}" if database == "postgresql" else ""
+        if args.behind_nginx:
+            extra += "; Homeroom and the floor each behind nginx (TLS, the district's proxy snippet)"
+        counts = " then ".join(str(count) for count in args.servers)
         print(
-            f"{database}: {figures['servers']:.0f} server(s) of {figures['workers']:.0f} worker(s){extra}; "
+            f"{database}: {counts} server(s) of {figures['workers']:.0f} worker(s){extra}; "
             f"report body {figures.get('report_bytes', 0) / 1024:.0f} KB "
             f"({figures.get('packages', 0):.0f} packages, six results); peak RSS homeroom "
             f"{figures.get('homeroom_rss', 0) / 2**20:.0f} MB, "
@@ -898,6 +1024,7 @@ def print_summary(
     print(HEADER)
     for row in results:
         print_row(row)
+    print_adding_up(results, args.behind_nginx)
     print()
     print(
         "targets (issue 14): ÷ floor >= 0.5 heartbeats on SQLite, 0.35 on PostgreSQL, 0.2 reports; "
@@ -918,6 +1045,49 @@ def print_summary(
                 f"  missed: {row.database} {row.kind} {row.connections} connections run {row.run}: "
                 f"{'; '.join(misses)}"
             )
+
+
+def adding_up(results: list[Measured]) -> list[tuple[Measured, Measured]]:
+    """Each row of more than one server with the row of one server it compares with (same database,
+    kind, connections and run)."""
+    single = {(row.database, row.kind, row.connections, row.run): row for row in results if row.servers == 1}
+    return [
+        (single[key], row)
+        for row in results
+        if row.servers > 1 and (key := (row.database, row.kind, row.connections, row.run)) in single
+    ]
+
+
+def print_adding_up(results: list[Measured], behind_nginx: bool) -> None:
+    """Whether throughput adds up with more servers: Homeroom's gain beside the floor's, which is what
+    the machine itself gives a bare endpoint with as many more worker processes (on a machine whose
+    cores one server already fills, neither can double), and CPU per request, which contention on the
+    database (locks, waits, redone batches) would raise."""
+    pairs = adding_up(results)
+    if not pairs:
+        return
+    print()
+    print(
+        "adding servers"
+        + (" (through nginx; its own CPU a request in brackets)" if behind_nginx else "")
+        + ": N servers ÷ 1, Homeroom beside the floor with as many worker processes"
+    )
+    for one, more in pairs:
+        gain = more.homeroom["rate"] / one.homeroom["rate"] if one.homeroom["rate"] else float("nan")
+        floor_gain = more.floor["rate"] / one.floor["rate"] if one.floor["rate"] else float("nan")
+        cpu = more.homeroom["cpu_ms"] / one.homeroom["cpu_ms"] if one.homeroom["cpu_ms"] else float("nan")
+        front = (
+            f" [nginx {one.homeroom['front_cpu_ms']:.2f} → {more.homeroom['front_cpu_ms']:.2f} ms]"
+            if behind_nginx
+            else ""
+        )
+        print(
+            f"  {more.database} {more.kind} {more.connections} connections run {more.run}: "
+            f"{more.servers} servers {more.homeroom['rate']:.0f}/s against 1 server "
+            f"{one.homeroom['rate']:.0f}/s = {gain:.2f}× (floor {floor_gain:.2f}×); "
+            f"server CPU a request {one.homeroom['cpu_ms']:.2f} → {more.homeroom['cpu_ms']:.2f} ms "
+            f"({cpu:.2f}×){front}; non-2xx {more.homeroom['non_2xx']:.0f}"
+        )
 
 
 def main() -> int:
@@ -958,10 +1128,15 @@ def main() -> int:
     )
     parser.add_argument(
         "--servers",
-        type=int,
-        default=1,
+        default="1",
         help="server processes on the one database (PostgreSQL), each with --workers workers and its "
-        "share of the connections",
+        "share of the connections; several counts (1,2) are measured in turn and compared",
+    )
+    parser.add_argument(
+        "--behind-nginx",
+        action="store_true",
+        help="Homeroom's servers and the floor each behind Debian's nginx (TLS on loopback, the district's "
+        "proxy snippet), as a district runs several servers",
     )
     parser.add_argument("--stored", type=int, default=0, help="stored reports to bulk-load before measuring")
     parser.add_argument(
@@ -985,8 +1160,17 @@ def main() -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.seconds, args.connections, args.devices = 5, [32], min(args.devices, 500)
-    if args.servers > 1 and args.database != "postgresql":
+    try:
+        args.servers = [int(count) for count in args.servers.split(",")]
+    except ValueError:
+        parser.error("--servers: comma-separated whole numbers, such as 1,2")
+    if any(count < 1 for count in args.servers):
+        parser.error("--servers: at least one server")
+    if max(args.servers) > 1 and args.database != "postgresql":
         parser.error("--servers: several server processes share one database on PostgreSQL only")
+    if args.behind_nginx and nginx_binary() is None:
+        print("--behind-nginx needs nginx: apt-get install nginx", file=sys.stderr)
+        return 2
     if shutil.which("wrk") is None:
         print("needs wrk: apt-get install wrk", file=sys.stderr)
         return 2

@@ -79,7 +79,17 @@ def self_signed_certificate(folder: Path) -> Certificate:
     return paths
 
 
-def site_config(folder: Path, port: int, upstreams: list[int], certificate: Certificate) -> str:
+def site_config(
+    folder: Path,
+    port: int,
+    upstreams: list[int],
+    certificate: Certificate,
+    workers: str = "1",
+    connections: int = 256,
+    keepalive: int = 8,
+) -> str:
+    """The site: `workers` nginx worker processes ("auto": one a core, Debian's default), each with
+    `connections` connections, `keepalive` idle ones kept open to the servers (the district's is 32)."""
     servers = "\n".join(f"        server 127.0.0.1:{upstream} max_fails=0;" for upstream in upstreams)
     temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
     for path in temp.values():
@@ -87,11 +97,11 @@ def site_config(folder: Path, port: int, upstreams: list[int], certificate: Cert
     return f"""
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {workers};
 user root root;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
-events {{ worker_connections 256; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log {folder}/access.log;
     client_body_temp_path {temp["body"]};
@@ -101,7 +111,7 @@ http {{
     scgi_temp_path {temp["scgi"]};
     upstream homeroom {{
 {servers}
-        keepalive 8;
+        keepalive {keepalive};
     }}
     server {{
         listen 127.0.0.1:{port} ssl;
@@ -121,10 +131,18 @@ http {{
 class Nginx:
     """`nginx` in the foreground with its own configuration; `url` is https://127.0.0.1:PORT."""
 
-    def __init__(self, folder: Path, upstreams: list[int]) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        upstreams: list[int],
+        workers: str = "1",
+        connections: int = 256,
+        keepalive: int = 8,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.upstreams = upstreams
+        self.workers, self.connections, self.keepalive = workers, connections, keepalive
         self.certificate = self_signed_certificate(folder)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -139,7 +157,17 @@ class Nginx:
         for _ in range(3):
             self.port = free_port()
             conf = self.folder / "nginx.conf"
-            conf.write_text(site_config(self.folder, self.port, self.upstreams, self.certificate))
+            conf.write_text(
+                site_config(
+                    self.folder,
+                    self.port,
+                    self.upstreams,
+                    self.certificate,
+                    self.workers,
+                    self.connections,
+                    self.keepalive,
+                )
+            )
             test = subprocess.run(
                 [
                     binary,
