@@ -150,7 +150,8 @@ def make_transport(
     """A sender transport: one outbox item, one signed POST, one outcome.
 
     A 2xx counts only when signed by the pinned server key (agent.server_link.answers): otherwise
-    nothing in it is applied and the record stays queued (it may never have reached the real server).
+    nothing in it is applied and the record stays queued (it may never have reached the real server),
+    and the sender sends nothing more this round (RetryLater.not_our_server).
     """
     pinned = [pinned_server_key]
 
@@ -175,7 +176,9 @@ def make_transport(
             )
             if not isinstance(verdict, Accepted):
                 on_refused(item, verdict.reason)
-                return RetryLater(None, f"answer refused, nothing in it applied: {verdict.reason}")
+                return RetryLater(
+                    None, f"answer refused, nothing in it applied: {verdict.reason}", not_our_server=True
+                )
             if verdict.pin:
                 on_pin(verdict.pin)
                 pinned[0] = verdict.pin

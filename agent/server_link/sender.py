@@ -11,6 +11,11 @@ The transport (HTTP, later) answers for one record: delivered, try later, or
 refused for good. Anything it raises counts as "try later": a network error
 must never lose a record. Every "try later" says why: the reason is logged and
 kept in the outbox as the last failure, which `homeroom-agent status` shows.
+
+One "try later" is about the link, not the record: an answer that is not from
+this district's server (agent.server_link.answers). Whoever answered in its
+place would be sent every other record too, and would answer each the same
+way, so the round ends there: nothing more goes to it until the next round.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ class Delivered:
 class RetryLater:
     retry_after: float | None = None  # seconds, from the server's Retry-After, if any
     reason: str = ""  # what went wrong, for the log and `status`
+    # The answer was not from this district's server: send nothing more in this round (the other
+    # records would go to the same stranger, to be refused in turn, and tell it what they hold).
+    not_our_server: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,15 +92,17 @@ def drain(
     outbox: Outbox, transport: Transport, clock: Clock, rng: random.Random, max_items: int | None = None
 ) -> DrainResult:
     """Sends due items in order; on RetryLater postpones that item (Retry-After wins over backoff when given,
-    but never less than it) and stops sending that kind this round (order per kind); Rejected moves it aside;
-    an exception from the transport counts as RetryLater. Returns counts: delivered, postponed, rejected,
+    but never less than it) and stops sending that kind this round (order per kind), or every kind when
+    the answer was not from this district's server (`not_our_server`); Rejected moves it aside; an
+    exception from the transport counts as RetryLater. Returns counts: delivered, postponed, rejected,
     remaining.
 
     `max_items` bounds the sends in one call, so a long queue does not keep the service busy for hours.
     """
     delivered = postponed = rejected = attempted = 0
     held_back: set[str] = set()
-    while max_items is None or attempted < max_items:
+    stranger_answered = False
+    while not stranger_answered and (max_items is None or attempted < max_items):
         batch = [item for item in outbox.next_batch() if item.kind not in held_back]
         if not batch:
             break
@@ -118,6 +128,9 @@ def drain(
                 outbox.postpone(item.seq, clock() + delay, f"{item.kind}: {reason}")
                 held_back.add(item.kind)
                 postponed += 1
+                if outcome.not_our_server:
+                    stranger_answered = True
+                    break
     remaining = sum(outbox.stats().queued.values())
     return DrainResult(delivered=delivered, postponed=postponed, rejected=rejected, remaining=remaining)
 

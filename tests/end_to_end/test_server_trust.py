@@ -204,15 +204,23 @@ def test_answers_not_signed_by_the_pinned_key_are_refused_and_the_checks_stay(
     policy = (state_dir / "policies" / "student.md").read_text()
     assert policy == Path("config/policies/secondary.md").read_text()
     assert fake.captured is not None and b"max_idle_minutes = 9" in fake.captured[0]
+    # New requirements are checked against on the next cycle (check_now), here still through the
+    # real server: that check's report depends on this machine (a result or the installed software
+    # changed since the first report, say), and must not be left to the fake.
+    applied = run_once(state_dir)
+    assert applied.returncode == 0 and "checked: yes" in applied.stdout, applied.stdout + applied.stderr
 
     # The fake answers the heartbeat itself: unsigned, signed by its own key, and a replay of a
-    # genuine signed answer. Each is refused whole, and said so.
+    # genuine signed answer. Each is refused whole, and said so. From the second on a report waits
+    # too (--now), behind the oldest heartbeat: after a refused answer nothing more goes to the fake.
     for mode in ("unsigned", "other_key", "replay"):
         fake.mode = mode
         time_passes(state_dir, "last_heartbeat_at")
-        attacked = run_once(state_dir)
+        offered = len(fake.requests)
+        attacked = run_once(state_dir, *(() if mode == "unsigned" else ("--now",)))
         assert attacked.returncode == 3, (mode, attacked.stdout, attacked.stderr)
         assert "refused an answer" in attacked.stderr and "nothing in it was applied" in attacked.stderr, mode
+        assert fake.requests[offered:] == ["/api/v1/heartbeat"], mode
         schedule = json.loads((state_dir / "schedule.json").read_text())
         assert schedule["check_now"] is False, f"{mode}: the fake's check_now must not be taken"
         assert (state_dir / "server-requirements.toml").read_text() == stricter.read_text(), mode

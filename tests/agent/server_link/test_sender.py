@@ -269,6 +269,27 @@ def test_a_postponed_report_holds_back_later_reports_while_heartbeats_proceed(
     assert (second.delivered, second.remaining) == (3, 0)
 
 
+def test_an_answer_not_from_our_server_ends_the_round_for_every_kind(
+    outbox: Outbox, clock: FakeClock
+) -> None:
+    """Whoever answered in the server's place would get (and be refused on) every other record too."""
+    ids = put(outbox, ("heartbeat", 1), ("report", 1), ("signoff", 1))
+    stranger = RetryLater(None, "answer refused, nothing in it applied: not signed", not_our_server=True)
+    server = Server({("heartbeat", 1): [stranger]})
+
+    first = drain(outbox, server, clock, NoJitter())
+
+    assert server.received == [("heartbeat", 1)]
+    assert (first.delivered, first.postponed, first.remaining) == (0, 1, 3)
+    untried = [item for item in outbox.next_batch() if item.kind != "heartbeat"]
+    assert [(item.kind, item.attempts) for item in untried] == [("report", 0), ("signoff", 0)]
+
+    second = drain(outbox, server, clock, NoJitter())  # the real server answers again
+    assert server.received[1:] == [("heartbeat", 1), ("report", 1), ("signoff", 1)]
+    assert (second.delivered, second.remaining) == (3, 0)
+    assert sorted(server.stored) == sorted(ids.values())
+
+
 def test_a_kind_postponed_with_no_wait_is_not_retried_in_the_same_round(
     outbox: Outbox, clock: FakeClock
 ) -> None:
