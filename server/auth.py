@@ -17,9 +17,8 @@ from typing import Any, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, Row, String, Table, bindparam, delete, func, select, true
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, delete, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from contract.wire import (
@@ -32,7 +31,7 @@ from contract.wire import (
     signing_string,
 )
 from server.cache_counts import CacheCounts
-from server.db.among import among_parameter, parameter_list
+from server.db.among import among_parameter, parameter_list, text_array, text_array_parameter
 from server.db.driver_statements import DriverStatement
 from server.db.models import SeenRequest
 from server.db.tables import DEVICES
@@ -280,9 +279,7 @@ def _seen_insert(dialect: str) -> DriverStatement:
     columns = ["request_id", "device_id", "seen_at"]
     if dialect == "postgresql":
         lists = (
-            func.unnest(
-                bindparam("request_ids", type_=ARRAY(String)), bindparam("device_ids", type_=ARRAY(String))
-            )
+            func.unnest(text_array_parameter("request_ids"), text_array_parameter("device_ids"))
             .table_valued("request_id", "device_id")
             .render_derived()
         )
@@ -300,8 +297,8 @@ def _seen_insert(dialect: str) -> DriverStatement:
 def _seen_parameters(dialect: str, pairs: Sequence[tuple[str, str]], seen_at: datetime) -> dict[str, Any]:
     if dialect == "postgresql":
         return {
-            "request_ids": [request_id for request_id, _ in pairs],
-            "device_ids": [device_id for _, device_id in pairs],
+            "request_ids": text_array([request_id for request_id, _ in pairs]),
+            "device_ids": text_array([device_id for _, device_id in pairs]),
             "seen_at": seen_at,
         }
     return {"pairs": json.dumps(pairs), "seen_at": seen_at}

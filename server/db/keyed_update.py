@@ -25,9 +25,10 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Table, any_, bindparam, func, select, update
+from sqlalchemy import Connection, String, Table, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from server.db.among import text_array, text_array_parameter
 from server.db.driver_statements import DriverStatement
 
 
@@ -56,15 +57,32 @@ class KeyedUpdate:
             return
         last = {row[self.key_parameter]: row for row in rows}  # a key twice: its last row
         keys = sorted(last)
-        arrays: dict[str, Any] = {"keys": keys}
+        arrays: dict[str, Any] = {"keys": self._array("keys", keys)}
         for parameter in self.values.values():
-            arrays[parameter] = [last[key][parameter] for key in keys]
+            arrays[parameter] = self._array(parameter, [last[key][parameter] for key in keys])
         self._batch.execute(connection, arrays)
+
+    def _array(self, parameter: str, values: list[Any]) -> Any:
+        """Strings as an array's text (`among.text_array`: psycopg dumps a list in Python), else the list."""
+        return text_array(values) if parameter in self._as_text else values
+
+    @cached_property
+    def _as_text(self) -> frozenset[str]:
+        """The parameters whose column holds strings, sent as an array's text."""
+        columns = {"keys": self.key, **{parameter: column for column, parameter in self.values.items()}}
+        return frozenset(
+            name for name, column in columns.items() if isinstance(self.table.c[column].type, String)
+        )
+
+    def _array_parameter(self, parameter: str, column: str) -> Any:
+        if parameter in self._as_text:
+            return text_array_parameter(parameter)
+        return bindparam(parameter, type_=ARRAY(self.table.c[column].type))
 
     @cached_property
     def _batch(self) -> DriverStatement:
         table, key = self.table, self.table.c[self.key]
-        keys = bindparam("keys", type_=ARRAY(key.type))
+        keys = self._array_parameter("keys", self.key)
         locked = (
             select(key.label("key"))
             .where(key == any_(keys))
@@ -77,7 +95,7 @@ class KeyedUpdate:
         given = (
             func.unnest(
                 keys,
-                *(bindparam(name, type_=ARRAY(table.c[column].type)) for column, name in self.values.items()),
+                *(self._array_parameter(name, column) for column, name in self.values.items()),
             )
             .table_valued("key", *parameters)
             .render_derived(name="given")
