@@ -599,11 +599,11 @@ def load_servers(
     """`load` on every server at once, each with its own requests and its share of the connections:
     throughput and requests add up, p99 is the worst server's, CPU per request is over all of them.
     With a `front` (nginx before all the servers) one load goes to it, with the first requests."""
-    if front is not None:
+    if front is not None or len(servers) == 1:
         pids = [each.process.pid for each in servers if each.process is not None]
-        assert front.process is not None and len(pids) == len(servers)
+        assert len(pids) == len(servers)
         return load(
-            front.url,
+            front.url if front is not None else servers[0].url,
             pids[0],
             scripts[0],
             connections,
@@ -612,19 +612,7 @@ def load_servers(
             profile,
             database_pid,
             also=tuple(pids[1:]),
-            front_pid=front.process.pid,
-        )
-    if len(servers) == 1:
-        assert servers[0].process is not None
-        return load(
-            servers[0].url,
-            servers[0].process.pid,
-            scripts[0],
-            connections,
-            seconds,
-            path,
-            profile,
-            database_pid,
+            front_pid=front.process.pid if front is not None and front.process is not None else None,
         )
     database_before = server_cpu_seconds(database_pid) if database_pid else 0.0
     share = max(connections // len(servers), WRK_THREADS)
@@ -799,20 +787,15 @@ def start_site(
         floor = FloorProcess(keys, workers * count, run_dir / "floor.log", args.floor_library)
         site = Site(servers, floor, None, None)
         if args.behind_nginx:
-            ports = {"front": [each.port for each in servers], "floor": [floor.port]}
-            fronts = {
-                name: Nginx(
-                    run_dir / f"nginx-{name}-{count}",
-                    upstreams,
-                    workers="auto",
-                    connections=4096,
-                    keepalive=32,
-                )
-                for name, upstreams in ports.items()
-            }
-            site.front, site.floor_front = fronts["front"], fronts["floor"]
-            for front in fronts.values():
-                front.start()
+
+            def nginx_before(name: str, upstreams: list[int]) -> Nginx:
+                return Nginx(run_dir / f"nginx-{name}-{count}", upstreams, "auto", 4096, keepalive=32)
+
+            # Both kept in the site before either starts, so a failed start still stops them.
+            site.front = nginx_before("front", [each.port for each in servers])
+            site.floor_front = nginx_before("floor", [floor.port])
+            site.front.start()
+            site.floor_front.start()
         return site
     except BaseException:
         if site is not None:
