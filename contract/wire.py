@@ -110,6 +110,9 @@ def signature_valid(public_key: Verifier, signature_text: str, message: bytes) -
 # and a server without the district's key cannot make one the agent accepts.
 
 ANSWER_SIGNATURE_SCHEME = "homeroom-answer-v1"
+# A refusal of a request whose signature verified (400, 403, 422 ...) is signed too, with its status:
+# the agent sets a record aside only on its own server's word, not on a web filter's 403.
+REFUSAL_SIGNATURE_SCHEME = "homeroom-refusal-v1"
 HEADER_ANSWER_SIGNATURE = "X-Homeroom-Answer-Signature"
 # The server's public key, sent beside the signature: only an agent enrolled before keys were pinned
 # uses it, to pin the key of the first signed answer it gets over https (docs/architecture.md).
@@ -117,13 +120,25 @@ HEADER_SERVER_KEY = "X-Homeroom-Server-Key"
 
 
 def answer_signing_string(
-    method: str, path: str, device_id: str, timestamp: str, request_id: str, body: bytes
+    method: str,
+    path: str,
+    device_id: str,
+    timestamp: str,
+    request_id: str,
+    body: bytes,
+    status: int = 200,
 ) -> bytes:
-    """What the server signs in an answer: the request's own headers as sent, and the answer's hash."""
+    """What the server signs in an answer: the request's own headers as sent, and the answer's hash.
+
+    A refusal (any status outside 2xx) is signed under a scheme of its own that names its status, so
+    a signed 200 cannot be passed off as a refusal (and the record moved aside) or a signed refusal
+    as a 200; a 2xx keeps the string agents have always checked."""
     digest = hashlib.sha256(body).hexdigest()
-    return "\n".join(
-        (ANSWER_SIGNATURE_SCHEME, method.upper(), path, device_id, timestamp, request_id, digest)
-    ).encode()
+    if 200 <= status < 300:
+        head: tuple[str, ...] = (ANSWER_SIGNATURE_SCHEME,)
+    else:
+        head = (REFUSAL_SIGNATURE_SCHEME, str(status))
+    return "\n".join((*head, method.upper(), path, device_id, timestamp, request_id, digest)).encode()
 
 
 def sign_answer(
@@ -132,6 +147,7 @@ def sign_answer(
     path: str,
     request_headers: dict[str, str],
     body: bytes,
+    status: int = 200,
 ) -> str:
     """The X-Homeroom-Answer-Signature value for an answer to a request with these signed headers."""
     message = answer_signing_string(
@@ -141,6 +157,7 @@ def sign_answer(
         request_headers[HEADER_TIMESTAMP],
         request_headers[HEADER_REQUEST_ID],
         body,
+        status,
     )
     return base64.b64encode(private_key.sign(message)).decode("ascii")
 
@@ -152,8 +169,9 @@ def answer_signature_valid(
     path: str,
     request_headers: dict[str, str],
     body: bytes,
+    status: int = 200,
 ) -> bool:
-    """True only when the answer was signed by `public_key` for exactly this request."""
+    """True only when the answer was signed by `public_key` for exactly this request and status."""
     try:
         message = answer_signing_string(
             method,
@@ -162,6 +180,7 @@ def answer_signature_valid(
             request_headers[HEADER_TIMESTAMP],
             request_headers[HEADER_REQUEST_ID],
             body,
+            status,
         )
     except KeyError:
         return False

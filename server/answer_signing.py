@@ -111,13 +111,14 @@ class AnswerSigner:
     def public_key(self) -> str:
         return self.key().public_key
 
-    def headers(self, signed: SignedRequest, body: bytes) -> dict[str, str]:
-        """The answer's signature (and the public key, for agents enrolled before keys were pinned)."""
+    def headers(self, signed: SignedRequest, body: bytes, status: int = 200) -> dict[str, str]:
+        """The answer's signature (and the public key, for agents enrolled before keys were pinned);
+        a refusal's covers its status (`server.api.signed_refusals`)."""
         key = self.key()
         request_headers = {
             HEADER_DEVICE: signed.device_id,
             HEADER_TIMESTAMP: signed.timestamp,
             HEADER_REQUEST_ID: signed.request_id,
         }
-        signature = sign_answer(key.signer, signed.method, signed.path, request_headers, body)
+        signature = sign_answer(key.signer, signed.method, signed.path, request_headers, body, status)
         return {HEADER_ANSWER_SIGNATURE: signature, HEADER_SERVER_KEY: key.public_key}

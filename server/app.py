@@ -28,6 +28,7 @@ from server.api.schemas import (
     SignOffIn,
 )
 from server.api.signed_posts import SignedPosts
+from server.api.signed_refusals import sign_refusals
 from server.auth import DeviceAuthenticator, device_lookup, make_session_factory
 from server.cache_counts import counts_from_environment
 from server.collector import settle_after_start
@@ -156,6 +157,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    sign_refusals(app, services.answer_signer)  # after every handler is added
 
     guard = partial(
         RequestGuard,

@@ -42,10 +42,12 @@ def judge_answer(
     body: bytes,
     answer_headers: Mapping[str, str],
     may_pin: bool = True,
+    status: int = 200,
 ) -> Accepted | Refused:
     """Pure: the pinned key (base64; "" for an agent enrolled before keys were pinned), the request as
-    sent, and the answer as received. `may_pin`: whether this connection may pin a first key (https
-    or this machine itself, not plain http across the network)."""
+    sent, and the answer as received with its status (a refusal is signed with it). `may_pin`:
+    whether this connection may pin a first key (https or this machine itself, not plain http
+    across the network)."""
     signature = answer_headers.get(HEADER_ANSWER_SIGNATURE, "")
     if not signature:
         return Refused("the answer is not signed, so it is not from this district's server")
@@ -55,7 +57,7 @@ def judge_answer(
             key = load_public_key(pinned_key)
         except ValueError:
             return Refused("the server key pinned in enrolment.json is damaged: enrol this laptop again")
-        if answer_signature_valid(key, signature, method, path, sent, body):
+        if answer_signature_valid(key, signature, method, path, sent, body, status):
             return Accepted()
         return Refused("the answer's signature does not match the server key pinned at enrolment")
     # Enrolled before keys were pinned: trust on first use, once, the key of the first answer that
@@ -70,7 +72,7 @@ def judge_answer(
         key = load_public_key(offered)
     except ValueError:
         return Refused("no server key is pinned yet and the answer offers none to pin")
-    if answer_signature_valid(key, signature, method, path, sent, body):
+    if answer_signature_valid(key, signature, method, path, sent, body, status):
         return Accepted(pin=offered)
     return Refused("the answer's signature does not match the key it offers")
 

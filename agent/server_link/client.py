@@ -2,8 +2,9 @@
 
 Every failure is sorted into one of three kinds the sender understands:
 delivered, try again later (the network, a 5xx, 429, a clock the server
-refuses, an unknown device that may be re-enrolled), or rejected for good
-(a 4xx that says the record itself is wrong: retrying cannot help).
+refuses, an unknown device that may be re-enrolled, a refusal the server did
+not sign), or rejected for good (a 4xx, signed by the district's server, that
+says the record itself is wrong: retrying cannot help).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from agent.server_link.address import check_server_address, transport_of
 from agent.server_link.answers import Accepted, judge_answer
 from agent.server_link.outbox import OutboxItem
 from agent.server_link.sender import Delivered, Outcome, Rejected, RetryLater, parse_retry_after
-from contract.wire import API_PREFIX, load_public_key, public_key_text, signed_headers
+from contract.wire import API_PREFIX, MAX_BODY_BYTES, load_public_key, public_key_text, signed_headers
 
 KIND_PATHS = {
     "report": "/reports",
@@ -137,6 +138,29 @@ class ServerClient:
         )
 
 
+def judge_refusal(response: requests.Response, pinned_key: str, path: str, may_pin: bool) -> str | None:
+    """Why a refusal does not count (None when it does): the agent sets a record aside only when its
+    own server signed the refusal with its status (server.api.signed_refusals), not when a web
+    filter, a captive portal or someone on the network answered 403 in its place. A 413 for a body
+    over the protocol's limit counts unsigned (the server refuses it before it can tell who sent
+    it, and nginx may answer first): the agent can see for itself that the record is too large."""
+    sent = response.request.body
+    if response.status_code == 413 and isinstance(sent, bytes) and len(sent) > MAX_BODY_BYTES:
+        return None
+    verdict = judge_answer(
+        pinned_key,
+        "POST",
+        f"{API_PREFIX}{path}",
+        response.request.headers,
+        response.content,
+        response.headers,
+        may_pin=may_pin,
+        status=response.status_code,
+    )
+    # A key offered with a refusal is not pinned: only a 2xx pins (a refusal is trusted once, no more).
+    return None if isinstance(verdict, Accepted) else verdict.reason
+
+
 def make_transport(
     client: ServerClient,
     key: Ed25519PrivateKey,
@@ -191,6 +215,14 @@ def make_transport(
         if status >= 500 or status in RETRYABLE_4XX or 300 <= status < 400:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), clock())
             return RetryLater(retry_after, f"{status}: {_message(response)}")
+        refusal = judge_refusal(response, pinned[0], path, transport_of(client.base_url) != "insecure http")
+        if refusal is not None:
+            on_refused(item, refusal)
+            return RetryLater(
+                None,
+                f"a {status} not from this district's server, so the record stays queued: {refusal}",
+                not_our_server=True,
+            )
         return Rejected(f"{status}: {_message(response)}")
 
     return send

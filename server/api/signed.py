@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from server.api.bodies import parse
 from server.api.schemas import ErrorOut, ValidationErrorOut
+from server.api.signed_refusals import mark_refusal
 from server.auth import KnownDevice, SignedRequest
 from server.deps import Services
 from server.group_commit import HEAVY_BYTES
@@ -71,12 +72,21 @@ async def signed_answer(
     """
 
     def prepare() -> tuple[KnownDevice, Parsed]:
-        return services.authenticator.verify(signed, services.device_lookup), read(signed.body)
+        device = services.authenticator.verify(signed, services.device_lookup)
+        try:
+            return device, read(signed.body)
+        except Exception as exc:  # verified: its refusals are signed
+            mark_refusal(exc, signed, services.answer_signer)
+            raise
 
     def in_transaction(connection: Connection, prepared: tuple[KnownDevice, Parsed]) -> BaseModel:
         device, body = prepared
         services.authenticator.apply(connection, device)  # the request id: `once`, for the batch
-        return work(connection, device, body)
+        try:
+            return work(connection, device, body)
+        except Exception as exc:
+            mark_refusal(exc, signed, services.answer_signer)
+            raise
 
     def sign(result: BaseModel) -> SignedAnswer:
         # The serializer's bytes as they are (`model_dump_json` decodes them to a str to be encoded again).

@@ -115,6 +115,23 @@ def test_only_an_answer_signed_by_the_pinned_key_for_this_request_counts() -> No
     assert isinstance(damaged, Refused) and "enrol this laptop again" in damaged.reason
 
 
+def test_a_refusal_counts_only_for_the_status_it_was_signed_with() -> None:
+    """A signed 200 cannot be relabelled a 403 (the record would be set aside), nor a signed 403
+    a 200 or a 422: the status is signed under a scheme of its own for every answer outside 2xx."""
+    pinned = public_key_text(SERVER)
+    sent = request_headers()
+    refusal = b'{"detail":"refused"}'
+    signed_403 = {HEADER_ANSWER_SIGNATURE: sign_answer(SERVER, "POST", PATH, sent, refusal, 403)}
+    assert judge_answer(pinned, "POST", PATH, sent, refusal, signed_403, status=403) == Accepted()
+    for status in (200, 422, 400):
+        relabelled = judge_answer(pinned, "POST", PATH, sent, refusal, signed_403, status=status)
+        assert isinstance(relabelled, Refused), status
+    signed_200 = signed_by(SERVER, sent)
+    assert judge_answer(pinned, "POST", PATH, sent, BODY, signed_200, status=201) == Accepted()
+    assert isinstance(judge_answer(pinned, "POST", PATH, sent, BODY, signed_200, status=403), Refused)
+    assert isinstance(judge_answer(pinned, "POST", PATH, sent, refusal, {}, status=403), Refused)
+
+
 def test_an_agent_without_a_pin_pins_the_first_signed_answer_but_not_over_plain_http() -> None:
     sent = request_headers()
     first = judge_answer("", "POST", PATH, sent, BODY, signed_by(SERVER, sent))
