@@ -178,6 +178,7 @@ def make_transport(
     and the sender sends nothing more this round (RetryLater.not_our_server).
     """
     pinned = [pinned_server_key]
+    may_pin = transport_of(client.base_url) != "insecure http"
 
     def send(item: OutboxItem) -> Outcome:
         path = KIND_PATHS.get(item.kind)
@@ -196,7 +197,7 @@ def make_transport(
                 response.request.headers,
                 response.content,
                 response.headers,
-                may_pin=transport_of(client.base_url) != "insecure http",
+                may_pin=may_pin,
             )
             if not isinstance(verdict, Accepted):
                 on_refused(item, verdict.reason)
@@ -215,7 +216,7 @@ def make_transport(
         if status >= 500 or status in RETRYABLE_4XX or 300 <= status < 400:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), clock())
             return RetryLater(retry_after, f"{status}: {_message(response)}")
-        refusal = judge_refusal(response, pinned[0], path, transport_of(client.base_url) != "insecure http")
+        refusal = judge_refusal(response, pinned[0], path, may_pin)
         if refusal is not None:
             on_refused(item, refusal)
             return RetryLater(

@@ -57,12 +57,11 @@ def signing(handler: Handler, signer: AnswerSigner) -> Handler:
             response.headers.update(signer.headers(signed, bytes(response.body), response.status_code))
         return response
 
-    setattr(handle, "__wrapped__", handler)  # noqa: B010 - what it wraps, for a reader and a test
     return handle
 
 
 def sign_refusals(app: FastAPI, signer: AnswerSigner) -> None:
-    """Every exception handler the app has now signs verified requests' refusals; call it last."""
+    """Every exception handler the app has now signs verified requests' refusals; call it once,
+    after the last handler is added."""
     for key, handler in list(app.exception_handlers.items()):
-        if getattr(handler, "__wrapped__", None) is None:
-            app.exception_handlers[key] = signing(handler, signer)
+        app.exception_handlers[key] = signing(handler, signer)

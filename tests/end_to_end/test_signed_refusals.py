@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +32,7 @@ from contract.wire import (
 )
 from server.answer_signing import load_or_create_signing_key
 from server.db.engine import make_engine
-from tests.helpers.servers import ServerProcess, free_port
+from tests.helpers.servers import ServerProcess, serving_http
 from tests.helpers.signed_device import Device
 
 SIGNOFF = {
@@ -47,15 +45,9 @@ SIGNOFF = {
 }
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(f"sqlite:///{tmp_path / 'var' / 'homeroom.db'}", tmp_path)
-    process.init()
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+# The real server (`server`, tests/conftest.py) on SQLite: signing a refusal does not depend on the
+# database, and both databases' hot paths answer through the same handlers.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def enrolled(server: ServerProcess, serial: str) -> Device:
@@ -144,13 +136,15 @@ class Filter:
         self.answer: tuple[int, bytes, dict[str, str]] = (403, b"<html>Blocked by the web filter</html>", {})
         self.sign_with: Ed25519PrivateKey | None = None
         self.seen: list[str] = []
+        self.url = ""
+
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 outer.seen.append(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                del body
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 status, answer, headers = outer.answer
                 if outer.sign_with is not None:
                     sent = dict(self.headers.items())
@@ -169,22 +163,15 @@ class Filter:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return Handler
 
 
 @pytest.fixture
 def web_filter() -> Iterator[Filter]:
     running = Filter()
-    try:
+    with serving_http(running.handler()) as url:
+        running.url = url
         yield running
-    finally:
-        running.close()
 
 
 def item(kind: str, body: dict[str, Any]) -> OutboxItem:

@@ -37,7 +37,7 @@ from contract.wire import (
 )
 from server.answer_signing import AnswerSigner, SigningKey
 from server.auth import SignedRequest
-from tests.helpers.servers import free_port
+from tests.helpers.servers import serving_http
 
 
 @dataclass
@@ -151,12 +151,6 @@ def lost_server() -> Iterator[LostServer]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_http(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import requests
 
-from tests.helpers.servers import free_port
+from tests.helpers.servers import serving_http
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,5 @@ def recording_proxy(upstream: str) -> Iterator[tuple[str, list[Recorded]]]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", recorded
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(Handler) as url:
+        yield url, recorded

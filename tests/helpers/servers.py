@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -48,6 +51,19 @@ def free_port() -> int:
             return port
         _handed_out.clear()  # the band is used up: ports from tests long finished are free again
     raise RuntimeError(f"no free port in {band(PORTS_FIRST, PORTS_LAST)}")
+
+
+@contextmanager
+def serving_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` answering on a free loopback port, in a thread of its own, until the block ends;
+    yields its base URL (a fake server, a proxy, a web filter standing in the server's place)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def _lost_the_port(log: Path) -> bool:
